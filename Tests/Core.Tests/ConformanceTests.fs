@@ -1,0 +1,23 @@
+/// etcd raft 3.5's datadriven scripts and our own, byte for byte.
+module Raft.Core.Tests.ConformanceTests
+
+open System.IO
+open Xunit
+open Raft.Core.Tests.Corpus
+
+/// The harness each folder name selects.
+let harnesses: Map<string, Harness> = Map []
+
+let corpusCases () : obj[] seq =
+    if Directory.Exists corpusDir then
+        scripts corpusDir |> Seq.map (fun f -> [| box f |])
+    else
+        // Only reached in CI (the theory is skipped otherwise): a missing corpus must fail.
+        Seq.singleton [| box "<missing>" |]
+
+[<CorpusTheory; MemberData(nameof corpusCases)>]
+let ``etcd raft corpus`` (script: string) =
+    if script = "<missing>" then
+        Assert.Fail(sprintf "etcd raft corpus not found at %s (set RAFT_TESTDATA)" corpusDir)
+    else
+        check harnesses corpusDir script
