@@ -76,3 +76,28 @@ let ``truncated conf change data is an error, not an exception`` () =
         match Codec.unmarshalConfChange bytes[.. cut - 1] with
         | Ok cc -> Assert.NotEqual({ ID = 1UL; Type = ConfChangeAddNode; NodeID = 300UL; Context = [| 1uy; 2uy |] }, cc)
         | Error _ -> ()
+
+[<Fact>]
+let ``describe prints entries and messages as etcd does`` () =
+    let cc = Codec.marshalConfChange { ID = 0UL; Type = ConfChangeAddNode; NodeID = 2UL; Context = [||] }
+    let m =
+        { Pb.emptyMessage with
+            Type = MsgApp; From = 1UL; To = 2UL; Term = 1UL; LogTerm = 1UL; Index = 3UL; Commit = 4UL
+            Entries = [| { Term = 1UL; Index = 4UL; Type = EntryConfChange; Data = cc } |] }
+    Assert.Equal("1->2 MsgApp Term:1 Log:1/3 Commit:4 Entries:[1/4 EntryConfChange v2]", Describe.message m)
+    Assert.Equal("1/3 EntryNormal \"\"", Describe.entry { Term = 1UL; Index = 3UL; Type = EntryNormal; Data = [||] })
+    Assert.Equal("1/5 EntryConfChangeV2", Describe.entry { Term = 1UL; Index = 5UL; Type = EntryConfChangeV2; Data = Codec.marshalConfChangeV2 { Transition = ConfChangeTransitionAuto; Changes = []; Context = [||] } })
+    Assert.Equal("1a->b MsgHeartbeat Term:0 Log:0/0", Describe.message { Pb.emptyMessage with Type = MsgHeartbeat; From = 26UL; To = 11UL })
+
+[<Fact>]
+let ``quote follows Go's %q`` () =
+    Assert.Equal("\"a\\\"b\\\\c\\n\\x00\\xff\"", Describe.quote [| 97uy; 34uy; 98uy; 92uy; 99uy; 10uy; 0uy; 255uy |])
+    Assert.Equal("\"é\"", Describe.quote (System.Text.Encoding.UTF8.GetBytes "é"))
+
+[<Fact>]
+let ``conf changes parse from and print to etcd's short form`` () =
+    let parsed = Describe.confChangesFromString " v1 l2 r3 u4 "
+    Assert.Equal(Ok [ { Type = ConfChangeAddNode; NodeID = 1UL }; { Type = ConfChangeAddLearnerNode; NodeID = 2UL }
+                      { Type = ConfChangeRemoveNode; NodeID = 3UL }; { Type = ConfChangeUpdateNode; NodeID = 4UL } ], parsed)
+    Assert.Equal("v1 l2 r3 u4", parsed |> Result.map Describe.confChangesToString |> Result.defaultValue "")
+    Assert.True(Result.isError (Describe.confChangesFromString "x1"))
