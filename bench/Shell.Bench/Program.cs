@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Running;
 
-namespace Raft.Bench;
+namespace Raft.Shell.Bench;
 
 internal static class Program
 {
