@@ -6,7 +6,8 @@ open Xunit
 open Raft.Core.Tests.Corpus
 
 /// The harness each folder name selects.
-let harnesses: Map<string, Harness> = Map []
+let harnesses: Map<string, Harness> =
+    Map [ "quorum", QuorumHarness.harness ]
 
 let corpusCases () : obj[] seq =
     if Directory.Exists corpusDir then
