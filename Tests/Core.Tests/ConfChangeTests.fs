@@ -1,0 +1,188 @@
+/// Properties of the Changer and Restore, after etcd's confchange/quick_test.go and
+/// restore_test.go, each shown to catch a deliberately broken variant.
+module Raft.Core.Tests.ConfChangeTests
+
+open FsCheck
+open FsCheck.FSharp
+open Xunit
+open Raft.Core
+
+let private throws (f: unit -> unit) =
+    try
+        f ()
+        false
+    with _ -> true
+
+let private cc t id = { Type = t; NodeID = id }
+
+let private install chg (cfg, prs) = { chg with Tracker = ProgressTracker.withConfig cfg prs chg.Tracker }
+
+/// The three operations under test; broken variants replace one.
+type private ChangerOps =
+    { Simple: ConfChangeSingle list -> Changer -> Result<TrackerConfig * ProgressMap, string>
+      EnterJoint: bool -> ConfChangeSingle list -> Changer -> Result<TrackerConfig * ProgressMap, string>
+      LeaveJoint: Changer -> Result<TrackerConfig * ProgressMap, string> }
+
+let private realOps = { Simple = Changer.simple; EnterJoint = Changer.enterJoint; LeaveJoint = Changer.leaveJoint }
+
+/// Node 1 is always a voter (so simple changes can always make progress), plus up to five more.
+let private genSetup =
+    gen {
+        let! n = Gen.choose (1, 5)
+        let! ids = Gen.listOfLength n (Gen.choose (1, 5))
+        return cc ConfChangeAddNode 1UL :: (ids |> List.map (uint64 >> cc ConfChangeAddNode))
+    }
+
+/// One to nine changes of any type to nodes 2..10 (never node 1).
+let private genChanges =
+    gen {
+        let! n = Gen.choose (1, 9)
+        return!
+            Gen.listOfLength n (
+                Gen.map2
+                    (fun t id -> cc t (uint64 id))
+                    (Gen.elements [ ConfChangeAddNode; ConfChangeRemoveNode; ConfChangeUpdateNode; ConfChangeAddLearnerNode ])
+                    (Gen.choose (2, 10))
+            )
+    }
+
+let private runSimple (ops: ChangerOps) (chg: Changer) (ccs: ConfChangeSingle list) =
+    ccs |> List.fold (fun acc c -> acc |> Result.bind (fun chg -> ops.Simple [ c ] chg |> Result.map (install chg))) (Ok chg)
+
+let private runJoint (ops: ChangerOps) (chg: Changer) (ccs: ConfChangeSingle list) =
+    match ops.EnterJoint false ccs chg, ops.EnterJoint true ccs chg with
+    | Ok(cfg, prs), Ok(cfgA, prsA) ->
+        // Entering with autoLeave gives the same config, AutoLeave aside, and so does leaving it.
+        if not cfgA.AutoLeave || { cfgA with AutoLeave = false } <> cfg || prsA <> prs then
+            Error(sprintf "autoLeave changed the joint config: %O vs %O" cfg cfgA)
+        else
+            match ops.LeaveJoint(install chg (cfg, prs)), ops.LeaveJoint(install chg (cfgA, prsA)) with
+            | Ok left, Ok leftA when left = leftA -> Ok(install chg left)
+            | Ok _, Ok _ -> Error "leaving the autoLeave joint config differs"
+            | Error e, _
+            | _, Error e -> Error e
+    | Error e, _
+    | _, Error e -> Error e
+
+/// Applying changes one by one, or all at once through a joint config, ends in the same config.
+let private simpleMatchesJoint (ops: ChangerOps) =
+    Prop.forAll (Arb.fromGen (Gen.zip genSetup genChanges)) (fun (setup, ccs) ->
+        let start = runSimple ops { Tracker = ProgressTracker.make 10; LastIndex = 10UL } setup
+        let viaSimple = start |> Result.bind (fun chg -> runSimple ops chg ccs)
+        let viaJoint = start |> Result.bind (fun chg -> runJoint ops chg ccs)
+        match viaSimple, viaJoint with
+        | Ok a, Ok b -> a.Tracker = b.Tracker
+        | _ -> false
+        |> Prop.label (sprintf "setup: %s\nchanges: %s" (Changer.describe setup) (Changer.describe ccs)))
+
+[<Fact>]
+let ``simple and joint changes reach the same config`` () =
+    simpleMatchesJoint realOps |> Check.QuickThrowOnFailure
+
+[<Fact>]
+let ``the simple-vs-joint property catches leaving a joint config without its staged learners`` () =
+    let dropStaged (chg: Changer) =
+        Changer.leaveJoint { chg with Tracker = { chg.Tracker with Config = { chg.Tracker.Config with LearnersNext = MajorityConfig.empty } } }
+    Assert.True(throws (fun () -> simpleMatchesJoint { realOps with LeaveJoint = dropStaged } |> Check.QuickThrowOnFailure))
+
+[<Fact>]
+let ``the simple-vs-joint property catches a demotion that forgets the peer`` () =
+    let forgetDemoted (ccs: ConfChangeSingle list) (chg: Changer) =
+        let ccs =
+            ccs |> List.map (fun c ->
+                if c.Type = ConfChangeAddLearnerNode && chg.Tracker.Config.Voters.Incoming.Contains c.NodeID then
+                    { c with Type = ConfChangeRemoveNode }
+                else c)
+        Changer.simple ccs chg
+    Assert.True(throws (fun () -> simpleMatchesJoint { realOps with Simple = forgetDemoted } |> Check.QuickThrowOnFailure))
+
+// ---- Restore -----------------------------------------------------------------------------------
+
+/// A random valid ConfState, as etcd's rndConfChange: voters, learners and removed (outgoing-only)
+/// voters are disjoint; some incoming voters were outgoing voters too; some removed voters are
+/// staged learners.
+let private genConfState =
+    gen {
+        let! nVoters = Gen.choose (1, 5)
+        let! nLearners = Gen.choose (0, 4)
+        let! nRemoved = Gen.choose (0, 2)
+        let! perm = Gen.shuffle [| 1UL .. uint64 (2 * (nVoters + nLearners + nRemoved)) |]
+        let ids = List.ofArray perm
+        let voters = List.take nVoters ids
+        let learners = ids |> List.skip nVoters |> List.take nLearners
+        let removed = ids |> List.skip (nVoters + nLearners) |> List.take nRemoved
+        let! nRetained = Gen.choose (0, nVoters)
+        let outgoing = List.take nRetained voters @ removed
+        let! nNext = Gen.choose (0, nRemoved)
+        let! autoLeave = Gen.elements [ false; true ]
+        return
+            { Voters = voters
+              Learners = learners
+              VotersOutgoing = outgoing
+              LearnersNext = List.take nNext removed
+              AutoLeave = autoLeave && not outgoing.IsEmpty }
+    }
+
+let private sorted (cs: ConfState) =
+    { cs with
+        Voters = List.sort cs.Voters
+        Learners = List.sort cs.Learners
+        VotersOutgoing = List.sort cs.VotersOutgoing
+        LearnersNext = List.sort cs.LearnersNext }
+
+type private RestoreFn = Changer -> ConfState -> Result<TrackerConfig * ProgressMap, string>
+
+/// Restoring a ConfState and reading it back gives the same ConfState (ids sorted).
+let private roundTrips (restore: RestoreFn) (cs: ConfState) =
+    let chg = { Tracker = ProgressTracker.make 20; LastIndex = 10UL }
+    match restore chg cs with
+    | Ok(cfg, prs) -> ProgressTracker.confState (ProgressTracker.withConfig cfg prs chg.Tracker) = sorted cs
+    | Error _ -> false
+
+let private restoreRoundTrips (restore: RestoreFn) =
+    Prop.forAll (Arb.fromGen genConfState) (roundTrips restore)
+
+[<Fact>]
+let ``restore then confState round-trips`` () =
+    let ids (xs: uint64 list) = xs
+    for cs in
+        [ Pb.emptyConfState
+          { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ] }
+          { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 4UL; 5UL; 6UL ] }
+          { Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 5UL ]; VotersOutgoing = ids [ 1UL; 2UL; 4UL; 6UL ]; LearnersNext = ids [ 4UL ]; AutoLeave = false } ] do
+        Assert.True(roundTrips Restore.restore cs, sprintf "%A" cs)
+    restoreRoundTrips Restore.restore |> Check.QuickThrowOnFailure
+
+[<Fact>]
+let ``the restore property catches a restore that never enters the joint config`` () =
+    let broken: RestoreFn =
+        fun chg cs ->
+            let outgoing, incoming = Restore.toConfChangeSingle cs
+            (outgoing @ incoming)
+            |> List.fold
+                (fun acc c -> acc |> Result.bind (fun chg -> Changer.simple [ c ] chg |> Result.map (install chg)))
+                (Ok chg)
+            |> Result.map (fun chg -> chg.Tracker.Config, chg.Tracker.Progress)
+    Assert.True(throws (fun () -> restoreRoundTrips broken |> Check.QuickThrowOnFailure))
+
+[<Fact>]
+let ``restored peers start probing at the last index and count as active`` () =
+    let chg = { Tracker = ProgressTracker.make 20; LastIndex = 7UL }
+    match Restore.restore chg { Pb.emptyConfState with Voters = [ 1UL; 2UL ]; Learners = [ 3UL ] } with
+    | Error e -> Assert.Fail e
+    | Ok(cfg, prs) ->
+        Assert.Equal("voters=(1 2) learners=(3)", TrackerConfig.toString cfg)
+        Assert.Equal("1: StateProbe match=0 next=7\n2: StateProbe match=0 next=7\n3: StateProbe match=0 next=7 learner\n", ProgressMap.toString prs)
+        Assert.Equal(20, prs[1UL].Inflights.Size)
+
+[<Fact>]
+let ``the changer leaves its tracker untouched and skips zero node ids`` () =
+    let chg = { Tracker = ProgressTracker.make 10; LastIndex = 1UL }
+    let chg = Changer.simple [ cc ConfChangeAddNode 1UL ] chg |> Result.map (install chg) |> Result.defaultWith failwith
+    let before = chg.Tracker
+    match Changer.enterJoint false [ cc ConfChangeAddNode 2UL; cc ConfChangeRemoveNode 0UL; cc ConfChangeAddLearnerNode 1UL ] chg with
+    | Error e -> Assert.Fail e
+    | Ok(cfg, _) -> Assert.Equal("voters=(2)&&(1) learners_next=(1)", TrackerConfig.toString cfg)
+    Assert.Equal(before, chg.Tracker)
+    Assert.Equal(Error "can't leave a non-joint config", Changer.leaveJoint chg |> Result.map ignore)
+    Assert.Equal("ConfChangeAddNode(1) ConfChangeRemoveNode(2)", Changer.describe [ cc ConfChangeAddNode 1UL; cc ConfChangeRemoveNode 2UL ])
