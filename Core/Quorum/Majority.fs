@@ -101,13 +101,13 @@ module MajorityConfig =
                     | ValueSome idx -> struct (id, idx, true)
                     | ValueNone -> struct (id, 0UL, false))
                 |> Array.sortBy (fun struct (id, idx, _) -> struct (idx, id))
-            // The i-th entry by index gets a bar of length i when its index is larger than the
-            // previous one's, and zero otherwise (etcd's exact rule, printed as is).
-            let bars =
-                info |> Array.mapi (fun i struct (_, idx, _) ->
-                    let struct (_, prev, _) = if i > 0 then info[i - 1] else info[0]
-                    if i > 0 && prev < idx then i else 0)
-            let rows = Array.zip info bars |> Array.sortBy (fun (struct (id, _, _), _) -> id)
+            let idxAt i = let struct (_, idx, _) = info[i] in idx
+            // By index, the i-th voter gets a bar of length i when its index exceeds its
+            // predecessor's, and none otherwise (etcd's exact rule).
+            let rows =
+                info
+                |> Array.mapi (fun i row -> row, (if i > 0 && idxAt (i - 1) < idxAt i then i else 0))
+                |> Array.sortBy (fun (struct (id, _, _), _) -> id)
             let sb = StringBuilder()
             sb.Append(' ', n).Append("    idx\n") |> ignore
             for struct (id, idx, ok), bar in rows do

@@ -13,6 +13,14 @@ let private throws (f: unit -> unit) =
         false
     with _ -> true
 
+/// The property holds for 1000 generated inputs.
+let private holds (prop: Property) =
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop)
+
+/// The property fails for some input within 1000 tries (how a broken variant is shown caught).
+let private caught (prop: Property) =
+    throws (fun () -> Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop))
+
 let private cc t id = { Type = t; NodeID = id }
 
 let private install chg (cfg, prs) = { chg with Tracker = ProgressTracker.withConfig cfg prs chg.Tracker }
@@ -77,13 +85,13 @@ let private simpleMatchesJoint (ops: ChangerOps) =
 
 [<Fact>]
 let ``simple and joint changes reach the same config`` () =
-    simpleMatchesJoint realOps |> Check.QuickThrowOnFailure
+    simpleMatchesJoint realOps |> holds
 
 [<Fact>]
 let ``the simple-vs-joint property catches leaving a joint config without its staged learners`` () =
     let dropStaged (chg: Changer) =
         Changer.leaveJoint { chg with Tracker = { chg.Tracker with Config = { chg.Tracker.Config with LearnersNext = MajorityConfig.empty } } }
-    Assert.True(throws (fun () -> simpleMatchesJoint { realOps with LeaveJoint = dropStaged } |> Check.QuickThrowOnFailure))
+    Assert.True(caught (simpleMatchesJoint { realOps with LeaveJoint = dropStaged }))
 
 [<Fact>]
 let ``the simple-vs-joint property catches a demotion that forgets the peer`` () =
@@ -94,7 +102,7 @@ let ``the simple-vs-joint property catches a demotion that forgets the peer`` ()
                     { c with Type = ConfChangeRemoveNode }
                 else c)
         Changer.simple ccs chg
-    Assert.True(throws (fun () -> simpleMatchesJoint { realOps with Simple = forgetDemoted } |> Check.QuickThrowOnFailure))
+    Assert.True(caught (simpleMatchesJoint { realOps with Simple = forgetDemoted }))
 
 // ---- Restore -----------------------------------------------------------------------------------
 
@@ -151,7 +159,7 @@ let ``restore then confState round-trips`` () =
           { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 4UL; 5UL; 6UL ] }
           { Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 5UL ]; VotersOutgoing = ids [ 1UL; 2UL; 4UL; 6UL ]; LearnersNext = ids [ 4UL ]; AutoLeave = false } ] do
         Assert.True(roundTrips Restore.restore cs, sprintf "%A" cs)
-    restoreRoundTrips Restore.restore |> Check.QuickThrowOnFailure
+    restoreRoundTrips Restore.restore |> holds
 
 [<Fact>]
 let ``the restore property catches a restore that never enters the joint config`` () =
@@ -163,7 +171,7 @@ let ``the restore property catches a restore that never enters the joint config`
                 (fun acc c -> acc |> Result.bind (fun chg -> Changer.simple [ c ] chg |> Result.map (install chg)))
                 (Ok chg)
             |> Result.map (fun chg -> chg.Tracker.Config, chg.Tracker.Progress)
-    Assert.True(throws (fun () -> restoreRoundTrips broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (restoreRoundTrips broken))
 
 [<Fact>]
 let ``restored peers start probing at the last index and count as active`` () =

@@ -14,6 +14,14 @@ let private throws (f: unit -> unit) =
         false
     with _ -> true
 
+/// The property holds for 1000 generated inputs.
+let private holds (prop: Property) =
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop)
+
+/// The property fails for some input within 1000 tries (how a broken variant is shown caught).
+let private caught (prop: Property) =
+    throws (fun () -> Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop))
+
 /// etcd's smallRandIdxMap: up to 9 distinct ids below 2n with indexes below n.
 let private genIdxMap =
     gen {
@@ -41,14 +49,14 @@ let private real: Committed = fun c l -> MajorityConfig.committedIndex l c
 
 [<Fact>]
 let ``majority committed index agrees with a simple alternative`` () =
-    agreesWithAlternative real |> Check.QuickThrowOnFailure
+    agreesWithAlternative real |> holds
 
 [<Fact>]
 let ``the committed-index property catches a quorum that counts unknown voters as acknowledged`` () =
     let broken: Committed =
         fun c l ->
             MajorityConfig.committedIndex (fun id -> match l id with ValueNone -> ValueSome UInt64.MaxValue | v -> v) c
-    Assert.True(throws (fun () -> agreesWithAlternative broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (agreesWithAlternative broken))
 
 [<Fact>]
 let ``the committed-index property catches a quorum of half the voters`` () =
@@ -59,7 +67,7 @@ let ``the committed-index property catches a quorum of half the voters`` () =
             else
                 let acked = MajorityConfig.toList c |> List.map (fun id -> ValueOption.defaultValue 0UL (l id)) |> List.sortDescending
                 acked[max 0 (MajorityConfig.count c / 2 - 1)]
-    Assert.True(throws (fun () -> agreesWithAlternative broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (agreesWithAlternative broken))
 
 type private JointCommitted = JointConfig -> AckedIndexer -> uint64
 
@@ -74,12 +82,12 @@ let private jointIsMinOfHalves (impl: JointCommitted) =
 
 [<Fact>]
 let ``joint committed index is the minimum of its halves`` () =
-    jointIsMinOfHalves (fun c l -> JointConfig.committedIndex l c) |> Check.QuickThrowOnFailure
+    jointIsMinOfHalves (fun c l -> JointConfig.committedIndex l c) |> holds
 
 [<Fact>]
 let ``the joint-commit property catches a joint quorum that only consults the incoming half`` () =
     let broken: JointCommitted = fun c l -> MajorityConfig.committedIndex l c.Incoming
-    Assert.True(throws (fun () -> jointIsMinOfHalves broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (jointIsMinOfHalves broken))
 
 /// Every way of filling in the missing votes of `voters`.
 let private completions (voters: uint64 list) (votes: Map<uint64, bool>) =
@@ -125,7 +133,7 @@ let private voteMatchesCompletions (impl: JointConfig -> Map<uint64, bool> -> Vo
 
 [<Fact>]
 let ``vote results agree with every way of completing the vote`` () =
-    voteMatchesCompletions (fun c v -> JointConfig.voteResult v c) |> Check.QuickThrowOnFailure
+    voteMatchesCompletions (fun c v -> JointConfig.voteResult v c) |> holds
 
 [<Fact>]
 let ``the vote property catches a majority where a tie wins`` () =
@@ -140,7 +148,7 @@ let ``the vote property catches a majority where a tie wins`` () =
         | r1, r2 when r1 = r2 -> r1
         | VoteLost, _ | _, VoteLost -> VoteLost
         | _ -> VotePending
-    Assert.True(throws (fun () -> voteMatchesCompletions broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (voteMatchesCompletions broken))
 
 [<Fact>]
 let ``the vote property catches a joint vote that is won when either half wins`` () =
@@ -149,7 +157,7 @@ let ``the vote property catches a joint vote that is won when either half wins``
         | VoteWon, _ | _, VoteWon -> VoteWon
         | r1, r2 when r1 = r2 -> r1
         | _ -> VotePending
-    Assert.True(throws (fun () -> voteMatchesCompletions broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (voteMatchesCompletions broken))
 
 [<Fact>]
 let ``configs print as etcd prints them`` () =

@@ -12,6 +12,14 @@ let private throws (f: unit -> unit) =
         false
     with _ -> true
 
+/// The property holds for 1000 generated inputs.
+let private holds (prop: Property) =
+    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop)
+
+/// The property fails for some input within 1000 tries (how a broken variant is shown caught).
+let private caught (prop: Property) =
+    throws (fun () -> Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop))
+
 let private addAll (xs: uint64 seq) ins = Seq.fold (fun i x -> Inflights.add x i) ins xs
 
 // ---- Inflights ---------------------------------------------------------------------------------
@@ -106,12 +114,12 @@ let private behavesLikeAList (ops: InflightsOps) =
 
 [<Fact>]
 let ``inflights behave like a bounded list`` () =
-    behavesLikeAList realOps |> Check.QuickThrowOnFailure
+    behavesLikeAList realOps |> holds
 
 [<Fact>]
 let ``the inflights model check catches freeLE that keeps the boundary index`` () =
     let broken = { realOps with FreeLE = fun i ins -> if i = 0UL then ins else Inflights.freeLE (i - 1UL) ins }
-    Assert.True(throws (fun () -> behavesLikeAList broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (behavesLikeAList broken))
 
 [<Fact>]
 let ``the inflights model check catches freeFirstOne that frees only one of equal indexes`` () =
@@ -123,7 +131,7 @@ let ``the inflights model check catches freeFirstOne that frees only one of equa
                     match Inflights.toList ins with
                     | _ :: rest -> List.fold (fun i x -> Inflights.add x i) (Inflights.create (Inflights.size ins)) rest
                     | [] -> ins }
-    Assert.True(throws (fun () -> behavesLikeAList broken |> Check.QuickThrowOnFailure))
+    Assert.True(caught (behavesLikeAList broken))
 
 // ---- Progress ----------------------------------------------------------------------------------
 
