@@ -1,0 +1,136 @@
+/// A persistent run of log entries with consecutive indexes, cheap to append to, slice and drop a
+/// prefix from. Values share one backing array: a value owns the cells [Start, Start+Count) of it,
+/// and may append in place only while its end is the array's claimed length (claimed with an
+/// atomic compare-and-swap), so an older or truncated value never sees a newer value's cells
+/// change; it copies instead. Observationally this is an immutable list of entries.
+namespace Raft.Core
+
+open System
+open System.Threading
+
+/// The array shared by EntrySeq values and how many of its cells some value has claimed.
+[<Sealed; AllowNullLiteral>]
+type internal EntryBuffer =
+    val Items: Entry[]
+    val mutable private used: int
+    new(items, used) = { Items = items; used = used }
+    member b.Used = Volatile.Read(&b.used)
+    /// Claims the cells [expected, next) for the caller; false when another value claimed first.
+    member b.TryClaim(expected: int, next: int) =
+        Interlocked.CompareExchange(&b.used, next, expected) = expected
+
+/// An immutable sequence of entries (see the module comment for the sharing scheme).
+[<Sealed>]
+type EntrySeq internal (buf: EntryBuffer, start: int, count: int) =
+    member internal _.Buffer = buf
+    member internal _.Start = start
+    /// Number of entries.
+    member _.Count = count
+    member _.IsEmpty = count = 0
+    /// The k-th entry (0-based).
+    member _.Item
+        with get (k: int) =
+            if k < 0 || k >= count then
+                raise (ArgumentOutOfRangeException("k", sprintf "entry %d of %d" k count))
+            buf.Items[start + k]
+
+    /// A read-only view of the entries, without copying.
+    member _.AsSpan() = ReadOnlySpan<Entry>(buf.Items, start, count)
+
+    override s.Equals(o: obj) =
+        match o with
+        | :? EntrySeq as t ->
+            t.Count = count
+            && (let a = s.AsSpan()
+                a.SequenceEqual(t.AsSpan()))
+        | _ -> false
+
+    override s.GetHashCode() =
+        let mutable h = count
+        for e in s.AsSpan() do
+            h <- HashCode.Combine(h, e.Index, e.Term)
+        h
+
+    override s.ToString() = sprintf "EntrySeq(%d entries)" count
+
+    interface Collections.Generic.IEnumerable<Entry> with
+        member s.GetEnumerator() : Collections.Generic.IEnumerator<Entry> =
+            (Seq.init count (fun k -> buf.Items[start + k])).GetEnumerator()
+        member s.GetEnumerator() : Collections.IEnumerator =
+            ((Seq.init count (fun k -> buf.Items[start + k])) :> Collections.IEnumerable).GetEnumerator()
+
+[<RequireQualifiedAccess>]
+module EntrySeq =
+    let private newBuffer (items: Entry[]) (used: int) = EntryBuffer(items, used)
+
+    /// The empty sequence.
+    let empty = EntrySeq(newBuffer [||] 0, 0, 0)
+
+    let count (s: EntrySeq) = s.Count
+    let isEmpty (s: EntrySeq) = s.IsEmpty
+
+    /// A sequence holding a copy of the given entries.
+    let ofArray (es: Entry[]) =
+        if es.Length = 0 then empty
+        else EntrySeq(newBuffer (Array.copy es) es.Length, 0, es.Length)
+
+    /// A sequence holding a copy of the given entries.
+    let ofSeq (es: Entry seq) = ofArray (Array.ofSeq es)
+
+    /// The entries copied into a new array.
+    let toArray (s: EntrySeq) = s.AsSpan().ToArray()
+
+    let first (s: EntrySeq) = s[0]
+    let last (s: EntrySeq) = s[s.Count - 1]
+
+    /// The entries [lo, hi) (0-based positions); shares storage.
+    let sub (lo: int) (hi: int) (s: EntrySeq) =
+        if lo < 0 || hi < lo || hi > s.Count then
+            raise (ArgumentOutOfRangeException("lo", sprintf "sub [%d,%d) of %d entries" lo hi s.Count))
+        if lo = hi then empty else EntrySeq(s.Buffer, s.Start + lo, hi - lo)
+
+    /// The first n entries; shares storage.
+    let take (n: int) (s: EntrySeq) = sub 0 n s
+
+    /// All but the first n entries; shares storage.
+    let skip (n: int) (s: EntrySeq) = sub n s.Count s
+
+    /// `s` followed by `src[from .. from+n-1]`. Amortised O(n): in place when `s` ends where its
+    /// buffer's claimed part ends, otherwise into a fresh buffer with room to grow.
+    let appendRange (src: Entry[]) (from: int) (n: int) (s: EntrySeq) =
+        if n = 0 then
+            s
+        else
+            let buf = s.Buffer
+            let endPos = s.Start + s.Count
+            let next = endPos + n
+            if next <= buf.Items.Length && buf.Used = endPos && buf.TryClaim(endPos, next) then
+                Array.Copy(src, from, buf.Items, endPos, n)
+                EntrySeq(buf, s.Start, s.Count + n)
+            else
+                let total = s.Count + n
+                let items = Array.zeroCreate (max 8 (2 * total))
+                Array.Copy(buf.Items, s.Start, items, 0, s.Count)
+                Array.Copy(src, from, items, s.Count, n)
+                EntrySeq(newBuffer items total, 0, total)
+
+    /// `s` followed by `es`.
+    let append (es: Entry[]) (s: EntrySeq) = appendRange es 0 es.Length s
+
+    /// `s` followed by `t`.
+    let concat (s: EntrySeq) (t: EntrySeq) = appendRange t.Buffer.Items t.Start t.Count s
+
+    /// The longest prefix of `s` whose encoded size stays within maxSize, but at least one entry
+    /// (etcd's limitSize).
+    let limitSize (maxSize: uint64) (s: EntrySeq) =
+        if s.Count <= 1 then
+            s
+        else
+            let items = s.Buffer.Items
+            let mutable size = uint64 (Codec.entrySize items[s.Start])
+            let mutable limit = 1
+            let mutable stop = false
+            while not stop && limit < s.Count do
+                size <- size + uint64 (Codec.entrySize items[s.Start + limit])
+                if size > maxSize then stop <- true else limit <- limit + 1
+            take limit s
