@@ -1,0 +1,212 @@
+/// etcd's RawNode: the API a host drives a Raft node with. A RawNode is an immutable value that
+/// holds the whole node, its MemoryStorage included; every operation returns the new node.
+///
+/// How a host uses it:
+///   - create: `RawNode.create config storage` (Config.validate first for a friendly error), and
+///     for a brand-new cluster `Bootstrap.bootstrap peers` (Bootstrap.fs).
+///   - input: `tick`, `step` (messages from peers), `propose`, `proposeConfChange`, `readIndex`,
+///     `campaign`, `transferLeader`, `reportUnreachable`, `reportSnapshot`. Operations that can
+///     fail return `node * Result<unit, RaftError>` (the node may have changed even on error:
+///     log lines, for instance).
+///   - output: `hasReady`; `ready` returns the Ready and the node that accepted it. The host then
+///     persists `HardState`, `Entries` and `Snapshot`, applies the same to the node's storage with
+///     `setHardState`, `appendToStorage`, `applySnapshotToStorage` (pure functions on the node),
+///     sends `Messages`, applies `CommittedEntries` (calling `applyConfChange` for conf-change
+///     entries), and finally calls `advance rd`.
+///   - storage upkeep: `compact`, `createSnapshot`, `storage` (read it).
+///   - logs: `drainLogs` returns the lines etcd would have logged since the last drain, oldest
+///     first, with the node that no longer holds them. Hosts should drain after each operation
+///     (lines accumulate until drained).
+///   - introspection: `status`, `basicStatus`, `raft` (the full state, read only).
+namespace Raft.Core
+
+/// Whether a snapshot sent to a peer arrived (etcd's SnapshotStatus).
+type SnapshotStatus =
+    | SnapshotFinish
+    | SnapshotFailure
+
+/// A member of the initial cluster for Bootstrap (etcd's Peer).
+type Peer = { ID: uint64; Context: byte[] }
+
+type RawNode =
+    { Raft: Raft
+      PrevSoftSt: SoftState
+      PrevHardSt: HardState }
+
+[<RequireQualifiedAccess>]
+module RawNode =
+    /// A node over the storage (etcd's NewRawNode). An invalid config is a broken invariant;
+    /// check it with Config.validate first.
+    let create (config: Config) (storage: MemoryStorage) : RawNode =
+        let r = Raft.create config storage
+        { Raft = r
+          PrevSoftSt = Raft.softState r
+          PrevHardSt = Raft.hardState r }
+
+    let private withRaft (rn: RawNode) (r: Raft) = { rn with Raft = r }
+
+    let private stepRaft (m: Message) (rn: RawNode) =
+        let r, res = Raft.step m rn.Raft
+        withRaft rn r, res
+
+    /// The state machine (read only).
+    let raft (rn: RawNode) = rn.Raft
+
+    /// This node's id.
+    let id (rn: RawNode) = rn.Raft.Id
+
+    /// Advances the logical clock by one tick.
+    let tick (rn: RawNode) = withRaft rn (Raft.tick rn.Raft)
+
+    /// Advances only the election clock, without elections or heartbeats (for quiesced groups).
+    let tickQuiesced (rn: RawNode) =
+        withRaft rn { rn.Raft with ElectionElapsed = rn.Raft.ElectionElapsed + 1 }
+
+    /// Starts an election.
+    let campaign (rn: RawNode) = stepRaft { Pb.emptyMessage with Type = MsgHup } rn
+
+    /// Proposes data to be appended to the log.
+    let propose (data: byte[]) (rn: RawNode) =
+        stepRaft
+            { Pb.emptyMessage with
+                Type = MsgProp
+                From = rn.Raft.Id
+                Entries = [| { Term = 0UL; Index = 0UL; Type = EntryNormal; Data = data } |] }
+            rn
+
+    /// Proposes a configuration change.
+    let proposeConfChange (cc: ConfChangeI) (rn: RawNode) =
+        let typ, data = Codec.marshalConfChangeI cc
+        stepRaft
+            { Pb.emptyMessage with
+                Type = MsgProp
+                Entries = [| { Term = 0UL; Index = 0UL; Type = typ; Data = data } |] }
+            rn
+
+    /// Applies a committed configuration change; returns the new ConfState. Call it for every
+    /// conf-change entry the host applies (and not for one it rejects).
+    let applyConfChange (cc: ConfChangeI) (rn: RawNode) : RawNode * ConfState =
+        let r, cs = Raft.applyConfChange (Pb.asV2 cc) rn.Raft
+        withRaft rn r, cs
+
+    /// Steps a message from a peer. Local message types are refused, and so are responses from
+    /// peers the node does not track.
+    let step (m: Message) (rn: RawNode) : RawNode * Result<unit, RaftError> =
+        if Pb.isLocalMsg m.Type then
+            rn, Error ErrStepLocalMsg
+        elif rn.Raft.Prs.Progress.ContainsKey m.From || not (Pb.isResponseMsg m.Type) then
+            stepRaft m rn
+        else
+            rn, Error ErrStepPeerNotFound
+
+    /// Whether a Ready would hold anything.
+    let hasReady (rn: RawNode) =
+        let r = rn.Raft
+        let hs = Raft.hardState r
+        Raft.softState r <> rn.PrevSoftSt
+        || (not (Pb.isEmptyHardState hs) && hs <> rn.PrevHardSt)
+        || RaftLog.hasPendingSnapshot r.RaftLog
+        || not r.Msgs.IsEmpty
+        || not r.RaftLog.Unstable.Entries.IsEmpty
+        || RaftLog.hasNextEnts r.RaftLog
+        || not r.ReadStates.IsEmpty
+
+    /// The outstanding work, without accepting it (etcd's readyWithoutAccept).
+    let peekReady (rn: RawNode) : Ready =
+        let r = rn.Raft
+        let entries = EntrySeq.toArray r.RaftLog.Unstable.Entries
+        let ss = Raft.softState r
+        let hs = Raft.hardState r
+        { SoftState = if ss <> rn.PrevSoftSt then Some ss else Option.None
+          HardState = if hs <> rn.PrevHardSt then hs else Pb.emptyHardState
+          ReadStates = List.rev r.ReadStates
+          Entries = entries
+          Snapshot = defaultArg r.RaftLog.Unstable.Snapshot Pb.emptySnapshot
+          CommittedEntries = EntrySeq.toArray (RaftLog.nextEnts r.RaftLog)
+          Messages = List.rev r.Msgs
+          // Term, vote and entries must reach disk before messages go out; a commit index alone
+          // may be written lazily.
+          MustSync = entries.Length <> 0 || hs.Vote <> rn.PrevHardSt.Vote || hs.Term <> rn.PrevHardSt.Term }
+
+    /// The outstanding work, and the node that handed it out: the host must handle the Ready and
+    /// then call `advance` with it, with nothing else in between.
+    let ready (rn: RawNode) : Ready * RawNode =
+        let rd = peekReady rn
+        let r = rn.Raft
+        let r = { r with Msgs = [] }
+        let r = if rd.ReadStates.IsEmpty then r else { r with ReadStates = [] }
+        rd,
+        { rn with
+            Raft = r
+            PrevSoftSt = defaultArg rd.SoftState rn.PrevSoftSt }
+
+    /// The host persisted and applied the Ready (etcd's Advance).
+    let advance (rd: Ready) (rn: RawNode) =
+        let rn = if Pb.isEmptyHardState rd.HardState then rn else { rn with PrevHardSt = rd.HardState }
+        withRaft rn (Raft.advance rd rn.Raft)
+
+    /// Reports that the last message to `id` could not be sent.
+    let reportUnreachable (id: uint64) (rn: RawNode) =
+        fst (stepRaft { Pb.emptyMessage with Type = MsgUnreachable; From = id } rn)
+
+    /// Reports whether the snapshot sent to `id` arrived.
+    let reportSnapshot (id: uint64) (status: SnapshotStatus) (rn: RawNode) =
+        fst (stepRaft { Pb.emptyMessage with Type = MsgSnapStatus; From = id; Reject = (status = SnapshotFailure) } rn)
+
+    /// Asks the leader to hand leadership to `transferee`.
+    let transferLeader (transferee: uint64) (rn: RawNode) =
+        fst (stepRaft { Pb.emptyMessage with Type = MsgTransferLeader; From = transferee } rn)
+
+    /// Requests a read index; the answer arrives as a ReadState (with `rctx`) in a later Ready.
+    let readIndex (rctx: byte[]) (rn: RawNode) =
+        fst (
+            stepRaft
+                { Pb.emptyMessage with
+                    Type = MsgReadIndex
+                    Entries = [| { Term = 0UL; Index = 0UL; Type = EntryNormal; Data = rctx } |] }
+                rn
+        )
+
+    let status (rn: RawNode) = Status.ofRaft rn.Raft
+
+    let basicStatus (rn: RawNode) = Status.basic rn.Raft
+
+    /// The log lines since the last drain, oldest first, and the node without them.
+    let drainLogs (rn: RawNode) : LogLine list * RawNode =
+        match rn.Raft.Logs with
+        | [] -> [], rn
+        | lines -> List.rev lines, withRaft rn { rn.Raft with Logs = [] }
+
+    // -----------------------------------------------------------------------------------------
+    // The node's storage.
+
+    /// The node's MemoryStorage.
+    let storage (rn: RawNode) = rn.Raft.RaftLog.Storage
+
+    let private mapStorage (f: MemoryStorage -> MemoryStorage) (rn: RawNode) =
+        withRaft rn { rn.Raft with RaftLog = { rn.Raft.RaftLog with Storage = f rn.Raft.RaftLog.Storage } }
+
+    let private tryMapStorage (f: MemoryStorage -> Result<MemoryStorage, StorageError>) (rn: RawNode) =
+        match f (storage rn) with
+        | Ok s -> Ok(mapStorage (fun _ -> s) rn)
+        | Error e -> Error e
+
+    /// Stores the hard state (MemoryStorage.SetHardState).
+    let setHardState (hs: HardState) (rn: RawNode) = mapStorage (MemoryStorage.setHardState hs) rn
+
+    /// Appends entries to the stable log (MemoryStorage.Append).
+    let appendToStorage (entries: Entry[]) (rn: RawNode) = mapStorage (MemoryStorage.append entries) rn
+
+    /// Replaces the stable log with a snapshot (MemoryStorage.ApplySnapshot).
+    let applySnapshotToStorage (snap: Snapshot) (rn: RawNode) =
+        tryMapStorage (MemoryStorage.applySnapshot snap) rn
+
+    /// Discards stable entries before compactIndex (MemoryStorage.Compact).
+    let compact (compactIndex: uint64) (rn: RawNode) = tryMapStorage (MemoryStorage.compact compactIndex) rn
+
+    /// Records a snapshot of the applied state at index i (MemoryStorage.CreateSnapshot); it is
+    /// what the node sends to followers that need a snapshot.
+    let createSnapshot (i: uint64) (cs: ConfState option) (data: byte[]) (rn: RawNode) =
+        match MemoryStorage.createSnapshot i cs data (storage rn) with
+        | Ok(snap, s) -> Ok(snap, mapStorage (fun _ -> s) rn)
+        | Error e -> Error e
