@@ -7,7 +7,10 @@ open Raft.Core.Tests.Corpus
 
 /// The harness each folder name selects.
 let harnesses: Map<string, Harness> =
-    Map [ "quorum", QuorumHarness.harness; "confchange", ConfChangeHarness.harness ]
+    Map
+        [ "quorum", QuorumHarness.harness
+          "confchange", ConfChangeHarness.harness
+          "interaction", InteractionHarness.harness ]
 
 let corpusCases () : obj[] seq =
     if Directory.Exists corpusDir then

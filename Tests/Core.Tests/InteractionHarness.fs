@@ -1,0 +1,368 @@
+/// etcd raft 3.5's interaction harness (rafttest/interaction_env*.go) over our RawNode: a group of
+/// nodes with MemoryStorage, the messages in flight between them, and one command per directive.
+/// Log lines the nodes return are printed where etcd's redirecting logger would print them.
+module Raft.Core.Tests.InteractionHarness
+
+open System
+open System.Text
+open Raft.Core
+open Raft.Core.Tests.DataDriven
+
+/// etcd's level names; NONE silences everything but errors of the harness itself.
+let private lvlNames = [| "DEBUG"; "INFO"; "WARN"; "ERROR"; "FATAL"; "NONE" |]
+
+let private levelNumber =
+    function
+    | LogLevel.Debug -> 0
+    | LogLevel.Info -> 1
+    | LogLevel.Warn -> 2
+    | LogLevel.Error -> 3
+    | LogLevel.Fatal -> 4
+
+/// A failed command; its text is printed as the command's output.
+exception private HarnessError of string
+
+let private fail text = raise (HarnessError text)
+
+type private Node =
+    { mutable Rn: RawNode
+      Config: Config
+      /// The snapshots of the "appender" state machine after each applied entry, oldest first.
+      History: ResizeArray<Snapshot> }
+
+type private Env() =
+    let nodes = ResizeArray<Node>()
+    let mutable messages: Message list = []
+    let mutable output = StringBuilder()
+    let mutable lvl = 0
+
+    member _.Nodes = nodes
+    member _.Output = output
+    member _.Level = lvl
+
+    member _.Write(s: string) = output.Append(s) |> ignore
+
+    member _.ResetOutput() = output <- StringBuilder()
+
+    member _.LogLevel(name: string) =
+        match lvlNames |> Array.tryFindIndex (fun s -> String.Equals(s, name, StringComparison.OrdinalIgnoreCase)) with
+        | Some i -> lvl <- i
+        | None -> fail (sprintf "log levels must be either of [%s]" (String.Join(" ", lvlNames)))
+
+    /// Prints what the node logged since the last drain (as etcd's RedirectLogger does).
+    member env.Drain(idx: int) =
+        let lines, rn = RawNode.drainLogs nodes[idx].Rn
+        nodes[idx].Rn <- rn
+        for l in lines do
+            let n = levelNumber l.Level
+            if lvl <= n then
+                output.Append(lvlNames[n]).Append(' ').Append(l.Text).Append('\n') |> ignore
+
+    /// Runs `f` on node idx and prints its log lines.
+    member env.On(idx: int, f: RawNode -> RawNode) =
+        nodes[idx].Rn <- f nodes[idx].Rn
+        env.Drain idx
+
+    /// Output of `f` indented by two spaces (etcd's withIndent).
+    member env.WithIndent(f: unit -> unit) =
+        let orig = output
+        output <- StringBuilder()
+        try
+            f ()
+        finally
+            let inner = output.ToString()
+            output <- orig
+            // bufio.Scanner splits on '\n' and drops a final empty line.
+            let lines = inner.Split('\n')
+            let lines = if lines.Length > 0 && lines[lines.Length - 1] = "" then lines[.. lines.Length - 2] else lines
+            for line in lines do
+                orig.Append("  ").Append(line.TrimEnd('\r')).Append('\n') |> ignore
+
+    member env.AddNodes(n: int, snap: Snapshot) =
+        let bootstrap = snap <> Pb.emptySnapshot
+        let mutable snap = snap
+        for _ in 1..n do
+            let id = uint64 (1 + nodes.Count)
+            let mutable storage = MemoryStorage.empty
+            if bootstrap then
+                // MemoryStorage needs a first index above 1 to start from a snapshot.
+                if snap.Metadata.Index <= 1UL then
+                    fail "index must be specified as > 1 due to bootstrap"
+                snap <- { snap with Metadata = { snap.Metadata with Term = 1UL } }
+                match MemoryStorage.applySnapshot snap storage with
+                | Ok s -> storage <- s
+                | Error e -> fail (StorageError.message e)
+                let fi = MemoryStorage.firstIndex storage
+                if fi <> snap.Metadata.Index + 1UL then
+                    fail (sprintf "failed to establish first index %d; got %d" (snap.Metadata.Index + 1UL) fi)
+            let cfg =
+                { Config.defaults id with
+                    Applied = snap.Metadata.Index
+                    ElectionTick = 3
+                    HeartbeatTick = 1
+                    MaxSizePerMsg = UInt64.MaxValue
+                    MaxInflightMsgs = Int32.MaxValue }
+            let rn = RawNode.create cfg storage
+            nodes.Add(
+                { Rn = rn
+                  Config = cfg
+                  History = ResizeArray [ snap ] }
+            )
+            env.Drain(nodes.Count - 1)
+
+    member env.ProcessReady(idx: int) =
+        let node = nodes[idx]
+        let rd, rn = RawNode.ready node.Rn
+        node.Rn <- rn
+        output.Append(Describe.ready rd) |> ignore
+        if not (Pb.isEmptyHardState rd.HardState) then
+            env.On(idx, RawNode.setHardState rd.HardState)
+        env.On(idx, RawNode.appendToStorage rd.Entries)
+        if not (Pb.isEmptySnap rd.Snapshot) then
+            match RawNode.applySnapshotToStorage rd.Snapshot node.Rn with
+            | Ok rn -> node.Rn <- rn
+            | Error e -> fail (StorageError.message e)
+        for ent in rd.CommittedEntries do
+            let update, cs =
+                match Codec.confChangeOfEntry ent with
+                | None -> ent.Data, None
+                | Some(Error e) -> fail e
+                | Some(Ok cc) ->
+                    let rn, cs = RawNode.applyConfChange cc node.Rn
+                    node.Rn <- rn
+                    env.Drain idx
+                    let ctx =
+                        match cc with
+                        | V1 c -> c.Context
+                        | V2 c -> c.Context
+                    ctx, Some cs
+            // The "appender" state machine: its state is the concatenation of all updates.
+            let last = node.History[node.History.Count - 1]
+            let cs = defaultArg cs last.Metadata.ConfState
+            let snap =
+                { Data = Array.append last.Data update
+                  Metadata = { Index = ent.Index; Term = ent.Term; ConfState = cs } }
+            node.History.Add snap
+            // etcd's harness hands the newest of these snapshots to raft when it asks its storage
+            // for one; recording it in the storage does the same.
+            match RawNode.createSnapshot snap.Metadata.Index (Some cs) snap.Data node.Rn with
+            | Ok(_, rn) -> node.Rn <- rn
+            | Error ErrSnapOutOfDate -> ()
+            | Error e -> fail (StorageError.message e)
+        messages <- messages @ rd.Messages
+        env.On(idx, RawNode.advance rd)
+
+    /// Delivers (or drops) the messages to each recipient in turn; returns how many were handled.
+    member env.DeliverMsgs(rs: (uint64 * bool) list) =
+        let mutable n = 0
+        for id, drop in rs do
+            let toMsgs = messages |> List.filter (fun m -> m.To = id)
+            messages <- messages |> List.filter (fun m -> m.To <> id)
+            n <- n + toMsgs.Length
+            for m in toMsgs do
+                if drop then output.Append("dropped: ") |> ignore
+                output.Append(Describe.message m).Append('\n') |> ignore
+                if not drop then
+                    let toIdx = int (m.To - 1UL)
+                    let rn, res = RawNode.step m nodes[toIdx].Rn
+                    nodes[toIdx].Rn <- rn
+                    env.Drain toIdx
+                    match res with
+                    | Ok() -> ()
+                    | Error e -> output.Append(RaftError.message e).Append('\n') |> ignore
+        n
+
+    member env.Stabilize(idxs: int list) =
+        let idxs = if idxs.IsEmpty then List.init nodes.Count id else idxs
+        let mutable fin = false
+        while not fin do
+            let mutable fin' = true
+            for idx in idxs do
+                if RawNode.hasReady nodes[idx].Rn then
+                    fin' <- false
+                    let id = (RawNode.basicStatus nodes[idx].Rn).ID
+                    output.AppendFormat("> {0} handling Ready\n", id) |> ignore
+                    // Errors are ignored here, as etcd does.
+                    env.WithIndent(fun () ->
+                        try
+                            env.ProcessReady(int id - 1)
+                        with HarnessError _ ->
+                            ())
+            for idx in idxs do
+                let id = (RawNode.basicStatus nodes[idx].Rn).ID
+                if messages |> List.exists (fun m -> m.To = id) then
+                    output.AppendFormat("> {0} receiving messages\n", id) |> ignore
+                    env.WithIndent(fun () -> env.DeliverMsgs [ id, false ] |> ignore)
+                    fin' <- false
+            fin <- fin'
+
+    member env.RaftLog(idx: int) =
+        let s = RawNode.storage nodes[idx].Rn
+        let fi = MemoryStorage.firstIndex s
+        let li = MemoryStorage.lastIndex s
+        if li < fi then
+            output.AppendFormat("log is empty: first index={0}, last index={1}", fi, li) |> ignore
+        else
+            match MemoryStorage.entries fi (li + 1UL) UInt64.MaxValue s with
+            | Ok ents -> output.Append(Describe.entries ents) |> ignore
+            | Error e -> fail (StorageError.message e)
+
+    member env.Compact(idx: int, newFirstIndex: uint64) =
+        match RawNode.compact newFirstIndex nodes[idx].Rn with
+        | Ok rn -> nodes[idx].Rn <- rn
+        | Error e -> fail (StorageError.message e)
+        env.RaftLog idx
+
+    member env.Status(idx: int) =
+        let st = RawNode.status nodes[idx].Rn
+        output.Append(ProgressMap.toString st.Progress) |> ignore
+
+    member env.Tick(idx: int, n: int) =
+        for _ in 1..n do
+            env.On(idx, RawNode.tick)
+
+    /// Runs an operation that may fail with a RaftError; a failure becomes the command's output.
+    member env.Try(idx: int, f: RawNode -> RawNode * Result<unit, RaftError>) =
+        let rn, res = f nodes[idx].Rn
+        nodes[idx].Rn <- rn
+        env.Drain idx
+        match res with
+        | Ok() -> ()
+        | Error e -> fail (RaftError.message e)
+
+let private parseInt (s: string) =
+    match Int32.TryParse s with
+    | true, n -> n
+    | _ -> failwithf "strconv.Atoi: parsing %s: invalid syntax" (Describe.quote (Encoding.UTF8.GetBytes s))
+
+let private parseUint64 (s: string) =
+    match UInt64.TryParse s with
+    | true, n -> n
+    | _ -> failwithf "strconv.ParseUint: parsing %s: invalid syntax" (Describe.quote (Encoding.UTF8.GetBytes s))
+
+let private firstAsNodeIdx (d: TestData) = parseInt d.CmdArgs[0].Key - 1
+
+/// The ids named by arguments without values, as node indexes.
+let private nodeIdxs (d: TestData) =
+    d.CmdArgs |> List.filter (fun a -> a.Vals.IsEmpty) |> List.map (fun a -> parseInt a.Key - 1)
+
+/// Go's strconv.ParseBool.
+let private parseBool (s: string) =
+    match s with
+    | "1" | "t" | "T" | "TRUE" | "true" | "True" -> true
+    | "0" | "f" | "F" | "FALSE" | "false" | "False" -> false
+    | _ -> fail (sprintf "strconv.ParseBool: parsing %s: invalid syntax" (Describe.quote (Encoding.UTF8.GetBytes s)))
+
+let private handleAddNodes (env: Env) (d: TestData) =
+    let n = parseInt d.CmdArgs[0].Key
+    let mutable snap = Pb.emptySnapshot
+    for arg in List.tail d.CmdArgs do
+        for v in arg.Vals do
+            let md = snap.Metadata
+            match arg.Key with
+            | "voters" ->
+                snap <- { snap with Metadata = { md with ConfState = { md.ConfState with Voters = md.ConfState.Voters @ [ parseUint64 v ] } } }
+            | "learners" ->
+                snap <- { snap with Metadata = { md with ConfState = { md.ConfState with Learners = md.ConfState.Learners @ [ parseUint64 v ] } } }
+            | "index" -> snap <- { snap with Metadata = { md with Index = parseUint64 v } }
+            | "content" -> snap <- { snap with Data = Encoding.UTF8.GetBytes v }
+            | _ -> ()
+    env.AddNodes(n, snap)
+
+let private handleDeliverMsgs (env: Env) (d: TestData) =
+    let mutable rs = []
+    for arg in d.CmdArgs do
+        if arg.Vals.IsEmpty then
+            rs <- rs @ [ parseUint64 arg.Key, false ]
+        for v in arg.Vals do
+            match arg.Key with
+            | "drop" ->
+                let id = parseUint64 v
+                if rs |> List.exists (fun (r, _) -> r = id) then
+                    failwithf "can't both deliver and drop msgs to %d" id
+                rs <- rs @ [ id, true ]
+            | _ -> ()
+    if env.DeliverMsgs rs = 0 then
+        env.Write "no messages\n"
+
+let private handleProcessReady (env: Env) (d: TestData) =
+    let idxs = nodeIdxs d
+    for idx in idxs do
+        if idxs.Length > 1 then
+            env.Write(sprintf "> %d handling Ready\n" (idx + 1))
+            env.WithIndent(fun () -> env.ProcessReady idx)
+        else
+            env.ProcessReady idx
+
+let private handleProposeConfChange (env: Env) (d: TestData) =
+    let idx = firstAsNodeIdx d
+    let mutable v1 = false
+    let mutable transition = ConfChangeTransitionAuto
+    for arg in List.tail d.CmdArgs do
+        for v in arg.Vals do
+            match arg.Key with
+            | "v1" -> v1 <- parseBool v
+            | "transition" ->
+                transition <-
+                    match v with
+                    | "auto" -> ConfChangeTransitionAuto
+                    | "implicit" -> ConfChangeTransitionJointImplicit
+                    | "explicit" -> ConfChangeTransitionJointExplicit
+                    | _ -> fail (sprintf "unknown transition %s" v)
+            | k -> fail (sprintf "unknown command %s" k)
+    let ccs =
+        match Describe.confChangesFromString d.Input with
+        | Ok ccs -> ccs
+        | Error e -> fail e
+    let cc =
+        if v1 then
+            if ccs.Length > 1 || transition <> ConfChangeTransitionAuto then
+                fail "v1 conf change can only have one operation and no transition"
+            V1 { ID = 0UL; Type = ccs[0].Type; NodeID = ccs[0].NodeID; Context = [||] }
+        else
+            V2 { Transition = transition; Changes = ccs; Context = [||] }
+    env.Try(idx, RawNode.proposeConfChange cc)
+
+/// Runs one directive (etcd's InteractionEnv.Handle).
+let private handle (env: Env) (d: TestData) : string =
+    env.ResetOutput()
+    let err =
+        try
+            match d.Cmd with
+            | "_breakpoint" -> ()
+            | "add-nodes" -> handleAddNodes env d
+            | "campaign" ->
+                let idx = firstAsNodeIdx d
+                env.Try(idx, RawNode.campaign)
+            | "compact" ->
+                let idx = firstAsNodeIdx d
+                env.Compact(idx, parseUint64 d.CmdArgs[1].Key)
+            | "deliver-msgs" -> handleDeliverMsgs env d
+            | "process-ready" -> handleProcessReady env d
+            | "log-level" -> env.LogLevel d.CmdArgs[0].Key
+            | "raft-log" -> env.RaftLog(firstAsNodeIdx d)
+            | "stabilize" -> env.Stabilize(nodeIdxs d)
+            | "status" -> env.Status(firstAsNodeIdx d)
+            | "tick-heartbeat" ->
+                let idx = firstAsNodeIdx d
+                env.Tick(idx, env.Nodes[idx].Config.HeartbeatTick)
+            | "propose" ->
+                let idx = firstAsNodeIdx d
+                if d.CmdArgs.Length <> 2 || not d.CmdArgs[1].Vals.IsEmpty then
+                    failwithf "expected exactly one key with no vals: %A" (List.tail d.CmdArgs)
+                env.Try(idx, RawNode.propose (Encoding.UTF8.GetBytes d.CmdArgs[1].Key))
+            | "propose-conf-change" -> handleProposeConfChange env d
+            | _ -> fail "unknown command"
+            None
+        with HarnessError e ->
+            Some e
+    err |> Option.iter env.Write
+    // The highest level silences all output but errors; setup can be chatty.
+    if env.Output.Length = 0 then "ok"
+    elif env.Level = lvlNames.Length - 1 then defaultArg err "ok (quiet)"
+    else env.Output.ToString()
+
+/// A fresh environment per script.
+let harness () : TestData -> string =
+    let env = Env()
+    handle env
