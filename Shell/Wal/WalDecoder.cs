@@ -1,0 +1,314 @@
+using System.Buffers.Binary;
+using Google.Protobuf;
+using Microsoft.Win32.SafeHandles;
+using Raft.Interop.Wire;
+
+namespace Raft.Shell.Wal;
+
+/// <summary>A segment file being read: its path, an open handle and its length when opened.</summary>
+internal sealed record Segment(string Path, SafeFileHandle Handle, long Length);
+
+/// <summary>How a call to <see cref="WalDecoder.Next"/> ended.</summary>
+internal enum DecodeOutcome
+{
+    /// <summary>A whole, verified record.</summary>
+    Record,
+    /// <summary>The end of the written part of the last segment.</summary>
+    End,
+    /// <summary>A torn write at the end of the last segment, starting at <see cref="WalDecoder.LastOffset"/>.</summary>
+    Torn,
+}
+
+/// <summary>
+/// Reads framed records across segments in order, verifying the CRC chain (etcd's decoder, with
+/// the crc-record check that etcd does in ReadAll folded in). A record that fails to decode or
+/// verify is a torn write only in the last segment, only when some 512-byte sector of it is all
+/// zeros or the file ends inside it, and only when no whole record follows it; anything else is
+/// corruption and throws a <see cref="WalException"/> naming the file and offset. A zero length
+/// marks the end of the written part, unless a whole record follows it.
+/// </summary>
+internal sealed class WalDecoder
+{
+    public const int MinSectorSize = 512;
+    private const int FrameSizeBytes = 8;
+    private const ulong LengthMask = 0x00FF_FFFF_FFFF_FFFF;
+
+    private readonly IReadOnlyList<Segment> segments;
+    private readonly byte[] window = new byte[1 << 20];
+    private SafeFileHandle? windowHandle;
+    private long windowStart;
+    private int windowLength;
+    private int current;
+
+    public WalDecoder(IReadOnlyList<Segment> segments, uint prevCrc = 0)
+    {
+        this.segments = segments;
+        LastCrc = prevCrc;
+    }
+
+    /// <summary>The running CRC after the last good record.</summary>
+    public uint LastCrc { get; private set; }
+
+    /// <summary>Offset, in the segment being read, just past the last good record.</summary>
+    public long LastOffset { get; private set; }
+
+    /// <summary>The segment being read (the last one once the end is reached).</summary>
+    public Segment? CurrentSegment => segments.Count == 0 ? null : segments[Math.Min(current, segments.Count - 1)];
+
+    /// <summary>Reads the next record.</summary>
+    /// <exception cref="WalException">Corruption: CrcMismatch or Corrupt, naming file and offset.</exception>
+    public DecodeOutcome Next(out WalRecord? record)
+    {
+        record = null;
+        while (current < segments.Count)
+        {
+            var seg = segments[current];
+            var last = current == segments.Count - 1;
+            var off = LastOffset;
+            Span<byte> header = stackalloc byte[FrameSizeBytes];
+            var n = ReadAt(seg, off, header);
+            if (n == 0 || (n == FrameSizeBytes && BinaryPrimitives.ReadUInt64LittleEndian(header) == 0))
+            {
+                if (n != 0 && FindWholeRecord(seg, off + FrameSizeBytes) is { } found)
+                    throw new WalException(WalErrorKind.Corrupt,
+                        $"zero frame length, but a whole record follows at offset {found}", seg.Path, off);
+                if (!Advance()) return DecodeOutcome.End;
+                continue;
+            }
+            if (n < FrameSizeBytes)
+            {
+                if (last) return DecodeOutcome.Torn;
+                throw new WalException(WalErrorKind.Corrupt, "truncated frame length", seg.Path, off);
+            }
+
+            var lenField = BinaryPrimitives.ReadUInt64LittleEndian(header);
+            var recBytes = (long)(lenField & LengthMask);
+            var padBytes = (lenField >> 63) != 0 ? (long)((lenField >> 56) & 7) : 0;
+            var frameEnd = off + FrameSizeBytes + recBytes + padBytes;
+            if (frameEnd > seg.Length || recBytes + padBytes > Array.MaxLength)
+            {
+                if (last && FindWholeRecord(seg, off + FrameSizeBytes) is null) return DecodeOutcome.Torn;
+                throw new WalException(WalErrorKind.Corrupt,
+                    $"frame of {recBytes} bytes runs past the end of the segment ({seg.Length} bytes)", seg.Path, off);
+            }
+
+            var data = new byte[recBytes + padBytes];
+            if (ReadAt(seg, off + FrameSizeBytes, data) != data.Length)
+                throw new WalException(WalErrorKind.Corrupt, "short read inside the segment", seg.Path, off);
+            var raw = data.AsMemory(0, (int)recBytes);
+            if (!TryParseRecord(raw.Span, out var type, out var crc, out var payload, out var hasData))
+            {
+                if (IsTorn(seg, last, off, data)) return DecodeOutcome.Torn;
+                throw new WalException(WalErrorKind.Corrupt, "undecodable record", seg.Path, off);
+            }
+
+            if (type == RecordType.Crc)
+            {
+                // A segment opens with the running CRC of everything before it; a fresh decoder (0) takes it as given.
+                if (LastCrc != 0 && crc != LastCrc)
+                    throw new WalException(WalErrorKind.CrcMismatch,
+                        $"crc mismatch: segment carries {crc:x8}, chain is at {LastCrc:x8}", seg.Path, off);
+                LastCrc = crc;
+            }
+            else
+            {
+                var next = Crc32C.Update(LastCrc, raw.Span[payload]);
+                if (next != crc)
+                {
+                    if (IsTorn(seg, last, off, data)) return DecodeOutcome.Torn;
+                    throw new WalException(WalErrorKind.CrcMismatch,
+                        $"crc mismatch: record says {crc:x8}, data gives {next:x8}", seg.Path, off);
+                }
+                LastCrc = next;
+            }
+
+            LastOffset = frameEnd;
+            record = new WalRecord(type, crc, hasData ? raw.Span[payload].ToArray() : null,
+                seg.Path, off, raw);
+            return DecodeOutcome.Record;
+        }
+        return DecodeOutcome.End;
+    }
+
+    private bool Advance()
+    {
+        if (current + 1 >= segments.Count)
+        {
+            current = segments.Count;
+            return false;
+        }
+        current++;
+        LastOffset = 0;
+        return true;
+    }
+
+    // etcd's isTornEntry, plus: nothing whole may follow, or the damage is not at the tail.
+    private bool IsTorn(Segment seg, bool last, long off, byte[] data)
+    {
+        if (!last) return false;
+        var fileOff = off + FrameSizeBytes;
+        var cur = 0;
+        var anyZeroSector = false;
+        while (cur < data.Length && !anyZeroSector)
+        {
+            var chunk = (int)Math.Min(MinSectorSize - fileOff % MinSectorSize, data.Length - cur);
+            anyZeroSector = !data.AsSpan(cur, chunk).ContainsAnyExcept((byte)0);
+            fileOff += chunk;
+            cur += chunk;
+        }
+        return anyZeroSector && FindWholeRecord(seg, off + FrameSizeBytes) is null;
+    }
+
+    /// <summary>
+    /// The offset of the first 8-byte aligned position at or after <paramref name="from"/> holding
+    /// a frame whose record decodes completely (valid length and padding marker, a known type, a
+    /// payload that parses as that type); null when there is none before the end of the segment.
+    /// </summary>
+    private long? FindWholeRecord(Segment seg, long from)
+    {
+        var pos = (from + 7) & ~7L;
+        Span<byte> word = stackalloc byte[8];
+        while (pos + FrameSizeBytes <= seg.Length)
+        {
+            if (!Fill(seg, pos)) return null;
+            var inWindow = (int)(pos - windowStart);
+            var span = window.AsSpan(inWindow, windowLength - inWindow);
+            var nz = span.IndexOfAnyExcept((byte)0);
+            if (nz < 0)
+            {
+                pos = windowStart + windowLength;
+                pos = (pos + 7) & ~7L;
+                continue;
+            }
+            pos = (pos + nz) & ~7L;
+            if (ReadAt(seg, pos, word) < 8) return null;
+            if (IsWholeRecordAt(seg, pos, BinaryPrimitives.ReadUInt64LittleEndian(word))) return pos;
+            pos += 8;
+        }
+        return null;
+    }
+
+    private bool IsWholeRecordAt(Segment seg, long pos, ulong lenField)
+    {
+        var recBytes = (long)(lenField & LengthMask);
+        var top = lenField >> 56;
+        var pad = (8 - recBytes % 8) % 8;
+        if (recBytes < 4 || (pad == 0 ? top != 0 : top != (ulong)(0x80 | pad))) return false;
+        if (pos + FrameSizeBytes + recBytes + pad > seg.Length || recBytes > Array.MaxLength) return false;
+        var data = new byte[recBytes];
+        if (ReadAt(seg, pos + FrameSizeBytes, data) != data.Length) return false;
+        if (!TryParseRecord(data, out var type, out _, out var payload, out var hasData)) return false;
+        var p = data.AsSpan()[payload];
+        try
+        {
+            switch (type)
+            {
+                case RecordType.Crc: return !hasData;
+                case RecordType.Metadata: return hasData;
+                case RecordType.Entry: RaftpbMarshal.UnmarshalEntry(p); return hasData;
+                case RecordType.State: RaftpbMarshal.UnmarshalHardState(p); return hasData;
+                case RecordType.Snapshot: WalSnapshot.Unmarshal(p); return hasData;
+                default: return false;
+            }
+        }
+        catch (WireFormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Parses walpb.Record: type (1), crc (2), data (3); unknown fields are skipped as gogoproto does.</summary>
+    internal static bool TryParseRecord(ReadOnlySpan<byte> b, out long type, out uint crc, out Range payload, out bool hasData)
+    {
+        type = 0;
+        crc = 0;
+        payload = default;
+        hasData = false;
+        var i = 0;
+        while (i < b.Length)
+        {
+            if (!TryVarint(b, ref i, out var key)) return false;
+            var field = key >> 3;
+            switch (key & 7)
+            {
+                case 0:
+                    if (!TryVarint(b, ref i, out var v)) return false;
+                    if (field == 1) type = (long)v;
+                    else if (field == 2)
+                    {
+                        if (v > uint.MaxValue) return false;
+                        crc = (uint)v;
+                    }
+                    break;
+                case 2:
+                    if (!TryVarint(b, ref i, out var len) || len > (ulong)(b.Length - i)) return false;
+                    if (field == 3)
+                    {
+                        payload = new Range(i, i + (int)len);
+                        hasData = true;
+                    }
+                    i += (int)len;
+                    break;
+                case 1:
+                    if (b.Length - i < 8) return false;
+                    i += 8;
+                    break;
+                case 5:
+                    if (b.Length - i < 4) return false;
+                    i += 4;
+                    break;
+                default:
+                    return false;
+            }
+            if (field == 0) return false;
+        }
+        return true;
+    }
+
+    private static bool TryVarint(ReadOnlySpan<byte> b, ref int i, out ulong v)
+    {
+        v = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (i >= b.Length) return false;
+            var x = b[i++];
+            v |= (ulong)(x & 0x7f) << shift;
+            if (x < 0x80) return true;
+        }
+        return false;
+    }
+
+    private int ReadAt(Segment seg, long offset, Span<byte> dest)
+    {
+        var total = 0;
+        while (total < dest.Length)
+        {
+            var at = offset + total;
+            if (at >= seg.Length || !Fill(seg, at)) break;
+            var inWindow = (int)(at - windowStart);
+            var n = Math.Min(dest.Length - total, windowLength - inWindow);
+            window.AsSpan(inWindow, n).CopyTo(dest[total..]);
+            total += n;
+        }
+        return total;
+    }
+
+    // Makes the window cover `offset` in `seg`; false at the end of the file.
+    private bool Fill(Segment seg, long offset)
+    {
+        if (windowHandle == seg.Handle && offset >= windowStart && offset < windowStart + windowLength) return true;
+        var want = (int)Math.Min(window.Length, seg.Length - offset);
+        if (want <= 0) return false;
+        var got = 0;
+        while (got < want)
+        {
+            var r = RandomAccess.Read(seg.Handle, window.AsSpan(got, want - got), offset + got);
+            if (r == 0) break;
+            got += r;
+        }
+        windowHandle = seg.Handle;
+        windowStart = offset;
+        windowLength = got;
+        return got > 0;
+    }
+}

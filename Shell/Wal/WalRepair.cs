@@ -1,0 +1,79 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Raft.Shell.IO;
+
+namespace Raft.Shell.Wal;
+
+/// <summary>etcd's wal.Repair: cuts a torn write off the end of the last segment.</summary>
+public static class WalRepair
+{
+    /// <summary>
+    /// Reads the last segment; if it ends in a torn write, copies it to <c>NAME.wal.broken</c>,
+    /// truncates it after the last whole record and fsyncs it. A clean segment is left alone.
+    /// </summary>
+    /// <returns>
+    /// True when the segment now reads cleanly to its end; false when it could not be repaired
+    /// (damage that is not a torn tail, or the segment is locked by an open WAL).
+    /// </returns>
+    public static bool Repair(string dir, ILogger? logger = null)
+    {
+        var log = logger ?? NullLogger.Instance;
+        string[] names;
+        try
+        {
+            names = WalNames.Read(dir);
+        }
+        catch (WalException)
+        {
+            return false;
+        }
+        var path = Path.Combine(dir, names[^1]);
+        using var f = LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite);
+        if (f is null)
+        {
+            log.LogWarning("cannot repair {Path}: it is locked", path);
+            return false;
+        }
+        log.LogInformation("repairing {Path}", path);
+        var decoder = new WalDecoder([new Segment(path, f.Handle, f.Length)]);
+        try
+        {
+            while (true)
+            {
+                switch (decoder.Next(out _))
+                {
+                    case DecodeOutcome.Record:
+                        continue;
+                    case DecodeOutcome.End:
+                        log.LogInformation("repaired {Path}: nothing to cut", path);
+                        return true;
+                    case DecodeOutcome.Torn:
+                        var broken = path + ".broken";
+                        using (var copy = File.Create(broken))
+                        {
+                            // The handle is shared with the lock; copy by position without moving a cursor.
+                            var buf = new byte[1 << 20];
+                            long pos = 0;
+                            int n;
+                            while ((n = RandomAccess.Read(f.Handle, buf, pos)) > 0)
+                            {
+                                copy.Write(buf, 0, n);
+                                pos += n;
+                            }
+                            copy.Flush(flushToDisk: true);
+                        }
+                        f.SetLength(decoder.LastOffset);
+                        f.Fsync();
+                        Native.FsyncDirectory(dir);
+                        log.LogInformation("repaired {Path}: cut at offset {Offset}, copy in {Broken}", path, decoder.LastOffset, broken);
+                        return true;
+                }
+            }
+        }
+        catch (WalException ex)
+        {
+            log.LogWarning(ex, "failed to repair {Path}", path);
+            return false;
+        }
+    }
+}
