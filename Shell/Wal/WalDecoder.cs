@@ -67,11 +67,15 @@ internal sealed class WalDecoder
             var off = LastOffset;
             Span<byte> header = stackalloc byte[FrameSizeBytes];
             var n = ReadAt(seg, off, header);
-            if (n == 0 || (n == FrameSizeBytes && BinaryPrimitives.ReadUInt64LittleEndian(header) == 0))
+            // A zero length (or zeros up to the end of the file) ends the written part of the segment.
+            if (!header[..n].ContainsAnyExcept((byte)0))
             {
                 if (n != 0 && FindWholeRecord(seg, off + FrameSizeBytes) is { } found)
                     throw new WalException(WalErrorKind.Corrupt,
                         $"zero frame length, but a whole record follows at offset {found}", seg.Path, off);
+                // A closed segment was cut to its written length, so data after a zero length is damage.
+                if (n != 0 && !last && NonZeroAfter(seg, off + FrameSizeBytes))
+                    throw new WalException(WalErrorKind.Corrupt, "zero frame length inside a closed segment", seg.Path, off);
                 if (!Advance()) return DecodeOutcome.End;
                 continue;
             }
@@ -186,6 +190,16 @@ internal sealed class WalDecoder
             pos += 8;
         }
         return null;
+    }
+
+    private bool NonZeroAfter(Segment seg, long from)
+    {
+        for (var pos = from; pos < seg.Length && Fill(seg, pos); pos = windowStart + windowLength)
+        {
+            var inWindow = (int)(pos - windowStart);
+            if (window.AsSpan(inWindow, windowLength - inWindow).ContainsAnyExcept((byte)0)) return true;
+        }
+        return false;
     }
 
     private bool IsWholeRecordAt(Segment seg, long pos, ulong lenField)

@@ -1,0 +1,186 @@
+using System.Globalization;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Raft.Core;
+using Raft.Interop.Wire;
+using Raft.Shell.IO;
+using Raft.Shell.Wal;
+
+namespace Raft.Shell.Snap;
+
+/// <summary>
+/// Raft snapshots as etcd's snap files (etcd's snap.Snapshotter): <c>%016x-%016x.snap</c> (term,
+/// index) holding a snappb.snapshot, whose data is the marshalled raftpb.Snapshot and whose crc is
+/// the CRC-32C of that data.
+/// </summary>
+public sealed class Snapshotter
+{
+    private const string SnapSuffix = ".snap";
+    private readonly ILogger log;
+
+    /// <summary>A snapshotter over <paramref name="dir"/>, which must exist.</summary>
+    public Snapshotter(string dir, ILogger? logger = null)
+    {
+        Dir = dir;
+        log = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The snap directory.</summary>
+    public string Dir { get; }
+
+    /// <summary>The file name of a snapshot at <paramref name="term"/> and <paramref name="index"/>.</summary>
+    public static string FileName(ulong term, ulong index) => $"{term:x16}-{index:x16}{SnapSuffix}";
+
+    /// <summary>
+    /// Writes the snapshot to its file and fsyncs the file and the directory; an empty snapshot
+    /// is not written. A file that fails to write is removed.
+    /// </summary>
+    public void SaveSnap(Snapshot snapshot)
+    {
+        if (Pb.isEmptySnap(snapshot)) return;
+        var data = RaftpbMarshal.Marshal(snapshot);
+        var bytes = new Raft.Interop.Snappb.snapshot { Crc = Crc32C.Compute(data), Data = UnsafeByteOperations.UnsafeWrap(data) }.ToByteArray();
+        var path = Path.Combine(Dir, FileName(snapshot.Metadata.Term, snapshot.Metadata.Index));
+        try
+        {
+            using (var f = new FileStream(path, new FileStreamOptions
+                   {
+                       Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None,
+                   }))
+            {
+                f.Write(bytes);
+                f.Flush(flushToDisk: true);
+            }
+            // The WAL's snapshot record will point at this file: its name must be durable first.
+            Native.FsyncDirectory(Dir);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.LogWarning(ex, "failed to write a snap file {Path}", path);
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException rex)
+            {
+                log.LogWarning(rex, "failed to remove a broken snap file {Path}", path);
+            }
+            throw;
+        }
+    }
+
+    /// <summary>The newest readable snapshot, or null when there is none.</summary>
+    public Snapshot? Load() => LoadMatching(_ => true);
+
+    /// <summary>
+    /// The newest readable snapshot whose term and index the WAL also records in
+    /// <paramref name="walSnaps"/>, or null (etcd's LoadNewestAvailable). Unreadable files met on
+    /// the way are renamed <c>.broken</c>.
+    /// </summary>
+    public Snapshot? LoadNewestAvailable(IEnumerable<WalSnapshot> walSnaps)
+    {
+        var list = walSnaps.ToList();
+        return LoadMatching(s => list.Any(w => w.Index == s.Metadata.Index && w.Term == s.Metadata.Term));
+    }
+
+    private Snapshot? LoadMatching(Func<Snapshot, bool> match)
+    {
+        foreach (var name in SnapNames())
+        {
+            var path = Path.Combine(Dir, name);
+            Snapshot snap;
+            try
+            {
+                snap = Read(path);
+            }
+            catch (Exception ex) when (ex is SnapshotException or IOException)
+            {
+                log.LogWarning(ex, "failed to read a snap file {Path}", path);
+                try
+                {
+                    File.Move(path, path + ".broken", overwrite: true);
+                    log.LogWarning("renamed to a broken snap file {Path}.broken", path);
+                }
+                catch (IOException rex)
+                {
+                    log.LogWarning(rex, "failed to rename a broken snap file {Path}", path);
+                }
+                continue;
+            }
+            if (match(snap)) return snap;
+        }
+        return null;
+    }
+
+    /// <summary>Reads and checks one snap file.</summary>
+    /// <exception cref="SnapshotException">The file is empty, corrupt, or fails its CRC.</exception>
+    public static Snapshot Read(string path)
+    {
+        var b = File.ReadAllBytes(path);
+        if (b.Length == 0) throw new SnapshotException(SnapshotErrorKind.Empty, path, "empty snapshot");
+        Raft.Interop.Snappb.snapshot serialized;
+        try
+        {
+            serialized = RaftpbMarshal.Parse(Raft.Interop.Snappb.snapshot.Parser, b, "snappb.snapshot");
+        }
+        catch (WireFormatException ex)
+        {
+            throw new SnapshotException(SnapshotErrorKind.Corrupt, path, ex.Message, ex);
+        }
+        if (serialized.Data.IsEmpty || serialized.Crc == 0)
+            throw new SnapshotException(SnapshotErrorKind.Empty, path, "empty snapshot data");
+        var crc = Crc32C.Compute(serialized.Data.Span);
+        if (crc != serialized.Crc)
+            throw new SnapshotException(SnapshotErrorKind.CrcMismatch, path, $"crc mismatch: file says {serialized.Crc:x8}, data gives {crc:x8}");
+        try
+        {
+            return RaftpbMarshal.UnmarshalSnapshot(serialized.Data.Span);
+        }
+        catch (WireFormatException ex)
+        {
+            throw new SnapshotException(SnapshotErrorKind.Corrupt, path, ex.Message, ex);
+        }
+    }
+
+    /// <summary>Removes <c>*.snap.db</c> files (state-machine snapshots) older than <paramref name="snap"/> (etcd's ReleaseSnapDBs).</summary>
+    public void ReleaseSnapDBs(Snapshot snap)
+    {
+        foreach (var path in Directory.EnumerateFiles(Dir, "*.snap.db"))
+        {
+            var hex = Path.GetFileName(path)[..^".snap.db".Length];
+            if (!ulong.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var index))
+            {
+                log.LogError("failed to parse index from filename {Path}", path);
+                continue;
+            }
+            if (index < snap.Metadata.Index)
+            {
+                log.LogInformation("found orphaned .snap.db file; deleting {Path}", path);
+                File.Delete(path);
+            }
+        }
+    }
+
+    /// <summary>Removes the oldest snap files while more than <paramref name="keep"/> remain; returns the paths removed.</summary>
+    public IReadOnlyList<string> Purge(int keep)
+    {
+        var names = SnapNames();
+        var removed = new List<string>();
+        foreach (var name in names.Skip(keep).Reverse())
+        {
+            var path = Path.Combine(Dir, name);
+            File.Delete(path);
+            removed.Add(path);
+            log.LogInformation("purged {Path}", path);
+        }
+        return removed;
+    }
+
+    // Snap file names, newest first.
+    private string[] SnapNames() =>
+        Directory.Exists(Dir)
+            ? Directory.EnumerateFiles(Dir, "*" + SnapSuffix).Select(Path.GetFileName).OfType<string>()
+                .Where(n => n.EndsWith(SnapSuffix, StringComparison.Ordinal)).OrderDescending(StringComparer.Ordinal).ToArray()
+            : [];
+}

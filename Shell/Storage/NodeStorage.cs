@@ -1,0 +1,135 @@
+using Microsoft.Extensions.Logging;
+using Raft.Core;
+using Raft.Interop.Wire;
+using Raft.Shell.Snap;
+using Raft.Shell.Wal;
+using WalLog = Raft.Shell.Wal.Wal;
+
+namespace Raft.Shell.Storage;
+
+/// <summary>What a restarting node recovers from disk.</summary>
+/// <param name="Metadata">Node id and cluster id recorded in the WAL.</param>
+/// <param name="HardState">The last hard state saved.</param>
+/// <param name="Entries">The entries after the snapshot.</param>
+/// <param name="Snapshot">The newest snapshot both on disk and recorded in the WAL; empty (index 0) when none.</param>
+/// <param name="Repaired">True when a torn tail was cut off the WAL on the way.</param>
+public sealed record RestartState(WalMetadata Metadata, HardState HardState, Entry[] Entries, Snapshot Snapshot, bool Repaired);
+
+/// <summary>
+/// A member's durable storage (etcd's etcdserver.Storage): the WAL in <c>DATA/member/wal</c> and
+/// snap files in <c>DATA/member/snap</c>. Calls block until the disk has what they wrote.
+/// </summary>
+public sealed class NodeStorage : IDisposable
+{
+    private NodeStorage(string dataDir, WalLog wal, Snapshotter snapshotter)
+    {
+        DataDir = dataDir;
+        Wal = wal;
+        Snapshotter = snapshotter;
+    }
+
+    /// <summary>The member's data directory.</summary>
+    public string DataDir { get; }
+
+    /// <summary>The write-ahead log.</summary>
+    public WalLog Wal { get; }
+
+    /// <summary>The snap files.</summary>
+    public Snapshotter Snapshotter { get; }
+
+    /// <summary>The WAL directory of a data directory.</summary>
+    public static string WalDir(string dataDir) => Path.Combine(dataDir, "member", "wal");
+
+    /// <summary>The snap directory of a data directory.</summary>
+    public static string SnapDir(string dataDir) => Path.Combine(dataDir, "member", "snap");
+
+    /// <summary>True when the data directory already holds a WAL (the member has run before).</summary>
+    public static bool Exists(string dataDir) => WalNames.Exist(WalDir(dataDir));
+
+    /// <summary>Creates the storage of a new member.</summary>
+    /// <exception cref="WalException">AlreadyExists.</exception>
+    public static NodeStorage Create(string dataDir, WalMetadata metadata, WalOptions? options = null)
+    {
+        options ??= new WalOptions();
+        Directory.CreateDirectory(SnapDir(dataDir));
+        var wal = WalLog.Create(WalDir(dataDir), metadata.Marshal(), options);
+        return new NodeStorage(dataDir, wal, new Snapshotter(SnapDir(dataDir), options.Logger));
+    }
+
+    /// <summary>
+    /// Opens the storage of a member that has run before: loads the newest snapshot the WAL also
+    /// records, opens the WAL there and reads it; a torn tail is repaired once and the WAL read
+    /// again (etcd's readWAL). The storage is then ready to append.
+    /// </summary>
+    /// <exception cref="WalException">The WAL is corrupt beyond a torn tail, or cannot be opened.</exception>
+    public static (NodeStorage Storage, RestartState State) Restart(string dataDir, WalOptions? options = null)
+    {
+        options ??= new WalOptions();
+        var log = options.Logger;
+        var walDir = WalDir(dataDir);
+        Directory.CreateDirectory(SnapDir(dataDir));
+        var snapshotter = new Snapshotter(SnapDir(dataDir), log);
+        var snapshot = snapshotter.LoadNewestAvailable(WalInspect.ValidSnapshotEntries(walDir)) ?? Pb.emptySnapshot;
+        var walSnap = Pb.isEmptySnap(snapshot) ? WalSnapshot.Empty : WalSnapshot.Of(snapshot);
+
+        var repaired = false;
+        while (true)
+        {
+            var wal = WalLog.Open(walDir, walSnap, options);
+            try
+            {
+                var contents = wal.ReadAll();
+                var state = new RestartState(WalMetadata.Unmarshal(contents.Metadata), contents.State, contents.Entries, snapshot, repaired);
+                return (new NodeStorage(dataDir, wal, snapshotter), state);
+            }
+            catch (WalException ex) when (ex.Kind == WalErrorKind.UnexpectedEof && !repaired)
+            {
+                wal.Close();
+                log.LogWarning(ex, "WAL ends in a torn write; repairing");
+                if (!WalRepair.Repair(walDir, log)) throw;
+                repaired = true;
+            }
+            catch
+            {
+                wal.Close();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Appends entries and the hard state; durable on return when raft requires it (etcd's Save).</summary>
+    public void Save(HardState hardState, Entry[] entries) => Wal.Save(hardState, entries);
+
+    /// <summary>
+    /// Saves a snapshot: the snap file first (fsynced), then the WAL's snapshot record (fsynced),
+    /// so that no WAL record ever points at a missing file.
+    /// </summary>
+    public void SaveSnap(Snapshot snapshot)
+    {
+        Snapshotter.SaveSnap(snapshot);
+        Wal.SaveSnapshot(WalSnapshot.Of(snapshot));
+    }
+
+    /// <summary>fdatasyncs the WAL.</summary>
+    public void Sync() => Wal.Sync();
+
+    /// <summary>Releases WAL segments and state-machine snapshot files older than <paramref name="snapshot"/>.</summary>
+    public void Release(Snapshot snapshot)
+    {
+        Wal.ReleaseLockTo(snapshot.Metadata.Index);
+        Snapshotter.ReleaseSnapDBs(snapshot);
+    }
+
+    /// <summary>Removes old WAL segments (those not locked) and snap files beyond the numbers to keep.</summary>
+    public void Purge(int keepWalFiles, int keepSnapFiles)
+    {
+        WalInspect.Purge(WalDir(DataDir), keepWalFiles);
+        Snapshotter.Purge(keepSnapFiles);
+    }
+
+    /// <summary>Syncs and closes the WAL.</summary>
+    public void Close() => Wal.Close();
+
+    /// <inheritdoc cref="Close"/>
+    public void Dispose() => Close();
+}
