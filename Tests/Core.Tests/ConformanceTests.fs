@@ -10,7 +10,8 @@ let harnesses: Map<string, Harness> =
     Map
         [ "quorum", QuorumHarness.harness
           "confchange", ConfChangeHarness.harness
-          "interaction", InteractionHarness.harness ]
+          "interaction", InteractionHarness.harness
+          "planner", PlannerHarness.harness ]
 
 let corpusCases () : obj[] seq =
     if Directory.Exists corpusDir then
@@ -25,3 +26,9 @@ let ``etcd raft corpus`` (script: string) =
         Assert.Fail(sprintf "etcd raft corpus not found at %s (set RAFT_TESTDATA)" corpusDir)
     else
         check harnesses corpusDir script
+
+let ownCases () : obj[] seq = scripts ownDir |> Seq.map (fun f -> [| box f |])
+
+/// Our own scripts under Tests/Core.Tests/testdata, each through the harness its folder names.
+[<Theory; MemberData(nameof ownCases)>]
+let ``own scripts`` (script: string) = check harnesses ownDir script

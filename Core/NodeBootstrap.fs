@@ -1,0 +1,143 @@
+/// How a member's Raft state begins, as pure functions over plain data (the seed's startNode,
+/// restartNode and restartAsStandaloneNode, with getIDs and createConfigChangeEnts). They say what the
+/// RawNode's storage starts with and what must be written to the WAL; the shell does the writing and
+/// builds the node.
+module Raft.Core.NodeBootstrap
+
+/// A member of the initial cluster (etcd's raft.Peer): its id and the opaque context its AddNode
+/// conf change carries (etcd puts the member's JSON there).
+type Peer = { ID: uint64; Context: byte[] }
+
+/// The WAL's metadata record (etcd's etcdserverpb.Metadata).
+type WalMetadata = { NodeID: uint64; ClusterID: uint64 }
+
+/// What a MemoryStorage holds before the RawNode is built over it.
+type StorageImage =
+    { /// Pb.emptySnapshot when there is none.
+      Snapshot: Snapshot
+      HardState: HardState
+      Entries: Entry[] }
+
+/// The log raft's Bootstrap fakes for a brand-new cluster: one AddNode per peer at term 1, all
+/// committed, none yet on disk (the first Ready carries them and the hard state to save).
+type BootstrapLog =
+    { Entries: Entry[]
+      /// What the first Ready's HardState will be: Term 1, no vote, every bootstrap entry committed.
+      HardState: HardState
+      /// The membership once the bootstrap conf changes are applied.
+      ConfState: ConfState }
+
+/// A new member (the seed's startNode).
+type NewNode =
+    { /// Written by creating the WAL, before anything else.
+      Metadata: WalMetadata
+      /// The initial cluster; empty when this member joins an existing cluster.
+      Peers: Peer list
+      /// None when joining: the node then starts from an empty storage (raft.RestartNode).
+      Bootstrap: BootstrapLog option }
+
+/// A member forced to restart as a one-member cluster (the seed's restartAsStandaloneNode).
+type ForcedRestart =
+    { /// What the MemoryStorage starts with: committed WAL entries plus the forced conf changes,
+      /// with the commit index moved to the last of them.
+      Storage: StorageImage
+      /// What must be appended to the WAL before the node starts: the forced conf-change entries
+      /// (saved with an empty hard state, as etcd does).
+      WalEntries: Entry[]
+      /// Uncommitted WAL entries dropped (etcd logs this count).
+      DiscardedEntries: int
+      /// The members found in the snapshot and the WAL (getIDs), sorted.
+      MemberIDs: uint64 list }
+
+let private confChangeEntry term index (cc: ConfChange) =
+    { Term = term; Index = index; Type = EntryConfChange; Data = Codec.marshalConfChange cc }
+
+/// raft's Bootstrap: an AddNode entry per peer (term 1, indexes from 1), all committed.
+let bootstrapLog (peers: Peer list) : BootstrapLog =
+    let entries =
+        peers
+        |> List.mapi (fun i p ->
+            confChangeEntry 1UL (uint64 (i + 1)) { ID = 0UL; Type = ConfChangeAddNode; NodeID = p.ID; Context = p.Context })
+        |> Array.ofList
+    { Entries = entries
+      HardState = { Term = 1UL; Vote = 0UL; Commit = uint64 entries.Length }
+      ConfState = { Pb.emptyConfState with Voters = peers |> List.map (fun p -> p.ID) |> List.distinct |> List.sort } }
+
+/// The seed's startNode: create the WAL with the member's metadata, then bootstrap from the initial
+/// peers, or, with no peers (joining an existing cluster), start from an empty storage.
+let startNode (metadata: WalMetadata) (peers: Peer list) : NewNode =
+    { Metadata = metadata
+      Peers = peers
+      Bootstrap = if List.isEmpty peers then None else Some(bootstrapLog peers) }
+
+/// The seed's restartNode: the storage gets the snapshot, then the hard state, then the entries
+/// the WAL held after it.
+let restartNode (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) : StorageImage =
+    { Snapshot = defaultArg snapshot Pb.emptySnapshot
+      HardState = hardState
+      Entries = entries }
+
+/// The seed's getIDs: the voters of the snapshot, then every (v1) conf change in order: AddNode and
+/// AddLearnerNode add, RemoveNode removes, UpdateNode does nothing. Sorted. A conf change that does
+/// not decode is an error (etcd panics).
+let getIDs (snapshot: Snapshot option) (entries: Entry[]) : Result<uint64 list, string> =
+    let initial =
+        match snapshot with
+        | Some s -> Set.ofList s.Metadata.ConfState.Voters
+        | None -> Set.empty
+    let step (acc: Result<Set<uint64>, string>) (e: Entry) =
+        match acc with
+        | Error _ -> acc
+        | Ok ids when e.Type <> EntryConfChange -> Ok ids
+        | Ok ids ->
+            match Codec.unmarshalConfChange e.Data with
+            | Error err -> Error(sprintf "entry %d/%d: cannot decode conf change: %s" e.Term e.Index err)
+            | Ok cc ->
+                match cc.Type with
+                | ConfChangeAddNode
+                | ConfChangeAddLearnerNode -> Ok(Set.add cc.NodeID ids)
+                | ConfChangeRemoveNode -> Ok(Set.remove cc.NodeID ids)
+                | ConfChangeUpdateNode -> Ok ids
+    Array.fold step (Ok initial) entries |> Result.map Set.toList
+
+/// The seed's createConfigChangeEnts: conf-change entries at `term`, from `index + 1`, that add
+/// `self` when it is not among `ids` (first, so the voter set is never empty) and then remove every
+/// other id. `selfContext` is the AddNode's context (etcd: the member's JSON).
+let createConfigChangeEnts (ids: uint64 list) (self: uint64) (selfContext: byte[]) (term: uint64) (index: uint64) : Entry[] =
+    let addSelf =
+        if List.contains self ids then []
+        else [ { ID = 0UL; Type = ConfChangeAddNode; NodeID = self; Context = selfContext } ]
+    let removeOthers =
+        ids
+        |> List.filter (fun id -> id <> self)
+        |> List.map (fun id -> { ID = 0UL; Type = ConfChangeRemoveNode; NodeID = id; Context = [||] })
+    addSelf @ removeOthers
+    |> List.mapi (fun i cc -> confChangeEntry term (index + 1UL + uint64 i) cc)
+    |> Array.ofList
+
+/// The seed's restartAsStandaloneNode (--force-new-cluster): drop the entries past the commit index,
+/// make this member the only one (add self if absent, remove every other member found by getIDs),
+/// and commit those conf changes.
+let restartAsStandaloneNode
+    (self: uint64)
+    (selfContext: byte[])
+    (snapshot: Snapshot option)
+    (hardState: HardState)
+    (entries: Entry[])
+    : Result<ForcedRestart, string> =
+    let kept =
+        match Array.tryFindIndex (fun (e: Entry) -> e.Index > hardState.Commit) entries with
+        | Some i -> entries[.. i - 1]
+        | None -> entries
+    getIDs snapshot kept
+    |> Result.map (fun ids ->
+        let forced = createConfigChangeEnts ids self selfContext hardState.Term hardState.Commit
+        let all = Array.append kept forced
+        let commit = if all.Length = 0 then hardState.Commit else all[all.Length - 1].Index
+        { Storage =
+            { Snapshot = defaultArg snapshot Pb.emptySnapshot
+              HardState = { hardState with Commit = commit }
+              Entries = all }
+          WalEntries = forced
+          DiscardedEntries = entries.Length - kept.Length
+          MemberIDs = ids })
