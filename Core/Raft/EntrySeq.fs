@@ -74,6 +74,10 @@ module EntrySeq =
         if es.Length = 0 then empty
         else EntrySeq(newBuffer (Array.copy es) es.Length, 0, es.Length)
 
+    /// A sequence over `es` itself, which the caller hands over and never changes again.
+    let internal ofOwnedArray (es: Entry[]) =
+        if es.Length = 0 then empty else EntrySeq(newBuffer es es.Length, 0, es.Length)
+
     /// A sequence holding a copy of the given entries.
     let ofSeq (es: Entry seq) = ofArray (Array.ofSeq es)
 

@@ -125,11 +125,11 @@ let private resetRandomizedElectionTimeout (r: Raft) =
 // ---------------------------------------------------------------------------------------------
 // Sending.
 
-/// Queues a message for the next Ready, filling in From and (for all but campaign messages,
-/// proposals and read requests) the current term.
-let private send (m: Message) (r: Raft) =
-    let m = if m.From = NoNode then { m with From = r.Id } else m
-    let m =
+/// A message as it is sent: From filled in, and (for all but campaign messages, proposals and
+/// read requests) the current term.
+let private outgoing (m: Message) (r: Raft) =
+    let from = if m.From = NoNode then r.Id else m.From
+    let term =
         match m.Type with
         | MsgVote
         | MsgVoteResp
@@ -138,15 +138,18 @@ let private send (m: Message) (r: Raft) =
             // Campaign messages carry the term they are about, which is never 0.
             if m.Term = 0UL then
                 Invariant.broken (sprintf "term should be set when sending %s" (Pb.messageTypeName m.Type))
-            m
+            m.Term
         | _ ->
             if m.Term <> 0UL then
                 Invariant.broken (
                     sprintf "term should not be set when sending %s (was %d)" (Pb.messageTypeName m.Type) m.Term
                 )
             // Proposals and read requests are forwarded to the leader like local messages.
-            if m.Type <> MsgProp && m.Type <> MsgReadIndex then { m with Term = r.Term } else m
-    { r with Msgs = m :: r.Msgs }
+            if m.Type <> MsgProp && m.Type <> MsgReadIndex then r.Term else 0UL
+    if from = m.From && term = m.Term then m else { m with From = from; Term = term }
+
+/// Queues a message for the next Ready.
+let private send (m: Message) (r: Raft) = { r with Msgs = outgoing m r :: r.Msgs }
 
 /// Sends an append (or a snapshot, when the entries are compacted) to `to` unless its progress
 /// is paused; with sendIfEmpty false, an append without entries is not sent. Returns whether a
@@ -189,7 +192,10 @@ let private maybeSendAppend (``to``: uint64) (sendIfEmpty: bool) (r: Raft) : Raf
                             Invariant.broken (
                                 sprintf "%x is sending append in unhandled state %s" r.Id (Progress.stateName pr.State)
                             )
-                r |> setProgress ``to`` pr |> send m, true
+                { r with
+                    Prs = ProgressTracker.setProgress ``to`` pr r.Prs
+                    Msgs = outgoing m r :: r.Msgs },
+                true
             | _ ->
                 // The term or the entries are compacted away: send the snapshot instead.
                 if not pr.RecentActive then
@@ -294,14 +300,16 @@ let private reset (term: uint64) (r: Raft) =
 let private payloadSize (ents: Entry seq) =
     ents |> Seq.sumBy (fun e -> uint64 (Pb.payloadSize e))
 
-/// Records the size of proposed entries unless they would push the uncommitted tail over its
-/// limit. An empty tail accepts any size, and empty payloads are always accepted.
-let private increaseUncommittedSize (ents: Entry[]) (r: Raft) : Raft option =
-    let s = payloadSize ents
+/// The uncommitted size with the proposed entries added, or None when they would push it over
+/// the limit. An empty tail accepts any size, and empty payloads are always accepted.
+let private increaseUncommittedSize (ents: Entry[]) (r: Raft) : uint64 option =
+    let mutable s = 0UL
+    for e in ents do
+        s <- s + uint64 (Pb.payloadSize e)
     if r.UncommittedSize > 0UL && s > 0UL && r.UncommittedSize + s > r.Settings.MaxUncommittedSize then
         None
     else
-        Some { r with UncommittedSize = r.UncommittedSize + s }
+        Some(r.UncommittedSize + s)
 
 /// Accounts for newly committed entries; saturates at zero (the size may be underestimated).
 let private reduceUncommittedSize (ents: Entry seq) (r: Raft) =
@@ -324,11 +332,15 @@ let private appendEntry (es: Entry[]) (r: Raft) : Raft * bool =
             (sprintf "%x appending new entries to log would exceed uncommitted entry size limit; dropping proposal" r.Id)
             r,
         false
-    | Some r ->
-        let l, lines = RaftLog.append (EntrySeq.ofArray es) r.RaftLog
-        let r = r |> withLog l |> addLines lines
-        let li = lastIndex r
-        let r = updateProgress r.Id (fun pr -> snd (Progress.maybeUpdate li pr)) r
+    | Some size ->
+        let l, lines = RaftLog.append (EntrySeq.ofOwnedArray es) r.RaftLog
+        let li = RaftLog.lastIndex l
+        let r =
+            { r with
+                UncommittedSize = size
+                RaftLog = l
+                Prs = ProgressTracker.updateProgress r.Id (fun pr -> snd (Progress.maybeUpdate li pr)) r.Prs }
+            |> addLines lines
         // The caller broadcasts whether or not this commits.
         fst (maybeCommit r), true
 
@@ -675,7 +687,10 @@ let private sendMsgReadIndexResponse (m: Message) (r: Raft) =
     | ReadOnlyLeaseBased -> responseToReadIndexReq m r.RaftLog.Committed r
 
 let private releasePendingReadIndexMessages (r: Raft) =
-    if not (committedEntryInCurrentTerm r) then
+    if r.PendingReadIndexMessages.IsEmpty then
+        // Nothing held back (the common case): nothing to check or release.
+        r
+    elif not (committedEntryInCurrentTerm r) then
         logError "pending MsgReadIndex should be released only after first commit in current term" r
     else
         let msgs = List.rev r.PendingReadIndexMessages
