@@ -4,10 +4,6 @@
 /// builds the node.
 module Raft.Core.NodeBootstrap
 
-/// A member of the initial cluster (etcd's raft.Peer): its id and the opaque context its AddNode
-/// conf change carries (etcd puts the member's JSON there).
-type Peer = { ID: uint64; Context: byte[] }
-
 /// The WAL's metadata record (etcd's etcdserverpb.Metadata).
 type WalMetadata = { NodeID: uint64; ClusterID: uint64 }
 
@@ -52,7 +48,9 @@ type ForcedRestart =
 let private confChangeEntry term index (cc: ConfChange) =
     { Term = term; Index = index; Type = EntryConfChange; Data = Codec.marshalConfChange cc }
 
-/// raft's Bootstrap: an AddNode entry per peer (term 1, indexes from 1), all committed.
+/// raft's Bootstrap: an AddNode entry per peer (term 1, indexes from 1), all committed. A peer's
+/// context is opaque to raft; etcd puts the member's JSON there. (Bootstrap.bootstrap does the same
+/// to a RawNode; this is the data alone, for the shell to check or show.)
 let bootstrapLog (peers: Peer list) : BootstrapLog =
     let entries =
         peers

@@ -1,6 +1,11 @@
 /// etcd raft 3.5's interaction harness (rafttest/interaction_env*.go) over our RawNode: a group of
 /// nodes with MemoryStorage, the messages in flight between them, and one command per directive.
 /// Log lines the nodes return are printed where etcd's redirecting logger would print them.
+///
+/// One command of our own: `plan <id>` prints the plan (Core.fs) that node's current Ready would
+/// get, without taking the Ready (`process-ready` or `stabilize` then handles it as usual), or
+/// `no Ready`. The planner remembers what every Ready the node handed out told it; its clock moves
+/// one heartbeat interval (100ms) per tick; no member counts as removed.
 module Raft.Core.Tests.InteractionHarness
 
 open System
@@ -28,7 +33,14 @@ type private Node =
     { mutable Rn: RawNode
       Config: Config
       /// The snapshots of the "appender" state machine after each applied entry, oldest first.
-      History: ResizeArray<Snapshot> }
+      History: ResizeArray<Snapshot>
+      /// The planner's state as of the last Ready the node handed out (see `plan`).
+      mutable Planner: PlannerState
+      /// Heartbeat ticks so far: the planner's clock, one heartbeat interval per tick.
+      mutable Ticks: int64 }
+
+/// The heartbeat interval the planner's clock counts in (HeartbeatTick is 1 here).
+let private heartbeatInterval = TimeSpan.FromMilliseconds 100.0
 
 type private Env() =
     let nodes = ResizeArray<Node>()
@@ -106,14 +118,39 @@ type private Env() =
             nodes.Add(
                 { Rn = rn
                   Config = cfg
-                  History = ResizeArray [ snap ] }
+                  History = ResizeArray [ snap ]
+                  Planner = Planner.initial
+                  Ticks = 0L }
             )
             env.Drain(nodes.Count - 1)
+
+    /// What the planner is told about node idx's Ready. Nobody is removed (the harness has no
+    /// membership beyond raft's own).
+    member env.PlanInput(idx: int, rd: Ready) : PlanInput =
+        let node = nodes[idx]
+        { Ready = rd
+          IsLeader = (RawNode.basicStatus node.Rn).SoftState.RaftState = StateLeader
+          IsRemoved = fun _ -> false
+          Now = TimeSpan.FromTicks(heartbeatInterval.Ticks * node.Ticks)
+          HeartbeatInterval = heartbeatInterval }
+
+    /// The plan node idx's current Ready would get, leaving the Ready (and the planner state) as
+    /// they are.
+    member env.Plan(idx: int) =
+        let node = nodes[idx]
+        if RawNode.hasReady node.Rn then
+            let p = Planner.plan (env.PlanInput(idx, RawNode.peekReady node.Rn)) node.Planner
+            output.Append(PlanText.describe p.Effects) |> ignore
+        else
+            output.Append("no Ready\n") |> ignore
 
     member env.ProcessReady(idx: int) =
         let node = nodes[idx]
         let rd, rn = RawNode.ready node.Rn
         node.Rn <- rn
+        // Every Ready handed out goes through the planner, so that `plan` knows what the seed's
+        // loop would remember (the leader, the heartbeat times).
+        node.Planner <- (Planner.plan (env.PlanInput(idx, rd)) node.Planner).State
         output.Append(Describe.ready rd) |> ignore
         if not (Pb.isEmptyHardState rd.HardState) then
             env.On(idx, RawNode.setHardState rd.HardState)
@@ -219,6 +256,7 @@ type private Env() =
 
     member env.Tick(idx: int, n: int) =
         for _ in 1..n do
+            nodes[idx].Ticks <- nodes[idx].Ticks + 1L
             env.On(idx, RawNode.tick)
 
     /// Runs an operation that may fail with a RaftError; a failure becomes the command's output.
@@ -338,6 +376,7 @@ let private handle (env: Env) (d: TestData) : string =
                 let idx = firstAsNodeIdx d
                 env.Compact(idx, parseUint64 d.CmdArgs[1].Key)
             | "deliver-msgs" -> handleDeliverMsgs env d
+            | "plan" -> env.Plan(firstAsNodeIdx d)
             | "process-ready" -> handleProcessReady env d
             | "log-level" -> env.LogLevel d.CmdArgs[0].Key
             | "raft-log" -> env.RaftLog(firstAsNodeIdx d)
