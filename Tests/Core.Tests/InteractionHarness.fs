@@ -2,10 +2,16 @@
 /// nodes with MemoryStorage, the messages in flight between them, and one command per directive.
 /// Log lines the nodes return are printed where etcd's redirecting logger would print them.
 ///
-/// One command of our own: `plan <id>` prints the plan (Core.fs) that node's current Ready would
-/// get, without taking the Ready (`process-ready` or `stabilize` then handles it as usual), or
-/// `no Ready`. The planner remembers what every Ready the node handed out told it; its clock moves
-/// one heartbeat interval (100ms) per tick; no member counts as removed.
+/// Beyond etcd 3.5's commands (whose behaviour is unchanged) the harness has a few of our own:
+///   - `plan <id>` prints the plan (Core.fs) that node's current Ready would get, without taking
+///     the Ready (`process-ready` or `stabilize` then handles it as usual), or `no Ready`. The
+///     planner remembers what every Ready the node handed out told it; its clock moves one
+///     heartbeat interval (100ms) per tick; no member counts as removed.
+///   - for our scripts under Tests/Core.Tests/testdata/interaction: config options on `add-nodes`
+///     (prevote, checkquorum, read-only, inflight, max-size-per-msg, max-uncommitted-size,
+///     max-committed-size-per-ready, disable-proposal-forwarding) and the commands
+///     `tick-election`, `set-randomized-election-timeout`, `transfer-leadership`, `read-index` and
+///     `report-unreachable`.
 module Raft.Core.Tests.InteractionHarness
 
 open System
@@ -90,7 +96,7 @@ type private Env() =
             for line in lines do
                 orig.Append("  ").Append(line.TrimEnd('\r')).Append('\n') |> ignore
 
-    member env.AddNodes(n: int, snap: Snapshot) =
+    member env.AddNodes(n: int, snap: Snapshot, configure: Config -> Config) =
         let bootstrap = snap <> Pb.emptySnapshot
         let mutable snap = snap
         for _ in 1..n do
@@ -114,6 +120,10 @@ type private Env() =
                     HeartbeatTick = 1
                     MaxSizePerMsg = UInt64.MaxValue
                     MaxInflightMsgs = Int32.MaxValue }
+                |> configure
+            match Config.validate cfg with
+            | Error e -> fail e
+            | Ok _ -> ()
             let rn = RawNode.create cfg storage
             nodes.Add(
                 { Rn = rn
@@ -294,6 +304,11 @@ let private parseBool (s: string) =
 let private handleAddNodes (env: Env) (d: TestData) =
     let n = parseInt d.CmdArgs[0].Key
     let mutable snap = Pb.emptySnapshot
+    // Our extension (etcd 3.5's harness knows only voters, learners, index and content): the
+    // config options below, so that our scripts can exercise them. Unknown keys are ignored, as
+    // etcd does.
+    let mutable configure: Config -> Config = id
+    let setConfig f = configure <- configure >> f
     for arg in List.tail d.CmdArgs do
         for v in arg.Vals do
             let md = snap.Metadata
@@ -304,8 +319,28 @@ let private handleAddNodes (env: Env) (d: TestData) =
                 snap <- { snap with Metadata = { md with ConfState = { md.ConfState with Learners = md.ConfState.Learners @ [ parseUint64 v ] } } }
             | "index" -> snap <- { snap with Metadata = { md with Index = parseUint64 v } }
             | "content" -> snap <- { snap with Data = Encoding.UTF8.GetBytes v }
+            | "prevote" -> let b = parseBool v in setConfig (fun c -> { c with PreVote = b })
+            | "checkquorum" -> let b = parseBool v in setConfig (fun c -> { c with CheckQuorum = b })
+            | "read-only" ->
+                let o =
+                    match v with
+                    | "safe" -> ReadOnlySafe
+                    | "lease-based" -> ReadOnlyLeaseBased
+                    | _ -> fail (sprintf "invalid read-only option %s" v)
+                setConfig (fun c -> { c with ReadOnlyOption = o })
+            | "inflight" -> let k = parseInt v in setConfig (fun c -> { c with MaxInflightMsgs = k })
+            | "max-size-per-msg" -> let k = parseUint64 v in setConfig (fun c -> { c with MaxSizePerMsg = k })
+            | "max-uncommitted-size" ->
+                let k = parseUint64 v
+                setConfig (fun c -> { c with MaxUncommittedEntriesSize = k })
+            | "max-committed-size-per-ready" ->
+                let k = parseUint64 v
+                setConfig (fun c -> { c with MaxCommittedSizePerReady = k })
+            | "disable-proposal-forwarding" ->
+                let b = parseBool v
+                setConfig (fun c -> { c with DisableProposalForwarding = b })
             | _ -> ()
-    env.AddNodes(n, snap)
+    env.AddNodes(n, snap, configure)
 
 let private handleDeliverMsgs (env: Env) (d: TestData) =
     let mutable rs = []
@@ -361,6 +396,42 @@ let private handleProposeConfChange (env: Env) (d: TestData) =
             V2 { Transition = transition; Changes = ccs; Context = [||] }
     env.Try(idx, RawNode.proposeConfChange cc)
 
+// Our extensions: commands etcd 3.5's harness does not have, for features its corpus does not
+// exercise. Each drives the RawNode API the way a host would.
+
+/// `tick-election <id>`: ticks an election timeout (ElectionTick ticks).
+let private handleTickElection (env: Env) (d: TestData) =
+    let idx = firstAsNodeIdx d
+    env.Tick(idx, env.Nodes[idx].Config.ElectionTick)
+
+/// `set-randomized-election-timeout <id> timeout=<ticks>`: pins the node's current randomized
+/// election timeout (until its next reset draws a new one), so that scripts which let followers
+/// time out do not depend on random draws.
+let private handleSetRandomizedElectionTimeout (env: Env) (d: TestData) =
+    let idx = firstAsNodeIdx d
+    let timeout = parseInt (d.ArgValue "timeout")
+    let rn = env.Nodes[idx].Rn
+    env.Nodes[idx].Rn <- { rn with Raft = { rn.Raft with RandomizedElectionTimeout = timeout } }
+
+/// `transfer-leadership from=<leader> to=<transferee>`.
+let private handleTransferLeadership (env: Env) (d: TestData) =
+    let from = parseUint64 (d.ArgValue "from")
+    let ``to`` = parseUint64 (d.ArgValue "to")
+    env.On(int from - 1, RawNode.transferLeader ``to``)
+
+/// `read-index <id> <request-context>`: a ReadIndex request; the answer shows up as ReadStates in
+/// a later Ready.
+let private handleReadIndex (env: Env) (d: TestData) =
+    let idx = firstAsNodeIdx d
+    if d.CmdArgs.Length <> 2 || not d.CmdArgs[1].Vals.IsEmpty then
+        failwithf "expected exactly one key with no vals: %A" (List.tail d.CmdArgs)
+    env.On(idx, RawNode.readIndex (Encoding.UTF8.GetBytes d.CmdArgs[1].Key))
+
+/// `report-unreachable <id> <peer>`: the host could not send the last message to peer.
+let private handleReportUnreachable (env: Env) (d: TestData) =
+    let idx = firstAsNodeIdx d
+    env.On(idx, RawNode.reportUnreachable (parseUint64 d.CmdArgs[1].Key))
+
 /// Runs one directive (etcd's InteractionEnv.Handle).
 let private handle (env: Env) (d: TestData) : string =
     env.ResetOutput()
@@ -391,6 +462,12 @@ let private handle (env: Env) (d: TestData) : string =
                     failwithf "expected exactly one key with no vals: %A" (List.tail d.CmdArgs)
                 env.Try(idx, RawNode.propose (Encoding.UTF8.GetBytes d.CmdArgs[1].Key))
             | "propose-conf-change" -> handleProposeConfChange env d
+            // Our extensions.
+            | "tick-election" -> handleTickElection env d
+            | "set-randomized-election-timeout" -> handleSetRandomizedElectionTimeout env d
+            | "transfer-leadership" -> handleTransferLeadership env d
+            | "read-index" -> handleReadIndex env d
+            | "report-unreachable" -> handleReportUnreachable env d
             | _ -> fail "unknown command"
             None
         with HarnessError e ->
