@@ -1,7 +1,6 @@
 /// What the leader does per acknowledgement: commit computation over the voters' Match, inflight
 /// window bookkeeping and progress updates.
-/// Run: `dotnet run -c Release --project bench/Core.Bench -- --filter '*TrackerBench*' --inProcess`
-/// (in-process, since the assembly name differs from the project file's name).
+/// Run: `dotnet run -c Release --project bench/Core.Bench -- --filter '*TrackerBench*'`
 module Raft.Core.Bench.TrackerBench
 
 open BenchmarkDotNet.Attributes
