@@ -23,6 +23,8 @@ public enum RaftErrorCode
     Unhealthy,
     /// <summary>The operation timed out inside the node.</summary>
     Timeout,
+    /// <summary>The operation needs the leader's knowledge (e.g. promoting a learner) and this member does not lead.</summary>
+    NotLeader,
 }
 
 /// <summary>A failure of a node operation, with a machine-readable code.</summary>
