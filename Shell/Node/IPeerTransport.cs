@@ -1,0 +1,62 @@
+using Raft.Core;
+
+namespace Raft.Shell.Node;
+
+/// <summary>
+/// What the node needs from the peer transport (etcd's rafthttp.Transporter): sending never blocks
+/// (a full queue drops and reports the peer unreachable); the peer set follows the applied
+/// membership.
+/// </summary>
+public interface IPeerTransport
+{
+    /// <summary>Queues messages to their peers; never blocks, may drop.</summary>
+    void Send(IReadOnlyList<Message> messages);
+
+    /// <summary>
+    /// Sends a MsgSnap, whose snapshot carries the state machine's data, on its own connection; the
+    /// outcome comes back through the node's ReportSnapshot.
+    /// </summary>
+    void SendSnapshot(Message message);
+
+    /// <summary>Starts talking to a member (idempotent).</summary>
+    void AddPeer(ulong id, IReadOnlyList<string> peerUrls);
+
+    /// <summary>Stops talking to a member.</summary>
+    void RemovePeer(ulong id);
+
+    /// <summary>Changes a member's addresses.</summary>
+    void UpdatePeer(ulong id, IReadOnlyList<string> peerUrls);
+
+    /// <summary>Forgets every peer (before re-adding those of a restored snapshot).</summary>
+    void RemoveAllPeers();
+
+    /// <summary>
+    /// Since when the connection to <paramref name="id"/> has been up, or null when it is down
+    /// (etcd's ActiveSince, used by the strict reconfiguration checks).
+    /// </summary>
+    DateTimeOffset? ActiveSince(ulong id);
+}
+
+/// <summary>The transport of a member alone in its cluster: there is nobody to talk to.</summary>
+public sealed class NoPeerTransport : IPeerTransport
+{
+    /// <summary>The single instance.</summary>
+    public static NoPeerTransport Instance { get; } = new();
+
+    private NoPeerTransport() { }
+
+    /// <inheritdoc/>
+    public void Send(IReadOnlyList<Message> messages) { }
+    /// <inheritdoc/>
+    public void SendSnapshot(Message message) { }
+    /// <inheritdoc/>
+    public void AddPeer(ulong id, IReadOnlyList<string> peerUrls) { }
+    /// <inheritdoc/>
+    public void RemovePeer(ulong id) { }
+    /// <inheritdoc/>
+    public void UpdatePeer(ulong id, IReadOnlyList<string> peerUrls) { }
+    /// <inheritdoc/>
+    public void RemoveAllPeers() { }
+    /// <inheritdoc/>
+    public DateTimeOffset? ActiveSince(ulong id) => null;
+}

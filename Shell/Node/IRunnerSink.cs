@@ -1,0 +1,31 @@
+using Raft.Core;
+
+namespace Raft.Shell.Node;
+
+/// <summary>
+/// Where the runner's effects go besides disk and network: the node's leader tracking, the
+/// linearizable-read loop and the apply loop. Every method returns at once.
+/// </summary>
+internal interface IRunnerSink
+{
+    /// <summary>The seed's updateLead / updateLeadership.</summary>
+    void OnLeaderUpdate(LeaderUpdate update, ulong term);
+
+    /// <summary>The newest ReadState of a Ready (the seed's readStateC).</summary>
+    void OnReadState(ReadState state);
+
+    /// <summary>Committed entries and snapshot for the apply loop (the seed's applyc).</summary>
+    void OnApply(ApplyItem item);
+
+    /// <summary>The seed's updateCommittedIndex.</summary>
+    void OnCommittedIndex(ulong index);
+
+    /// <summary>A MsgSnap for the apply side to merge with the state machine's snapshot (the seed's msgSnapC).</summary>
+    void OnRedirectSnapshot(Message message);
+
+    /// <summary>The seed's isIDRemoved.</summary>
+    bool IsRemoved(ulong id);
+
+    /// <summary>The runner failed (a disk error, a broken invariant); the node must stop.</summary>
+    void OnFatal(Exception error);
+}

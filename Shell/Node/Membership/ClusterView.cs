@@ -1,0 +1,152 @@
+using System.Collections.Immutable;
+
+namespace Raft.Shell.Node.Membership;
+
+/// <summary>
+/// An immutable view of the applied membership (etcd's RaftCluster without its stores): the
+/// members, the ids removed for good, and the cluster id. The apply loop builds a new view per
+/// change; any thread may read the current one.
+/// </summary>
+/// <param name="ClusterId">The cluster's id.</param>
+/// <param name="Members">Members by id.</param>
+/// <param name="Removed">Ids removed from the cluster; they can never come back.</param>
+public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulong, ClusterMember> Members, ImmutableSortedSet<ulong> Removed)
+{
+    /// <summary>A cluster with no members yet.</summary>
+    public static ClusterView Empty(ulong clusterId) =>
+        new(clusterId, ImmutableSortedDictionary<ulong, ClusterMember>.Empty, ImmutableSortedSet<ulong>.Empty);
+
+    /// <summary>The member with this id, if any.</summary>
+    public ClusterMember? Member(ulong id) => Members.GetValueOrDefault(id);
+
+    /// <summary>etcd's IsIDRemoved.</summary>
+    public bool IsRemoved(ulong id) => Removed.Contains(id);
+
+    /// <summary>The voting members (etcd's VotingMembers).</summary>
+    public IEnumerable<ClusterMember> VotingMembers => Members.Values.Where(m => !m.IsLearner);
+
+    /// <summary>
+    /// etcd's ValidateConfigurationChange: null when the change may be applied, else why not.
+    /// </summary>
+    public MembershipError? Validate(Raft.Core.ConfChange cc)
+    {
+        var id = cc.NodeID;
+        if (Removed.Contains(id))
+            return MembershipError.IdRemoved;
+        if (cc.Type.IsConfChangeAddNode || cc.Type.IsConfChangeAddLearnerNode)
+        {
+            var ctx = ConfigChangeContext.FromJson(cc.Context);
+            if (ctx.IsPromote)
+            {
+                if (!Members.TryGetValue(id, out var existing))
+                    return MembershipError.IdNotFound;
+                if (!existing.IsLearner)
+                    return MembershipError.MemberNotLearner;
+                return null;
+            }
+            if (Members.ContainsKey(id))
+                return MembershipError.IdExists;
+            var urls = Members.Values.SelectMany(m => m.PeerUrls).ToHashSet(StringComparer.Ordinal);
+            if (ctx.Member.PeerUrls.Any(urls.Contains))
+                return MembershipError.PeerUrlExists;
+            if (ctx.Member.IsLearner && Members.Values.Count(m => m.IsLearner) + 1 > MaxLearners)
+                return MembershipError.TooManyLearners;
+            return null;
+        }
+        if (cc.Type.IsConfChangeRemoveNode)
+            return Members.ContainsKey(id) ? null : MembershipError.IdNotFound;
+        if (cc.Type.IsConfChangeUpdateNode)
+        {
+            if (!Members.ContainsKey(id))
+                return MembershipError.IdNotFound;
+            var m = ClusterMember.FromJson(cc.Context);
+            var urls = Members.Values.Where(x => x.Id != id).SelectMany(x => x.PeerUrls).ToHashSet(StringComparer.Ordinal);
+            return m.PeerUrls.Any(urls.Contains) ? MembershipError.PeerUrlExists : null;
+        }
+        throw new InvalidOperationException($"broken invariant: unknown conf change type {cc.Type}");
+    }
+
+    /// <summary>etcd's maxLearners.</summary>
+    public const int MaxLearners = 1;
+
+    /// <summary>Adds a member (etcd's AddMember).</summary>
+    public ClusterView Add(ClusterMember m) => this with { Members = Members.SetItem(m.Id, m) };
+
+    /// <summary>Removes a member and remembers its id as removed (etcd's RemoveMember).</summary>
+    public ClusterView Remove(ulong id) => this with { Members = Members.Remove(id), Removed = Removed.Add(id) };
+
+    /// <summary>Turns a learner into a voter (etcd's PromoteMember).</summary>
+    public ClusterView Promote(ulong id) =>
+        Members.TryGetValue(id, out var m) ? this with { Members = Members.SetItem(id, m with { IsLearner = false }) } : this;
+
+    /// <summary>Replaces a member's peer URLs (etcd's UpdateRaftAttributes).</summary>
+    public ClusterView UpdatePeerUrls(ulong id, IReadOnlyList<string> peerUrls) =>
+        Members.TryGetValue(id, out var m) ? this with { Members = Members.SetItem(id, m with { PeerUrls = peerUrls }) } : this;
+
+    /// <summary>Records a member's published name and client URLs (etcd's UpdateAttributes).</summary>
+    public ClusterView UpdateAttributes(ulong id, string name, IReadOnlyList<string> clientUrls) =>
+        Members.TryGetValue(id, out var m) ? this with { Members = Members.SetItem(id, m with { Name = name, ClientUrls = clientUrls }) } : this;
+
+    /// <summary>etcd's IsReadyToAddVotingMember: quorum of the future cluster must be started.</summary>
+    public bool IsReadyToAddVotingMember()
+    {
+        var nmembers = 1;
+        var nstarted = 0;
+        foreach (var m in VotingMembers)
+        {
+            if (m.IsStarted)
+                nstarted++;
+            nmembers++;
+        }
+        if (nstarted == 1 && nmembers == 2)
+            return true;
+        return nstarted >= nmembers / 2 + 1;
+    }
+
+    /// <summary>etcd's IsReadyToRemoveVotingMember.</summary>
+    public bool IsReadyToRemoveVotingMember(ulong id)
+    {
+        var nmembers = 0;
+        var nstarted = 0;
+        foreach (var m in VotingMembers)
+        {
+            if (m.Id == id)
+                continue;
+            if (m.IsStarted)
+                nstarted++;
+            nmembers++;
+        }
+        return nstarted >= nmembers / 2 + 1;
+    }
+
+    /// <summary>etcd's IsReadyToPromoteMember.</summary>
+    public bool IsReadyToPromoteMember()
+    {
+        var nmembers = 1;
+        var nstarted = 1;
+        foreach (var m in VotingMembers)
+        {
+            if (m.IsStarted)
+                nstarted++;
+            nmembers++;
+        }
+        return nstarted >= nmembers / 2 + 1;
+    }
+}
+
+/// <summary>Why a membership change is refused (etcd's membership errors).</summary>
+public enum MembershipError
+{
+    /// <summary>membership: ID removed.</summary>
+    IdRemoved,
+    /// <summary>membership: ID exists.</summary>
+    IdExists,
+    /// <summary>membership: ID not found.</summary>
+    IdNotFound,
+    /// <summary>membership: peerURL exists.</summary>
+    PeerUrlExists,
+    /// <summary>membership: can only promote a learner member.</summary>
+    MemberNotLearner,
+    /// <summary>membership: too many learner members in cluster.</summary>
+    TooManyLearners,
+}

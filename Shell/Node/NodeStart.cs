@@ -1,0 +1,243 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
+using Raft.Core;
+using Raft.Interop.Wire;
+using Raft.Shell.Node.Membership;
+using Raft.Shell.Storage;
+using Raft.Shell.Wal;
+
+namespace Raft.Shell.Node;
+
+/// <summary>The membership of a running cluster as one of its members reports it (for joining).</summary>
+/// <param name="ClusterId">The cluster id.</param>
+/// <param name="Members">Its members.</param>
+public sealed record RemoteCluster(ulong ClusterId, IReadOnlyList<ClusterMember> Members);
+
+/// <summary>Asks the members at these peer URLs for their cluster's membership (etcd's GetClusterFromRemotePeers).</summary>
+public delegate Task<RemoteCluster> ClusterFetcher(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken);
+
+/// <summary>A failure to start a member, with a message that says what to fix.</summary>
+public sealed class NodeStartException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>How a member began: everything the node needs to run.</summary>
+internal sealed record StartedMember(
+    ulong Id,
+    ulong ClusterId,
+    RawNode RawNode,
+    NodeStorage Storage,
+    Snapshot Snapshot,
+    ClusterView Cluster,
+    IReadOnlyList<(ulong Id, IReadOnlyList<string> PeerUrls)> Peers,
+    int VotingMembersAtStart);
+
+/// <summary>
+/// etcd's NewServer bootstrap: a new member of a new cluster, a new member joining a running
+/// cluster, a restart from the WAL and newest snapshot, or a forced restart as a one-member cluster
+/// (--force-new-cluster). The pure parts (bootstrap entries, forced conf changes) come from Core.
+/// </summary>
+internal static class NodeStart
+{
+    /// <summary>etcd's maxSizePerMsg.</summary>
+    public const ulong MaxSizePerMsg = 1024 * 1024;
+
+    /// <summary>etcd's maxInflightMsgs: never overflow the transport's 4096-message buffers.</summary>
+    public const int MaxInflightMsgs = 4096 / 8;
+
+    public static async Task<StartedMember> StartAsync(
+        RaftNodeOptions o,
+        Raft.Interop.IStateMachine stateMachine,
+        ClusterFetcher? fetchCluster,
+        ILogger log,
+        CancellationToken ct)
+    {
+        var dataDir = o.EffectiveDataDir;
+        try
+        {
+            Directory.CreateDirectory(dataDir);
+        }
+        catch (Exception ex)
+        {
+            throw new NodeStartException($"cannot access data directory {dataDir}: {ex.Message}", ex);
+        }
+        var walOptions = new WalOptions { UnsafeNoFsync = o.UnsafeNoFsync, Logger = log };
+
+        if (NodeStorage.Exists(dataDir))
+            return Restart(o, stateMachine, walOptions, log);
+        if (o.ForceNewCluster)
+            log.LogWarning("--force-new-cluster has no effect: {DataDir} holds no WAL yet", dataDir);
+        return o.IsNewCluster
+            ? StartNew(o, walOptions, log)
+            : await JoinAsync(o, fetchCluster, walOptions, log, ct).ConfigureAwait(false);
+    }
+
+    private static Config RaftConfig(RaftNodeOptions o, ulong id, ulong applied) =>
+        new(id, o.ElectionTicks, 1, applied, MaxSizePerMsg, 0UL, 0UL, MaxInflightMsgs, true, o.PreVote,
+            ReadOnlyOption.ReadOnlySafe, false, FSharpOption<ulong>.None);
+
+    private static RawNode CreateRawNode(Config config, MemoryStorage storage)
+    {
+        var valid = ConfigModule.validate(config);
+        if (valid.IsError)
+            throw new NodeStartException($"invalid raft configuration: {valid.ErrorValue}");
+        return RawNodeModule.create(valid.ResultValue, storage);
+    }
+
+    /// <summary>The members named by --initial-cluster, with ids from their URLs and the token.</summary>
+    private static List<ClusterMember> InitialMembers(RaftNodeOptions o)
+    {
+        var cluster = InitialCluster.TryParse(o.EffectiveInitialCluster, out var error)
+            ?? throw new NodeStartException($"--initial-cluster: {error}");
+        var members = new List<ClusterMember>();
+        foreach (var (name, urls) in cluster.Members)
+        {
+            var id = MemberIds.ComputeMemberId(urls, o.InitialClusterToken);
+            if (id == 0)
+                throw new NodeStartException("cannot use 0 as member id");
+            if (members.Any(m => m.Id == id))
+                throw new NodeStartException($"member exists with identical ID {MemberIds.Format(id)}");
+            members.Add(new ClusterMember(id, urls, false, name, []));
+        }
+        return members;
+    }
+
+    /// <summary>The seed's startNode for a new cluster: WAL with the member's metadata, raft bootstrapped from the peers.</summary>
+    private static StartedMember StartNew(RaftNodeOptions o, WalOptions walOptions, ILogger log)
+    {
+        var members = InitialMembers(o);
+        var self = members.Single(m => m.Name == o.Name);
+        var clusterId = MemberIds.ComputeClusterId(members.Select(m => m.Id));
+        // The bootstrap contexts carry the members as etcd marshals them before they run: no name.
+        var peers = members.Select(m => new Peer(m.Id, (m with { Name = "" }).ToJson())).ToArray();
+        var storage = NodeStorage.Create(o.EffectiveDataDir, new WalMetadata(self.Id, clusterId), walOptions);
+        try
+        {
+            var rn = CreateRawNode(RaftConfig(o, self.Id, 0), MemoryStorageModule.empty);
+            var boot = Bootstrap.bootstrap(ListModule.OfArray(peers), rn);
+            if (boot.IsError)
+                throw new NodeStartException($"cannot bootstrap: {boot.ErrorValue}");
+            log.LogInformation("starting local member {Id:x} of new cluster {ClusterId:x}", self.Id, clusterId);
+            return new StartedMember(self.Id, clusterId, boot.ResultValue, storage, Pb.emptySnapshot, ClusterView.Empty(clusterId),
+                members.Where(m => m.Id != self.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), members.Count);
+        }
+        catch
+        {
+            storage.Close();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Joining a running cluster (--initial-cluster-state existing): fetch its membership from the
+    /// peers named in --initial-cluster, find this member in it by peer URLs (etcd's
+    /// ValidateClusterAndAssignIDs), and start with an empty log that the leader fills.
+    /// </summary>
+    private static async Task<StartedMember> JoinAsync(RaftNodeOptions o, ClusterFetcher? fetchCluster, WalOptions walOptions, ILogger log, CancellationToken ct)
+    {
+        if (fetchCluster is null)
+            throw new NodeStartException("joining an existing cluster needs a way to ask its members (no cluster fetcher configured)");
+        var local = InitialMembers(o);
+        var self = local.Single(m => m.Name == o.Name);
+        var remoteUrls = local.Where(m => m.Name != o.Name).SelectMany(m => m.PeerUrls).ToArray();
+        if (remoteUrls.Length == 0)
+            throw new NodeStartException("--initial-cluster-state existing needs the other members in --initial-cluster");
+        RemoteCluster existing;
+        try
+        {
+            existing = await fetchCluster(remoteUrls, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new NodeStartException($"cannot fetch cluster info from peer urls {string.Join(",", remoteUrls)}: {ex.Message}", ex);
+        }
+        var me = existing.Members.FirstOrDefault(m => m.PeerUrls.SequenceEqual(self.PeerUrls, StringComparer.Ordinal))
+            ?? throw new NodeStartException(
+                $"error validating peerURLs: member {o.Name} at {string.Join(",", self.PeerUrls)} is not in the cluster (add it first); the cluster has {string.Join(", ", existing.Members.Select(m => $"{MemberIds.Format(m.Id)}={string.Join(",", m.PeerUrls)}"))}");
+        var storage = NodeStorage.Create(o.EffectiveDataDir, new WalMetadata(me.Id, existing.ClusterId), walOptions);
+        log.LogInformation("starting local member {Id:x} joining cluster {ClusterId:x}", me.Id, existing.ClusterId);
+        var rn = CreateRawNode(RaftConfig(o, me.Id, 0), MemoryStorageModule.empty);
+        return new StartedMember(me.Id, existing.ClusterId, rn, storage, Pb.emptySnapshot, ClusterView.Empty(existing.ClusterId),
+            existing.Members.Where(m => m.Id != me.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), existing.Members.Count(m => !m.IsLearner));
+    }
+
+    /// <summary>
+    /// The seed's restartNode and restartAsStandaloneNode: WAL and newest valid snapshot; the state
+    /// machine is restored from the snapshot and the committed entries after it are applied again.
+    /// </summary>
+    private static StartedMember Restart(RaftNodeOptions o, Raft.Interop.IStateMachine stateMachine, WalOptions walOptions, ILogger log)
+    {
+        NodeStorage storage;
+        RestartState state;
+        try
+        {
+            (storage, state) = NodeStorage.Restart(o.EffectiveDataDir, walOptions);
+        }
+        catch (Exception ex)
+        {
+            throw new NodeStartException($"cannot read the data in {o.EffectiveDataDir}: {ex.Message}", ex);
+        }
+        try
+        {
+            var id = state.Metadata.NodeId;
+            var clusterId = state.Metadata.ClusterId;
+            var snapshot = state.Snapshot;
+            var hasSnapshot = !Pb.isEmptySnap(snapshot);
+            var cluster = ClusterView.Empty(clusterId);
+            if (hasSnapshot)
+            {
+                var (view, smData) = SnapshotEnvelope.Unpack(snapshot.Data);
+                cluster = view;
+                stateMachine.Restore(smData);
+                log.LogInformation("recovered state machine from snapshot at index {Index}", snapshot.Metadata.Index);
+            }
+            if (cluster.IsRemoved(id))
+                throw new NodeStartException(
+                    $"the member has been permanently removed from the cluster; the data-dir used by this member ({o.EffectiveDataDir}) must be removed");
+
+            var snapOption = hasSnapshot ? FSharpOption<Snapshot>.Some(snapshot) : FSharpOption<Snapshot>.None;
+            NodeBootstrap.StorageImage image;
+            if (o.ForceNewCluster)
+            {
+                var selfContext = new ClusterMember(id, o.InitialAdvertisePeerUrls.Order(StringComparer.Ordinal).ToArray(), false, "", []).ToJson();
+                var forced = NodeBootstrap.restartAsStandaloneNode(id, selfContext, snapOption, state.HardState, state.Entries);
+                if (forced.IsError)
+                    throw new NodeStartException($"cannot force a new cluster: {forced.ErrorValue}");
+                var f = forced.ResultValue;
+                if (f.DiscardedEntries > 0)
+                    log.LogInformation("discarding {Count} uncommitted WAL entries (commit index {Commit})", f.DiscardedEntries, state.HardState.Commit);
+                // Written before the node starts, with an empty hard state, as etcd does.
+                storage.Save(Pb.emptyHardState, f.WalEntries);
+                image = f.Storage;
+                log.LogWarning("forcing restart of member {Id:x} in cluster {ClusterId:x} as a one-member cluster, commit index {Commit}",
+                    id, clusterId, image.HardState.Commit);
+            }
+            else
+            {
+                image = NodeBootstrap.restartNode(snapOption, state.HardState, state.Entries);
+                log.LogInformation("restarting local member {Id:x} in cluster {ClusterId:x}, commit index {Commit}", id, clusterId, image.HardState.Commit);
+            }
+
+            var ms = MemoryStorageModule.empty;
+            if (hasSnapshot)
+            {
+                var applied = MemoryStorageModule.applySnapshot(image.Snapshot, ms);
+                if (applied.IsError)
+                    throw new NodeStartException($"cannot load snapshot {snapshot.Metadata.Index}: {StorageErrorModule.message(applied.ErrorValue)}");
+                ms = applied.ResultValue;
+            }
+            ms = MemoryStorageModule.setHardState(image.HardState, ms);
+            ms = MemoryStorageModule.append(image.Entries, ms);
+            var rn = CreateRawNode(RaftConfig(o, id, snapshot.Metadata.Index), ms);
+            var peers = cluster.Members.Values.Where(m => m.Id != id && !o.ForceNewCluster).Select(m => (m.Id, m.PeerUrls)).ToArray();
+            // The members the log will hold once replayed (etcd knows them from its stores).
+            var ids = NodeBootstrap.getIDs(snapOption, image.Entries);
+            var members = ids.IsOk ? ids.ResultValue.Length : 1;
+            return new StartedMember(id, clusterId, rn, storage, snapshot, cluster, peers, o.ForceNewCluster ? 1 : Math.Max(1, members));
+        }
+        catch
+        {
+            storage.Close();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,43 @@
+namespace Raft.Shell.Node;
+
+/// <summary>
+/// The seed's <c>notifyc</c>: a channel of capacity one per Ready, through which the runner tells
+/// the apply loop that the Ready's disk writes are done. A post into a full slot waits until the
+/// apply loop has taken the previous signal; that is how a follower waits for the apply loop after
+/// committing a conf change.
+/// </summary>
+internal sealed class NotifySlot
+{
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    /// <summary>A slot nobody reads (a Ready with nothing to apply): posts always succeed.</summary>
+    public bool Detached { get; init; }
+
+    /// <summary>Puts a signal in the slot unless it is full. Only the runner posts.</summary>
+    public bool TryPost()
+    {
+        if (Detached)
+            return true;
+        // Only the runner adds, so a slot seen empty stays empty until this Release.
+        if (_signal.CurrentCount != 0)
+            return false;
+        _signal.Release();
+        return true;
+    }
+
+    /// <summary>Takes a signal, waiting for one (the apply loop's <c>&lt;-notifyc</c>).</summary>
+    public void Take(CancellationToken ct)
+    {
+        if (!_signal.Wait(0))
+            _signal.Wait(ct);
+    }
+
+    /// <summary>Takes a signal already there, without waiting.</summary>
+    public bool TryTakeNow() => Detached || _signal.Wait(0);
+}
+
+/// <summary>What the runner hands the apply loop for one Ready (the seed's <c>apply</c>).</summary>
+/// <param name="Entries">Committed entries to apply.</param>
+/// <param name="Snapshot">The snapshot to restore; empty when none.</param>
+/// <param name="Notify">The Ready's notify slot.</param>
+internal sealed record ApplyItem(Raft.Core.Entry[] Entries, Raft.Core.Snapshot Snapshot, NotifySlot Notify);
