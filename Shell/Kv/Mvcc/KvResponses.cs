@@ -1,0 +1,53 @@
+namespace Raft.Kv.Mvcc;
+
+/// <summary>The result of a put.</summary>
+/// <param name="Revision">The store revision after the put.</param>
+/// <param name="PrevKv">The pair before the put, when asked for and the key existed.</param>
+public sealed record PutResponse(long Revision, KeyValue? PrevKv);
+
+/// <summary>The result of a delete-range.</summary>
+/// <param name="Revision">The store revision after the delete (unchanged when nothing was deleted).</param>
+/// <param name="Deleted">How many keys were deleted.</param>
+/// <param name="PrevKvs">The deleted pairs in key order, when asked for (else empty).</param>
+public sealed record DeleteRangeResponse(long Revision, long Deleted, IReadOnlyList<KeyValue> PrevKvs);
+
+/// <summary>The result of a range read.</summary>
+/// <param name="Revision">The store revision the read saw.</param>
+/// <param name="Kvs">The pairs in key order (at most the limit; none for count-only).</param>
+/// <param name="More">Whether the limit left pairs out.</param>
+/// <param name="Count">How many keys the range holds.</param>
+public sealed record RangeResponse(long Revision, IReadOnlyList<KeyValue> Kvs, bool More, long Count);
+
+/// <summary>Why a command could not be executed (as etcd's error text and gRPC status code).</summary>
+public enum KvErrorKind
+{
+    /// <summary>The command's key is empty ("etcdserver: key is not provided", InvalidArgument).</summary>
+    EmptyKey,
+    /// <summary>The command bytes do not decode as a supported command.</summary>
+    MalformedCommand,
+    /// <summary>A read named a revision newer than the store's ("etcdserver: mvcc: required revision is a future revision").</summary>
+    FutureRevision,
+    /// <summary>A read named a revision the store no longer keeps ("etcdserver: mvcc: required revision has been compacted").</summary>
+    Compacted,
+}
+
+/// <summary>
+/// A command that failed without changing the store. Apply returns it instead of throwing, so a bad
+/// entry never stops the apply loop and every member reaches the same state.
+/// </summary>
+/// <param name="Kind">What went wrong.</param>
+/// <param name="Message">etcd's message text for it.</param>
+public sealed record KvError(KvErrorKind Kind, string Message)
+{
+    /// <summary>"etcdserver: key is not provided".</summary>
+    public static KvError EmptyKey { get; } = new(KvErrorKind.EmptyKey, "etcdserver: key is not provided");
+
+    /// <summary>"etcdserver: mvcc: required revision is a future revision".</summary>
+    public static KvError FutureRevision { get; } = new(KvErrorKind.FutureRevision, "etcdserver: mvcc: required revision is a future revision");
+
+    /// <summary>"etcdserver: mvcc: required revision has been compacted".</summary>
+    public static KvError Compacted { get; } = new(KvErrorKind.Compacted, "etcdserver: mvcc: required revision has been compacted");
+
+    /// <summary>A malformed command, with what was wrong.</summary>
+    public static KvError Malformed(string why) => new(KvErrorKind.MalformedCommand, "malformed command: " + why);
+}
