@@ -26,7 +26,9 @@ module Bootstrap =
                       Data = Codec.marshalConfChange cc })
                 |> Array.ofList
             let l, lines = RaftLog.append (EntrySeq.ofArray ents) r.RaftLog
-            let r = { r with RaftLog = { l with Committed = uint64 ents.Length }; Logs = List.rev lines @ r.Logs }
+            // `r` is the fresh copy becomeFollower returned: no one else holds it yet.
+            r.RaftLog <- { l with Committed = uint64 ents.Length }
+            r.Logs <- List.rev lines @ r.Logs
             // Apply them now (after the append, so that progress starts past them); the
             // application applies them again from the committed entries.
             let r =

@@ -60,7 +60,9 @@ module RawNode =
 
     /// Advances only the election clock, without elections or heartbeats (for quiesced groups).
     let tickQuiesced (rn: RawNode) =
-        withRaft rn { rn.Raft with ElectionElapsed = rn.Raft.ElectionElapsed + 1 }
+        let r = rn.Raft.Clone()
+        r.ElectionElapsed <- r.ElectionElapsed + 1
+        withRaft rn r
 
     /// Starts an election.
     let campaign (rn: RawNode) = stepRaft { Pb.emptyMessage with Type = MsgHup } rn
@@ -132,9 +134,10 @@ module RawNode =
     /// then call `advance` with it, with nothing else in between.
     let ready (rn: RawNode) : Ready * RawNode =
         let rd = peekReady rn
-        let r = rn.Raft
-        let r = { r with Msgs = [] }
-        let r = if rd.ReadStates.IsEmpty then r else { r with ReadStates = [] }
+        // The node that handed the Ready out no longer holds its messages and read states.
+        let r = rn.Raft.Clone()
+        r.Msgs <- []
+        r.ReadStates <- []
         rd,
         { rn with
             Raft = r
@@ -175,7 +178,10 @@ module RawNode =
     let drainLogs (rn: RawNode) : LogLine list * RawNode =
         match rn.Raft.Logs with
         | [] -> [], rn
-        | lines -> List.rev lines, withRaft rn { rn.Raft with Logs = [] }
+        | lines ->
+            let r = rn.Raft.Clone()
+            r.Logs <- []
+            List.rev lines, withRaft rn r
 
     // -----------------------------------------------------------------------------------------
     // The node's storage.
@@ -184,7 +190,9 @@ module RawNode =
     let storage (rn: RawNode) = rn.Raft.RaftLog.Storage
 
     let private mapStorage (f: MemoryStorage -> MemoryStorage) (rn: RawNode) =
-        withRaft rn { rn.Raft with RaftLog = { rn.Raft.RaftLog with Storage = f rn.Raft.RaftLog.Storage } }
+        let r = rn.Raft.Clone()
+        r.RaftLog <- { r.RaftLog with Storage = f r.RaftLog.Storage }
+        withRaft rn r
 
     let private tryMapStorage (f: MemoryStorage -> Result<MemoryStorage, StorageError>) (rn: RawNode) =
         match f (storage rn) with

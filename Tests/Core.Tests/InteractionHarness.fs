@@ -411,7 +411,7 @@ let private handleSetRandomizedElectionTimeout (env: Env) (d: TestData) =
     let idx = firstAsNodeIdx d
     let timeout = parseInt (d.ArgValue "timeout")
     let rn = env.Nodes[idx].Rn
-    env.Nodes[idx].Rn <- { rn with Raft = { rn.Raft with RandomizedElectionTimeout = timeout } }
+    env.Nodes[idx].Rn <- { rn with Raft = Raft.withRandomizedElectionTimeout timeout rn.Raft }
 
 /// `transfer-leadership from=<leader> to=<transferee>`.
 let private handleTransferLeadership (env: Env) (d: TestData) =
