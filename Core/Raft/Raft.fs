@@ -314,12 +314,14 @@ module internal InPlace =
 
     /// Advances the commit index to what a quorum acknowledged; false when it did not move.
     let private maybeCommit (r: Raft) : bool =
+        // RaftLog.maybeCommit's test, without its option.
         let mci = ProgressTracker.committed r.Prs
-        match RaftLog.maybeCommit mci r.Term r.RaftLog with
-        | Some l ->
-            r.RaftLog <- l
+        let l = r.RaftLog
+        if mci > l.Committed && RaftLog.zeroTermOnErrCompacted (RaftLog.term mci l) = r.Term then
+            r.RaftLog <- RaftLog.commitTo mci l
             true
-        | None -> false
+        else
+            false
 
     /// Resets the volatile state for `term`: votes, timers, transfer, progress of every peer.
     let private reset (term: uint64) (r: Raft) =

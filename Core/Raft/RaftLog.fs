@@ -44,14 +44,14 @@ module RaftLog =
             l.Unstable.Entries.Count
 
     let firstIndex (l: RaftLog) =
-        match Unstable.maybeFirstIndex l.Unstable with
-        | Some i -> i
-        | None -> MemoryStorage.firstIndex l.Storage
+        match Unstable.tryFirstIndex l.Unstable with
+        | ValueSome i -> i
+        | ValueNone -> MemoryStorage.firstIndex l.Storage
 
     let lastIndex (l: RaftLog) =
-        match Unstable.maybeLastIndex l.Unstable with
-        | Some i -> i
-        | None -> MemoryStorage.lastIndex l.Storage
+        match Unstable.tryLastIndex l.Unstable with
+        | ValueSome i -> i
+        | ValueNone -> MemoryStorage.lastIndex l.Storage
 
     /// The term of entry i; 0 outside [firstIndex-1, lastIndex]; ErrCompacted or ErrUnavailable
     /// when storage cannot tell.
@@ -60,9 +60,9 @@ module RaftLog =
         if i < dummyIndex || i > lastIndex l then
             Ok 0UL
         else
-            match Unstable.maybeTerm i l.Unstable with
-            | Some t -> Ok t
-            | None ->
+            match Unstable.tryTerm i l.Unstable with
+            | ValueSome t -> Ok t
+            | ValueNone ->
                 match MemoryStorage.term i l.Storage with
                 | Ok t -> Ok t
                 | Error(ErrCompacted | ErrUnavailable as e) -> Error e

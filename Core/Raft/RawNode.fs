@@ -46,7 +46,9 @@ module RawNode =
     let private withRaft (rn: RawNode) (r: Raft) = { rn with Raft = r }
 
     let private stepRaft (m: Message) (rn: RawNode) =
-        let r, res = Raft.step m rn.Raft
+        // Raft.step, without its intermediate pair.
+        let r = rn.Raft.Clone()
+        let res = Raft.InPlace.step m r
         withRaft rn r, res
 
     /// The state machine (read only).

@@ -17,31 +17,47 @@ module Unstable =
           Entries = EntrySeq.empty
           Offset = offset }
 
+    // The log asks these on every message; the voption forms spare it an allocation per question.
+
     /// The index of the first possible entry in entries, if there is a snapshot.
-    let maybeFirstIndex (u: Unstable) =
-        u.Snapshot |> Option.map (fun s -> s.Metadata.Index + 1UL)
+    let tryFirstIndex (u: Unstable) : uint64 voption =
+        match u.Snapshot with
+        | Some s -> ValueSome(s.Metadata.Index + 1UL)
+        | None -> ValueNone
 
     /// The last index, if there is at least one unstable entry or a snapshot.
-    let maybeLastIndex (u: Unstable) =
-        if u.Entries.Count <> 0 then Some(u.Offset + uint64 u.Entries.Count - 1UL)
-        else u.Snapshot |> Option.map (fun s -> s.Metadata.Index)
+    let tryLastIndex (u: Unstable) : uint64 voption =
+        if u.Entries.Count <> 0 then ValueSome(u.Offset + uint64 u.Entries.Count - 1UL)
+        else
+            match u.Snapshot with
+            | Some s -> ValueSome s.Metadata.Index
+            | None -> ValueNone
 
     /// The term of the entry at index i, if there is any.
-    let maybeTerm (i: uint64) (u: Unstable) =
+    let tryTerm (i: uint64) (u: Unstable) : uint64 voption =
         if i < u.Offset then
             match u.Snapshot with
-            | Some s when s.Metadata.Index = i -> Some s.Metadata.Term
-            | _ -> None
+            | Some s when s.Metadata.Index = i -> ValueSome s.Metadata.Term
+            | _ -> ValueNone
         else
-            match maybeLastIndex u with
-            | Some last when i <= last -> Some u.Entries[int (i - u.Offset)].Term
-            | _ -> None
+            match tryLastIndex u with
+            | ValueSome last when i <= last -> ValueSome u.Entries[int (i - u.Offset)].Term
+            | _ -> ValueNone
+
+    /// tryFirstIndex as an option.
+    let maybeFirstIndex (u: Unstable) = Option.ofValueOption (tryFirstIndex u)
+
+    /// tryLastIndex as an option.
+    let maybeLastIndex (u: Unstable) = Option.ofValueOption (tryLastIndex u)
+
+    /// tryTerm as an option.
+    let maybeTerm (i: uint64) (u: Unstable) = Option.ofValueOption (tryTerm i u)
 
     /// Marks entries up to (i, t) as written to storage; they leave the unstable part when the
     /// term matches an unstable entry (not the snapshot).
     let stableTo (i: uint64) (t: uint64) (u: Unstable) =
-        match maybeTerm i u with
-        | Some gt when gt = t && i >= u.Offset ->
+        match tryTerm i u with
+        | ValueSome gt when gt = t && i >= u.Offset ->
             { u with
                 Entries = EntrySeq.skip (int (i + 1UL - u.Offset)) u.Entries
                 Offset = i + 1UL }
