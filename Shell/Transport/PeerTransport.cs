@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Raft.Core;
+using Raft.Shell.Node;
 
 namespace Raft.Shell.Transport;
 
@@ -18,7 +19,7 @@ namespace Raft.Shell.Transport;
 /// <see cref="UpdatePeer"/>. Every connection opens with a handshake and carries length-prefixed
 /// raftpb.Message frames; see <c>Handshake</c> and <c>MessageFrames</c> for the bytes.
 /// </summary>
-public sealed class PeerTransport : IAsyncDisposable
+public sealed class PeerTransport : IPeerTransport, IAsyncDisposable
 {
     private readonly TransportContext ctx;
     private readonly PeerDialer dialer;
@@ -27,6 +28,7 @@ public sealed class PeerTransport : IAsyncDisposable
     private readonly CancellationTokenSource stopping = new();
     private readonly List<PeerListener> listeners = [];
     private readonly TransportMetrics metrics;
+    private readonly List<Task> removals = [];
 
     // Copy-on-write, so Send reads it without a lock.
     private volatile Dictionary<ulong, Peer> peers = [];
@@ -102,15 +104,24 @@ public sealed class PeerTransport : IAsyncDisposable
     }
 
     /// <summary>Sends each message in order; never blocks.</summary>
-    public void Send(IEnumerable<Message> messages)
+    public void Send(IReadOnlyList<Message> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         foreach (var m in messages) Send(m);
     }
 
+    /// <summary>Sends a MsgSnap (Snapshot.Data holding the state machine's snapshot) on a connection of its own.</summary>
+    /// <exception cref="ArgumentException">The message is not a MsgSnap.</exception>
+    public void SendSnapshot(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!message.Type.IsMsgSnap) throw new ArgumentException($"SendSnapshot takes MsgSnap, not {Pb.messageTypeName(message.Type)}", nameof(message));
+        Send(message);
+    }
+
     /// <summary>Adds a member to send to and accept from (etcd's AddPeer); a known id is left as it is.</summary>
     /// <exception cref="FormatException">A URL is malformed.</exception>
-    public void AddPeer(ulong id, IEnumerable<string> urls)
+    public void AddPeer(ulong id, IReadOnlyList<string> urls)
     {
         ArgumentNullException.ThrowIfNull(urls);
         if (id == 0 || id == ctx.MemberId) throw new ArgumentException($"cannot add peer {TransportLog.Id(id)}", nameof(id));
@@ -128,7 +139,7 @@ public sealed class PeerTransport : IAsyncDisposable
 
     /// <summary>Points a peer at new URLs (etcd's UpdatePeer); used from its next dial on. Unknown ids are ignored.</summary>
     /// <exception cref="FormatException">A URL is malformed.</exception>
-    public void UpdatePeer(ulong id, IEnumerable<string> urls)
+    public void UpdatePeer(ulong id, IReadOnlyList<string> urls)
     {
         ArgumentNullException.ThrowIfNull(urls);
         var list = urls.ToArray();
@@ -166,6 +177,27 @@ public sealed class PeerTransport : IAsyncDisposable
     }
 
     /// <summary>
+    /// <see cref="RemovePeerAsync"/> without waiting: the peer is out of the peer set when this
+    /// returns, its connections wind down in the background (<see cref="StopAsync"/> waits for them).
+    /// </summary>
+    public void RemovePeer(ulong id) => Track(RemovePeerAsync(id));
+
+    /// <summary><see cref="RemoveAllPeersAsync"/> without waiting, like <see cref="RemovePeer"/>.</summary>
+    public void RemoveAllPeers()
+    {
+        foreach (var id in peers.Keys.ToArray()) RemovePeer(id);
+    }
+
+    private void Track(Task removal)
+    {
+        lock (gate)
+        {
+            removals.RemoveAll(t => t.IsCompleted);
+            if (!removal.IsCompleted) removals.Add(removal);
+        }
+    }
+
+    /// <summary>
     /// Stops listening, closes every connection and ends every task. Pending snapshot sends are
     /// reported as failed. Idempotent.
     /// </summary>
@@ -173,6 +205,7 @@ public sealed class PeerTransport : IAsyncDisposable
     {
         PeerListener[] ls;
         Peer[] ps;
+        Task[] pendingRemovals;
         lock (gate)
         {
             if (stopped) return;
@@ -181,11 +214,13 @@ public sealed class PeerTransport : IAsyncDisposable
             listeners.Clear();
             ps = [.. peers.Values];
             peers = [];
+            pendingRemovals = [.. removals];
         }
         foreach (var l in ls) await l.DisposeAsync().ConfigureAwait(false);
         await stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(ps.Select(p => p.DisposeAsync().AsTask())).WaitAsync(cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(inbound.Values).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(pendingRemovals).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops the transport (see <see cref="StopAsync"/>) and releases its meter.</summary>

@@ -110,8 +110,9 @@ public class PeerTransportTests
         new Random(7).NextBytes(data);
         var snap = SnapMsg(1, 2, data, index: 42);
         a.Transport.Send(Msg(1, 2, 1));
-        a.Transport.Send(snap);
+        a.Transport.SendSnapshot(snap);
         a.Transport.Send(Msg(1, 2, 2));
+        Assert.Throws<ArgumentException>(() => a.Transport.SendSnapshot(Msg(1, 2, 3)));
 
         var got = new List<Message>();
         for (var i = 0; i < 3; i++) got.Add(await b.Raft.ReceiveAsync());
@@ -203,7 +204,7 @@ public class PeerTransportTests
         Connect(a, b);
         await AssertServes(b, a, 1);
 
-        await a.Transport.RemovePeerAsync(2);
+        a.Transport.RemovePeer(2); // the node's path: returns at once, the connections wind down behind
         Assert.Empty(a.Transport.PeerIds);
         await a.Log.WaitForAsync(LogLevel.Information, "removed remote peer");
         // b's connection was closed; its redial is refused because a no longer knows it.
