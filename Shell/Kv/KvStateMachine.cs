@@ -15,7 +15,15 @@ namespace Raft.Kv;
 /// </remarks>
 public sealed class KvStateMachine : IStateMachine
 {
+    private readonly KvMetrics? _metrics;
     private KvState _state = KvState.Initial;
+
+    /// <summary>Creates an empty store (revision 1), counting puts, deletes and ranges on <paramref name="metrics"/> if given.</summary>
+    public KvStateMachine(KvMetrics? metrics = null)
+    {
+        _metrics = metrics;
+        metrics?.ObserveStore(() => Current);
+    }
 
     /// <summary>The store as of the last applied command.</summary>
     public KvState Current => Volatile.Read(ref _state);
@@ -35,6 +43,7 @@ public sealed class KvStateMachine : IStateMachine
                 if (put.Check() is { } invalid) return invalid;
                 var (next, response) = state.Put(put);
                 Volatile.Write(ref _state, next);
+                _metrics?.Put();
                 return response;
             }
             case DeleteRangeRequest delete:
@@ -42,6 +51,7 @@ public sealed class KvStateMachine : IStateMachine
                 if (delete.Check() is { } invalid) return invalid;
                 var (next, response) = state.DeleteRange(delete);
                 Volatile.Write(ref _state, next);
+                _metrics?.Delete();
                 return response;
             }
             case KvError error:
@@ -52,7 +62,11 @@ public sealed class KvStateMachine : IStateMachine
     }
 
     /// <summary>Reads a range of the current state (see <see cref="KvState.Range"/>).</summary>
-    public object Range(RangeRequest request) => Current.Range(request);
+    public object Range(RangeRequest request)
+    {
+        _metrics?.Range();
+        return Current.Range(request);
+    }
 
     /// <inheritdoc />
     public byte[] TakeSnapshot() => KvSnapshotCodec.Encode(Current);

@@ -49,6 +49,13 @@ public static class KvCommandCodec
         return bytes;
     }
 
+    /// <summary>The size of the request (PutRequest or DeleteRangeRequest) inside encoded command bytes.</summary>
+    public static int RequestSize(ReadOnlySpan<byte> command)
+    {
+        var r = new ProtoReader(command);
+        return r.TryReadTag(out _, out _) && r.TryReadVarint(out var length) ? (int)length : command.Length;
+    }
+
     /// <summary>
     /// Decodes command bytes into a <see cref="PutRequest"/> or a <see cref="DeleteRangeRequest"/>
     /// (their bytes copied out of <paramref name="command"/>), or a <see cref="KvError"/> saying why it

@@ -1,0 +1,29 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Raft.Interop;
+using Raft.Kv.Metrics;
+
+namespace Raft.Kv;
+
+/// <summary>Registers the key-value service's parts.</summary>
+public static class KvServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
+    /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for
+    /// <see cref="KvServiceOptions.MetricsMeterNames"/>, and <see cref="KvServiceOptions"/>. Map the HTTP
+    /// API with <c>app.MapEtcdJsonApi()</c>; the host registers the <see cref="IRaftNode"/>.
+    /// </summary>
+    public static IServiceCollection AddKvService(this IServiceCollection services, Action<KvServiceOptions>? configure = null)
+    {
+        var options = services.AddOptions<KvServiceOptions>();
+        if (configure is not null) options.Configure(configure);
+        services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>()));
+        services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
+        services.TryAddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames));
+        return services;
+    }
+}

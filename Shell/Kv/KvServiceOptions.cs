@@ -1,0 +1,28 @@
+namespace Raft.Kv;
+
+/// <summary>Options of the key-value service's HTTP API.</summary>
+public sealed class KvServiceOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Kv";
+
+    /// <summary>
+    /// How long a write, a linearizable read or a membership change may wait for the cluster before it
+    /// fails with "no leader" (when none is known) or "request timed out". etcd's default is
+    /// 5 s + 2 × election timeout = 7 s.
+    /// </summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(7);
+
+    /// <summary>
+    /// Largest encoded command accepted ("etcdserver: request is too large" above it); etcd's
+    /// --max-request-bytes, 1.5 MiB by default. Requests more than 512 KiB above it are refused
+    /// before they are decoded, as etcd's gRPC receive limit refuses them.
+    /// </summary>
+    public int MaxRequestBytes { get; set; } = 1536 * 1024;
+
+    /// <summary>The server version that the maintenance status reports: the etcd API version this service speaks.</summary>
+    public string Version { get; set; } = "3.5.0";
+
+    /// <summary>The meters whose instruments <c>GET /metrics</c> exports.</summary>
+    public IList<string> MetricsMeterNames { get; } = new List<string> { "Raft.Node", KvMetrics.MeterName };
+}
