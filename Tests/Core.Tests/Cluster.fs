@@ -47,6 +47,15 @@ module Member =
     /// A fresh member whose storage holds the initial membership as a snapshot at index 1.
     let create (cfg: Config) (cs: ConfState) : Member = ofStorage cfg cs (initialStorage cs)
 
+    /// A member with an empty storage that knows no membership: a node joining a cluster, which
+    /// the leader brings up to date with a snapshot.
+    let createJoining (cfg: Config) : Member =
+        { Rn = snd (RawNode.drainLogs (RawNode.create { cfg with Applied = 0UL } MemoryStorage.empty))
+          Applied = []
+          SnapshotIndex = 0UL
+          ConfState = Pb.emptyConfState
+          ReadStates = [] }
+
     /// A member that restarts with a stable log after the initial snapshot: one entry per term
     /// in `terms` (at indexes 2, 3, ...; payload "t<term>i<index>"), at term `term`, nothing
     /// committed beyond the snapshot.
@@ -119,23 +128,28 @@ module Member =
                             { m with Rn = rn; ConfState = cs }
                     { m with Applied = e :: m.Applied })
                 m
+        // Like etcd's harness, the storage's snapshot follows the applied state, so that a leader
+        // always has a snapshot to send that includes the newest membership.
+        let m =
+            if rd.CommittedEntries.Length = 0 then
+                m
+            else
+                match RawNode.createSnapshot (appliedIndex m) (Some m.ConfState) [||] m.Rn with
+                | Ok(_, rn) -> { m with Rn = rn }
+                | Error ErrSnapOutOfDate -> m
+                | Error e -> failwith (StorageError.message e)
         let m =
             if rd.ReadStates.IsEmpty then m
             else { m with ReadStates = List.rev rd.ReadStates @ m.ReadStates }
         { m with Rn = snd (RawNode.drainLogs (RawNode.advance rd m.Rn)) }, rd.Messages
 
-    /// Snapshots the applied state (with its membership) and discards the log up to it, as a host
-    /// does to bound its log.
+    /// Discards the log up to the applied index (whose state the storage's snapshot holds), as a
+    /// host does to bound its log.
     let compact (m: Member) =
-        let i = appliedIndex m
-        match RawNode.createSnapshot i (Some m.ConfState) [||] m.Rn with
-        | Error ErrSnapOutOfDate -> m
+        match RawNode.compact (appliedIndex m) m.Rn with
+        | Ok rn -> { m with Rn = rn }
+        | Error ErrCompacted -> m
         | Error e -> failwith (StorageError.message e)
-        | Ok(_, rn) ->
-            match RawNode.compact i rn with
-            | Ok rn -> { m with Rn = rn }
-            | Error ErrCompacted -> { m with Rn = rn }
-            | Error e -> failwith (StorageError.message e)
 
     /// All entries in the log (stable and unstable) after the snapshot.
     let entries (m: Member) =
@@ -202,13 +216,26 @@ module Net =
         let msgs = net.InFlight
         msgs |> List.fold (fun net m -> deliver m net) { net with InFlight = [] }
 
-    /// Handles Readys and delivers messages until nothing is left to do.
-    let stabilize (net: Net) =
-        let rec loop n (net: Net) =
+    /// Handles Readys and delivers messages until nothing is left to do; returns the cluster and
+    /// every message sent meanwhile (dropped ones included), oldest first.
+    let stabilizeRecording (net: Net) =
+        let rec loop n (net: Net) (sent: Message list list) =
             if n > 10_000 then failwith "the cluster did not stabilize"
             let busy = not net.InFlight.IsEmpty || (net.Members |> Map.exists (fun _ m -> RawNode.hasReady m.Rn))
-            if busy then loop (n + 1) (net |> readyAll |> deliverAll) else net
-        loop 0 net
+            if busy then
+                let net = readyAll net
+                loop (n + 1) (deliverAll net) (net.InFlight :: sent)
+            else
+                net, sent |> List.rev |> List.concat
+        loop 0 net []
+
+    /// Handles Readys and delivers messages until nothing is left to do.
+    let stabilize (net: Net) = fst (stabilizeRecording net)
+
+    /// Adds a member that knows no membership yet (a node joining the cluster).
+    let addMember (cfg: Config) (net: Net) = set cfg.ID (Member.createJoining cfg) net
+
+    let proposeConfChange (id: uint64) (cc: ConfChangeI) (net: Net) = tryUpdate id (RawNode.proposeConfChange cc) net
 
     /// Ticks member id once.
     let tick (id: uint64) (net: Net) = update id (Member.map RawNode.tick) net
