@@ -27,14 +27,15 @@ public sealed class WalReader : IDisposable
     /// <summary>Offset in <see cref="TornFile"/> of the first frame that is not whole.</summary>
     public long? TornOffset { get; private set; }
 
-    /// <summary>Opens every segment in <paramref name="dir"/> (etcd's sequence check included).</summary>
+    /// <summary>Opens every segment in <paramref name="dir"/>, from the oldest still there.</summary>
     /// <exception cref="WalException">FileNotFound when there is no segment or the sequence has a hole.</exception>
-    public static WalReader Open(string dir) => new(OpenSegments(dir, 0));
+    public static WalReader Open(string dir) => new(OpenSegments(dir, null));
 
-    internal static List<Segment> OpenSegments(string dir, ulong index)
+    /// <summary>Opens the segments from the one covering <paramref name="index"/> on (all of them for null).</summary>
+    internal static List<Segment> OpenSegments(string dir, ulong? index)
     {
         var names = WalNames.Read(dir);
-        var at = WalNames.SearchIndex(names, index);
+        var at = index is { } i ? WalNames.SearchIndex(names, i) : 0;
         if (at < 0 || !WalNames.IsValidSeq(names[at..]))
             throw new WalException(WalErrorKind.FileNotFound, $"no valid segment sequence covers index {index}", dir);
         var list = new List<Segment>();
