@@ -1,0 +1,66 @@
+using Raft.Core;
+using Raft.Interop.Wire;
+using Raft.Shell.Storage;
+using Raft.Shell.Wal;
+
+namespace Raft.Tests.WalCrashChild;
+
+/// <summary>
+/// <c>save DIR SEGMENT_BYTES SEED</c>: opens (or creates) the storage in DIR and saves batches of
+/// entries forever, printing <c>saved N</c> once the batch ending at index N is durable.
+/// <c>open DIR</c>: tries to open the storage and prints <c>opened</c> or <c>error KIND</c>.
+/// </summary>
+internal static class Program
+{
+    /// <summary>The payload every writer and checker agrees on for an entry index.</summary>
+    public static byte[] Payload(ulong index) => Enumerable.Range(0, 100).Select(i => (byte)(index * 7 + (ulong)i)).ToArray();
+
+    private static int Main(string[] args)
+    {
+        var dir = args[1];
+        switch (args[0])
+        {
+            case "open":
+                try
+                {
+                    var (s, _) = NodeStorage.Restart(dir);
+                    Console.WriteLine("opened");
+                    s.Close();
+                    return 0;
+                }
+                catch (WalException ex)
+                {
+                    Console.WriteLine($"error {ex.Kind}");
+                    return 3;
+                }
+            case "save":
+                var options = new WalOptions { SegmentSizeBytes = long.Parse(args[2]) };
+                var rng = new Random(int.Parse(args[3]));
+                NodeStorage storage;
+                ulong last;
+                if (NodeStorage.Exists(dir))
+                {
+                    (storage, var st) = NodeStorage.Restart(dir, options);
+                    last = st.Entries.Length > 0 ? st.Entries[^1].Index : 0;
+                }
+                else
+                {
+                    storage = NodeStorage.Create(dir, new WalMetadata(1, 1), options);
+                    last = 0;
+                }
+                Console.WriteLine($"start {last}");
+                while (true)
+                {
+                    var n = (ulong)rng.Next(1, 20);
+                    var batch = new Entry[n];
+                    for (ulong i = 0; i < n; i++) batch[i] = new Entry(1, last + 1 + i, EntryType.EntryNormal, Payload(last + 1 + i));
+                    storage.Save(new HardState(1, 1, last + n), batch);
+                    last += n;
+                    Console.WriteLine($"saved {last}");
+                }
+            default:
+                Console.Error.WriteLine("usage: save DIR SEGMENT_BYTES SEED | open DIR");
+                return 2;
+        }
+    }
+}
