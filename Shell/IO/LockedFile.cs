@@ -47,6 +47,22 @@ public sealed class LockedFile : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// Like <see cref="TryOpen(string, FileMode, FileAccess)"/>, retrying for up to
+    /// <paramref name="wait"/> while the lock is held. A process that forks copies its open files
+    /// until the child execs, so a lock just released in this process can stay held for a moment.
+    /// </summary>
+    public static LockedFile? TryOpen(string path, FileMode mode, FileAccess access, TimeSpan wait)
+    {
+        var deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            var f = TryOpen(path, mode, access);
+            if (f is not null || Environment.TickCount64 >= deadline) return f;
+            Thread.Sleep(10);
+        }
+    }
+
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="offset"/>.</summary>
     public void Write(ReadOnlySpan<byte> data, long offset) => RandomAccess.Write(Handle, data, offset);
 

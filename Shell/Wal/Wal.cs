@@ -22,6 +22,9 @@ public sealed class Wal : IDisposable
 {
     private static readonly TimeSpan WarnSyncDuration = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long opening waits out a lock before reporting it held (see <see cref="LockedFile"/>).</summary>
+    internal static readonly TimeSpan LockWait = TimeSpan.FromSeconds(2);
+
     private readonly object gate = new();
     private readonly WalOptions options;
     private readonly ILogger log;
@@ -125,7 +128,7 @@ public sealed class Wal : IDisposable
             foreach (var name in names[at..])
             {
                 var path = Path.Combine(dir, name);
-                locks.Add(LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite)
+                locks.Add(LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite, LockWait)
                     ?? throw new WalException(WalErrorKind.Locked, "segment is locked by another open of this WAL", path));
             }
         }

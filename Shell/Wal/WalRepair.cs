@@ -28,7 +28,7 @@ public static class WalRepair
             return false;
         }
         var path = Path.Combine(dir, names[^1]);
-        using var f = LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite);
+        using var f = LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite, Wal.LockWait);
         if (f is null)
         {
             log.LogWarning("cannot repair {Path}: it is locked", path);

@@ -10,6 +10,7 @@ namespace Raft.Shell.Tests.Storage;
 /// with SIGKILL at random moments. Every reported batch must be there after the restart read, and
 /// the WAL must read cleanly to its end. Another process cannot open a WAL that is open.
 /// </summary>
+[Collection(ProcessCollection.Name)]
 public class CrashTests
 {
     private static byte[] Payload(ulong index) => Enumerable.Range(0, 100).Select(i => (byte)(index * 7 + (ulong)i)).ToArray();
@@ -49,7 +50,11 @@ public class CrashTests
             };
             child.BeginOutputReadLine();
             child.BeginErrorReadLine();
-            Assert.True(started.Wait(30_000), $"cycle {cycle}: child did not start: {errors}");
+            if (!started.Wait(60_000))
+            {
+                var exited = child.WaitForExit(1000);
+                Assert.Fail($"cycle {cycle}: child did not start (exited: {exited}): {errors}");
+            }
             // Whatever the child recovered covers everything it had reported before.
             Assert.True(ulong.Parse(start![6..]) >= reported, $"cycle {cycle}: restarted at {start}, {reported} was reported");
             Thread.Sleep(rng.Next(5, 150));
