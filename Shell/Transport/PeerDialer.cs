@@ -35,7 +35,8 @@ internal sealed class PeerDialer(TransportContext ctx)
             timeout.CancelAfter(ctx.Options.HandshakeTimeout);
             var hello = new byte[Handshake.HelloSize];
             Handshake.WriteHello(hello, new Hello(Handshake.ProtocolVersion, kind, ctx.ClusterId, ctx.MemberId, peerId));
-            await socket.SendAsync(hello, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            for (var sent = 0; sent < hello.Length;)
+                sent += await socket.SendAsync(hello.AsMemory(sent), SocketFlags.None, timeout.Token).ConfigureAwait(false);
 
             var reply = new byte[Handshake.ReplySize];
             for (var read = 0; read < reply.Length;)
