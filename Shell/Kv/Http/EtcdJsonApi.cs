@@ -267,15 +267,15 @@ public static class EtcdJsonApi
     }
 
     private static Task MemberRemove(HttpContext http) =>
-        MemberChange(http, "etcdserverpb.MemberRemoveRequest", (node, id, ct) => node.RemoveMemberAsync(id, ct));
+        MemberChange(http, (node, id, ct) => node.RemoveMemberAsync(id, ct));
 
     private static Task MemberPromote(HttpContext http) =>
-        MemberChange(http, "etcdserverpb.MemberPromoteRequest", (node, id, ct) => node.PromoteMemberAsync(id, ct));
+        MemberChange(http, (node, id, ct) => node.PromoteMemberAsync(id, ct));
 
-    private static async Task MemberChange(HttpContext http, string goType, Func<IRaftNode, ulong, CancellationToken, Task> change)
+    private static async Task MemberChange(HttpContext http, Func<IRaftNode, ulong, CancellationToken, Task> change)
     {
         var c = Context.Of(http);
-        var (request, error) = await ReadAsync(c, (ReadOnlySequence<byte> body, out MemberIdRequest r) => GatewayJsonReader.ReadMemberId(body, goType, out r));
+        var (request, error) = await ReadAsync<MemberIdRequest>(c, GatewayJsonReader.ReadMemberId);
         if (error is null)
         {
             (_, error) = await ClusterAsync(c, async ct =>
@@ -298,7 +298,7 @@ public static class EtcdJsonApi
         var (_, error) = await ReadAsync(c, (ReadOnlySequence<byte> body, out bool none) =>
         {
             none = true;
-            return GatewayJsonReader.ReadEmpty(body, "etcdserverpb.StatusRequest");
+            return GatewayJsonReader.ReadEmpty(body);
         });
         if (error is not null)
         {

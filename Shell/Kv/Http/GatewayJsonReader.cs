@@ -7,31 +7,114 @@ using Raft.Kv.Mvcc;
 namespace Raft.Kv.Http;
 
 /// <summary>
-/// Reads request bodies as etcd's JSON gateway does (grpc-gateway's jsonpb): an object whose fields go
-/// by their proto name or its lowerCamelCase JSON name, unknown fields ignored, bytes as standard
-/// base64, 64-bit integers as numbers or strings, null as the field's zero value, an empty body as an
-/// empty request. Errors carry the gateway's messages (Go's encoding/json and encoding/base64 text).
+/// Reads request bodies as etcd's JSON gateway does (grpc-gateway v1 with golang/protobuf's jsonpb):
+/// the body's first JSON value must be an object (or null, or nothing: an empty request); a field is
+/// found by its proto name or its lowerCamelCase JSON name (the camel one wins when both are given);
+/// unknown fields are ignored; fields are decoded in field-number order, so the first bad field by
+/// number is the one reported; bytes are standard base64; 64-bit integers are numbers or strings;
+/// null leaves a field at zero. Errors carry the gateway's messages (Go's encoding/json,
+/// encoding/base64 and jsonpb texts, as etcd 3.4 prints them).
 /// </summary>
 public static class GatewayJsonReader
 {
-    private delegate EtcdError? FieldReader(ref Utf8JsonReader reader);
+    private const string MapType = "map[string]json.RawMessage";
+
+    /// <summary>Where one field's value starts in the body, and what kind of token it is.</summary>
+    private readonly record struct ValueRef(int Offset, JsonTokenType Kind);
+
+    /// <summary>The fields found in a body, by the index of their names in the request's field list.</summary>
+    private sealed class Fields(ReadOnlyMemory<byte> json, ValueRef?[] values)
+    {
+        public ReadOnlyMemory<byte> Json { get; } = json;
+
+        public ValueRef? this[int field] => values[field];
+
+        /// <summary>A reader positioned on field <paramref name="at"/>'s value token.</summary>
+        public Utf8JsonReader ReaderAt(ValueRef at)
+        {
+            var reader = new Utf8JsonReader(Json.Span[at.Offset..], isFinalBlock: true, state: default);
+            reader.Read();
+            return reader;
+        }
+    }
+
+    /// <summary>
+    /// Stage one: checks the body's syntax and notes where each known field's value is, as jsonpb first
+    /// decodes the body into map[string]json.RawMessage.
+    /// </summary>
+    private static EtcdError? Scan(ReadOnlySequence<byte> body, (string Proto, string Camel)[] names, out Fields fields)
+    {
+        var json = body.IsSingleSegment ? body.First : body.ToArray();
+        var found = new ValueRef?[names.Length];
+        var fromCamel = new bool[names.Length];
+        fields = new Fields(json, found);
+        if (IsBlank(json.Span)) return null; // the decoder sees io.EOF, which the gateway treats as an empty request
+
+        var reader = new Utf8JsonReader(json.Span, new JsonReaderOptions { MaxDepth = 1000 });
+        try
+        {
+            reader.Read();
+            if (reader.TokenType == JsonTokenType.Null) return null;
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                var kind = reader.TokenType;
+                reader.Skip();
+                return TypeMismatch(KindOf(kind), MapType);
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var field = -1;
+                var camel = false;
+                for (var i = 0; i < names.Length && field < 0; i++)
+                {
+                    if (reader.ValueTextEquals(names[i].Camel))
+                    {
+                        (field, camel) = (i, true);
+                    }
+                    else if (reader.ValueTextEquals(names[i].Proto))
+                    {
+                        field = i;
+                    }
+                }
+                reader.Read();
+                if (field >= 0 && (camel || !fromCamel[field]))
+                {
+                    found[field] = new ValueRef(checked((int)reader.TokenStartIndex), reader.TokenType);
+                    fromCamel[field] = camel;
+                }
+                reader.Skip();
+            }
+            return null;
+        }
+        catch (JsonException)
+        {
+            return EtcdError.BadRequest(GoJsonSyntax.FirstError(json.Span, wholeInput: false) ?? "invalid JSON");
+        }
+    }
+
+    private static bool IsBlank(ReadOnlySpan<byte> json)
+    {
+        foreach (var b in json)
+        {
+            if (!IsSpace(b)) return false;
+        }
+        return true;
+    }
+
+    private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
 
     /// <summary>Reads a PutRequest body.</summary>
     public static EtcdError? ReadPut(ReadOnlySequence<byte> body, out PutRequest request)
     {
+        request = new PutRequest(default, default);
+        var error = Scan(body, [("key", "key"), ("value", "value"), ("lease", "lease"), ("prev_kv", "prevKv"), ("ignore_value", "ignoreValue"), ("ignore_lease", "ignoreLease")], out var f);
         byte[] key = [], value = [];
         long lease = 0;
         bool prevKv = false, ignoreValue = false, ignoreLease = false;
-        var error = ReadObject(body, "etcdserverpb.PutRequest", (ref Utf8JsonReader r) =>
-            Is(ref r, "key"u8) ? ReadBytes(ref r, ref key)
-            : Is(ref r, "value"u8) ? ReadBytes(ref r, ref value)
-            : Is(ref r, "lease"u8) ? ReadInt64(ref r, ref lease)
-            : Is(ref r, "prev_kv"u8, "prevKv"u8) ? ReadBool(ref r, ref prevKv)
-            : Is(ref r, "ignore_value"u8, "ignoreValue"u8) ? ReadBool(ref r, ref ignoreValue)
-            : Is(ref r, "ignore_lease"u8, "ignoreLease"u8) ? ReadBool(ref r, ref ignoreLease)
-            : Skip(ref r));
-        request = new PutRequest(key, value, prevKv);
+        error ??= Bytes(f, 0, ref key) ?? Bytes(f, 1, ref value) ?? Int64(f, 2, ref lease)
+            ?? Bool(f, 3, ref prevKv) ?? Bool(f, 4, ref ignoreValue) ?? Bool(f, 5, ref ignoreLease);
         if (error is not null) return error;
+        request = new PutRequest(key, value, prevKv);
         // No leases exist here, so any lease is one etcd would not find.
         if (lease != 0) return new EtcdError(GrpcCode.NotFound, "etcdserver: requested lease not found");
         if (ignoreValue || ignoreLease) return new EtcdError(GrpcCode.Unimplemented, "ignore_value and ignore_lease are not supported");
@@ -41,324 +124,268 @@ public static class GatewayJsonReader
     /// <summary>Reads a RangeRequest body.</summary>
     public static EtcdError? ReadRange(ReadOnlySequence<byte> body, out RangeRequest request)
     {
+        request = new RangeRequest(default);
+        var error = Scan(body,
+            [("key", "key"), ("range_end", "rangeEnd"), ("limit", "limit"), ("revision", "revision"), ("sort_order", "sortOrder"),
+             ("sort_target", "sortTarget"), ("serializable", "serializable"), ("keys_only", "keysOnly"), ("count_only", "countOnly"),
+             ("min_mod_revision", "minModRevision"), ("max_mod_revision", "maxModRevision"),
+             ("min_create_revision", "minCreateRevision"), ("max_create_revision", "maxCreateRevision")], out var f);
         byte[] key = [], rangeEnd = [];
-        long limit = 0, revision = 0, sortOrder = 0, sortTarget = 0, filters = 0;
+        long limit = 0, revision = 0, sortOrder = 0, sortTarget = 0, minMod = 0, maxMod = 0, minCreate = 0, maxCreate = 0;
         bool serializable = false, keysOnly = false, countOnly = false;
-        var error = ReadObject(body, "etcdserverpb.RangeRequest", (ref Utf8JsonReader r) =>
-            Is(ref r, "key"u8) ? ReadBytes(ref r, ref key)
-            : Is(ref r, "range_end"u8, "rangeEnd"u8) ? ReadBytes(ref r, ref rangeEnd)
-            : Is(ref r, "limit"u8) ? ReadInt64(ref r, ref limit)
-            : Is(ref r, "revision"u8) ? ReadInt64(ref r, ref revision)
-            : Is(ref r, "sort_order"u8, "sortOrder"u8) ? ReadEnum(ref r, ref sortOrder, "NONE", "ASCEND", "DESCEND")
-            : Is(ref r, "sort_target"u8, "sortTarget"u8) ? ReadEnum(ref r, ref sortTarget, "KEY", "VERSION", "CREATE", "MOD", "VALUE")
-            : Is(ref r, "serializable"u8) ? ReadBool(ref r, ref serializable)
-            : Is(ref r, "keys_only"u8, "keysOnly"u8) ? ReadBool(ref r, ref keysOnly)
-            : Is(ref r, "count_only"u8, "countOnly"u8) ? ReadBool(ref r, ref countOnly)
-            : Is(ref r, "min_mod_revision"u8, "minModRevision"u8) || Is(ref r, "max_mod_revision"u8, "maxModRevision"u8)
-              || Is(ref r, "min_create_revision"u8, "minCreateRevision"u8) || Is(ref r, "max_create_revision"u8, "maxCreateRevision"u8)
-                ? ReadInt64Or(ref r, ref filters)
-            : Skip(ref r));
-        request = new RangeRequest(key, rangeEnd, limit, revision, countOnly, keysOnly, serializable);
+        error ??= Bytes(f, 0, ref key) ?? Bytes(f, 1, ref rangeEnd) ?? Int64(f, 2, ref limit) ?? Int64(f, 3, ref revision)
+            ?? Enum(f, 4, ref sortOrder, "etcdserverpb.RangeRequest_SortOrder", "NONE", "ASCEND", "DESCEND")
+            ?? Enum(f, 5, ref sortTarget, "etcdserverpb.RangeRequest_SortTarget", "KEY", "VERSION", "CREATE", "MOD", "VALUE")
+            ?? Bool(f, 6, ref serializable) ?? Bool(f, 7, ref keysOnly) ?? Bool(f, 8, ref countOnly)
+            ?? Int64(f, 9, ref minMod) ?? Int64(f, 10, ref maxMod) ?? Int64(f, 11, ref minCreate) ?? Int64(f, 12, ref maxCreate);
         if (error is not null) return error;
-        if (sortOrder != 0 || sortTarget != 0 || filters != 0)
-            return new EtcdError(GrpcCode.Unimplemented, "sorting and revision filters are not supported");
+        request = new RangeRequest(key, rangeEnd, limit, revision, countOnly, keysOnly, serializable,
+            (RangeSortOrder)sortOrder, (RangeSortTarget)sortTarget, minMod, maxMod, minCreate, maxCreate);
         return null;
     }
 
     /// <summary>Reads a DeleteRangeRequest body.</summary>
     public static EtcdError? ReadDeleteRange(ReadOnlySequence<byte> body, out DeleteRangeRequest request)
     {
+        request = new DeleteRangeRequest(default);
+        var error = Scan(body, [("key", "key"), ("range_end", "rangeEnd"), ("prev_kv", "prevKv")], out var f);
         byte[] key = [], rangeEnd = [];
         var prevKv = false;
-        var error = ReadObject(body, "etcdserverpb.DeleteRangeRequest", (ref Utf8JsonReader r) =>
-            Is(ref r, "key"u8) ? ReadBytes(ref r, ref key)
-            : Is(ref r, "range_end"u8, "rangeEnd"u8) ? ReadBytes(ref r, ref rangeEnd)
-            : Is(ref r, "prev_kv"u8, "prevKv"u8) ? ReadBool(ref r, ref prevKv)
-            : Skip(ref r));
+        error ??= Bytes(f, 0, ref key) ?? Bytes(f, 1, ref rangeEnd) ?? Bool(f, 2, ref prevKv);
+        if (error is not null) return error;
         request = new DeleteRangeRequest(key, rangeEnd, prevKv);
-        return error;
+        return null;
     }
 
     /// <summary>Reads a MemberAddRequest body.</summary>
     public static EtcdError? ReadMemberAdd(ReadOnlySequence<byte> body, out MemberAddRequest request)
     {
+        request = new MemberAddRequest([], false);
+        var error = Scan(body, [("peerURLs", "peerURLs"), ("isLearner", "isLearner")], out var f);
         var urls = new List<string>();
         var isLearner = false;
-        var error = ReadObject(body, "etcdserverpb.MemberAddRequest", (ref Utf8JsonReader r) =>
-            Is(ref r, "peerURLs"u8) ? ReadStrings(ref r, urls)
-            : Is(ref r, "isLearner"u8) ? ReadBool(ref r, ref isLearner)
-            : Skip(ref r));
+        error ??= Strings(f, 0, urls) ?? Bool(f, 1, ref isLearner);
+        if (error is not null) return error;
         request = new MemberAddRequest(urls, isLearner);
-        return error;
+        return null;
     }
 
     /// <summary>Reads a MemberRemoveRequest or MemberPromoteRequest body.</summary>
-    public static EtcdError? ReadMemberId(ReadOnlySequence<byte> body, string goType, out MemberIdRequest request)
+    public static EtcdError? ReadMemberId(ReadOnlySequence<byte> body, out MemberIdRequest request)
     {
+        request = new MemberIdRequest(0);
+        var error = Scan(body, [("ID", "ID")], out var f);
         ulong id = 0;
-        var error = ReadObject(body, goType, (ref Utf8JsonReader r) =>
-            Is(ref r, "ID"u8) ? ReadUInt64(ref r, ref id) : Skip(ref r));
+        error ??= UInt64(f, 0, ref id);
+        if (error is not null) return error;
         request = new MemberIdRequest(id);
-        return error;
+        return null;
     }
 
     /// <summary>Reads a MemberListRequest body.</summary>
     public static EtcdError? ReadMemberList(ReadOnlySequence<byte> body, out MemberListRequest request)
     {
+        request = new MemberListRequest(false);
+        var error = Scan(body, [("linearizable", "linearizable")], out var f);
         var linearizable = false;
-        var error = ReadObject(body, "etcdserverpb.MemberListRequest", (ref Utf8JsonReader r) =>
-            Is(ref r, "linearizable"u8) ? ReadBool(ref r, ref linearizable) : Skip(ref r));
+        error ??= Bool(f, 0, ref linearizable);
+        if (error is not null) return error;
         request = new MemberListRequest(linearizable);
-        return error;
+        return null;
     }
 
-    /// <summary>Reads a body whose fields are all ignored (e.g. StatusRequest), checking only that it is JSON.</summary>
-    public static EtcdError? ReadEmpty(ReadOnlySequence<byte> body, string goType) =>
-        ReadObject(body, goType, (ref Utf8JsonReader r) => Skip(ref r));
+    /// <summary>Reads a body whose fields are all ignored (e.g. StatusRequest): only its syntax matters.</summary>
+    public static EtcdError? ReadEmpty(ReadOnlySequence<byte> body) => Scan(body, [], out _);
 
-    private static bool Is(ref Utf8JsonReader r, ReadOnlySpan<byte> name) => r.ValueTextEquals(name);
-
-    private static bool Is(ref Utf8JsonReader r, ReadOnlySpan<byte> protoName, ReadOnlySpan<byte> jsonName) =>
-        r.ValueTextEquals(protoName) || r.ValueTextEquals(jsonName);
-
-    private static EtcdError? ReadObject(ReadOnlySequence<byte> body, string goType, FieldReader field)
-    {
-        var reader = new Utf8JsonReader(body, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 64 });
-        try
-        {
-            if (IsBlank(body)) return null; // Go's decoder sees io.EOF, which the gateway treats as an empty request
-            reader.Read();
-            switch (reader.TokenType)
-            {
-                case JsonTokenType.Null:
-                    return null;
-                case JsonTokenType.StartObject:
-                    break;
-                default:
-                    return TypeMismatch(reader.TokenType, goType);
-            }
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                if (field(ref reader) is { } error) return error;
-            }
-            return null;
-        }
-        catch (JsonException)
-        {
-            return EtcdError.BadRequest(IsTruncated(body) ? "unexpected EOF" : $"invalid character at input byte {FirstBadByte(body, reader.BytesConsumed)}");
-        }
-    }
-
-    private static bool IsBlank(ReadOnlySequence<byte> body)
-    {
-        foreach (var segment in body)
-        {
-            foreach (var b in segment.Span)
-            {
-                if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')) return false;
-            }
-        }
-        return true;
-    }
-
-    // A body that is valid JSON so far but ends inside a value is Go's "unexpected EOF".
-    private static bool IsTruncated(ReadOnlySequence<byte> body)
-    {
-        var reader = new Utf8JsonReader(body, isFinalBlock: false, state: default);
-        try
-        {
-            while (reader.Read())
-            {
-                if (reader.CurrentDepth == 0 && reader.TokenType is JsonTokenType.EndObject or JsonTokenType.EndArray) return false;
-            }
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
-    private static long FirstBadByte(ReadOnlySequence<byte> body, long from)
-    {
-        var rest = body.Slice(Math.Min(from, body.Length));
-        var offset = from;
-        foreach (var segment in rest)
-        {
-            foreach (var b in segment.Span)
-            {
-                if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n' or (byte)',' or (byte)':')) return offset;
-                offset++;
-            }
-        }
-        return offset;
-    }
-
-    private static string GoKind(JsonTokenType t) => t switch
+    private static string KindOf(JsonTokenType t) => t switch
     {
         JsonTokenType.String => "string",
         JsonTokenType.Number => "number",
         JsonTokenType.True or JsonTokenType.False => "bool",
         JsonTokenType.StartArray => "array",
         JsonTokenType.StartObject => "object",
-        _ => "value",
+        _ => "null",
     };
 
-    private static EtcdError TypeMismatch(JsonTokenType t, string goType) =>
-        EtcdError.BadRequest($"json: cannot unmarshal {GoKind(t)} into Go value of type {goType}");
+    private static EtcdError TypeMismatch(string kind, string goType) =>
+        EtcdError.BadRequest($"json: cannot unmarshal {kind} into Go value of type {goType}");
 
-    private static EtcdError? Skip(ref Utf8JsonReader r)
+    private static byte[] Unescaped(ref Utf8JsonReader r)
     {
-        r.Read();
-        r.Skip();
-        return null;
+        if (!r.ValueIsEscaped) return r.ValueSpan.ToArray();
+        var buffer = new byte[r.ValueSpan.Length];
+        return buffer.AsSpan(0, r.CopyString(buffer)).ToArray();
     }
 
-    private static EtcdError? ReadBytes(ref Utf8JsonReader r, ref byte[] value)
+    // bytes: base64 from a string; Go also decodes an array of small numbers into []byte.
+    private static EtcdError? Bytes(Fields f, int field, ref byte[] value)
     {
-        r.Read();
-        if (r.TokenType == JsonTokenType.Null)
-        {
-            value = [];
-            return null;
-        }
-        if (r.TokenType != JsonTokenType.String)
-        {
-            var error = TypeMismatch(r.TokenType, "[]uint8");
-            r.Skip();
-            return error;
-        }
-        var text = UnescapedBytes(ref r);
-        var decoded = GoBase64.Decode(text, out var offset);
-        if (decoded is null) return EtcdError.BadRequest($"illegal base64 data at input byte {offset}");
-        value = decoded;
-        return null;
-    }
-
-    private static ReadOnlySpan<byte> UnescapedBytes(ref Utf8JsonReader r)
-    {
-        if (!r.ValueIsEscaped && !r.HasValueSequence) return r.ValueSpan;
-        var length = r.HasValueSequence ? checked((int)r.ValueSequence.Length) : r.ValueSpan.Length;
-        var buffer = new byte[length];
-        var written = r.CopyString(buffer);
-        return buffer.AsSpan(0, written);
-    }
-
-    private static EtcdError? ReadBool(ref Utf8JsonReader r, ref bool value)
-    {
-        r.Read();
+        if (f[field] is not { } at) return null;
+        var r = f.ReaderAt(at);
         switch (r.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+            {
+                var text = r.ValueIsEscaped ? Unescaped(ref r) : null;
+                var decoded = GoBase64.Decode(text ?? r.ValueSpan, out var offset);
+                if (decoded is null) return EtcdError.BadRequest($"illegal base64 data at input byte {offset}");
+                value = decoded;
+                return null;
+            }
+            case JsonTokenType.StartArray:
+            {
+                var bytes = new List<byte>();
+                while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                {
+                    if (r.TokenType == JsonTokenType.Null)
+                    {
+                        bytes.Add(0);
+                        continue;
+                    }
+                    if (r.TokenType != JsonTokenType.Number) return TypeMismatch(KindOf(r.TokenType), "uint8");
+                    if (!r.TryGetByte(out var b)) return TypeMismatch("number " + GoJsonSyntax.Text(r.ValueSpan), "uint8");
+                    bytes.Add(b);
+                }
+                value = bytes.ToArray();
+                return null;
+            }
+            default:
+                return TypeMismatch(KindOf(r.TokenType), "[]uint8");
+        }
+    }
+
+    private static EtcdError? Bool(Fields f, int field, ref bool value)
+    {
+        if (f[field] is not { } at) return null;
+        switch (at.Kind)
         {
             case JsonTokenType.True:
                 value = true;
                 return null;
             case JsonTokenType.False:
-            case JsonTokenType.Null:
                 value = false;
                 return null;
-            default:
-                var error = TypeMismatch(r.TokenType, "bool");
-                r.Skip();
-                return error;
-        }
-    }
-
-    private static EtcdError? ReadInt64(ref Utf8JsonReader r, ref long value)
-    {
-        r.Read();
-        switch (r.TokenType)
-        {
             case JsonTokenType.Null:
-                value = 0;
-                return null;
-            case JsonTokenType.Number when r.TryGetInt64(out value):
-                return null;
-            case JsonTokenType.String when Utf8Parser.TryParse(UnescapedBytes(ref r), out long parsed, out var used) && used == UnescapedBytes(ref r).Length:
-                value = parsed;
                 return null;
             default:
-                var error = TypeMismatch(r.TokenType, "int64");
-                r.Skip();
-                return error;
+                return TypeMismatch(KindOf(at.Kind), "bool");
         }
     }
 
-    // A filter field: only whether any is non-zero matters.
-    private static EtcdError? ReadInt64Or(ref Utf8JsonReader r, ref long accumulated)
+    /// <summary>
+    /// A 64-bit integer as jsonpb reads one: a string has its quotes dropped (nothing unescaped) and
+    /// the rest is parsed as JSON, like a bare value, by json.Unmarshal.
+    /// </summary>
+    private static EtcdError? Integer(Fields f, int field, string goType, bool signed, out long signedValue, out ulong unsignedValue)
     {
-        long v = 0;
-        var error = ReadInt64(ref r, ref v);
-        accumulated |= v;
+        signedValue = 0;
+        unsignedValue = 0;
+        if (f[field] is not { } at) return null;
+        var r = f.ReaderAt(at);
+        var raw = r.TokenType switch
+        {
+            JsonTokenType.String => r.ValueSpan,
+            JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null => r.ValueSpan,
+            _ => default,
+        };
+        if (r.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) return TypeMismatch(KindOf(r.TokenType), goType);
+        if (GoJsonSyntax.FirstError(raw, wholeInput: true) is { } syntax) return EtcdError.BadRequest(syntax);
+        var text = Trim(raw);
+        switch (text[0])
+        {
+            case (byte)'n':
+                return null;
+            case (byte)'t' or (byte)'f':
+                return TypeMismatch("bool", goType);
+            case (byte)'"':
+                return TypeMismatch("string", goType);
+            case (byte)'{':
+                return TypeMismatch("object", goType);
+            case (byte)'[':
+                return TypeMismatch("array", goType);
+        }
+        var ok = signed
+            ? Utf8Parser.TryParse(text, out signedValue, out var used) && used == text.Length
+            : Utf8Parser.TryParse(text, out unsignedValue, out used) && used == text.Length;
+        return ok ? null : TypeMismatch("number " + GoJsonSyntax.Text(text), goType);
+    }
+
+    private static ReadOnlySpan<byte> Trim(ReadOnlySpan<byte> s)
+    {
+        var start = 0;
+        var end = s.Length;
+        while (start < end && IsSpace(s[start])) start++;
+        while (end > start && IsSpace(s[end - 1])) end--;
+        return s[start..end];
+    }
+
+    private static EtcdError? Int64(Fields f, int field, ref long value)
+    {
+        var error = Integer(f, field, "int64", signed: true, out var v, out _);
+        if (error is null && f[field] is not null) value = v;
         return error;
     }
 
-    private static EtcdError? ReadUInt64(ref Utf8JsonReader r, ref ulong value)
+    private static EtcdError? UInt64(Fields f, int field, ref ulong value)
     {
-        r.Read();
-        switch (r.TokenType)
-        {
-            case JsonTokenType.Null:
-                value = 0;
-                return null;
-            case JsonTokenType.Number when r.TryGetUInt64(out value):
-                return null;
-            case JsonTokenType.String when Utf8Parser.TryParse(UnescapedBytes(ref r), out ulong parsed, out var used) && used == UnescapedBytes(ref r).Length:
-                value = parsed;
-                return null;
-            default:
-                var error = TypeMismatch(r.TokenType, "uint64");
-                r.Skip();
-                return error;
-        }
+        var error = Integer(f, field, "uint64", signed: false, out _, out var v);
+        if (error is null && f[field] is not null) value = v;
+        return error;
     }
 
     // An enum by name (as jsonpb writes it) or by number.
-    private static EtcdError? ReadEnum(ref Utf8JsonReader r, ref long value, params string[] names)
+    private static EtcdError? Enum(Fields f, int field, ref long value, string goType, params string[] names)
     {
-        r.Read();
+        if (f[field] is not { } at) return null;
+        var r = f.ReaderAt(at);
         switch (r.TokenType)
         {
             case JsonTokenType.Null:
-                value = 0;
-                return null;
-            case JsonTokenType.Number when r.TryGetInt64(out value):
                 return null;
             case JsonTokenType.String:
-                var name = Encoding.UTF8.GetString(UnescapedBytes(ref r));
+            {
+                var name = Encoding.UTF8.GetString(Unescaped(ref r));
                 var index = Array.IndexOf(names, name);
-                if (index >= 0)
+                if (index < 0) return EtcdError.BadRequest($"unknown value {GoQuote(name)} for enum {goType}");
+                value = index;
+                return null;
+            }
+            case JsonTokenType.Number:
+                if (r.TryGetInt32(out var number))
                 {
-                    value = index;
+                    value = number;
                     return null;
                 }
-                return EtcdError.BadRequest($"unknown value \"{name}\" for enum");
+                return TypeMismatch("number " + GoJsonSyntax.Text(r.ValueSpan), goType);
             default:
-                var error = TypeMismatch(r.TokenType, "int32");
-                r.Skip();
-                return error;
+                return TypeMismatch(KindOf(r.TokenType), goType);
         }
     }
 
-    private static EtcdError? ReadStrings(ref Utf8JsonReader r, List<string> into)
+    private static string GoQuote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+
+    // repeated string: jsonpb reads the array as []json.RawMessage, then each element as a string.
+    private static EtcdError? Strings(Fields f, int field, List<string> into)
     {
-        into.Clear();
-        r.Read();
+        if (f[field] is not { } at) return null;
+        var r = f.ReaderAt(at);
         if (r.TokenType == JsonTokenType.Null) return null;
-        if (r.TokenType != JsonTokenType.StartArray)
-        {
-            var error = TypeMismatch(r.TokenType, "[]string");
-            r.Skip();
-            return error;
-        }
+        if (r.TokenType != JsonTokenType.StartArray) return TypeMismatch(KindOf(r.TokenType), "[]json.RawMessage");
         while (r.Read() && r.TokenType != JsonTokenType.EndArray)
         {
-            if (r.TokenType != JsonTokenType.String)
+            switch (r.TokenType)
             {
-                var error = TypeMismatch(r.TokenType, "string");
-                r.Skip();
-                return error;
+                case JsonTokenType.String:
+                    into.Add(r.GetString()!);
+                    break;
+                case JsonTokenType.Null:
+                    into.Add("");
+                    break;
+                default:
+                    return TypeMismatch(KindOf(r.TokenType), "string");
             }
-            into.Add(r.GetString()!);
         }
         return null;
     }

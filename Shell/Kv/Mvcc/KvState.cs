@@ -91,12 +91,48 @@ public sealed class KvState
         if (request.CountOnly) return new RangeResponse(Revision, [], false, count);
 
         var limit = request.Limit > 0 && request.Limit < int.MaxValue ? (int)request.Limit : 0;
-        var kvs = range.Collect(_keys, limit);
+        // etcd reads one more than the limit to learn whether there is more; with filters or sorting it reads everything.
+        var kvs = range.Collect(_keys, request.FiltersOrSorts || limit == 0 ? 0 : limit + 1);
+        // A target other than the key sorts even without an order, among the pairs read (etcd does the same).
+        if (request.FiltersOrSorts || request.SortTarget != RangeSortTarget.Key) kvs = FilterAndSort(kvs, request);
+        var more = false;
+        if (limit > 0 && kvs.Count > limit)
+        {
+            kvs.RemoveRange(limit, kvs.Count - limit);
+            more = true;
+        }
         if (request.KeysOnly)
         {
             for (var i = 0; i < kvs.Count; i++) kvs[i] = kvs[i].WithoutValue();
         }
-        return new RangeResponse(Revision, kvs, limit > 0 && count > limit, count);
+        // As in etcd, the count is the range's, before any revision filter.
+        return new RangeResponse(Revision, kvs, more, count);
+    }
+
+    // etcd's applierV3backend.Range: prune by mod/create revision bounds, then sort (a target other than
+    // the key sorts ascending unless told otherwise). Sorting here is stable, so ties stay in key order.
+    private static List<KeyValue> FilterAndSort(List<KeyValue> kvs, RangeRequest r)
+    {
+        kvs.RemoveAll(kv =>
+            (r.MaxModRevision != 0 && kv.ModRevision > r.MaxModRevision)
+            || (r.MinModRevision != 0 && kv.ModRevision < r.MinModRevision)
+            || (r.MaxCreateRevision != 0 && kv.CreateRevision > r.MaxCreateRevision)
+            || (r.MinCreateRevision != 0 && kv.CreateRevision < r.MinCreateRevision));
+        var order = r.SortOrder;
+        if (r.SortTarget != RangeSortTarget.Key && order == RangeSortOrder.None) order = RangeSortOrder.Ascend;
+        if (order is not (RangeSortOrder.Ascend or RangeSortOrder.Descend)) return kvs;
+        Comparison<KeyValue> compare = r.SortTarget switch
+        {
+            RangeSortTarget.Version => (a, b) => a.Version.CompareTo(b.Version),
+            RangeSortTarget.Create => (a, b) => a.CreateRevision.CompareTo(b.CreateRevision),
+            RangeSortTarget.Mod => (a, b) => a.ModRevision.CompareTo(b.ModRevision),
+            RangeSortTarget.Value => (a, b) => a.Value.Span.SequenceCompareTo(b.Value.Span),
+            _ => (a, b) => a.Key.Span.SequenceCompareTo(b.Key.Span),
+        };
+        var sorted = order == RangeSortOrder.Ascend
+            ? kvs.Order(Comparer<KeyValue>.Create(compare))
+            : kvs.Order(Comparer<KeyValue>.Create((a, b) => compare(b, a)));
+        return sorted.ToList();
     }
 
     /// <summary>Every pair in key order (for snapshots).</summary>

@@ -78,6 +78,31 @@ public class EtcdJsonApiTests : IAsyncLifetime
             "{" + Header + "\"revision\":\"10\",\"raft_term\":\"2\"},\"count\":\"4\"}");
     }
 
+    [Fact]
+    public async Task SortingAndRevisionFiltersAnswerAsEtcdDid()
+    {
+        foreach (var (k, v) in new[] { ("a", "va"), ("b", "vb"), ("c", "vc"), ("a", "z") })
+            await _server.PostAsync("/v3/kv/put", $"{{\"key\":\"{B64(k)}\",\"value\":\"{B64(v)}\"}}");
+        const string h = "{" + Header + "\"revision\":\"5\",\"raft_term\":\"2\"},";
+        const string a = "{\"key\":\"YQ==\",\"create_revision\":\"2\",\"mod_revision\":\"5\",\"version\":\"2\"}";
+        const string b = "{\"key\":\"Yg==\",\"create_revision\":\"3\",\"mod_revision\":\"3\",\"version\":\"1\"}";
+        const string c = "{\"key\":\"Yw==\",\"create_revision\":\"4\",\"mod_revision\":\"4\",\"version\":\"1\"}";
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"sort_order\":\"DESCEND\",\"limit\":2,\"keys_only\":true}", 200,
+            h + "\"kvs\":[" + c + "," + b + "],\"more\":true,\"count\":\"3\"}");
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"sort_target\":\"MOD\",\"limit\":1,\"keys_only\":true}", 200,
+            h + "\"kvs\":[" + b + "],\"more\":true,\"count\":\"3\"}");
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"sort_target\":\"VALUE\",\"sort_order\":2,\"keys_only\":true}", 200,
+            h + "\"kvs\":[" + a + "," + c + "," + b + "],\"count\":\"3\"}");
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"min_mod_revision\":\"4\",\"keys_only\":true}", 200,
+            h + "\"kvs\":[" + a + "," + c + "],\"count\":\"3\"}");
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"max_create_revision\":\"3\",\"count_only\":true}", 200,
+            h + "\"count\":\"3\"}");
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"sort_order\":7,\"keys_only\":true}", 200,
+            h + "\"kvs\":[" + a + "," + b + "," + c + "],\"count\":\"3\"}");
+        await Expect("/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"limit\":\" 1\",\"keys_only\":true}", 200,
+            h + "\"kvs\":[" + a + "],\"more\":true,\"count\":\"3\"}");
+    }
+
     public static TheoryData<string, string, int, string> BadRequests => new()
     {
         { "/v3/kv/put", "{\"value\":\"YQ==\"}", 400, Err("etcdserver: key is not provided", 3) },
@@ -98,7 +123,29 @@ public class EtcdJsonApiTests : IAsyncLifetime
         { "/v3/kv/range", "{\"key\":\"Y\"}", 400, Err("illegal base64 data at input byte 0", 3) },
         { "/v3/kv/range", "{\"key\":123}", 400, Err("json: cannot unmarshal number into Go value of type []uint8", 3) },
         { "/v3/kv/put", "{\"key\":\"YQ==\",\"prev_kv\":\"yes\"}", 400, Err("json: cannot unmarshal string into Go value of type bool", 3) },
-        { "/v3/kv/put", "[]", 400, Err("json: cannot unmarshal array into Go value of type etcdserverpb.PutRequest", 3) },
+        { "/v3/kv/put", "[]", 400, Err("json: cannot unmarshal array into Go value of type map[string]json.RawMessage", 3) },
+        { "/v3/kv/range", "\"str\"", 400, Err("json: cannot unmarshal string into Go value of type map[string]json.RawMessage", 3) },
+        { "/v3/kv/range", "{\"key\":\"YQ==\",\"limit\":\"abc\"}", 400, Err("invalid character 'a' looking for beginning of value", 3) },
+        { "/v3/kv/range", "{\"key\":\"YQ==\",\"limit\":true}", 400, Err("json: cannot unmarshal bool into Go value of type int64", 3) },
+        { "/v3/kv/range", "{\"key\":\"YQ==\",\"limit\":1.5}", 400, Err("json: cannot unmarshal number 1.5 into Go value of type int64", 3) },
+        { "/v3/kv/range", "{\"key\":{}}", 400, Err("json: cannot unmarshal object into Go value of type []uint8", 3) },
+        { "/v3/kv/range", "{key:1}", 400, Err("invalid character 'k' looking for beginning of object key string", 3) },
+        { "/v3/kv/range", "{\"key\":\"YQ==\",}", 400, Err("invalid character '}' looking for beginning of object key string", 3) },
+        { "/v3/kv/range", "xyz", 400, Err("invalid character 'x' looking for beginning of value", 3) },
+        { "/v3/kv/range", "{\"key\":\"YQ==\",\"sort_order\":\"BOGUS\"}", 400, Err("unknown value \\\"BOGUS\\\" for enum etcdserverpb.RangeRequest_SortOrder", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"sort_target\":\"BOGUS\"}", 400, Err("unknown value \\\"BOGUS\\\" for enum etcdserverpb.RangeRequest_SortTarget", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\",\"limit\":\"12x\"}", 400, Err("invalid character 'x' after top-level value", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\",\"limit\":\"1.5\"}", 400, Err("json: cannot unmarshal number 1.5 into Go value of type int64", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\",\"limit\":\"1e2\"}", 400, Err("json: cannot unmarshal number 1e2 into Go value of type int64", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\",\"limit\":1e2}", 400, Err("json: cannot unmarshal number 1e2 into Go value of type int64", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\", \"x\": tru}", 400, Err("invalid character '}' in literal true (expecting 'e')", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\" \"x\"}", 400, Err("invalid character '\\\"' after object key:value pair", 3) },
+        { "/v3/kv/range", "{\"key\" 1}", 400, Err("invalid character '1' after object key", 3) },
+        { "/v3/kv/range", "[1,}", 400, Err("invalid character '}' looking for beginning of value", 3) },
+        { "/v3/kv/range", "{\"key\":\"AA==\",\"limit\":01}", 400, Err("invalid character '1' after object key:value pair", 3) },
+        { "/v3/kv/range", "{\"key\":\"\\x\"}", 400, Err("invalid character 'x' in string escape code", 3) },
+        // jsonpb decodes fields in field-number order: the key's error wins over an earlier prev_kv's.
+        { "/v3/kv/put", "{\"prev_kv\":\"yes\",\"key\":123}", 400, Err("json: cannot unmarshal number into Go value of type []uint8", 3) },
         { "/v3/kv/put", "{\"key\":\"YQ==\",\"lease\":\"7\"}", 404, Err("etcdserver: requested lease not found", 5) },
         { "/v3/kv/range", "{\"key\":\"YQ==\",\"revision\":\"9\"}", 400, Err("etcdserver: mvcc: required revision is a future revision", 11) },
         { "/v3/cluster/member/remove", "{\"ID\":\"12345\"}", 404, Err("etcdserver: member not found", 5) },
