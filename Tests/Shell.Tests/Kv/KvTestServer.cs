@@ -18,15 +18,18 @@ internal sealed class KvTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private KvTestServer(WebApplication app, SynchronousTestNode node, KvStateMachine store, Uri address)
+    private KvTestServer(WebApplication app, SynchronousTestNode? node, KvStateMachine store, Uri address)
     {
         _app = app;
-        Node = node;
+        _node = node;
         Store = store;
         Client = new HttpClient { BaseAddress = address };
     }
 
-    public SynchronousTestNode Node { get; }
+    private readonly SynchronousTestNode? _node;
+
+    /// <summary>The test double (for servers started over one).</summary>
+    public SynchronousTestNode Node => _node ?? throw new InvalidOperationException("this server runs over a real node");
 
     public KvStateMachine Store { get; }
 
@@ -48,6 +51,22 @@ internal sealed class KvTestServer : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new KvTestServer(app, app.Services.GetRequiredService<SynchronousTestNode>(), app.Services.GetRequiredService<KvStateMachine>(), new Uri(address));
+    }
+
+    /// <summary>The API over a given node and store (e.g. a real <see cref="Raft.Shell.Node.RaftNode"/>).</summary>
+    public static async Task<KvTestServer> StartAsync(IRaftNode node, KvStateMachine store)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddSingleton(store);
+        builder.Services.AddKvService();
+        builder.Services.AddSingleton(node);
+        var app = builder.Build();
+        app.MapEtcdJsonApi();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new KvTestServer(app, null, store, new Uri(address));
     }
 
     /// <summary>POSTs <paramref name="json"/> as curl -d does, returning the status and body.</summary>
