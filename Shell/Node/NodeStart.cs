@@ -198,7 +198,7 @@ internal static class NodeStart
             NodeBootstrap.StorageImage image;
             if (o.ForceNewCluster)
             {
-                var selfContext = new ClusterMember(id, o.InitialAdvertisePeerUrls.Order(StringComparer.Ordinal).ToArray(), false, "", []).ToJson();
+                var selfContext = new ClusterMember(id, RaftNodeOptions.SplitUrls(o.InitialAdvertisePeerUrls).Order(StringComparer.Ordinal).ToArray(), false, "", []).ToJson();
                 var forced = NodeBootstrap.restartAsStandaloneNode(id, selfContext, snapOption, state.HardState, state.Entries);
                 if (forced.IsError)
                     throw new NodeStartException($"cannot force a new cluster: {forced.ErrorValue}");

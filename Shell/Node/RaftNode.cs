@@ -83,7 +83,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         Failpoints = failpoints;
         _transport = deps.Transport is null
             ? NoPeerTransport.Instance
-            : deps.Transport(new PeerTransportContext(start.Id, start.ClusterId, options.ListenPeerUrls, this));
+            : deps.Transport(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
         var settings = new RunnerSettings(
             options.HeartbeatInterval,
             deps.Planner ?? ((input, state) => Planner.plan(input, state)),
@@ -174,7 +174,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             try
             {
                 var id = _ids.Next();
-                var data = EntryData.MemberAttributes(id, _start.Id, _options.Name, _options.AdvertiseClientUrls);
+                var data = EntryData.MemberAttributes(id, _start.Id, _options.Name, RaftNodeOptions.SplitUrls(_options.AdvertiseClientUrls));
                 await ProposeDataAsync(id, data, ct).ConfigureAwait(false);
                 _log.LogInformation("published local member {Id:x} to cluster {ClusterId:x}: name {Name}, client URLs {Urls}",
                     _start.Id, _start.ClusterId, _options.Name, _options.AdvertiseClientUrls);

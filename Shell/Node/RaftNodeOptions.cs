@@ -17,17 +17,17 @@ public sealed class RaftNodeOptions
     /// <summary>Path to the data directory (<c>--data-dir</c>); defaults to <c>{Name}.raft</c>.</summary>
     public string? DataDir { get; set; }
 
-    /// <summary>URLs to listen on for peer traffic (<c>--listen-peer-urls</c>).</summary>
-    public List<string> ListenPeerUrls { get; set; } = ["http://127.0.0.1:2380"];
+    /// <summary>Comma-separated URLs to listen on for peer traffic (<c>--listen-peer-urls</c>).</summary>
+    public string ListenPeerUrls { get; set; } = "http://127.0.0.1:2380";
 
-    /// <summary>This member's peer URLs to advertise to the rest of the cluster (<c>--initial-advertise-peer-urls</c>).</summary>
-    public List<string> InitialAdvertisePeerUrls { get; set; } = ["http://127.0.0.1:2380"];
+    /// <summary>Comma-separated peer URLs of this member to advertise to the rest of the cluster (<c>--initial-advertise-peer-urls</c>).</summary>
+    public string InitialAdvertisePeerUrls { get; set; } = "http://127.0.0.1:2380";
 
-    /// <summary>URLs to listen on for client traffic (<c>--listen-client-urls</c>); used by the host, not the node.</summary>
-    public List<string> ListenClientUrls { get; set; } = ["http://127.0.0.1:2379"];
+    /// <summary>Comma-separated URLs to listen on for client traffic (<c>--listen-client-urls</c>); used by the host, not the node.</summary>
+    public string ListenClientUrls { get; set; } = "http://127.0.0.1:2379";
 
-    /// <summary>This member's client URLs, published to the cluster (<c>--advertise-client-urls</c>).</summary>
-    public List<string> AdvertiseClientUrls { get; set; } = ["http://127.0.0.1:2379"];
+    /// <summary>Comma-separated client URLs of this member, published to the cluster (<c>--advertise-client-urls</c>).</summary>
+    public string AdvertiseClientUrls { get; set; } = "http://127.0.0.1:2379";
 
     /// <summary>
     /// Initial cluster configuration for bootstrapping, <c>name=url,...</c> (<c>--initial-cluster</c>);
@@ -79,12 +79,16 @@ public sealed class RaftNodeOptions
     /// </summary>
     public string? Failpoints { get; set; }
 
+    /// <summary>Splits a comma-separated URL list.</summary>
+    public static IReadOnlyList<string> SplitUrls(string? urls) =>
+        (urls ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>The data directory in effect.</summary>
     public string EffectiveDataDir => string.IsNullOrEmpty(DataDir) ? $"{Name}.raft" : DataDir;
 
     /// <summary>The initial cluster in effect.</summary>
     public string EffectiveInitialCluster =>
-        string.IsNullOrWhiteSpace(InitialCluster) ? string.Join(",", InitialAdvertisePeerUrls.Select(u => $"{Name}={u}")) : InitialCluster;
+        string.IsNullOrWhiteSpace(InitialCluster) ? string.Join(",", SplitUrls(InitialAdvertisePeerUrls).Select(u => $"{Name}={u}")) : InitialCluster;
 
     /// <summary>Whether this member bootstraps a new cluster (as opposed to joining one).</summary>
     public bool IsNewCluster => InitialClusterState == "new";
@@ -142,7 +146,7 @@ public sealed class RaftNodeOptions
             }
             else
             {
-                var advertised = PeerUrls.TryParse(InitialAdvertisePeerUrls, out _);
+                var advertised = PeerUrls.TryParse(SplitUrls(InitialAdvertisePeerUrls), out _);
                 if (advertised is not null && !urls.SequenceEqual(advertised, StringComparer.Ordinal))
                     errors.Add($"--initial-cluster has {Name}={string.Join(",", urls)} but missing from --initial-advertise-peer-urls={string.Join(",", advertised)}");
             }
@@ -152,9 +156,9 @@ public sealed class RaftNodeOptions
         return errors;
     }
 
-    private static void CheckUrls(string flag, List<string> urls, List<string> errors)
+    private static void CheckUrls(string flag, string urls, List<string> errors)
     {
-        if (PeerUrls.TryParse(urls, out var error) is null)
+        if (PeerUrls.TryParse(SplitUrls(urls), out var error) is null)
             errors.Add($"{flag}: {error}");
     }
 }
