@@ -190,7 +190,7 @@ internal static class NodeStart
                 stateMachine.Restore(smData);
                 log.LogInformation("recovered state machine from snapshot at index {Index}", snapshot.Metadata.Index);
             }
-            if (cluster.IsRemoved(id))
+            if (cluster.IsRemoved(id) || RemovedInLog(id, state.Entries, state.HardState.Commit))
                 throw new NodeStartException(
                     $"the member has been permanently removed from the cluster; the data-dir used by this member ({o.EffectiveDataDir}) must be removed");
 
@@ -239,5 +239,19 @@ internal static class NodeStart
             storage.Close();
             throw;
         }
+    }
+
+    /// <summary>Whether a committed conf change in the WAL removed <paramref name="self"/>.</summary>
+    private static bool RemovedInLog(ulong self, Entry[] entries, ulong commit)
+    {
+        foreach (var e in entries)
+        {
+            if (e.Index > commit || !e.Type.IsEntryConfChange)
+                continue;
+            var cc = Codec.unmarshalConfChange(e.Data);
+            if (cc.IsOk && cc.ResultValue.Type.IsConfChangeRemoveNode && cc.ResultValue.NodeID == self)
+                return true;
+        }
+        return false;
     }
 }

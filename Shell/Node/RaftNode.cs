@@ -29,7 +29,7 @@ public sealed class RaftNodeDependencies
     /// <summary>The planner; Core's <c>Planner.plan</c> by default. Tests hand in broken ones.</summary>
     public PlannerFunction? Planner { get; init; }
 
-    /// <summary>The peer transport; by default a member alone in its cluster needs none.</summary>
+    /// <summary>The peer transport; TCP (<see cref="TcpPeerTransport"/>) by default.</summary>
     public PeerTransportFactory? Transport { get; init; }
 
     /// <summary>How to learn a running cluster's membership when joining it.</summary>
@@ -81,9 +81,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         var failpoints = deps.Failpoints
             ?? (string.IsNullOrEmpty(options.Failpoints) ? FailpointSet.FromEnvironment : FailpointSet.TryParse(options.Failpoints, out _));
         Failpoints = failpoints;
-        _transport = deps.Transport is null
-            ? NoPeerTransport.Instance
-            : deps.Transport(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
+        var transportFactory = deps.Transport ?? TcpPeerTransport.Factory(deps.LoggerFactory, deps.MeterFactory);
+        _transport = transportFactory(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
         var settings = new RunnerSettings(
             options.HeartbeatInterval,
             deps.Planner ?? ((input, state) => Planner.plan(input, state)),
@@ -428,7 +427,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <summary>etcd's isConnectedFullySince(now - HealthInterval) over the voting members.</summary>
     private bool IsConnectedToAllVoters()
     {
-        var since = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(5);
+        var since = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(_options.HealthIntervalMs);
         return _cluster.VotingMembers.Where(m => m.Id != _start.Id).All(m => _transport.ActiveSince(m.Id) is { } t && t <= since);
     }
 
@@ -443,7 +442,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         if (id != _start.Id && _transport.ActiveSince(id) is null)
             return;
         var voters = _cluster.VotingMembers.ToArray();
-        var since = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(5);
+        var since = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(_options.HealthIntervalMs);
         var active = voters.Count(m => m.Id == _start.Id || _transport.ActiveSince(m.Id) is { } t && t <= since);
         if (active - 1 < 1 + (voters.Length - 1) / 2)
             throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: unhealthy cluster");

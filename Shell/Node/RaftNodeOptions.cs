@@ -71,6 +71,12 @@ public sealed class RaftNodeOptions
     /// <summary>Refuse membership changes that could lose quorum (<c>--strict-reconfig-check</c>).</summary>
     public bool StrictReconfigCheck { get; set; } = true;
 
+    /// <summary>
+    /// How long peers must have been connected for a membership change to count them as healthy
+    /// (etcd's fixed HealthInterval, 5 s), in milliseconds.
+    /// </summary>
+    public int HealthIntervalMs { get; set; } = 5000;
+
     /// <summary>Skip fdatasync; loses acknowledged writes on power failure (<c>--unsafe-no-fsync</c>).</summary>
     public bool UnsafeNoFsync { get; set; }
 

@@ -115,13 +115,18 @@ internal sealed class RaftRunner
     /// <summary>Queues a request of the apply loop; it is served even while the runner waits for the apply loop.</summary>
     public void PostFromApply(ApplySideRequest request)
     {
-        if (_stop.IsCancellationRequested && _done.Task.IsCompleted)
-        {
-            request.Fail(new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.Stopped, "the node has stopped"));
-            return;
-        }
         _applySide.Enqueue(request);
         _wake.Set();
+        // The loop may have ended (and drained the queue) just before the enqueue.
+        if (_done.Task.IsCompleted)
+            FailApplySide();
+    }
+
+    private void FailApplySide()
+    {
+        var stopped = new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.Stopped, "the node has stopped");
+        while (_applySide.TryDequeue(out var req))
+            req.Fail(stopped);
     }
 
     /// <summary>Wakes the loop (the apply loop took a notify signal).</summary>
@@ -185,8 +190,7 @@ internal sealed class RaftRunner
             if (t.Exception is { } ex)
                 _s.Logger.LogError(ex, "saving a snapshot failed");
             _done.TrySetResult();
-            while (_applySide.TryDequeue(out var req))
-                req.Fail(stopped);
+            FailApplySide();
         }, TaskScheduler.Default);
     }
 

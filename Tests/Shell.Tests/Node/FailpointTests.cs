@@ -45,7 +45,7 @@ public class FailpointTests
         using var dir = new TempDir();
         var options = new RaftNodeOptions
         {
-            Name = "n1", DataDir = dir.Path, HeartbeatIntervalMs = 10, ElectionTimeoutMs = 100, SnapshotCount = 5,
+            Name = "n1", DataDir = dir.Path, HeartbeatIntervalMs = 10, ElectionTimeoutMs = 100, SnapshotCount = 5, ListenPeerUrls = "http://127.0.0.1:0",
             Failpoints = "raftBeforeSaveWaitWalSync=sleep(1);raftAfterSave=sleep(1)",
         };
         await using var node = await RaftNode.StartAsync(options, new ListStateMachine());
@@ -63,7 +63,7 @@ public class FailpointTests
     public async Task UnarmedNodeHoldsNoFailpoints()
     {
         using var dir = new TempDir();
-        var options = new RaftNodeOptions { Name = "n1", DataDir = dir.Path, HeartbeatIntervalMs = 10, ElectionTimeoutMs = 100 };
+        var options = new RaftNodeOptions { Name = "n1", DataDir = dir.Path, HeartbeatIntervalMs = 10, ElectionTimeoutMs = 100, ListenPeerUrls = "http://127.0.0.1:0" };
         await using var node = await RaftNode.StartAsync(options, new ListStateMachine());
         await node.ProposeAsync(Encoding.UTF8.GetBytes("x"));
         Assert.Null(FailpointSet.FromEnvironment);

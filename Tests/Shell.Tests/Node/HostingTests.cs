@@ -33,7 +33,7 @@ public class HostingTests
             ["Raft:HeartbeatIntervalMs"] = "10",
             ["Raft:ElectionTimeoutMs"] = "100",
             ["Raft:InitialAdvertisePeerUrls"] = "http://127.0.0.1:12380",
-            ["Raft:ListenPeerUrls"] = "http://127.0.0.1:12380",
+            ["Raft:ListenPeerUrls"] = "http://127.0.0.1:0",
         }, sm);
         await host.StartAsync();
         var node = host.Services.GetRequiredService<IRaftNode>();
@@ -49,7 +49,7 @@ public class HostingTests
         await using var again = await RaftNode.StartAsync(new RaftNodeOptions
         {
             Name = "h1", DataDir = dir.Path, HeartbeatIntervalMs = 10, ElectionTimeoutMs = 100,
-            InitialAdvertisePeerUrls = "http://127.0.0.1:12380",
+            InitialAdvertisePeerUrls = "http://127.0.0.1:12380", ListenPeerUrls = "http://127.0.0.1:0",
         }, new ListStateMachine());
         await again.ReadIndexAsync();
     }

@@ -14,6 +14,7 @@ public class SingleNodeTests
         ElectionTimeoutMs = 100,
         SnapshotCount = (ulong)snapshotCount,
         SnapshotCatchUpEntries = 5,
+        ListenPeerUrls = "http://127.0.0.1:0",
     };
 
     private static ReadOnlyMemory<byte> Bytes(string s) => Encoding.UTF8.GetBytes(s);
