@@ -50,7 +50,7 @@ public class ClusterTests
         await c.ConvergedAsync(100);
         Assert.Equal(1, c.Machines[down].Restores);
         Assert.Equal(c.Machines.First(kv => kv.Key != down).Value.Items, c.Machines[down].Items);
-        Assert.True(c.Nodes[down].Status.SnapshotIndex > 0);
+        await SingleNodeTests.WaitUntil(() => c.Nodes[down].Status.SnapshotIndex > 0);
         // It keeps following after the snapshot.
         await leader.ProposeAsync(Bytes("after"));
         await c.ConvergedAsync(101);
