@@ -8,7 +8,10 @@ public static class Program
     /// <summary>Entry point.</summary>
     public static int Main(string[] args)
     {
-        var root = new RootCommand("A Raft consensus node for .NET in the shape of etcd's raft node.");
+        var root = new RootCommand("A Raft consensus node for .NET in the shape of etcd's raft node.")
+        {
+            WalDumpCommand.Create(),
+        };
         return root.Parse(args).Invoke();
     }
 }

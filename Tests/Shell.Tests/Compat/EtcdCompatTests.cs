@@ -147,6 +147,12 @@ public class EtcdCompatTests
             Assert.True(entries.Any(e => e.AsSpan().IndexOf(key) >= 0), $"{Key(i)} is in no entry");
         }
 
+        // `raft wal dump` prints etcd's log.
+        var dump = new StringWriter();
+        Assert.Equal(0, Raft.Cli.WalDumpCommand.Run(data, verify: false, dump, TextWriter.Null));
+        Assert.Contains("EntryConfChange", dump.ToString());
+        Assert.Contains(Key(Keys - 1), dump.ToString());
+
         // etcd's own snap files read, and the restart read opens its log at the newest one.
         Assert.NotNull(new Snapshotter(NodeStorage.SnapDir(data)).Load());
         var (storage, st) = NodeStorage.Restart(data);
