@@ -26,6 +26,9 @@ type Variant =
     /// Voters grant votes without checking that the candidate's log is up to date (as if every
     /// vote request claimed the longest log).
     | VotesIgnoringLogs
+    /// Followers append without the consistency check (as if every append named the term the
+    /// follower holds at its previous index).
+    | AppendsWithoutConsistencyCheck
 
 /// One step of a run. Nodes are named by id (1 to the number of voters plus one); message picks
 /// are taken modulo the number of messages in flight.
@@ -217,6 +220,13 @@ let run (variant: Variant) (nodes: int) (seed: uint64) (events: Event[]) : Resul
         let msg =
             match variant, msg.Type with
             | VotesIgnoringLogs, (MsgVote | MsgPreVote) -> { msg with LogTerm = UInt64.MaxValue; Index = UInt64.MaxValue }
+            | AppendsWithoutConsistencyCheck, MsgApp ->
+                match Map.tryFind msg.To members with
+                | Some m when msg.Index <= RaftLog.lastIndex (Member.raft m).RaftLog ->
+                    match RaftLog.term msg.Index (Member.raft m).RaftLog with
+                    | Ok t -> { msg with LogTerm = t }
+                    | Error _ -> msg
+                | _ -> msg
             | _ -> msg
         if side msg.From = side msg.To then
             match Map.tryFind msg.To members with
