@@ -31,19 +31,36 @@ public static class EtcdJsonApi
     /// </summary>
     public static IEndpointRouteBuilder MapEtcdJsonApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/v3/kv/put", Put);
-        endpoints.MapPost("/v3/kv/range", Range);
-        endpoints.MapPost("/v3/kv/deleterange", DeleteRange);
-        endpoints.MapPost("/v3/cluster/member/list", MemberList);
-        endpoints.MapPost("/v3/cluster/member/add", MemberAdd);
-        endpoints.MapPost("/v3/cluster/member/remove", MemberRemove);
-        endpoints.MapPost("/v3/cluster/member/promote", MemberPromote);
-        endpoints.MapPost("/v3/maintenance/status", MaintenanceStatus);
+        var gateway = new (string Path, RequestDelegate Handler)[]
+        {
+            ("/v3/kv/put", Put),
+            ("/v3/kv/range", Range),
+            ("/v3/kv/deleterange", DeleteRange),
+            ("/v3/cluster/member/list", MemberList),
+            ("/v3/cluster/member/add", MemberAdd),
+            ("/v3/cluster/member/remove", MemberRemove),
+            ("/v3/cluster/member/promote", MemberPromote),
+            ("/v3/maintenance/status", MaintenanceStatus),
+        };
+        foreach (var (path, handler) in gateway)
+        {
+            endpoints.MapPost(path, handler);
+            endpoints.MapMethods(path, ["GET", "PUT", "DELETE", "PATCH"], MethodNotAllowed);
+        }
         endpoints.Map("/health", Health);
         endpoints.MapGet("/status", StatusPage);
         if (endpoints.ServiceProvider.GetService<PrometheusExporter>() is not null)
             endpoints.MapGet("/metrics", ServeMetrics);
         return endpoints;
+    }
+
+    // The gateway's answer to a method other than POST (Go's http.Error text).
+    private static Task MethodNotAllowed(HttpContext http)
+    {
+        http.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+        http.Response.ContentType = "text/plain; charset=utf-8";
+        http.Response.Headers.XContentTypeOptions = "nosniff";
+        return http.Response.WriteAsync("Method Not Allowed\n", http.RequestAborted);
     }
 
     /// <summary>What every handler needs, from the request services.</summary>

@@ -190,6 +190,7 @@ public class EtcdJsonApiTests : IAsyncLifetime
     {
         var get = await _server.GetAsync("/v3/kv/range");
         Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        Assert.Equal("Method Not Allowed\n", await get.Content.ReadAsStringAsync());
         var post = await _server.Client.PostAsync("/health", new StringContent(""));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, post.StatusCode);
         Assert.Equal("GET", string.Join(",", post.Content.Headers.Allow));
