@@ -222,6 +222,11 @@ public class EtcdJsonApiTests : IAsyncLifetime
         await Expect("/v3/kv/deleterange", "{\"key\":\"YQ==\"}", 500, Err("raft proposal dropped", 2));
         _server.Node.FailNext = new RaftException(RaftErrorCode.NotLeader, "not leader");
         await Expect("/v3/cluster/member/promote", "{\"ID\":\"1\"}", 412, Err("etcdserver: not leader", 9));
+        // A node that uses etcd's own message gets etcd's own code for it.
+        _server.Node.FailNext = new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
+        await Expect("/v3/cluster/member/remove", "{\"ID\":\"1\"}", 412, Err("etcdserver: re-configuration failed due to not enough started members", 9));
+        _server.Node.FailNext = new RaftException(RaftErrorCode.Unhealthy, "something else");
+        await Expect("/v3/cluster/member/remove", "{\"ID\":\"1\"}", 503, Err("etcdserver: unhealthy cluster", 14));
     }
 
     [Fact]
