@@ -230,10 +230,8 @@ module internal InPlace =
                         | StateReplicate ->
                             // Optimistically move Next past what is now in flight.
                             let last = (EntrySeq.last ents).Index
-                            setProgress
-                                ``to``
-                                { Progress.optimisticUpdate last pr with Inflights = Inflights.add last pr.Inflights }
-                                r
+                            // Progress.optimisticUpdate and the new inflight in one copy.
+                            setProgress ``to`` { pr with Next = last + 1UL; Inflights = Inflights.add last pr.Inflights } r
                         | StateProbe -> setProgress ``to`` { pr with ProbeSent = true } r
                         | StateSnapshot ->
                             Invariant.broken (
@@ -375,11 +373,15 @@ module internal InPlace =
                 r
             false
         | ValueSome size ->
-            let l, lines = RaftLog.append (EntrySeq.ofOwnedArray es) r.RaftLog
+            let struct (l, lines) = RaftLog.appendV (EntrySeq.ofOwnedArray es) r.RaftLog
             let li = RaftLog.lastIndex l
             r.UncommittedSize <- size
             r.RaftLog <- l
-            updateProgress r.Id (fun pr -> snd (Progress.maybeUpdate li pr)) r
+            match r.Prs.Progress.TryGetValue r.Id with
+            | true, pr ->
+                let struct (_, pr) = Progress.maybeUpdateV li pr
+                setProgress r.Id pr r
+            | _ -> ()
             addLines lines r
             // The caller broadcasts whether or not this commits.
             maybeCommit r |> ignore
@@ -555,12 +557,12 @@ module internal InPlace =
         if m.Index < r.RaftLog.Committed then
             r.Msgs <- { reply m MsgAppResp r with Index = r.RaftLog.Committed } :: r.Msgs
         else
-            match RaftLog.maybeAppend m.Index m.LogTerm m.Commit (EntrySeq.ofArray m.Entries) r.RaftLog with
-            | Some(l, lastnewi, lines) ->
+            match RaftLog.maybeAppendV m.Index m.LogTerm m.Commit (EntrySeq.ofArray m.Entries) r.RaftLog with
+            | ValueSome(struct (l, lastnewi, lines)) ->
                 r.RaftLog <- l
                 addLines lines r
                 r.Msgs <- { reply m MsgAppResp r with Index = lastnewi } :: r.Msgs
-            | None ->
+            | ValueNone ->
                 debug
                     (sprintf
                         "%x [logterm: %d, index: %d] rejected MsgApp [logterm: %d, index: %d] from %x"
@@ -768,12 +770,12 @@ module internal InPlace =
             | false, pr -> setProgress m.From pr r
         else
             let oldPaused = Progress.isPaused pr
-            match Progress.maybeUpdate m.Index pr with
-            | false, pr ->
+            match Progress.maybeUpdateV m.Index pr with
+            | struct (false, pr) ->
                 // A stale or repeated acknowledgement (the common answer to an empty append)
                 // usually changes nothing: then the map stays as it is.
                 if not (obj.ReferenceEquals(pr, stored)) then setProgress m.From pr r
-            | true, pr ->
+            | struct (true, pr) ->
                 let pr =
                     match pr.State with
                     | StateProbe -> Progress.becomeReplicate pr
@@ -1292,21 +1294,22 @@ module internal InPlace =
     /// A new node over the storage's state (etcd's newRaft).
     let create (c: Config) (storage: MemoryStorage) : Raft =
         let hs, cs = MemoryStorage.initialState storage
+        let settings =
+            { ElectionTimeout = c.ElectionTick
+              HeartbeatTimeout = c.HeartbeatTick
+              MaxMsgSize = c.MaxSizePerMsg
+              MaxUncommittedSize = c.MaxUncommittedEntriesSize
+              CheckQuorum = c.CheckQuorum
+              PreVote = c.PreVote
+              DisableProposalForwarding = c.DisableProposalForwarding }
         let r =
             Raft(
-                Id = c.ID,
-                Settings =
-                    { ElectionTimeout = c.ElectionTick
-                      HeartbeatTimeout = c.HeartbeatTick
-                      MaxMsgSize = c.MaxSizePerMsg
-                      MaxUncommittedSize = c.MaxUncommittedEntriesSize
-                      CheckQuorum = c.CheckQuorum
-                      PreVote = c.PreVote
-                      DisableProposalForwarding = c.DisableProposalForwarding },
-                RaftLog = RaftLog.newLogWithSize storage c.MaxCommittedSizePerReady,
-                Prs = ProgressTracker.make c.MaxInflightMsgs,
-                ReadOnly = ReadOnly.create c.ReadOnlyOption,
-                Rand = defaultArg c.Seed c.ID
+                c.ID,
+                settings,
+                RaftLog.newLogWithSize storage c.MaxCommittedSizePerReady,
+                ProgressTracker.make c.MaxInflightMsgs,
+                ReadOnly.create c.ReadOnlyOption,
+                defaultArg c.Seed c.ID
             )
         let cfg, prs = restoreConfig cs r
         let cs2 = switchToConfig cfg prs r

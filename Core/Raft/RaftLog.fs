@@ -91,7 +91,7 @@ module RaftLog =
 
     /// The index of the first entry of ents that conflicts with the log (same index, other term) or
     /// is new; 0 when the log already holds them all. Logs a found conflict as etcd does.
-    let findConflict (ents: EntrySeq) (l: RaftLog) : uint64 * LogLine list =
+    let findConflictV (ents: EntrySeq) (l: RaftLog) : struct (uint64 * LogLine list) =
         let span = ents.AsSpan()
         let mutable result = 0UL
         let mutable line = []
@@ -110,7 +110,12 @@ module RaftLog =
                           ) ]
                 result <- ne.Index
             k <- k + 1
-        result, line
+        struct (result, line)
+
+    /// findConflictV as a pair.
+    let findConflict (ents: EntrySeq) (l: RaftLog) : uint64 * LogLine list =
+        let struct (i, lines) = findConflictV ents l
+        i, lines
 
     /// The largest index in the log with a term <= `t` and an index <= `index` (the log's first
     /// index - 1 when there is none). `index` above the last index is answered with itself and a
@@ -241,36 +246,53 @@ module RaftLog =
     let stableSnapTo (i: uint64) (l: RaftLog) =
         { l with Unstable = Unstable.stableSnapTo i l.Unstable }
 
-    /// Appends entries after the committed prefix; returns the new last index.
-    let append (ents: EntrySeq) (l: RaftLog) : RaftLog * LogLine list =
+    // The V forms return struct pairs and voptions: a node appends on every proposal and every
+    // MsgApp, and the plain forms' tuples were a good part of what that cost.
+
+    /// Appends entries after the committed prefix, with the log line of a truncation, if any.
+    let appendV (ents: EntrySeq) (l: RaftLog) : struct (RaftLog * LogLine list) =
         if ents.IsEmpty then
-            l, []
+            struct (l, [])
         else
             let after = ents[0].Index - 1UL
             if after < l.Committed then
                 Invariant.broken (sprintf "after(%d) is out of range [committed(%d)]" after l.Committed)
-            let u, line = Unstable.truncateAndAppend ents l.Unstable
-            { l with Unstable = u }, Option.toList line
+            match Unstable.truncateAndAppendV ents l.Unstable with
+            | struct (u, ValueNone) -> struct ({ l with Unstable = u }, [])
+            | struct (u, ValueSome line) -> struct ({ l with Unstable = u }, [ line ])
+
+    /// appendV as a pair.
+    let append (ents: EntrySeq) (l: RaftLog) : RaftLog * LogLine list =
+        let struct (l, lines) = appendV ents l
+        l, lines
 
     /// etcd's maybeAppend: if the log matches (index, logTerm), appends what of ents is new or
-    /// conflicting and commits up to min(committed, last new index). None when it does not match.
-    let maybeAppend (index: uint64) (logTerm: uint64) (committed: uint64) (ents: EntrySeq) (l: RaftLog)
-        : (RaftLog * uint64 * LogLine list) option =
+    /// conflicting and commits up to min(committed, last new index). ValueNone when it does not
+    /// match.
+    let maybeAppendV (index: uint64) (logTerm: uint64) (committed: uint64) (ents: EntrySeq) (l: RaftLog)
+        : (struct (RaftLog * uint64 * LogLine list)) voption =
         if not (matchTerm index logTerm l) then
-            None
+            ValueNone
         else
             let lastnewi = index + uint64 ents.Count
-            let ci, lines = findConflict ents l
-            let l, lines =
+            let struct (ci, lines) = findConflictV ents l
+            let struct (l, lines) =
                 if ci = 0UL then
-                    l, lines
+                    struct (l, lines)
                 elif ci <= l.Committed then
                     Invariant.broken (sprintf "entry %d conflict with committed entry [committed(%d)]" ci l.Committed)
                 else
                     let offset = index + 1UL
-                    let l, more = append (EntrySeq.skip (int (ci - offset)) ents) l
-                    l, lines @ more
-            Some(commitTo (min committed lastnewi) l, lastnewi, lines)
+                    let struct (l, more) = appendV (EntrySeq.skip (int (ci - offset)) ents) l
+                    struct (l, (if more.IsEmpty then lines else lines @ more))
+            ValueSome(struct (commitTo (min committed lastnewi) l, lastnewi, lines))
+
+    /// maybeAppendV with a triple and an option.
+    let maybeAppend (index: uint64) (logTerm: uint64) (committed: uint64) (ents: EntrySeq) (l: RaftLog)
+        : (RaftLog * uint64 * LogLine list) option =
+        match maybeAppendV index logTerm committed ents l with
+        | ValueSome(struct (l, i, lines)) -> Some(l, i, lines)
+        | ValueNone -> None
 
     /// Commits up to maxIndex if the entry there is from term t; None when nothing changed.
     let maybeCommit (maxIndex: uint64) (t: uint64) (l: RaftLog) : RaftLog option =

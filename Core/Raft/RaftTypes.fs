@@ -39,61 +39,140 @@ type RaftSettings =
       PreVote: bool
       DisableProposalForwarding: bool }
 
+/// The parts of a node's state that change rarely (elections, reads, configuration, ticks): kept
+/// apart so that the copy a step makes of the node stays small.
+type internal RaftRare =
+    { Id: uint64
+      Settings: RaftSettings
+      Vote: uint64
+      ReadStates: ReadState list
+      IsLearner: bool
+      LeadTransferee: uint64
+      PendingConfIndex: uint64
+      ReadOnly: ReadOnly
+      HeartbeatElapsed: int
+      RandomizedElectionTimeout: int
+      Rand: uint64
+      PendingReadIndexMessages: Message list }
+
 /// One Raft peer's complete state (etcd's `raft` struct). To everyone outside Core it is a
 /// read-only value: every operation of the `Raft` module returns a new node and never changes
 /// one a caller holds. Inside, an operation copies the node once (`Clone`) and updates that copy
 /// in place for the rest of the step: the state has two dozen fields and a message changes
 /// several of them at several points, so copying it at every change cost more than the step's
-/// real work. The copy escapes only as the operation's result. Lists that accumulate (messages,
-/// read states, log lines) are kept newest first.
+/// real work. The copy escapes only as the operation's result. What a step usually changes
+/// lives in the node itself; the rest in a `RaftRare` record that a change replaces. Lists that
+/// accumulate (messages, read states, log lines) are kept newest first.
 [<Sealed>]
-type Raft internal () =
-    member val Id = 0UL with get, internal set
-    member val Settings: RaftSettings =
-        { ElectionTimeout = 0
-          HeartbeatTimeout = 0
-          MaxMsgSize = 0UL
-          MaxUncommittedSize = 0UL
-          CheckQuorum = false
-          PreVote = false
-          DisableProposalForwarding = false } with get, internal set
-    member val Term = 0UL with get, internal set
-    member val Vote = 0UL with get, internal set
-    /// Answers to ReadIndex requests not yet handed out, newest first.
-    member val ReadStates: ReadState list = [] with get, internal set
-    member val RaftLog = RaftLog.newLog MemoryStorage.empty with get, internal set
-    member val Prs = ProgressTracker.make 0 with get, internal set
-    member val State = StateFollower with get, internal set
-    /// The node itself is a learner in the active configuration.
-    member val IsLearner = false with get, internal set
+type Raft =
+    val mutable private rare: RaftRare
+    val mutable private term: uint64
+    val mutable private raftLog: RaftLog
+    val mutable private prs: ProgressTracker
+    val mutable private state: StateType
+    val mutable private msgs: Message list
+    val mutable private lead: uint64
+    val mutable private uncommittedSize: uint64
+    val mutable private electionElapsed: int
+    val mutable private logs: LogLine list
+
+    /// A follower at term 0 with nothing in flight; `Raft.create` fills in the rest.
+    internal new(id, settings, raftLog, prs, readOnly, rand) =
+        { rare =
+            { Id = id
+              Settings = settings
+              Vote = 0UL
+              ReadStates = []
+              IsLearner = false
+              LeadTransferee = 0UL
+              PendingConfIndex = 0UL
+              ReadOnly = readOnly
+              HeartbeatElapsed = 0
+              RandomizedElectionTimeout = 0
+              Rand = rand
+              PendingReadIndexMessages = [] }
+          term = 0UL
+          raftLog = raftLog
+          prs = prs
+          state = StateFollower
+          msgs = []
+          lead = 0UL
+          uncommittedSize = 0UL
+          electionElapsed = 0
+          logs = [] }
+
+    /// A copy of `o`, field by field (several times cheaper than MemberwiseClone). Every field
+    /// holds an immutable value, so the copy shares nothing that either node could change.
+    private new(o: Raft) =
+        { rare = o.rare
+          term = o.term
+          raftLog = o.raftLog
+          prs = o.prs
+          state = o.state
+          msgs = o.msgs
+          lead = o.lead
+          uncommittedSize = o.uncommittedSize
+          electionElapsed = o.electionElapsed
+          logs = o.logs }
+
+    member r.Id = r.rare.Id
+    member r.Settings = r.rare.Settings
+    member r.Term with get () = r.term and internal set (v: uint64) = r.term <- v
+    member r.RaftLog with get () = r.raftLog and internal set (v: RaftLog) = r.raftLog <- v
+    member r.Prs with get () = r.prs and internal set (v: ProgressTracker) = r.prs <- v
+    member r.State with get () = r.state and internal set (v: StateType) = r.state <- v
     /// Messages to send with the next Ready, newest first.
-    member val Msgs: Message list = [] with get, internal set
-    member val Lead = 0UL with get, internal set
-    /// Target of a leadership transfer in progress (0 when none).
-    member val LeadTransferee = 0UL with get, internal set
-    /// At least the index of the latest conf change in the log that may not be applied yet;
-    /// new conf changes are refused while applied is below it.
-    member val PendingConfIndex = 0UL with get, internal set
+    member r.Msgs with get () = r.msgs and internal set (v: Message list) = r.msgs <- v
+    member r.Lead with get () = r.lead and internal set (v: uint64) = r.lead <- v
     /// Estimated size of the uncommitted tail (leader only).
-    member val UncommittedSize = 0UL with get, internal set
-    member val ReadOnly = ReadOnly.create ReadOnlySafe with get, internal set
+    member r.UncommittedSize with get () = r.uncommittedSize and internal set (v: uint64) = r.uncommittedSize <- v
     /// Ticks since the last election timeout (leader, candidate) or since the follower last
     /// heard from its leader.
-    member val ElectionElapsed = 0 with get, internal set
-    /// Ticks since the last heartbeat (leader only).
-    member val HeartbeatElapsed = 0 with get, internal set
-    /// Drawn from [ElectionTimeout, 2*ElectionTimeout-1] at every reset.
-    member val RandomizedElectionTimeout = 0 with get, internal set
-    /// State of the generator of election timeouts (splitmix64).
-    member val Rand = 0UL with get, internal set
-    /// ReadIndex requests held back until the leader commits an entry of its term, newest first.
-    member val PendingReadIndexMessages: Message list = [] with get, internal set
+    member r.ElectionElapsed with get () = r.electionElapsed and internal set (v: int) = r.electionElapsed <- v
     /// Log lines not yet drained, newest first.
-    member val Logs: LogLine list = [] with get, internal set
+    member r.Logs with get () = r.logs and internal set (v: LogLine list) = r.logs <- v
+    member r.Vote
+        with get () = r.rare.Vote
+        and internal set (v: uint64) = if not (v = r.rare.Vote) then r.rare <- { r.rare with Vote = v }
+    /// Answers to ReadIndex requests not yet handed out, newest first.
+    member r.ReadStates
+        with get () = r.rare.ReadStates
+        and internal set (v: ReadState list) = if not (obj.ReferenceEquals(v, r.rare.ReadStates)) then r.rare <- { r.rare with ReadStates = v }
+    /// The node itself is a learner in the active configuration.
+    member r.IsLearner
+        with get () = r.rare.IsLearner
+        and internal set (v: bool) = if not (v = r.rare.IsLearner) then r.rare <- { r.rare with IsLearner = v }
+    /// Target of a leadership transfer in progress (0 when none).
+    member r.LeadTransferee
+        with get () = r.rare.LeadTransferee
+        and internal set (v: uint64) = if not (v = r.rare.LeadTransferee) then r.rare <- { r.rare with LeadTransferee = v }
+    /// At least the index of the latest conf change in the log that may not be applied yet;
+    /// new conf changes are refused while applied is below it.
+    member r.PendingConfIndex
+        with get () = r.rare.PendingConfIndex
+        and internal set (v: uint64) = if not (v = r.rare.PendingConfIndex) then r.rare <- { r.rare with PendingConfIndex = v }
+    member r.ReadOnly
+        with get () = r.rare.ReadOnly
+        and internal set (v: ReadOnly) = if not (obj.ReferenceEquals(v, r.rare.ReadOnly)) then r.rare <- { r.rare with ReadOnly = v }
+    /// Ticks since the last heartbeat (leader only).
+    member r.HeartbeatElapsed
+        with get () = r.rare.HeartbeatElapsed
+        and internal set (v: int) = if not (v = r.rare.HeartbeatElapsed) then r.rare <- { r.rare with HeartbeatElapsed = v }
+    /// Drawn from [ElectionTimeout, 2*ElectionTimeout-1] at every reset.
+    member r.RandomizedElectionTimeout
+        with get () = r.rare.RandomizedElectionTimeout
+        and internal set (v: int) = if not (v = r.rare.RandomizedElectionTimeout) then r.rare <- { r.rare with RandomizedElectionTimeout = v }
+    /// State of the generator of election timeouts (splitmix64).
+    member r.Rand
+        with get () = r.rare.Rand
+        and internal set (v: uint64) = if not (v = r.rare.Rand) then r.rare <- { r.rare with Rand = v }
+    /// ReadIndex requests held back until the leader commits an entry of its term, newest first.
+    member r.PendingReadIndexMessages
+        with get () = r.rare.PendingReadIndexMessages
+        and internal set (v: Message list) = if not (obj.ReferenceEquals(v, r.rare.PendingReadIndexMessages)) then r.rare <- { r.rare with PendingReadIndexMessages = v }
 
-    /// A working copy for one operation. Every field holds an immutable value, so a shallow copy
-    /// shares nothing that either node could change.
-    member internal r.Clone() = r.MemberwiseClone() :?> Raft
+    /// A working copy for one operation.
+    member internal r.Clone() = Raft(r)
 
     override r.ToString() =
         sprintf "Raft(id=%x, term=%d, %s, %s)" r.Id r.Term (Pb.stateTypeName r.State) (RaftLog.describe r.RaftLog)

@@ -88,18 +88,23 @@ module Unstable =
         EntrySeq.sub (int (lo - u.Offset)) (int (hi - u.Offset)) u.Entries
 
     /// Appends ents, first truncating what they replace. Returns the log line etcd writes when it
-    /// replaces or truncates.
-    let truncateAndAppend (ents: EntrySeq) (u: Unstable) : Unstable * LogLine option =
+    /// replaces or truncates. (A struct pair: every appended entry goes through here.)
+    let truncateAndAppendV (ents: EntrySeq) (u: Unstable) : struct (Unstable * LogLine voption) =
         let after = ents[0].Index
         if after = u.Offset + uint64 u.Entries.Count then
             // Directly after the last unstable entry.
             let entries = if u.Entries.IsEmpty then ents else EntrySeq.concat u.Entries ents
-            { u with Entries = entries }, None
+            struct ({ u with Entries = entries }, ValueNone)
         elif after <= u.Offset then
             // The log is truncated to before the unstable part: replace it.
-            { u with Offset = after; Entries = ents },
-            Some { Level = LogLevel.Info; Text = sprintf "replace the unstable entries from index %d" after }
+            struct ({ u with Offset = after; Entries = ents },
+                    ValueSome { Level = LogLevel.Info; Text = sprintf "replace the unstable entries from index %d" after })
         else
             // Keep [Offset, after) and append.
-            { u with Entries = EntrySeq.concat (slice u.Offset after u) ents },
-            Some { Level = LogLevel.Info; Text = sprintf "truncate the unstable entries before index %d" after }
+            struct ({ u with Entries = EntrySeq.concat (slice u.Offset after u) ents },
+                    ValueSome { Level = LogLevel.Info; Text = sprintf "truncate the unstable entries before index %d" after })
+
+    /// truncateAndAppendV with a pair and an option.
+    let truncateAndAppend (ents: EntrySeq) (u: Unstable) : Unstable * LogLine option =
+        let struct (u, line) = truncateAndAppendV ents u
+        u, Option.ofValueOption line

@@ -98,11 +98,19 @@ module Progress =
 
     /// An acknowledgement of index `n` arrived. False when it is stale (Match does not advance);
     /// Next never moves back.
+    let maybeUpdateV (n: uint64) (pr: Progress) : struct (bool * Progress) =
+        if pr.Match < n then
+            // One copy for Match, Next and ProbeSent (the leader does this per acknowledgement).
+            struct (true, { pr with Match = n; Next = max pr.Next (n + 1UL); ProbeSent = false })
+        elif pr.Next < n + 1UL then
+            struct (false, { pr with Next = n + 1UL })
+        else
+            struct (false, pr)
+
+    /// maybeUpdateV as a pair.
     let maybeUpdate (n: uint64) (pr: Progress) : bool * Progress =
-        let updated = pr.Match < n
-        let pr = if updated then { probeAcked pr with Match = n } else pr
-        let next = max pr.Next (n + 1UL)
-        updated, (if next = pr.Next then pr else { pr with Next = next })
+        let struct (updated, pr) = maybeUpdateV n pr
+        updated, pr
 
     /// Appends up to and including `n` are in flight.
     let optimisticUpdate (n: uint64) (pr: Progress) = { pr with Next = n + 1UL }
