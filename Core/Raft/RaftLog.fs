@@ -56,11 +56,15 @@ module RaftLog =
     /// The term of entry i; 0 outside [firstIndex-1, lastIndex]; ErrCompacted or ErrUnavailable
     /// when storage cannot tell.
     let term (i: uint64) (l: RaftLog) : Result<uint64, StorageError> =
-        let dummyIndex = firstIndex l - 1UL
-        if i < dummyIndex || i > lastIndex l then
+        let u = l.Unstable
+        // Most questions are about an unstable entry: answer those before the bounds checks,
+        // which such an index always passes (the unstable entries lie within the log).
+        if i >= u.Offset && i - u.Offset < uint64 u.Entries.Count then
+            Ok u.Entries[int (i - u.Offset)].Term
+        elif i < firstIndex l - 1UL || i > lastIndex l then
             Ok 0UL
         else
-            match Unstable.tryTerm i l.Unstable with
+            match Unstable.tryTerm i u with
             | ValueSome t -> Ok t
             | ValueNone ->
                 match MemoryStorage.term i l.Storage with
