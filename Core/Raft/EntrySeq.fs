@@ -91,7 +91,9 @@ module EntrySeq =
     let sub (lo: int) (hi: int) (s: EntrySeq) =
         if lo < 0 || hi < lo || hi > s.Count then
             raise (ArgumentOutOfRangeException("lo", sprintf "sub [%d,%d) of %d entries" lo hi s.Count))
-        if lo = hi then empty else EntrySeq(s.Buffer, s.Start + lo, hi - lo)
+        if lo = hi then empty
+        elif lo = 0 && hi = s.Count then s
+        else EntrySeq(s.Buffer, s.Start + lo, hi - lo)
 
     /// The first n entries; shares storage.
     let take (n: int) (s: EntrySeq) = sub 0 n s

@@ -67,15 +67,13 @@ let private lastIndex (r: Raft) = RaftLog.lastIndex r.RaftLog
 let private lastTerm (r: Raft) = RaftLog.lastTerm r.RaftLog
 
 let private progress (id: uint64) (r: Raft) =
-    match r.Prs.Progress.TryGetValue id with
-    | true, pr -> pr
-    | _ -> Invariant.broken (sprintf "%x has no progress for %x" r.Id id)
+    let k = r.ProgressIndex id
+    if k >= 0 then r.ProgressAt k else Invariant.broken (sprintf "%x has no progress for %x" r.Id id)
 
 /// Whether the node can become leader: it is a voter and has no snapshot pending.
 let promotable (r: Raft) =
-    match r.Prs.Progress.TryGetValue r.Id with
-    | true, pr -> not pr.IsLearner && not (RaftLog.hasPendingSnapshot r.RaftLog)
-    | _ -> false
+    let k = r.ProgressIndex r.Id
+    k >= 0 && not (r.ProgressAt k).IsLearner && not (RaftLog.hasPendingSnapshot r.RaftLog)
 
 /// Whether the node has committed an entry of its current term.
 let committedEntryInCurrentTerm (r: Raft) =
@@ -178,10 +176,14 @@ module internal InPlace =
         | _ -> r.Logs <- List.rev lines @ r.Logs
 
     let private setProgress (id: uint64) (pr: Progress) (r: Raft) =
-        r.Prs <- ProgressTracker.setProgress id pr r.Prs
+        let k = r.ProgressIndex id
+        if k >= 0 then r.SetProgressAt(k, pr)
+        else r.Prs <- ProgressTracker.setProgress id pr r.Prs
 
+    /// Applies `f` to the progress of `id`; nothing when `id` is not tracked.
     let private updateProgress (id: uint64) (f: Progress -> Progress) (r: Raft) =
-        r.Prs <- ProgressTracker.updateProgress id f r.Prs
+        let k = r.ProgressIndex id
+        if k >= 0 then r.SetProgressAt(k, f (r.ProgressAt k))
 
     let private resetRandomizedElectionTimeout (r: Raft) =
         let struct (v, s) = nextRandom r.Rand
@@ -287,11 +289,13 @@ module internal InPlace =
 
     /// Visits every tracked peer but this node, in id order, as the progress map was at the start.
     let private forEachPeer (f: uint64 -> Raft -> unit) (r: Raft) =
-        let self = r.Id
-        r.Prs.Progress |> Map.iter (fun id _ -> if id <> self then f id r)
+        for id in r.ProgressIds do
+            if id <> r.Id then f id r
 
-    /// Sends appends to every peer that is not up to date.
-    let private bcastAppend (r: Raft) = forEachPeer sendAppend r
+    /// Sends appends to every peer that is not up to date (forEachPeer without a closure).
+    let private bcastAppend (r: Raft) =
+        for id in r.ProgressIds do
+            if id <> r.Id then sendAppend id r
 
     let private bcastHeartbeatWithCtx (ctx: byte[]) (r: Raft) =
         forEachPeer (fun id r -> sendHeartbeat id ctx r) r
@@ -313,7 +317,13 @@ module internal InPlace =
     /// Advances the commit index to what a quorum acknowledged; false when it did not move.
     let private maybeCommit (r: Raft) : bool =
         // RaftLog.maybeCommit's test, without its option.
-        let mci = ProgressTracker.committed r.Prs
+        // ProgressTracker.committed over the node's progress arrays.
+        let mci =
+            JointConfig.committedIndex
+                (fun id ->
+                    let k = r.ProgressIndex id
+                    if k >= 0 then ValueSome (r.ProgressAt k).Match else ValueNone)
+                r.TrackerConfig.Voters
         let l = r.RaftLog
         if mci > l.Committed && RaftLog.zeroTermOnErrCompacted (RaftLog.term mci l) = r.Term then
             r.RaftLog <- RaftLog.commitTo mci l
@@ -365,7 +375,11 @@ module internal InPlace =
     let private appendEntry (es: Entry[]) (r: Raft) : bool =
         let li = lastIndex r
         let term = r.Term
-        let es = es |> Array.mapi (fun i e -> { e with Term = term; Index = li + 1UL + uint64 i })
+        let es =
+            let stamped = Array.zeroCreate es.Length
+            for i in 0 .. es.Length - 1 do
+                stamped[i] <- { es[i] with Term = term; Index = li + 1UL + uint64 i }
+            stamped
         match increaseUncommittedSize es r with
         | ValueNone ->
             debug
@@ -377,11 +391,10 @@ module internal InPlace =
             let li = RaftLog.lastIndex l
             r.UncommittedSize <- size
             r.RaftLog <- l
-            match r.Prs.Progress.TryGetValue r.Id with
-            | true, pr ->
-                let struct (_, pr) = Progress.maybeUpdateV li pr
-                setProgress r.Id pr r
-            | _ -> ()
+            let k = r.ProgressIndex r.Id
+            if k >= 0 then
+                let struct (_, pr) = Progress.maybeUpdateV li (r.ProgressAt k)
+                r.SetProgressAt(k, pr)
             addLines lines r
             // The caller broadcasts whether or not this commits.
             maybeCommit r |> ignore
@@ -526,7 +539,8 @@ module internal InPlace =
                 bcastAppend r
             else
                 // Probe newly added peers right away.
-                r.Prs.Progress |> Map.iter (fun id _ -> maybeSendAppend id false r |> ignore)
+                for id in r.ProgressIds do
+                    maybeSendAppend id false r |> ignore
             if r.LeadTransferee <> NoNode && not (MajorityConfig.contains r.LeadTransferee (JointConfig.ids r.Prs.Config.Voters)) then
                 abortLeaderTransfer r
         cs
@@ -824,7 +838,7 @@ module internal InPlace =
         | MsgProp ->
             if m.Entries.Length = 0 then
                 Invariant.broken (sprintf "%x stepped empty MsgProp" r.Id)
-            if not (r.Prs.Progress.ContainsKey r.Id) then
+            if not (r.HasProgress r.Id) then
                 // Removed from the configuration while leading: drop new proposals.
                 dropped
             elif r.LeadTransferee <> NoNode then
@@ -851,11 +865,12 @@ module internal InPlace =
             okUnit
         | _ ->
             // Everything else needs the sender's progress.
-            match r.Prs.Progress.TryGetValue m.From with
-            | false, _ ->
+            let k = r.ProgressIndex m.From
+            if k < 0 then
                 debug (sprintf "%x no progress available for %x" r.Id m.From) r
                 okUnit
-            | true, pr ->
+            else
+                let pr = r.ProgressAt k
                 match m.Type with
                 | MsgAppResp -> stepLeaderAppResp m pr r
                 | MsgHeartbeatResp ->
@@ -1261,7 +1276,7 @@ module internal InPlace =
         if newApplied > 0UL then
             let oldApplied = r.RaftLog.Applied
             r.RaftLog <- RaftLog.appliedTo newApplied r.RaftLog
-            if r.Prs.Config.AutoLeave
+            if r.TrackerConfig.AutoLeave
                && oldApplied <= r.PendingConfIndex
                && newApplied >= r.PendingConfIndex
                && r.State = StateLeader then

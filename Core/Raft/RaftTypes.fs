@@ -2,6 +2,8 @@
 /// operations return.
 namespace Raft.Core
 
+open System
+
 /// Errors of stepping a node (etcd's ErrProposalDropped, ErrStepLocalMsg, ErrStepPeerNotFound).
 type RaftError =
     /// The proposal was ignored (no leader, transfer in progress, size limit...); retry later.
@@ -68,7 +70,13 @@ type Raft =
     val mutable private rare: RaftRare
     val mutable private term: uint64
     val mutable private raftLog: RaftLog
-    val mutable private prs: ProgressTracker
+    /// The tracker's configuration, votes and limits; its Progress map is kept empty, the
+    /// progress living in prIds/prVals instead (see Prs).
+    val mutable private tracker: ProgressTracker
+    /// The tracked ids, sorted; replaced only when the configuration changes.
+    val mutable private prIds: uint64[]
+    /// The progress of prIds[k] at k; replaced (copied) on every progress change.
+    val mutable private prVals: Progress[]
     val mutable private state: StateType
     val mutable private msgs: Message list
     val mutable private lead: uint64
@@ -93,7 +101,9 @@ type Raft =
               PendingReadIndexMessages = [] }
           term = 0UL
           raftLog = raftLog
-          prs = prs
+          tracker = { prs with Progress = Map.empty }
+          prIds = Seq.toArray prs.Progress.Keys
+          prVals = Seq.toArray prs.Progress.Values
           state = StateFollower
           msgs = []
           lead = 0UL
@@ -107,7 +117,9 @@ type Raft =
         { rare = o.rare
           term = o.term
           raftLog = o.raftLog
-          prs = o.prs
+          tracker = o.tracker
+          prIds = o.prIds
+          prVals = o.prVals
           state = o.state
           msgs = o.msgs
           lead = o.lead
@@ -119,7 +131,44 @@ type Raft =
     member r.Settings = r.rare.Settings
     member r.Term with get () = r.term and internal set (v: uint64) = r.term <- v
     member r.RaftLog with get () = r.raftLog and internal set (v: RaftLog) = r.raftLog <- v
-    member r.Prs with get () = r.prs and internal set (v: ProgressTracker) = r.prs <- v
+    /// The configuration and the progress of every peer. The node keeps the progress in two
+    /// arrays by id rather than in the tracker's Map: a leader changes some progress several
+    /// times per message, and a copied array of a few references is much cheaper than a new
+    /// map, tracker and tree path. The tracker is assembled here for the (rarer) readers that
+    /// need it whole.
+    member r.Prs
+        with get () =
+            let mutable m = Map.empty
+            for k in 0 .. r.prIds.Length - 1 do
+                m <- Map.add r.prIds[k] r.prVals[k] m
+            { r.tracker with Progress = m }
+        and internal set (v: ProgressTracker) =
+            r.tracker <- { v with Progress = Map.empty }
+            r.prIds <- Seq.toArray v.Progress.Keys
+            r.prVals <- Seq.toArray v.Progress.Values
+
+    /// The active configuration (Prs.Config without assembling the tracker).
+    member internal r.TrackerConfig = r.tracker.Config
+
+    /// The tracked ids in increasing order. The array is never changed: a new configuration
+    /// brings a new one.
+    member internal r.ProgressIds = r.prIds
+
+    /// The position of id in ProgressIds, negative when it is not tracked.
+    member internal r.ProgressIndex(id: uint64) = Array.BinarySearch(r.prIds, id)
+
+    /// Whether id is tracked.
+    member internal r.HasProgress(id: uint64) = r.ProgressIndex id >= 0
+
+    /// The progress at a position of ProgressIds.
+    member internal r.ProgressAt(k: int) = r.prVals[k]
+
+    /// Replaces the progress at a position of ProgressIds (in a copy of the array: older nodes
+    /// share the old one).
+    member internal r.SetProgressAt(k: int, pr: Progress) =
+        let vals = r.prVals.AsSpan().ToArray() // not Array.copy: Clone is slow for small arrays
+        vals[k] <- pr
+        r.prVals <- vals
     member r.State with get () = r.state and internal set (v: StateType) = r.state <- v
     /// Messages to send with the next Ready, newest first.
     member r.Msgs with get () = r.msgs and internal set (v: Message list) = r.msgs <- v

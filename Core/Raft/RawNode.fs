@@ -98,7 +98,7 @@ module RawNode =
     let step (m: Message) (rn: RawNode) : RawNode * Result<unit, RaftError> =
         if Pb.isLocalMsg m.Type then
             rn, Error ErrStepLocalMsg
-        elif rn.Raft.Prs.Progress.ContainsKey m.From || not (Pb.isResponseMsg m.Type) then
+        elif rn.Raft.HasProgress m.From || not (Pb.isResponseMsg m.Type) then
             stepRaft m rn
         else
             rn, Error ErrStepPeerNotFound
