@@ -30,9 +30,12 @@ type EntrySeq internal (buf: EntryBuffer, start: int, count: int) =
     /// The k-th entry (0-based).
     member _.Item
         with get (k: int) =
-            if k < 0 || k >= count then
-                raise (ArgumentOutOfRangeException("k", sprintf "entry %d of %d" k count))
+            if uint32 k >= uint32 count then EntrySeq.OutOfRange(k, count)
             buf.Items[start + k]
+
+    // Kept out of the indexer so that the indexer stays small enough to inline.
+    static member private OutOfRange(k: int, count: int) : unit =
+        raise (ArgumentOutOfRangeException("k", sprintf "entry %d of %d" k count))
 
     /// A read-only view of the entries, without copying.
     member _.AsSpan() = ReadOnlySpan<Entry>(buf.Items, start, count)

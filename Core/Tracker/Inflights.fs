@@ -9,34 +9,55 @@
 ///     oldest (a no-op when empty); `reset ins` frees all.
 ///   - `Inflights.toList ins` — the inflights, oldest first.
 ///
-/// etcd keeps a ring buffer that it mutates in place. Here the window is a persistent FIFO queue
-/// (a front list, oldest first, and a back list, newest first): `add` conses onto the back,
-/// `freeLE` pops from the front and reverses the back into the front when the front runs out, so
-/// both are O(1) amortised and old values stay valid.
+/// etcd keeps a ring buffer that it mutates in place. Here a window is a range [Start, Start+N)
+/// of an array that successive windows share: freeing moves Start, and adding writes the cell
+/// after the range in place only while no other window has claimed it (an atomic
+/// compare-and-swap on the array's claimed length), so an older window never sees its cells
+/// change; otherwise the window moves to a fresh array. A leader adds and frees one inflight per
+/// append, so this costs one small record per operation and an occasional array.
 namespace Raft.Core
+
+open System
+open System.Threading
+
+/// The array shared by Inflights windows and how many of its cells some window has claimed.
+[<Sealed; AllowNullLiteral>]
+type internal InflightBuffer =
+    val Items: uint64[]
+    val mutable private used: int
+    new(items, used) = { Items = items; used = used }
+    /// Claims the cell `expected` for the caller; false when another window claimed it first.
+    member b.TryClaim(expected: int) =
+        Interlocked.CompareExchange(&b.used, expected + 1, expected) = expected
 
 /// A bounded FIFO of log indexes. Equal windows (same size and contents) compare equal.
 [<CustomEquality; NoComparison>]
 type Inflights =
     private
         { Cap: int
-          N: int
-          // Invariant: Front is empty only when the whole window is (so its head is the oldest).
-          Front: uint64 list
-          Back: uint64 list }
+          Buf: InflightBuffer
+          Start: int
+          N: int }
 
-    member private ins.Items = ins.Front @ List.rev ins.Back
+    member internal ins.Items = ins.Buf.Items.AsSpan(ins.Start, ins.N).ToArray()
 
     override ins.Equals(o: obj) =
         match o with
-        | :? Inflights as other -> ins.Cap = other.Cap && ins.N = other.N && ins.Items = other.Items
+        | :? Inflights as other ->
+            ins.Cap = other.Cap
+            && ins.N = other.N
+            && ReadOnlySpan<uint64>(ins.Buf.Items, ins.Start, ins.N).SequenceEqual(ReadOnlySpan<uint64>(other.Buf.Items, other.Start, other.N))
         | _ -> false
 
-    override ins.GetHashCode() = hash (ins.Cap, ins.Items)
+    override ins.GetHashCode() =
+        let mutable h = ins.Cap
+        for k in ins.Start .. ins.Start + ins.N - 1 do
+            h <- HashCode.Combine(h, ins.Buf.Items[k])
+        h
 
     /// A summary for debugging: `inflights[3/256: 4 5 6]`.
     override ins.ToString() =
-        sprintf "inflights[%d/%d: %s]" ins.N ins.Cap (ins.Items |> List.map string |> String.concat " ")
+        sprintf "inflights[%d/%d: %s]" ins.N ins.Cap (ins.Items |> Array.map string |> String.concat " ")
 
     /// Number of inflight messages (etcd's Count).
     member ins.Count = ins.N
@@ -49,12 +70,14 @@ type Inflights =
 
 [<RequireQualifiedAccess>]
 module Inflights =
+    let private noBuffer = InflightBuffer([||], 0)
+
     /// An empty window allowing up to `size` messages in flight (etcd's NewInflights).
     let create (size: int) =
         { Cap = size
-          N = 0
-          Front = []
-          Back = [] }
+          Buf = noBuffer
+          Start = 0
+          N = 0 }
 
     let count (ins: Inflights) = ins.N
     let size (ins: Inflights) = ins.Cap
@@ -64,34 +87,34 @@ module Inflights =
     let add (index: uint64) (ins: Inflights) =
         if ins.N = ins.Cap then
             invalidOp "cannot add into a Full inflights"
-        elif ins.N = 0 then
-            { ins with N = 1; Front = [ index ]; Back = [] }
+        let next = ins.Start + ins.N
+        if next < ins.Buf.Items.Length && ins.Buf.TryClaim next then
+            ins.Buf.Items[next] <- index
+            { ins with N = ins.N + 1 }
         else
-            { ins with N = ins.N + 1; Back = index :: ins.Back }
+            // Room for twice the window, at least 16, at most what the window can hold.
+            let items = Array.zeroCreate (min ins.Cap (max 16 (2 * (ins.N + 1))))
+            Array.Copy(ins.Buf.Items, ins.Start, items, 0, ins.N)
+            items[ins.N] <- index
+            { ins with Buf = InflightBuffer(items, ins.N + 1); Start = 0; N = ins.N + 1 }
 
     /// Frees every inflight smaller than or equal to `index` (etcd's FreeLE).
     let freeLE (index: uint64) (ins: Inflights) =
-        let rec drop front back n =
-            match front with
-            | x :: rest when x <= index -> drop rest back (n - 1)
-            | [] when not (List.isEmpty back) -> drop (List.rev back) [] n
-            | _ -> front, back, n
-        match ins.Front with
-        | first :: _ when first <= index ->
-            // drop stops with a non-empty front or an empty window, which keeps the invariant.
-            let front, back, n = drop ins.Front ins.Back ins.N
-            { ins with N = n; Front = front; Back = back }
-        | _ -> ins
+        let items = ins.Buf.Items
+        let mutable k = 0
+        while k < ins.N && items[ins.Start + k] <= index do
+            k <- k + 1
+        if k = 0 then ins
+        elif k = ins.N then create ins.Cap
+        else { ins with Start = ins.Start + k; N = ins.N - k }
 
     /// Frees the oldest inflight (and any equal to it); a no-op when nothing is in flight.
     let freeFirstOne (ins: Inflights) =
-        match ins.Front with
-        | first :: _ -> freeLE first ins
-        | [] -> ins
+        if ins.N = 0 then ins else freeLE ins.Buf.Items[ins.Start] ins
 
     /// Frees everything (etcd's reset).
     let reset (ins: Inflights) =
         if ins.N = 0 then ins else create ins.Cap
 
     /// The inflight indexes, oldest first.
-    let toList (ins: Inflights) = ins.Front @ List.rev ins.Back
+    let toList (ins: Inflights) = List.ofArray ins.Items
