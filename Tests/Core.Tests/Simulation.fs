@@ -146,10 +146,6 @@ let private config (seed: uint64) (id: uint64) =
         MaxInflightMsgs = 8
         Seed = Some(seed * 1000UL + id) }
 
-exception private Violated of Property: string * Detail: string
-
-let private violated property detail = raise (Violated(property, detail))
-
 let private sameEntry (a: Entry) (b: Entry) =
     a.Term = b.Term && a.Index = b.Index && a.Type = b.Type && (obj.ReferenceEquals(a.Data, b.Data) || a.Data.AsSpan().SequenceEqual(b.Data))
 
@@ -182,6 +178,9 @@ let run (variant: Variant) (nodes: int) (seed: uint64) (events: Event[]) : Resul
     let mutable restarts = 0
     let mutable maxTerm = 0UL
     let restarted = HashSet<uint64>()
+    // The first violation found; the checks go on after it but change nothing that counts.
+    let mutable found: (string * string) option = None
+    let violated property detail = if found.IsNone then found <- Some(property, detail)
 
     let side (id: uint64) = (partition >>> int (id - 1UL)) &&& 1
     let get id = members[id]
@@ -428,18 +427,18 @@ let run (variant: Variant) (nodes: int) (seed: uint64) (events: Event[]) : Resul
 
     let mutable result = None
     let mutable step = 0
-    try
-        check ()
-        while result.IsNone && step < events.Length do
-            try
-                apply step events[step]
-                check ()
-            with
-            | Violated(p, d) -> result <- Some { Step = step; Property = p; Detail = d }
-            | BrokenInvariant text -> result <- Some { Step = step; Property = "no broken invariant"; Detail = text }
-            step <- step + 1
-    with Violated(p, d) ->
-        result <- Some { Step = -1; Property = p; Detail = d }
+    check ()
+    while result.IsNone && step < events.Length do
+        try
+            apply step events[step]
+            check ()
+        with BrokenInvariant text ->
+            // Where etcd would panic.
+            violated "no broken invariant" text
+        match found with
+        | Some(p, d) -> result <- Some { Step = step; Property = p; Detail = d }
+        | None -> ()
+        step <- step + 1
     match result with
     | Some v -> Error v
     | None ->
