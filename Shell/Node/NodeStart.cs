@@ -141,17 +141,27 @@ internal static class NodeStart
         var remoteUrls = local.Where(m => m.Name != o.Name).SelectMany(m => m.PeerUrls).ToArray();
         if (remoteUrls.Length == 0)
             throw new NodeStartException("--initial-cluster-state existing needs the other members in --initial-cluster");
+        // The member that answers may not have applied this member's addition yet: ask again for a while.
         RemoteCluster existing;
-        try
+        ClusterMember? me = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (true)
         {
-            existing = await fetchCluster(remoteUrls, ct).ConfigureAwait(false);
+            try
+            {
+                existing = await fetchCluster(remoteUrls, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new NodeStartException($"cannot fetch cluster info from peer urls {string.Join(",", remoteUrls)}: {ex.Message}", ex);
+            }
+            me = existing.Members.FirstOrDefault(m => m.PeerUrls.SequenceEqual(self.PeerUrls, StringComparer.Ordinal));
+            if (me is not null || DateTime.UtcNow > deadline)
+                break;
+            await Task.Delay(100, ct).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            throw new NodeStartException($"cannot fetch cluster info from peer urls {string.Join(",", remoteUrls)}: {ex.Message}", ex);
-        }
-        var me = existing.Members.FirstOrDefault(m => m.PeerUrls.SequenceEqual(self.PeerUrls, StringComparer.Ordinal))
-            ?? throw new NodeStartException(
+        if (me is null)
+            throw new NodeStartException(
                 $"error validating peerURLs: member {o.Name} at {string.Join(",", self.PeerUrls)} is not in the cluster (add it first); the cluster has {string.Join(", ", existing.Members.Select(m => $"{MemberIds.Format(m.Id)}={string.Join(",", m.PeerUrls)}"))}");
         var storage = NodeStorage.Create(o.EffectiveDataDir, new WalMetadata(me.Id, existing.ClusterId), walOptions);
         log.LogInformation("starting local member {Id:x} joining cluster {ClusterId:x}", me.Id, existing.ClusterId);

@@ -32,7 +32,7 @@ public sealed class RaftNodeDependencies
     /// <summary>The peer transport; TCP (<see cref="TcpPeerTransport"/>) by default.</summary>
     public PeerTransportFactory? Transport { get; init; }
 
-    /// <summary>How to learn a running cluster's membership when joining it.</summary>
+    /// <summary>How to learn a running cluster's membership when joining it; over the peer protocol by default.</summary>
     public ClusterFetcher? FetchCluster { get; init; }
 
     /// <summary>Armed failpoints; by default those of the options, else of <c>RAFT_FAILPOINTS</c>.</summary>
@@ -123,7 +123,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             throw new ArgumentException("invalid raft node options:\n  " + string.Join("\n  ", errors), nameof(options));
         dependencies ??= new RaftNodeDependencies();
         var log = (dependencies.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Raft.Node");
-        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster, log, cancellationToken).ConfigureAwait(false);
+        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(), log, cancellationToken).ConfigureAwait(false);
         RaftNode node;
         try
         {

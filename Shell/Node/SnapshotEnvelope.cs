@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using System.Collections.Immutable;
-using System.Text.Json;
 using Raft.Shell.Node.Membership;
 
 namespace Raft.Shell.Node;
@@ -18,7 +16,7 @@ public static class SnapshotEnvelope
     /// <summary>Packs the membership and the state machine's snapshot.</summary>
     public static byte[] Pack(ClusterView cluster, ReadOnlySpan<byte> stateMachine)
     {
-        var membership = WriteMembership(cluster);
+        var membership = MembershipJson.Write(cluster);
         var data = new byte[Magic.Length + 4 + membership.Length + stateMachine.Length];
         Magic.CopyTo(data);
         BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(Magic.Length), membership.Length);
@@ -39,44 +37,7 @@ public static class SnapshotEnvelope
         var len = BinaryPrimitives.ReadInt32LittleEndian(span[Magic.Length..]);
         if (len < 0 || len > span.Length - Magic.Length - 4)
             throw new FormatException($"snapshot envelope: membership length {len} exceeds the data");
-        var cluster = ReadMembership(span.Slice(Magic.Length + 4, len));
+        var cluster = MembershipJson.Read(span.Slice(Magic.Length + 4, len));
         return (cluster, data[(Magic.Length + 4 + len)..]);
-    }
-
-    private static byte[] WriteMembership(ClusterView c)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("clusterID", c.ClusterId);
-            w.WritePropertyName("members");
-            w.WriteStartArray();
-            foreach (var m in c.Members.Values)
-                w.WriteRawValue(m.ToJson(), skipInputValidation: true);
-            w.WriteEndArray();
-            w.WritePropertyName("removed");
-            w.WriteStartArray();
-            foreach (var id in c.Removed)
-                w.WriteNumberValue(id);
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        return ms.ToArray();
-    }
-
-    private static ClusterView ReadMembership(ReadOnlySpan<byte> json)
-    {
-        var reader = new Utf8JsonReader(json);
-        using var doc = JsonDocument.ParseValue(ref reader);
-        var root = doc.RootElement;
-        var members = ImmutableSortedDictionary.CreateBuilder<ulong, ClusterMember>();
-        foreach (var e in root.GetProperty("members").EnumerateArray())
-        {
-            var m = ClusterMember.FromJson(JsonSerializer.SerializeToUtf8Bytes(e));
-            members[m.Id] = m;
-        }
-        var removed = root.GetProperty("removed").EnumerateArray().Select(e => e.GetUInt64()).ToImmutableSortedSet();
-        return new ClusterView(root.GetProperty("clusterID").GetUInt64(), members.ToImmutable(), removed);
     }
 }

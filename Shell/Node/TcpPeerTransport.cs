@@ -28,12 +28,13 @@ public static class TcpPeerTransport
         };
 
     /// <summary>Received messages and send outcomes go to the node.</summary>
-    private sealed class NodeSide(RaftNode node) : ITransportRaft
+    private sealed class NodeSide(RaftNode node) : ITransportRaft, IMembershipSource
     {
         public bool TryProcess(Message message) => node.TryProcess(message);
         public bool IsIdRemoved(ulong id) => node.IsIdRemoved(id);
         public void ReportUnreachable(ulong id) => node.ReportUnreachable(id);
         public void ReportSnapshot(ulong id, SnapshotStatus status) => node.ReportSnapshot(id, status);
         public void ReportRemoved(ulong reportedBy) => node.ReportRemoved(reportedBy);
+        public byte[] MembershipJson() => Membership.MembershipJson.Write(node.Cluster);
     }
 }

@@ -10,6 +10,12 @@ public enum ConnectionKind : byte
 
     /// <summary>One MsgSnap and its state-machine payload, then an acknowledgement (etcd's snapshot POST).</summary>
     Snapshot = 2,
+
+    /// <summary>
+    /// A request for the listener's view of the membership, answered and closed (etcd's GET
+    /// /members on the peer port, which a member joining a running cluster asks before it has an id).
+    /// </summary>
+    Members = 3,
 }
 
 /// <summary>The listener's answer to a hello; anything but <see cref="Accepted"/> is followed by a close.</summary>

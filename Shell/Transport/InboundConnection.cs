@@ -68,6 +68,11 @@ internal sealed class InboundConnection
             await stream.WriteAsync(reply, token).ConfigureAwait(false);
             if (code != HandshakeCode.Accepted) return;
 
+            if (h.Kind == ConnectionKind.Members)
+            {
+                await WriteMembersAsync(stream, token).ConfigureAwait(false);
+                return;
+            }
             Interlocked.Exchange(ref from, (long)h.From);
             if (h.Kind == ConnectionKind.Messages)
                 await ReadMessagesAsync(reader, h.From, sender, token).ConfigureAwait(false);
@@ -154,6 +159,9 @@ internal sealed class InboundConnection
                 $"incompatible version: remote speaks protocol {h.Version}, local {Handshake.ProtocolVersion}");
             return HandshakeCode.IncompatibleVersion;
         }
+        // Asking for the membership needs no identity: the asker does not have one yet.
+        if (h.Kind == ConnectionKind.Members)
+            return ctx.Raft is IMembershipSource ? HandshakeCode.Accepted : HandshakeCode.UnsupportedKind;
         if (h.ClusterId != ctx.ClusterId)
         {
             ctx.Log.ClusterIdMismatch(ctx.LocalId, TransportLog.Id(ctx.ClusterId), sender, TransportLog.Id(h.ClusterId), RemoteAddress);
@@ -180,6 +188,18 @@ internal sealed class InboundConnection
             return HandshakeCode.ReceiverMismatch;
         }
         return HandshakeCode.Accepted;
+    }
+
+    /// <summary>The membership answer: a 4-byte big-endian length, then the source's bytes.</summary>
+    private async Task WriteMembersAsync(NetworkStream stream, CancellationToken token)
+    {
+        var body = ((IMembershipSource)ctx.Raft).MembershipJson();
+        var framed = new byte[4 + body.Length];
+        BinaryPrimitives.WriteInt32BigEndian(framed, body.Length);
+        body.CopyTo(framed, 4);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(ctx.Options.WriteTimeout);
+        await stream.WriteAsync(framed, timeout.Token).ConfigureAwait(false);
     }
 
     private async Task ReadMessagesAsync(PipeReader reader, ulong sender, string senderId, CancellationToken token)

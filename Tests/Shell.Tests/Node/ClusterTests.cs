@@ -137,7 +137,7 @@ public class ClusterTests
     }
 
     /// <summary>Strict reconfiguration checks wait for peers connected a health interval; retry until then.</summary>
-    private static async Task RetryUnhealthy(Func<Task> change)
+    private static async Task RetryUnhealthy(Func<Task> change, RaftErrorCode alsoRetry = RaftErrorCode.Unhealthy)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -146,7 +146,7 @@ public class ClusterTests
                 await change();
                 return;
             }
-            catch (RaftException e) when (e.Code == RaftErrorCode.Unhealthy && attempt < 100)
+            catch (RaftException e) when ((e.Code == RaftErrorCode.Unhealthy || e.Code == alsoRetry) && attempt < 100)
             {
                 await Task.Delay(50);
             }
@@ -165,5 +165,57 @@ public class ClusterTests
         var add = await Assert.ThrowsAsync<RaftException>(() => leader.AddMemberAsync(["http://127.0.0.1:1"], isLearner: false));
         Assert.Equal(RaftErrorCode.Unhealthy, add.Code);
         Assert.Equal(3, leader.Members.Count);
+    }
+
+    [Fact]
+    public async Task AMemberAddedThroughTheApiJoinsAndALearnerIsPromoted()
+    {
+        await using var c = new NodeCluster(3);
+        await c.StartAllAsync();
+        var leader = await c.LeaderAsync();
+        for (var i = 0; i < 5; i++)
+            await leader.ProposeAsync(Bytes($"b{i}"));
+
+        // A voter: added first, then started with the others' peer URLs and state "existing".
+        var m4 = c.Options("m4");
+        var added = await RetryUnhealthyValue(() => leader.AddMemberAsync([m4.InitialAdvertisePeerUrls], isLearner: false));
+        Assert.False(added.IsLearner);
+        Assert.Equal("", added.Name);
+        m4.InitialCluster = c.InitialCluster + ",m4=" + m4.InitialAdvertisePeerUrls;
+        m4.InitialClusterState = "existing";
+        var n4 = await c.StartAsync("m4", m4);
+        Assert.Equal(added.Id, n4.MemberId);
+        Assert.Equal(leader.ClusterId, n4.ClusterId);
+        await leader.ProposeAsync(Bytes("after-join"));
+        await c.ConvergedAsync(6);
+        await SingleNodeTests.WaitUntil(() => c.Nodes.Values.All(n => n.Members.Count == 4 && n.Members.All(m => m.Name.Length > 0)));
+
+        // A learner: it cannot be promoted by a follower, and is promoted by the leader once caught up.
+        var m5 = c.Options("m5");
+        var learner = await leader.AddMemberAsync([m5.InitialAdvertisePeerUrls], isLearner: true);
+        Assert.True(learner.IsLearner);
+        m5.InitialCluster = c.InitialCluster + ",m4=" + m4.InitialAdvertisePeerUrls + ",m5=" + m5.InitialAdvertisePeerUrls;
+        m5.InitialClusterState = "existing";
+        var n5 = await c.StartAsync("m5", m5);
+        await c.ConvergedAsync(6);
+        Assert.True(n5.Status.IsLearner);
+        var notLeader = await Assert.ThrowsAsync<RaftException>(() => n4.PromoteMemberAsync(learner.Id));
+        Assert.Equal(RaftErrorCode.NotLeader, notLeader.Code);
+        // Only the leader can tell whether the learner caught up; leadership may move meanwhile.
+        await RetryUnhealthy(async () => await (await c.LeaderAsync()).PromoteMemberAsync(learner.Id), RaftErrorCode.NotLeader);
+        await SingleNodeTests.WaitUntil(() => c.Nodes.Values.All(n => n.Members.Single(m => m.Id == learner.Id).IsLearner == false));
+        await SingleNodeTests.WaitUntil(() => !n5.Status.IsLearner);
+        // Five voters now replicate.
+        await (await c.LeaderAsync()).ProposeAsync(Bytes("five"));
+        await c.ConvergedAsync(7);
+        var exists = await Assert.ThrowsAsync<RaftException>(async () => await (await c.LeaderAsync()).AddMemberAsync([m5.InitialAdvertisePeerUrls], isLearner: true));
+        Assert.Equal(RaftErrorCode.PeerUrlExists, exists.Code);
+    }
+
+    private static async Task<T> RetryUnhealthyValue<T>(Func<Task<T>> change)
+    {
+        T result = default!;
+        await RetryUnhealthy(async () => result = await change());
+        return result;
     }
 }
