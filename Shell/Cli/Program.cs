@@ -10,6 +10,8 @@ public static class Program
     {
         var root = new RootCommand("A Raft consensus node for .NET in the shape of etcd's raft node.")
         {
+            ServeCommand.Create(),
+            LocalClusterCommand.Create(),
             WalDumpCommand.Create(),
         };
         return root.Parse(args).Invoke();

@@ -39,4 +39,11 @@ public static class RaftNodeServiceCollectionExtensions
         services.AddOptions<RaftNodeOptions>().Bind(section);
         return services.AddRaftNode(configure);
     }
+
+    /// <summary>
+    /// As <see cref="AddRaftNode(IServiceCollection, Action{RaftNodeOptions}?)"/>, with every
+    /// option taken from <paramref name="options"/> (over anything bound from configuration).
+    /// </summary>
+    public static IServiceCollection AddRaftNode(this IServiceCollection services, RaftNodeOptions options) =>
+        services.AddRaftNode(o => options.CopyTo(o));
 }

@@ -85,6 +85,14 @@ public sealed class RaftNodeOptions
     /// </summary>
     public string? Failpoints { get; set; }
 
+    /// <summary>Copies every option to <paramref name="target"/>.</summary>
+    public void CopyTo(RaftNodeOptions target)
+    {
+        foreach (var p in typeof(RaftNodeOptions).GetProperties())
+            if (p.CanWrite)
+                p.SetValue(target, p.GetValue(this));
+    }
+
     /// <summary>Splits a comma-separated URL list.</summary>
     public static IReadOnlyList<string> SplitUrls(string? urls) =>
         (urls ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

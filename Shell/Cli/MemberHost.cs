@@ -1,0 +1,51 @@
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Raft.Kv;
+using Raft.Kv.Http;
+using Raft.Kv.Metrics;
+using Raft.Shell.Hosting;
+using Raft.Shell.Node;
+
+namespace Raft.Cli;
+
+/// <summary>
+/// One member of the reference service: a <see cref="RaftNode"/> over the key-value state machine,
+/// with etcd's JSON API on Kestrel at the client URLs.
+/// </summary>
+public static class MemberHost
+{
+    /// <summary>Builds (does not start) the member's web application.</summary>
+    /// <param name="options">The member's options (already validated or not: the host validates them at start).</param>
+    /// <param name="minLevel">Least severe log level printed.</param>
+    /// <param name="logPrefix">Text in front of every log line (the member's name in a local cluster); null for none.</param>
+    public static WebApplication Build(RaftNodeOptions options, LogLevel minLevel, string? logPrefix)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(minLevel);
+        builder.Logging.AddProvider(new ConsoleLineLoggerProvider(logPrefix));
+        // Per-request lines are noise next to etcd's logs; the hosting lifetime lines stay.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls).ToArray());
+        // /metrics exports this member's meters only, even with other members in the process.
+        builder.Services.AddSingleton(sp =>
+        {
+            var names = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames.ToHashSet(StringComparer.Ordinal);
+            var factory = sp.GetRequiredService<IMeterFactory>();
+            return new PrometheusExporter(m => names.Contains(m.Name) && ReferenceEquals(m.Scope, factory));
+        });
+        builder.Services.AddKvService(kv =>
+        {
+            kv.MaxRequestBytes = options.MaxRequestBytes;
+            kv.RequestTimeout = options.RequestTimeout;
+        });
+        builder.Services.AddRaftNode(options);
+        var app = builder.Build();
+        app.MapEtcdJsonApi();
+        return app;
+    }
+}

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Raft.Shell.Node;
+
+namespace Raft.Cli;
+
+/// <summary>
+/// <c>raft serve</c>: one member of the key-value service, with etcd's flag names, meanings and
+/// defaults. With no flags: a one-member cluster named <c>default</c>, clients on 127.0.0.1:2379,
+/// peers on 127.0.0.1:2380, data in <c>./default.raft</c>.
+/// </summary>
+public static class ServeCommand
+{
+    private static readonly RaftNodeOptions Defaults = new();
+
+    private static readonly Option<string> Name = Flag("--name", "Human-readable name for this member.", Defaults.Name);
+    private static readonly Option<string?> DataDir = new("--data-dir") { Description = "Path to the data directory (default: ${name}.raft)." };
+    private static readonly Option<string> ListenClientUrls = Flag("--listen-client-urls", "List of URLs to listen on for client traffic.", Defaults.ListenClientUrls);
+    private static readonly Option<string> AdvertiseClientUrls = Flag("--advertise-client-urls", "List of this member's client URLs to advertise to the public.", Defaults.AdvertiseClientUrls);
+    private static readonly Option<string> ListenPeerUrls = Flag("--listen-peer-urls", "List of URLs to listen on for peer traffic.", Defaults.ListenPeerUrls);
+    private static readonly Option<string> InitialAdvertisePeerUrls = Flag("--initial-advertise-peer-urls", "List of this member's peer URLs to advertise to the rest of the cluster.", Defaults.InitialAdvertisePeerUrls);
+    private static readonly Option<string?> InitialCluster = new("--initial-cluster") { Description = "Initial cluster configuration for bootstrapping (default: ${name}=${initial-advertise-peer-urls})." };
+    private static readonly Option<string> InitialClusterState = Flag("--initial-cluster-state", "Initial cluster state ('new' or 'existing').", Defaults.InitialClusterState);
+    private static readonly Option<string> InitialClusterToken = Flag("--initial-cluster-token", "Initial cluster token for the cluster during bootstrap.", Defaults.InitialClusterToken);
+    private static readonly Option<bool> ForceNewCluster = new("--force-new-cluster") { Description = "Force to create a new one member cluster." };
+    private static readonly Option<ulong> SnapshotCount = Flag("--snapshot-count", "Number of committed transactions to trigger a snapshot to disk.", Defaults.SnapshotCount);
+    private static readonly Option<int> HeartbeatInterval = Flag("--heartbeat-interval", "Time (in milliseconds) of a heartbeat interval.", Defaults.HeartbeatIntervalMs);
+    private static readonly Option<int> ElectionTimeout = Flag("--election-timeout", "Time (in milliseconds) for an election to timeout.", Defaults.ElectionTimeoutMs);
+    private static readonly Option<int> MaxWals = Flag("--max-wals", "Maximum number of wal files to retain (0 is unlimited).", Defaults.MaxWalFiles);
+    private static readonly Option<int> MaxSnapshots = Flag("--max-snapshots", "Maximum number of snapshot files to retain (0 is unlimited).", Defaults.MaxSnapFiles);
+    private static readonly Option<int> MaxRequestBytes = Flag("--max-request-bytes", "Maximum client request size in bytes the server will accept.", Defaults.MaxRequestBytes);
+    private static readonly Option<bool> PreVote = Flag("--pre-vote", "Enable to run an additional Raft election phase.", Defaults.PreVote);
+    private static readonly Option<bool> StrictReconfigCheck = Flag("--strict-reconfig-check", "Reject reconfiguration requests that would cause quorum loss.", Defaults.StrictReconfigCheck);
+    private static readonly Option<bool> UnsafeNoFsync = new("--unsafe-no-fsync") { Description = "Disables fsync, unsafe, will cause data loss." };
+    private static readonly Option<string> LogLevel = LogLevelFlag();
+
+    private static Option<T> Flag<T>(string name, string description, T defaultValue) =>
+        new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+
+    /// <summary>The <c>--log-level</c> flag (etcd's debug, info, warn, error).</summary>
+    public static Option<string> LogLevelFlag()
+    {
+        var o = Flag("--log-level", "Configures log level. Only supports debug, info, warn, error.", "info");
+        o.AcceptOnlyFromAmong("debug", "info", "warn", "error");
+        return o;
+    }
+
+    /// <summary>etcd's level names as ILogger levels.</summary>
+    public static LogLevel Level(string name) => name switch
+    {
+        "debug" => Microsoft.Extensions.Logging.LogLevel.Debug,
+        "warn" => Microsoft.Extensions.Logging.LogLevel.Warning,
+        "error" => Microsoft.Extensions.Logging.LogLevel.Error,
+        _ => Microsoft.Extensions.Logging.LogLevel.Information,
+    };
+
+    /// <summary>The <c>serve</c> command.</summary>
+    public static Command Create()
+    {
+        var command = new Command("serve", "Run a member of the replicated key-value service (etcd's v3 JSON API).")
+        {
+            Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
+            InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, HeartbeatInterval, ElectionTimeout,
+            MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, LogLevel,
+        };
+        command.SetAction((result, ct) => RunAsync(result, ct));
+        return command;
+    }
+
+    /// <summary>The options the flags give, or the reasons they are unusable.</summary>
+    public static (RaftNodeOptions? Options, IReadOnlyList<string> Errors) Options(ParseResult r)
+    {
+        var o = new RaftNodeOptions
+        {
+            Name = r.GetValue(Name)!,
+            DataDir = r.GetValue(DataDir),
+            ListenClientUrls = r.GetValue(ListenClientUrls)!,
+            AdvertiseClientUrls = r.GetValue(AdvertiseClientUrls)!,
+            ListenPeerUrls = r.GetValue(ListenPeerUrls)!,
+            InitialAdvertisePeerUrls = r.GetValue(InitialAdvertisePeerUrls)!,
+            InitialCluster = r.GetValue(InitialCluster),
+            InitialClusterState = r.GetValue(InitialClusterState)!,
+            InitialClusterToken = r.GetValue(InitialClusterToken)!,
+            ForceNewCluster = r.GetValue(ForceNewCluster),
+            SnapshotCount = r.GetValue(SnapshotCount),
+            HeartbeatIntervalMs = r.GetValue(HeartbeatInterval),
+            ElectionTimeoutMs = r.GetValue(ElectionTimeout),
+            MaxWalFiles = r.GetValue(MaxWals),
+            MaxSnapFiles = r.GetValue(MaxSnapshots),
+            MaxRequestBytes = r.GetValue(MaxRequestBytes),
+            PreVote = r.GetValue(PreVote),
+            StrictReconfigCheck = r.GetValue(StrictReconfigCheck),
+            UnsafeNoFsync = r.GetValue(UnsafeNoFsync),
+        };
+        var errors = new List<string>();
+        // etcd's ErrUnsetAdvertiseClientURLsFlag.
+        if (Explicit(r, ListenClientUrls) && !Explicit(r, AdvertiseClientUrls))
+            errors.Add("--advertise-client-urls is required when --listen-client-urls is set explicitly");
+        errors.AddRange(o.Validate());
+        return (errors.Count == 0 ? o : null, errors);
+    }
+
+    private static bool Explicit(ParseResult r, Option option) => r.GetResult(option) is OptionResult { Implicit: false };
+
+    private static async Task<int> RunAsync(ParseResult result, CancellationToken ct)
+    {
+        var (options, errors) = Options(result);
+        if (options is null)
+        {
+            foreach (var e in errors)
+                result.InvocationConfiguration.Error.WriteLine($"raft serve: {e}");
+            return 2;
+        }
+        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct);
+    }
+
+    /// <summary>Runs one member until <paramref name="ct"/> fires or the member stops; returns the exit code.</summary>
+    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct)
+    {
+        var app = MemberHost.Build(options, level, prefix);
+        await using (app.ConfigureAwait(false))
+        {
+            try
+            {
+                await app.StartAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NodeStartException or OptionsValidationException or ArgumentException or IOException or System.Net.Sockets.SocketException)
+            {
+                await Console.Error.WriteLineAsync($"raft serve{(prefix is null ? "" : $" [{prefix}]")}: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
+            var node = app.Services.GetRequiredService<RaftNode>();
+            output.WriteLine($"{options.Name}: member {MemberIdsText(node.MemberId)} of cluster {MemberIdsText(node.ClusterId)}; clients {options.AdvertiseClientUrls}, peers {options.InitialAdvertisePeerUrls}, data {Path.GetFullPath(options.EffectiveDataDir)}");
+            try
+            {
+                // Ctrl-C and SIGTERM reach both the command line (ct) and the host's own lifetime.
+                await Task.WhenAny(Task.Delay(Timeout.Infinite, ct), Task.Delay(Timeout.Infinite, app.Lifetime.ApplicationStopping), node.Stopped)
+                    .ConfigureAwait(false);
+            }
+            finally
+            {
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            var askedToStop = ct.IsCancellationRequested || app.Lifetime.ApplicationStopping.IsCancellationRequested;
+            return node.Stopped.IsFaulted || (node.Stopped.IsCompleted && !askedToStop) ? 1 : 0;
+        }
+    }
+
+    private static string MemberIdsText(ulong id) => Raft.Shell.Node.Membership.MemberIds.Format(id);
+}
