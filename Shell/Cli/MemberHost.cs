@@ -44,6 +44,8 @@ public static class MemberHost
             kv.RequestTimeout = options.RequestTimeout;
         });
         builder.Services.AddRaftNode(options);
+        if (PlannerOverride.FromEnvironment() is { } planner)
+            builder.Services.AddSingleton(planner);
         var app = builder.Build();
         app.MapEtcdJsonApi();
         return app;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -120,7 +121,16 @@ public static class ServeCommand
     /// <summary>Runs one member until <paramref name="ct"/> fires or the member stops; returns the exit code.</summary>
     public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct)
     {
-        var app = MemberHost.Build(options, level, prefix);
+        WebApplication app;
+        try
+        {
+            app = MemberHost.Build(options, level, prefix);
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or BadImageFormatException)
+        {
+            await Console.Error.WriteLineAsync($"raft serve: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
         await using (app.ConfigureAwait(false))
         {
             try

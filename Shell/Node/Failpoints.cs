@@ -64,16 +64,21 @@ public sealed class FailpointSet
         _hits = new int[actions.Length];
     }
 
-    /// <summary>The set armed by <c>RAFT_FAILPOINTS</c> in this process, or null when it is unset or empty.</summary>
-    public static FailpointSet? FromEnvironment { get; } = FromVariable();
+    private static readonly (FailpointSet? Set, string? Error) FromVariable = ReadVariable();
 
-    private static FailpointSet? FromVariable()
+    /// <summary>The set armed by <c>RAFT_FAILPOINTS</c> in this process, or null when it is unset, empty or malformed.</summary>
+    public static FailpointSet? FromEnvironment => FromVariable.Set;
+
+    /// <summary>Why <c>RAFT_FAILPOINTS</c> could not be parsed; null when it is fine or unset.</summary>
+    public static string? EnvironmentError => FromVariable.Error;
+
+    private static (FailpointSet?, string?) ReadVariable()
     {
         var text = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (string.IsNullOrWhiteSpace(text))
-            return null;
+            return (null, null);
         var set = TryParse(text, out var error);
-        return set ?? throw new InvalidOperationException($"{EnvironmentVariable}: {error}");
+        return (set, error is null ? null : $"{EnvironmentVariable}: {error}");
     }
 
     /// <summary>Parses a specification; null with an error message when it is malformed.</summary>

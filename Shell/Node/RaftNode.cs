@@ -95,6 +95,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             options.MaxWalFiles,
             options.MaxSnapFiles,
             options.SnapshotCatchUpEntries);
+        if (deps.Planner is not null)
+            _log.LogWarning("running with a planner other than Core's");
         _runner = new RaftRunner(start.RawNode, settings, this);
         _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, _transport, _waits, _appliedWait,
             Metrics, _log, this, options.SnapshotCount);

@@ -165,8 +165,15 @@ public sealed class RaftNodeOptions
                     errors.Add($"--initial-cluster has {Name}={string.Join(",", urls)} but missing from --initial-advertise-peer-urls={string.Join(",", advertised)}");
             }
         }
-        if (Failpoints is { Length: > 0 } && FailpointSet.TryParse(Failpoints, out var fpError) is null)
-            errors.Add($"failpoints: {fpError}");
+        if (Failpoints is { Length: > 0 })
+        {
+            if (FailpointSet.TryParse(Failpoints, out var fpError) is null)
+                errors.Add($"failpoints: {fpError}");
+        }
+        else if (FailpointSet.EnvironmentError is { } envError)
+        {
+            errors.Add(envError);
+        }
         return errors;
     }
 

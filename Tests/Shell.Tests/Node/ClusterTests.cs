@@ -218,4 +218,27 @@ public class ClusterTests
         await RetryUnhealthy(async () => result = await change());
         return result;
     }
+
+    [Fact]
+    public async Task ForceNewClusterRestartsOneMemberAloneWithTheData()
+    {
+        await using var c = new NodeCluster(3);
+        await c.StartAllAsync();
+        var leader = await c.LeaderAsync();
+        for (var i = 0; i < 10; i++)
+            await leader.ProposeAsync(Bytes($"d{i}"));
+        await c.ConvergedAsync(10);
+        var survivor = c.Nodes.Keys.First();
+        foreach (var name in c.Nodes.Keys.ToArray())
+            await c.StopAsync(name);
+
+        var options = c.Options(survivor);
+        options.ForceNewCluster = true;
+        var alone = await c.StartAsync(survivor, options);
+        await SingleNodeTests.WaitUntil(() => alone.Status.Role == NodeRole.Leader);
+        Assert.Equal(11, await alone.ProposeAsync(Bytes("alone")));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"d{i}").Append("alone"), c.Machines[survivor].Items);
+        var member = Assert.Single(alone.Members);
+        Assert.Equal(alone.MemberId, member.Id);
+    }
 }
