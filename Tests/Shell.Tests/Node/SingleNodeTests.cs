@@ -77,6 +77,43 @@ public class SingleNodeTests
     }
 
     [Fact]
+    public async Task StoppingUnderLoadEndsEveryRequestAndKeepsWhatWasAcknowledged()
+    {
+        using var dir = new TempDir();
+        var node = await RaftNode.StartAsync(Options(dir.Path), new ListStateMachine());
+        var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var stopped = 0;
+        var workers = Enumerable.Range(0, 16).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; ; i++)
+            {
+                var cmd = $"w{w}-{i}";
+                try
+                {
+                    await node.ProposeAsync(Bytes(cmd));
+                    acknowledged.Add(cmd);
+                }
+                catch (RaftException e) when (e.Code == RaftErrorCode.Stopped)
+                {
+                    Interlocked.Increment(ref stopped);
+                    return;
+                }
+            }
+        })).ToArray();
+        await WaitUntil(() => acknowledged.Count > 200);
+        await node.DisposeAsync();
+        // No request hangs: every worker saw the stop.
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(16, stopped);
+
+        var sm = new ListStateMachine();
+        await using var again = await RaftNode.StartAsync(Options(dir.Path), sm);
+        await again.ReadIndexAsync();
+        var items = sm.Items.ToHashSet();
+        Assert.All(acknowledged, a => Assert.Contains(a, items));
+    }
+
+    [Fact]
     public async Task TooLargeProposalIsRefused()
     {
         using var dir = new TempDir();
