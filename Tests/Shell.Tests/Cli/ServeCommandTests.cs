@@ -98,12 +98,12 @@ public class ServeCommandTests
         var run = ServeCommand.RunMemberAsync(o, Microsoft.Extensions.Logging.LogLevel.Warning, null, output, stop.Token);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{client}") };
         string body = "";
-        await SingleNodeTests.WaitUntil(() =>
+        await SingleNodeTests.WaitUntilAsync(async () =>
         {
             try
             {
-                var r = http.PostAsync("/v3/kv/put", new StringContent("{\"key\":\"Zm9v\",\"value\":\"YmFy\"}", Encoding.UTF8)).GetAwaiter().GetResult();
-                body = r.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                var r = await http.PostAsync("/v3/kv/put", new StringContent("{\"key\":\"Zm9v\",\"value\":\"YmFy\"}", Encoding.UTF8));
+                body = await r.Content.ReadAsStringAsync();
                 return r.IsSuccessStatusCode;
             }
             catch (HttpRequestException)
@@ -120,12 +120,12 @@ public class ServeCommandTests
         // The port is free again and the WAL closed: the member restarts with its data.
         using var stop2 = new CancellationTokenSource();
         var again = ServeCommand.RunMemberAsync(o, Microsoft.Extensions.Logging.LogLevel.Warning, null, TextWriter.Null, stop2.Token);
-        await SingleNodeTests.WaitUntil(() =>
+        await SingleNodeTests.WaitUntilAsync(async () =>
         {
             try
             {
-                var r = http.PostAsync("/v3/kv/range", new StringContent("{\"key\":\"Zm9v\"}", Encoding.UTF8)).GetAwaiter().GetResult();
-                return r.Content.ReadAsStringAsync().GetAwaiter().GetResult().Contains("\"value\":\"YmFy\"");
+                var r = await http.PostAsync("/v3/kv/range", new StringContent("{\"key\":\"Zm9v\"}", Encoding.UTF8));
+                return (await r.Content.ReadAsStringAsync()).Contains("\"value\":\"YmFy\"");
             }
             catch (HttpRequestException)
             {

@@ -137,7 +137,7 @@ public class ClusterTests
     }
 
     /// <summary>Strict reconfiguration checks wait for peers connected a health interval; retry until then.</summary>
-    private static async Task RetryUnhealthy(Func<Task> change, RaftErrorCode alsoRetry = RaftErrorCode.Unhealthy)
+    private static async Task RetryUnhealthy(Func<Task> change, params RaftErrorCode[] alsoRetry)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -146,7 +146,7 @@ public class ClusterTests
                 await change();
                 return;
             }
-            catch (RaftException e) when ((e.Code == RaftErrorCode.Unhealthy || e.Code == alsoRetry) && attempt < 100)
+            catch (RaftException e) when ((e.Code == RaftErrorCode.Unhealthy || alsoRetry.Contains(e.Code)) && attempt < 300)
             {
                 await Task.Delay(50);
             }
@@ -202,7 +202,7 @@ public class ClusterTests
         var notLeader = await Assert.ThrowsAsync<RaftException>(() => n4.PromoteMemberAsync(learner.Id));
         Assert.Equal(RaftErrorCode.NotLeader, notLeader.Code);
         // Only the leader can tell whether the learner caught up; leadership may move meanwhile.
-        await RetryUnhealthy(async () => await (await c.LeaderAsync()).PromoteMemberAsync(learner.Id), RaftErrorCode.NotLeader);
+        await RetryUnhealthy(async () => await (await c.LeaderAsync()).PromoteMemberAsync(learner.Id), RaftErrorCode.NotLeader, RaftErrorCode.LearnerNotReady);
         await SingleNodeTests.WaitUntil(() => c.Nodes.Values.All(n => n.Members.Single(m => m.Id == learner.Id).IsLearner == false));
         await SingleNodeTests.WaitUntil(() => !n5.Status.IsLearner);
         // Five voters now replicate.

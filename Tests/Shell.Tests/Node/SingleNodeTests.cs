@@ -153,6 +153,17 @@ public class SingleNodeTests
         Assert.Equal(0, await SavedEntries(broken.Path, NoSave));
     }
 
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, int timeoutMs = 10_000)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("condition not met in time");
+            await Task.Delay(10);
+        }
+    }
+
     internal static async Task WaitUntil(Func<bool> condition, int timeoutMs = 10_000)
     {
         var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);

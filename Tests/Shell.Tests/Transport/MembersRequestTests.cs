@@ -26,7 +26,7 @@ public class MembersRequestTests
     {
         var (t, url) = await Listen(new RaftWithMembers([1, 2, 3]));
         await using var _ = t;
-        Assert.Equal(new byte[] { 1, 2, 3 }, await MembersRequest.FetchAsync(url, TimeSpan.FromSeconds(5), default));
+        Assert.Equal(new byte[] { 1, 2, 3 }, await MembersRequest.FetchAsync(url, TimeSpan.FromSeconds(30), default));
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public class MembersRequestTests
     {
         var (t, url) = await Listen(new RecordingRaft());
         await using var _ = t;
-        var ex = await Assert.ThrowsAsync<IOException>(() => MembersRequest.FetchAsync(url, TimeSpan.FromSeconds(5), default));
+        var ex = await Assert.ThrowsAsync<IOException>(() => MembersRequest.FetchAsync(url, TimeSpan.FromSeconds(30), default));
         Assert.Contains("unsupported stream type", ex.Message);
     }
 }
