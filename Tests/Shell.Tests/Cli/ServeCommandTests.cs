@@ -39,6 +39,18 @@ public class ServeCommandTests
         Assert.Equal(10_000UL, o.SnapshotCount);
         Assert.Equal(100, o.HeartbeatIntervalMs);
         Assert.Equal(1000, o.ElectionTimeoutMs);
+        Assert.True(o.PreVote);
+        Assert.True(o.StrictReconfigCheck);
+        Assert.False(o.ForceNewCluster);
+    }
+
+    [Fact]
+    public void BooleanFlagsTakeAnOptionalValueAsEtcdsDo()
+    {
+        var o = Parse("--pre-vote=false", "--strict-reconfig-check", "false", "--unsafe-no-fsync")!;
+        Assert.False(o.PreVote);
+        Assert.False(o.StrictReconfigCheck);
+        Assert.True(o.UnsafeNoFsync);
     }
 
     [Fact]
