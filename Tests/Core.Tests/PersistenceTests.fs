@@ -6,6 +6,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Raft.Core
+open Raft.Core.Tests.PropertyCheck
 
 /// The operations under test, over some sequence type 'S.
 type SeqOps<'S> =
@@ -94,13 +95,7 @@ let ``EntrySeq versions are unaffected by operations on other versions`` () = ch
 
 [<Fact>]
 let ``the property catches appends that overwrite a newer version's entries`` () =
-    let caught =
-        try
-            check unclaimedOps
-            false
-        with _ ->
-            true
-    Assert.True(caught, "sharing without claiming must break some version")
+    Assert.True(throws (fun () -> check unclaimedOps), "sharing without claiming must break some version")
 
 /// The same property one level up: MemoryStorage values keep their contents while newer
 /// versions append (with truncation) and compact.
@@ -190,10 +185,4 @@ let ``MemoryStorage versions are unaffected by appends and compactions of other 
 
 [<Fact>]
 let ``the storage property catches a storage that changes in place`` () =
-    let caught =
-        try
-            checkStorage inPlaceOps
-            false
-        with _ ->
-            true
-    Assert.True(caught, "an in-place storage must break some version")
+    Assert.True(throws (fun () -> checkStorage inPlaceOps), "an in-place storage must break some version")

@@ -7,20 +7,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Raft.Core
-
-let private throws (f: unit -> unit) =
-    try
-        f ()
-        false
-    with _ -> true
-
-/// The property holds for 1000 generated inputs.
-let private holds (prop: Property) =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop)
-
-/// The property fails for some input within 1000 tries (how a broken variant is shown caught).
-let private caught (prop: Property) =
-    throws (fun () -> Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop))
+open Raft.Core.Tests.PropertyCheck
 
 /// etcd's smallRandIdxMap: up to 9 distinct ids below 2n with indexes below n.
 let private genIdxMap =

@@ -4,6 +4,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Raft.Core
+open Raft.Core.Tests.PropertyCheck
 
 let private genBytes = Gen.arrayOf (Gen.choose (0, 255) |> Gen.map byte)
 let private genU64 = Gen.oneof [ Gen.constant 0UL; Gen.choose (0, 300) |> Gen.map uint64; ArbMap.defaults |> ArbMap.generate<uint64> ]
@@ -28,12 +29,6 @@ let private genConfChangeV2 =
 
 /// Round trip of a marshaller/unmarshaller pair over generated conf changes.
 let roundTrips marshal unmarshal (cc: ConfChange) = unmarshal (marshal cc) = Ok cc
-
-let private throws (f: unit -> unit) =
-    try
-        f ()
-        false
-    with _ -> true
 
 [<Fact>]
 let ``ConfChange marshals and unmarshals to the same value`` () =
