@@ -53,24 +53,33 @@ module RaftLog =
         | ValueSome i -> i
         | ValueNone -> MemoryStorage.lastIndex l.Storage
 
-    /// The term of entry i; 0 outside [firstIndex-1, lastIndex]; ErrCompacted or ErrUnavailable
-    /// when storage cannot tell.
-    let term (i: uint64) (l: RaftLog) : Result<uint64, StorageError> =
-        let u = l.Unstable
-        // Most questions are about an unstable entry: answer those before the bounds checks,
-        // which such an index always passes (the unstable entries lie within the log).
-        if i >= u.Offset && i - u.Offset < uint64 u.Entries.Count then
-            Ok u.Entries[int (i - u.Offset)].Term
-        elif i < firstIndex l - 1UL || i > lastIndex l then
+    /// term's general case.
+    let private termChecked (i: uint64) (l: RaftLog) : Result<uint64, StorageError> =
+        if i < firstIndex l - 1UL || i > lastIndex l then
             Ok 0UL
         else
-            match Unstable.tryTerm i u with
+            match Unstable.tryTerm i l.Unstable with
             | ValueSome t -> Ok t
             | ValueNone ->
                 match MemoryStorage.term i l.Storage with
                 | Ok t -> Ok t
                 | Error(ErrCompacted | ErrUnavailable as e) -> Error e
                 | Error e -> Invariant.broken (StorageError.message e)
+
+    /// The term of entry i; 0 outside [firstIndex-1, lastIndex]; ErrCompacted or ErrUnavailable
+    /// when storage cannot tell.
+    let term (i: uint64) (l: RaftLog) : Result<uint64, StorageError> =
+        let u = l.Unstable
+        // The common questions first, each of which would pass termChecked's bounds: an unstable
+        // entry, then (with no unstable snapshot) a stable entry below the unstable ones.
+        if i >= u.Offset && i - u.Offset < uint64 u.Entries.Count then
+            Ok u.Entries[int (i - u.Offset)].Term
+        elif u.Snapshot.IsNone && i < u.Offset then
+            match MemoryStorage.term i l.Storage with
+            | Ok t -> Ok t
+            | Error _ -> termChecked i l
+        else
+            termChecked i l
 
     let zeroTermOnErrCompacted (t: Result<uint64, StorageError>) =
         match t with

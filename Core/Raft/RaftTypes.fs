@@ -155,7 +155,14 @@ type Raft =
     member internal r.ProgressIds = r.prIds
 
     /// The position of id in ProgressIds, negative when it is not tracked.
-    member internal r.ProgressIndex(id: uint64) = Array.BinarySearch(r.prIds, id)
+    member internal r.ProgressIndex(id: uint64) =
+        // A plain scan: clusters have a handful of members, and Array.BinarySearch's generic
+        // comparer cost more than the whole scan.
+        let ids = r.prIds
+        let mutable k = 0
+        while k < ids.Length && ids[k] < id do
+            k <- k + 1
+        if k < ids.Length && ids[k] = id then k else -1
 
     /// Whether id is tracked.
     member internal r.HasProgress(id: uint64) = r.ProgressIndex id >= 0
