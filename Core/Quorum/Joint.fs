@@ -4,7 +4,8 @@
 /// `Voters[1]` is `Outgoing`; `Outgoing` is empty when the config is not joint.
 ///   - `JointConfig.empty`, `ofIncoming`, `isJoint`, `ids` (all voters as a MajorityConfig),
 ///     `toString` (`(1 2)&&(3)`, or `(1 2)` when not joint), `describe l c`.
-///   - `JointConfig.committedIndex l c` — the smaller of the two halves' committed indexes.
+///   - `JointConfig.committedIndex l c` (and `committedIndexWith` with a struct IAckedIndexer) — the
+///     smaller of the two halves' committed indexes.
 ///   - `JointConfig.voteResult votes c` (and `voteResultBy`) — won only when both halves win,
 ///     lost when either loses.
 namespace Raft.Core
@@ -38,6 +39,12 @@ module JointConfig =
     let describe (l: AckedIndexer) (c: JointConfig) = MajorityConfig.describe l (ids c)
 
     /// The largest index committed in both halves.
+    let committedIndexWith<'L when 'L :> IAckedIndexer and 'L: struct> (l: 'L) (c: JointConfig) =
+        let i0 = MajorityConfig.committedIndexWith l c.Incoming
+        let i1 = MajorityConfig.committedIndexWith l c.Outgoing
+        min i0 i1
+
+    /// committedIndexWith over an AckedIndexer function.
     let committedIndex (l: AckedIndexer) (c: JointConfig) =
         let i0 = MajorityConfig.committedIndex l c.Incoming
         let i1 = MajorityConfig.committedIndex l c.Outgoing

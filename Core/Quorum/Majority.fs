@@ -3,7 +3,8 @@
 /// API shape (all values immutable; module functions take the config last):
 ///   - `MajorityConfig.empty`, `ofSeq`, `add id`, `remove id`, `contains id`, `count`, `isEmpty`,
 ///     `toList` (etcd's Slice: sorted ids), `iter`/`fold`/`exists` (increasing id order), `union`.
-///   - `MajorityConfig.committedIndex (l: AckedIndexer) c : uint64` — the largest index acknowledged
+///   - `MajorityConfig.committedIndex (l: AckedIndexer) c : uint64` (and `committedIndexWith` with a
+///     struct IAckedIndexer, which allocates nothing) — the largest index acknowledged
 ///     by a majority; `Quorum.infinity` for the empty config.
 ///   - `MajorityConfig.voteResult (votes: Map<uint64, bool>) c : VoteResult` (and `voteResultBy`
 ///     with a lookup function); the empty config wins every vote.
@@ -118,7 +119,7 @@ module MajorityConfig =
 
     /// The largest index acknowledged by a majority of the voters (etcd's CommittedIndex).
     /// Voters without a known index count as zero; the empty config commits `Quorum.infinity`.
-    let committedIndex (l: AckedIndexer) (c: MajorityConfig) : uint64 =
+    let committedIndexWith<'L when 'L :> IAckedIndexer and 'L: struct> (l: 'L) (c: MajorityConfig) : uint64 =
         let ids = c.Ids
         let n = ids.Length
         if n = 0 then
@@ -133,7 +134,7 @@ module MajorityConfig =
             // Fill from the right; unknown voters stay zero and sort to the left.
             let mutable i = n - 1
             for id in ids do
-                match l id with
+                match l.Acked id with
                 | ValueSome idx ->
                     srt[i] <- idx
                     i <- i - 1
@@ -147,6 +148,9 @@ module MajorityConfig =
                     k <- k - 1
             // From the right end, n/2+1 voters have acknowledged at least this index.
             srt[n - (n / 2 + 1)]
+
+    /// committedIndexWith over an AckedIndexer function.
+    let committedIndex (l: AckedIndexer) (c: MajorityConfig) : uint64 = committedIndexWith (AckedIndexerFunc l) c
 
     /// Whether a majority voted yes (VoteWon), no (VoteLost), or it is still open (VotePending).
     /// `vote id` is the vote of a voter, ValueNone when it has not voted. The empty config wins.

@@ -22,6 +22,19 @@ type VoteResult =
 /// A known zero differs from unknown.
 type AckedIndexer = uint64 -> uint64 voption
 
+/// An AckedIndexer as an interface, for callers that implement it with a struct so that asking
+/// a quorum for its committed index allocates no closure (the leader asks on every
+/// acknowledgement).
+type IAckedIndexer =
+    /// The index the voter acknowledged; ValueNone when nothing is known about it.
+    abstract Acked: id: uint64 -> uint64 voption
+
+/// An AckedIndexer function behind IAckedIndexer.
+[<Struct>]
+type internal AckedIndexerFunc(f: AckedIndexer) =
+    interface IAckedIndexer with
+        member _.Acked id = f id
+
 /// Helpers shared by majority and joint quorums.
 [<RequireQualifiedAccess>]
 module Quorum =

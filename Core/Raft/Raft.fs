@@ -314,16 +314,20 @@ module internal InPlace =
     // -----------------------------------------------------------------------------------------
     // Commitment, terms and roles.
 
+    /// What each voter has acknowledged (its Match), for the quorum: a struct, so that asking
+    /// for the committed index allocates nothing.
+    [<Struct>]
+    type private Matches(r: Raft) =
+        interface IAckedIndexer with
+            member _.Acked id =
+                let k = r.ProgressIndex id
+                if k >= 0 then ValueSome (r.ProgressAt k).Match else ValueNone
+
     /// Advances the commit index to what a quorum acknowledged; false when it did not move.
     let private maybeCommit (r: Raft) : bool =
         // RaftLog.maybeCommit's test, without its option.
         // ProgressTracker.committed over the node's progress arrays.
-        let mci =
-            JointConfig.committedIndex
-                (fun id ->
-                    let k = r.ProgressIndex id
-                    if k >= 0 then ValueSome (r.ProgressAt k).Match else ValueNone)
-                r.TrackerConfig.Voters
+        let mci = JointConfig.committedIndexWith (Matches r) r.TrackerConfig.Voters
         let l = r.RaftLog
         if mci > l.Committed && RaftLog.zeroTermOnErrCompacted (RaftLog.term mci l) = r.Term then
             r.RaftLog <- RaftLog.commitTo mci l
@@ -564,18 +568,18 @@ module internal InPlace =
     // Followers: appends, heartbeats, snapshots.
 
     /// An answer to `m.From`, built as `outgoing` would send it (saving a copy).
-    let private reply (m: Message) (typ: MessageType) (r: Raft) =
-        { Pb.emptyMessage with Type = typ; To = m.From; From = r.Id; Term = r.Term }
+    let private reply (m: Message) (typ: MessageType) (index: uint64) (r: Raft) =
+        { Pb.emptyMessage with Type = typ; To = m.From; From = r.Id; Term = r.Term; Index = index }
 
     let private handleAppendEntries (m: Message) (r: Raft) =
         if m.Index < r.RaftLog.Committed then
-            r.Msgs <- { reply m MsgAppResp r with Index = r.RaftLog.Committed } :: r.Msgs
+            r.Msgs <- (reply m MsgAppResp r.RaftLog.Committed r) :: r.Msgs
         else
             match RaftLog.maybeAppendV m.Index m.LogTerm m.Commit (EntrySeq.ofArray m.Entries) r.RaftLog with
             | ValueSome(struct (l, lastnewi, lines)) ->
                 r.RaftLog <- l
                 addLines lines r
-                r.Msgs <- { reply m MsgAppResp r with Index = lastnewi } :: r.Msgs
+                r.Msgs <- (reply m MsgAppResp lastnewi r) :: r.Msgs
             | ValueNone ->
                 debug
                     (sprintf
@@ -784,7 +788,19 @@ module internal InPlace =
             | false, pr -> setProgress m.From pr r
         else
             let oldPaused = Progress.isPaused pr
-            match Progress.maybeUpdateV m.Index pr with
+            let usualAck = pr.State = StateReplicate && pr.Match < m.Index
+            let updated =
+                if usualAck then
+                    // Progress.maybeUpdate and freeing the acknowledged inflights, in one copy.
+                    struct (true,
+                            { pr with
+                                Match = m.Index
+                                Next = max pr.Next (m.Index + 1UL)
+                                ProbeSent = false
+                                Inflights = Inflights.freeLE m.Index pr.Inflights })
+                else
+                    Progress.maybeUpdateV m.Index pr
+            match updated with
             | struct (false, pr) ->
                 // A stale or repeated acknowledgement (the common answer to an empty append)
                 // usually changes nothing: then the map stays as it is.
@@ -803,6 +819,7 @@ module internal InPlace =
                             r
                         // Back to replicating via probing, which accounts for the snapshot.
                         pr |> Progress.becomeProbe |> Progress.becomeReplicate
+                    | StateReplicate when usualAck -> pr
                     | StateReplicate -> { pr with Inflights = Inflights.freeLE m.Index pr.Inflights }
                     | StateSnapshot -> pr
                 setProgress m.From pr r
