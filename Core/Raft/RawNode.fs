@@ -106,9 +106,13 @@ module RawNode =
     /// Whether a Ready would hold anything.
     let hasReady (rn: RawNode) =
         let r = rn.Raft
-        let hs = Raft.hardState r
-        Raft.softState r <> rn.PrevSoftSt
-        || (not (Pb.isEmptyHardState hs) && hs <> rn.PrevHardSt)
+        let prevSs = rn.PrevSoftSt
+        let prevHs = rn.PrevHardSt
+        // The soft and hard state compared field by field: no records built just to compare.
+        r.Lead <> prevSs.Lead
+        || r.State <> prevSs.RaftState
+        || (not (r.Term = 0UL && r.Vote = 0UL && r.RaftLog.Committed = 0UL)
+            && (r.Term <> prevHs.Term || r.Vote <> prevHs.Vote || r.RaftLog.Committed <> prevHs.Commit))
         || RaftLog.hasPendingSnapshot r.RaftLog
         || not r.Msgs.IsEmpty
         || not r.RaftLog.Unstable.Entries.IsEmpty
@@ -119,10 +123,13 @@ module RawNode =
     let peekReady (rn: RawNode) : Ready =
         let r = rn.Raft
         let entries = EntrySeq.toArray r.RaftLog.Unstable.Entries
-        let ss = Raft.softState r
-        let hs = Raft.hardState r
-        { SoftState = if ss <> rn.PrevSoftSt then Some ss else Option.None
-          HardState = if hs <> rn.PrevHardSt then hs else Pb.emptyHardState
+        let prevHs = rn.PrevHardSt
+        let hsChanged = r.Term <> prevHs.Term || r.Vote <> prevHs.Vote || r.RaftLog.Committed <> prevHs.Commit
+        let hs = if hsChanged then Raft.hardState r else Pb.emptyHardState
+        { SoftState =
+            if r.Lead <> rn.PrevSoftSt.Lead || r.State <> rn.PrevSoftSt.RaftState then Some(Raft.softState r)
+            else Option.None
+          HardState = hs
           ReadStates = List.rev r.ReadStates
           Entries = entries
           Snapshot = defaultArg r.RaftLog.Unstable.Snapshot Pb.emptySnapshot
@@ -130,7 +137,7 @@ module RawNode =
           Messages = List.rev r.Msgs
           // Term, vote and entries must reach disk before messages go out; a commit index alone
           // may be written lazily.
-          MustSync = entries.Length <> 0 || hs.Vote <> rn.PrevHardSt.Vote || hs.Term <> rn.PrevHardSt.Term }
+          MustSync = entries.Length <> 0 || r.Vote <> prevHs.Vote || r.Term <> prevHs.Term }
 
     /// The outstanding work, and the node that handed it out: the host must handle the Ready and
     /// then call `advance` with it, with nothing else in between.
@@ -191,21 +198,24 @@ module RawNode =
     /// The node's MemoryStorage.
     let storage (rn: RawNode) = rn.Raft.RaftLog.Storage
 
-    let private mapStorage (f: MemoryStorage -> MemoryStorage) (rn: RawNode) =
+    /// The node over another storage. (The operations below compute the storage first rather
+    /// than pass a function: a host calls them for every Ready.)
+    let private withStorage (s: MemoryStorage) (rn: RawNode) =
         let r = rn.Raft.Clone()
-        r.RaftLog <- { r.RaftLog with Storage = f r.RaftLog.Storage }
+        r.RaftLog <- { r.RaftLog with Storage = s }
         withRaft rn r
 
     let private tryMapStorage (f: MemoryStorage -> Result<MemoryStorage, StorageError>) (rn: RawNode) =
         match f (storage rn) with
-        | Ok s -> Ok(mapStorage (fun _ -> s) rn)
+        | Ok s -> Ok(withStorage s rn)
         | Error e -> Error e
 
     /// Stores the hard state (MemoryStorage.SetHardState).
-    let setHardState (hs: HardState) (rn: RawNode) = mapStorage (MemoryStorage.setHardState hs) rn
+    let setHardState (hs: HardState) (rn: RawNode) = withStorage (MemoryStorage.setHardState hs (storage rn)) rn
 
     /// Appends entries to the stable log (MemoryStorage.Append).
-    let appendToStorage (entries: Entry[]) (rn: RawNode) = mapStorage (MemoryStorage.append entries) rn
+    let appendToStorage (entries: Entry[]) (rn: RawNode) =
+        if entries.Length = 0 then rn else withStorage (MemoryStorage.append entries (storage rn)) rn
 
     /// Replaces the stable log with a snapshot (MemoryStorage.ApplySnapshot).
     let applySnapshotToStorage (snap: Snapshot) (rn: RawNode) =
@@ -218,5 +228,5 @@ module RawNode =
     /// what the node sends to followers that need a snapshot.
     let createSnapshot (i: uint64) (cs: ConfState option) (data: byte[]) (rn: RawNode) =
         match MemoryStorage.createSnapshot i cs data (storage rn) with
-        | Ok(snap, s) -> Ok(snap, mapStorage (fun _ -> s) rn)
+        | Ok(snap, s) -> Ok(snap, withStorage s rn)
         | Error e -> Error e
