@@ -1,5 +1,5 @@
-/// The state of one Raft peer (etcd's `raft` struct) as an immutable value, and the errors its
-/// operations return.
+/// The state of one Raft peer (etcd's `raft` struct), a value no caller outside Core can change,
+/// and the errors its operations return.
 namespace Raft.Core
 
 open System
