@@ -7,6 +7,7 @@ open FsCheck
 open FsCheck.FSharp
 open Xunit
 open Raft.Core
+open Raft.Core.Tests.PropertyCheck
 
 /// The window operations under test, over some window type 'W.
 type WindowOps<'W> =
@@ -76,21 +77,15 @@ let private unclaimedOps: WindowOps<Unclaimed> =
             { w with Start = w.Start + k; N = w.N - k }
       Contents = fun w -> List.ofArray w.Items[w.Start .. w.Start + w.N - 1] }
 
-let private check ops =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, Prop.forAll (Arb.fromGen (Gen.listOf genOp)) (versionsStayIntact ops))
+let private windowsProperty ops =
+    Prop.forAll (Arb.fromGen (Gen.listOf genOp)) (versionsStayIntact ops)
 
 [<Fact>]
-let ``Inflights versions are unaffected by operations on other versions`` () = check inflightsOps
+let ``Inflights versions are unaffected by operations on other versions`` () = holds (windowsProperty inflightsOps)
 
 [<Fact>]
 let ``the property catches windows that append over a newer window's cells`` () =
-    let caught =
-        try
-            check unclaimedOps
-            false
-        with _ ->
-            true
-    Assert.True(caught, "sharing without claiming must break some version")
+    Assert.True(caught (windowsProperty unclaimedOps), "sharing without claiming must break some version")
 
 // ---- Raft nodes --------------------------------------------------------------------------------
 
@@ -205,14 +200,11 @@ let private nodesStayIntact (step: Stepper) (program: NodeOp list) =
         record (fst next)
     seen |> Seq.forall (fun (rn, fp) -> fingerprint rn = fp)
 
-let private checkNodes (step: Stepper) =
-    Check.One(
-        Config.QuickThrowOnFailure.WithMaxTest 200,
-        Prop.forAll (Arb.fromGen (Gen.listOf genNodeOp)) (nodesStayIntact step)
-    )
+let private nodesProperty (step: Stepper) =
+    Prop.forAll (Arb.fromGen (Gen.listOf genNodeOp)) (nodesStayIntact step)
 
 [<Fact>]
-let ``Raft nodes are unaffected by operations on newer nodes`` () = checkNodes RawNode.step
+let ``Raft nodes are unaffected by operations on newer nodes`` () = holds (nodesProperty RawNode.step)
 
 /// A deliberately broken step: it updates the node in place instead of a copy of it.
 let private stepInPlace: Stepper =
@@ -222,10 +214,4 @@ let private stepInPlace: Stepper =
 
 [<Fact>]
 let ``the property catches a step that updates the node in place`` () =
-    let caught =
-        try
-            checkNodes stepInPlace
-            false
-        with _ ->
-            true
-    Assert.True(caught, "stepping without a copy must change some older node")
+    Assert.True(caught (nodesProperty stepInPlace), "stepping without a copy must change some older node")
