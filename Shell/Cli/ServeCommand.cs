@@ -28,6 +28,7 @@ public static class ServeCommand
     private static readonly Option<string> InitialClusterToken = Flag("--initial-cluster-token", "Initial cluster token for the cluster during bootstrap.", Defaults.InitialClusterToken);
     private static readonly Option<bool> ForceNewCluster = new("--force-new-cluster") { Description = "Force to create a new one member cluster." };
     private static readonly Option<ulong> SnapshotCount = Flag("--snapshot-count", "Number of committed transactions to trigger a snapshot to disk.", Defaults.SnapshotCount);
+    private static readonly Option<ulong> SnapshotCatchUpEntries = Flag("--experimental-snapshot-catchup-entries", "Number of entries for a slow follower to catch up after compacting the raft storage entries.", Defaults.SnapshotCatchUpEntries);
     private static readonly Option<int> HeartbeatInterval = Flag("--heartbeat-interval", "Time (in milliseconds) of a heartbeat interval.", Defaults.HeartbeatIntervalMs);
     private static readonly Option<int> ElectionTimeout = Flag("--election-timeout", "Time (in milliseconds) for an election to timeout.", Defaults.ElectionTimeoutMs);
     private static readonly Option<int> MaxWals = Flag("--max-wals", "Maximum number of wal files to retain (0 is unlimited).", Defaults.MaxWalFiles);
@@ -64,7 +65,7 @@ public static class ServeCommand
         var command = new Command("serve", "Run a member of the replicated key-value service (etcd's v3 JSON API).")
         {
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
-            InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, HeartbeatInterval, ElectionTimeout,
+            InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,
             MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, LogLevel,
         };
         command.SetAction((result, ct) => RunAsync(result, ct));
@@ -87,6 +88,7 @@ public static class ServeCommand
             InitialClusterToken = r.GetValue(InitialClusterToken)!,
             ForceNewCluster = r.GetValue(ForceNewCluster),
             SnapshotCount = r.GetValue(SnapshotCount),
+            SnapshotCatchUpEntries = r.GetValue(SnapshotCatchUpEntries),
             HeartbeatIntervalMs = r.GetValue(HeartbeatInterval),
             ElectionTimeoutMs = r.GetValue(ElectionTimeout),
             MaxWalFiles = r.GetValue(MaxWals),

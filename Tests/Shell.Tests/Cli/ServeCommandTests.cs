@@ -37,6 +37,7 @@ public class ServeCommandTests
         Assert.Equal("new", o.InitialClusterState);
         Assert.Equal("etcd-cluster", o.InitialClusterToken);
         Assert.Equal(10_000UL, o.SnapshotCount);
+        Assert.Equal(5_000UL, o.SnapshotCatchUpEntries);
         Assert.Equal(100, o.HeartbeatIntervalMs);
         Assert.Equal(1000, o.ElectionTimeoutMs);
         Assert.True(o.PreVote);
@@ -59,7 +60,7 @@ public class ServeCommandTests
         var o = Parse("--name", "infra1", "--data-dir", "/tmp/x", "--listen-client-urls", "http://127.0.0.1:1", "--advertise-client-urls", "http://127.0.0.1:1",
             "--listen-peer-urls", "http://127.0.0.1:2", "--initial-advertise-peer-urls", "http://127.0.0.1:2",
             "--initial-cluster", "infra1=http://127.0.0.1:2,infra2=http://127.0.0.1:3", "--initial-cluster-state", "existing",
-            "--initial-cluster-token", "tok", "--force-new-cluster", "--snapshot-count=5", "--heartbeat-interval", "50", "--election-timeout", "500")!;
+            "--initial-cluster-token", "tok", "--force-new-cluster", "--snapshot-count=5", "--experimental-snapshot-catchup-entries", "3", "--heartbeat-interval", "50", "--election-timeout", "500")!;
         Assert.Equal("infra1", o.Name);
         Assert.Equal("/tmp/x", o.EffectiveDataDir);
         Assert.Equal("infra1=http://127.0.0.1:2,infra2=http://127.0.0.1:3", o.EffectiveInitialCluster);
@@ -67,6 +68,7 @@ public class ServeCommandTests
         Assert.Equal("tok", o.InitialClusterToken);
         Assert.True(o.ForceNewCluster);
         Assert.Equal(5UL, o.SnapshotCount);
+        Assert.Equal(3UL, o.SnapshotCatchUpEntries);
         Assert.Equal(50, o.HeartbeatIntervalMs);
         Assert.Equal(500, o.ElectionTimeoutMs);
     }
