@@ -13,9 +13,7 @@ module Bootstrap =
         elif MemoryStorage.lastIndex (RawNode.storage rn) <> 0UL then
             Error "can't bootstrap a nonempty Storage"
         else
-            // Nothing is persisted yet: the first Ready must carry the hard state.
-            let rn = { rn with PrevHardSt = Pb.emptyHardState }
-            let r = Raft.becomeFollower 1UL Raft.NoNode rn.Raft
+            let r = Raft.becomeFollower 1UL Raft.NoNode rn
             let ents =
                 peers
                 |> List.mapi (fun i p ->
@@ -38,4 +36,5 @@ module Bootstrap =
                         let cc = { ID = 0UL; Type = ConfChangeAddNode; NodeID = p.ID; Context = [||] }
                         fst (Raft.applyConfChange (Pb.confChangeAsV2 cc) r))
                     r
-            Ok { rn with Raft = r }
+            // Nothing is persisted yet: the first Ready must carry the hard state.
+            Ok(RawNode(r, rn.PrevSoftSt, Pb.emptyHardState))

@@ -195,16 +195,64 @@ module internal InPlace =
     // Sending.
 
     /// Queues a message for the next Ready.
-    let private send (m: Message) (r: Raft) = r.Msgs <- outgoing m r :: r.Msgs
+    let private send (m: Message) (r: Raft) = r.Enqueue(outgoing m r)
 
     /// Sends an append (or a snapshot, when the entries are compacted) to `to` unless its
     /// progress is paused; with sendIfEmpty false, an append without entries is not sent.
-    /// Returns whether a message was sent.
-    let private maybeSendAppend (``to``: uint64) (sendIfEmpty: bool) (r: Raft) : bool =
+    /// Returns whether a message was sent, and the entries array of the last append built:
+    /// `shared`, when the append carries the same entries (a broadcast sends the same run to
+    /// every follower that is up to date, and a message is a value, so they can share it).
+    let rec private maybeSendAppendSharing (``to``: uint64) (sendIfEmpty: bool) (shared: Entry[]) (r: Raft)
+        : struct (bool * Entry[]) =
         let pr = progress ``to`` r
         if Progress.isPaused pr then
-            false
+            struct (false, shared)
         else
+            // The usual case first: what there is to send is all unstable, and its run is copied
+            // straight into the message (RaftLog.entries's answer without building it).
+            let l = r.RaftLog
+            match RaftLog.unstableRunFrom pr.Next r.Settings.MaxMsgSize l with
+            | ValueSome(struct (start, count)) ->
+                match RaftLog.term (pr.Next - 1UL) l with
+                | Ok term ->
+                    let run = l.Unstable.Entries.AsSpan().Slice(start, count)
+                    // The same first entry (one object per index) and count: the same run.
+                    let entries =
+                        if count = shared.Length && obj.ReferenceEquals(run[0], shared[0]) then shared
+                        else run.ToArray()
+                    sendEntries ``to`` pr term entries r
+                    struct (true, entries)
+                | Error _ -> maybeSendAppendGeneral ``to`` sendIfEmpty shared pr r
+            | ValueNone -> maybeSendAppendGeneral ``to`` sendIfEmpty shared pr r
+
+    /// Queues an append of `entries` after (pr.Next-1, term) to `to` and records it in the progress.
+    and private sendEntries (``to``: uint64) (pr: Progress) (term: uint64) (entries: Entry[]) (r: Raft) =
+        // Built as `outgoing` would send it (From and Term filled in), saving a copy.
+        let m =
+            { Pb.emptyMessage with
+                Type = MsgApp
+                To = ``to``
+                From = r.Id
+                Term = r.Term
+                Index = pr.Next - 1UL
+                LogTerm = term
+                Entries = entries
+                Commit = r.RaftLog.Committed }
+        if entries.Length <> 0 then
+            match pr.State with
+            | StateReplicate ->
+                // Optimistically move Next past what is now in flight.
+                let last = entries[entries.Length - 1].Index
+                // Progress.optimisticUpdate and the new inflight in one copy.
+                setProgress ``to`` { pr with Next = last + 1UL; Inflights = Inflights.add last pr.Inflights } r
+            | StateProbe -> setProgress ``to`` { pr with ProbeSent = true } r
+            | StateSnapshot ->
+                Invariant.broken (sprintf "%x is sending append in unhandled state %s" r.Id (Progress.stateName pr.State))
+        r.Enqueue m
+
+    /// maybeSendAppendSharing in general: entries from storage, or a snapshot.
+    and private maybeSendAppendGeneral (``to``: uint64) (sendIfEmpty: bool) (shared: Entry[]) (pr: Progress) (r: Raft)
+        : struct (bool * Entry[]) =
             let term = RaftLog.term (pr.Next - 1UL) r.RaftLog
             let ents = RaftLog.entries pr.Next r.Settings.MaxMsgSize r.RaftLog
             let noEntries =
@@ -212,40 +260,21 @@ module internal InPlace =
                 | Ok e -> e.IsEmpty
                 | Error _ -> true
             if noEntries && not sendIfEmpty then
-                false
+                struct (false, shared)
             else
                 match term, ents with
                 | Ok term, Ok ents ->
-                    // Built as `outgoing` would send it (From and Term filled in), saving a copy.
-                    let m =
-                        { Pb.emptyMessage with
-                            Type = MsgApp
-                            To = ``to``
-                            From = r.Id
-                            Term = r.Term
-                            Index = pr.Next - 1UL
-                            LogTerm = term
-                            Entries = EntrySeq.toArray ents
-                            Commit = r.RaftLog.Committed }
-                    if not ents.IsEmpty then
-                        match pr.State with
-                        | StateReplicate ->
-                            // Optimistically move Next past what is now in flight.
-                            let last = (EntrySeq.last ents).Index
-                            // Progress.optimisticUpdate and the new inflight in one copy.
-                            setProgress ``to`` { pr with Next = last + 1UL; Inflights = Inflights.add last pr.Inflights } r
-                        | StateProbe -> setProgress ``to`` { pr with ProbeSent = true } r
-                        | StateSnapshot ->
-                            Invariant.broken (
-                                sprintf "%x is sending append in unhandled state %s" r.Id (Progress.stateName pr.State)
-                            )
-                    r.Msgs <- m :: r.Msgs
-                    true
+                    // The same first entry (one object per index) and count: the same run.
+                    let entries =
+                        if ents.Count = shared.Length && ents.Count > 0 && obj.ReferenceEquals(ents[0], shared[0]) then shared
+                        else EntrySeq.toArray ents
+                    sendEntries ``to`` pr term entries r
+                    struct (true, entries)
                 | _ ->
                     // The term or the entries are compacted away: send the snapshot instead.
                     if not pr.RecentActive then
                         debug (sprintf "ignore sending snapshot to %x since it is not recently active" ``to``) r
-                        false
+                        struct (false, shared)
                     else
                         let snapshot = RaftLog.snapshot r.RaftLog
                         if Pb.isEmptySnap snapshot then
@@ -271,7 +300,12 @@ module internal InPlace =
                                 To = ``to``
                                 Snapshot = snapshot }
                             r
-                        true
+                        struct (true, shared)
+
+    /// maybeSendAppendSharing for one message: returns whether it was sent.
+    and private maybeSendAppend (``to``: uint64) (sendIfEmpty: bool) (r: Raft) : bool =
+        let struct (sent, _) = maybeSendAppendSharing ``to`` sendIfEmpty [||] r
+        sent
 
     /// Sends an append with new entries (if any) and the commit index to `to`.
     let private sendAppend (``to``: uint64) (r: Raft) = maybeSendAppend ``to`` true r |> ignore
@@ -294,8 +328,11 @@ module internal InPlace =
 
     /// Sends appends to every peer that is not up to date (forEachPeer without a closure).
     let private bcastAppend (r: Raft) =
+        let mutable shared = [||]
         for id in r.ProgressIds do
-            if id <> r.Id then sendAppend id r
+            if id <> r.Id then
+                let struct (_, entries) = maybeSendAppendSharing id true shared r
+                shared <- entries
 
     let private bcastHeartbeatWithCtx (ctx: byte[]) (r: Raft) =
         forEachPeer (fun id r -> sendHeartbeat id ctx r) r
@@ -374,16 +411,9 @@ module internal InPlace =
             let s = payloadSize ents
             r.UncommittedSize <- if s > r.UncommittedSize then 0UL else r.UncommittedSize - s
 
-    /// Appends entries of the current term to the leader's log; false when the uncommitted size
-    /// limit drops them.
-    let private appendEntry (es: Entry[]) (r: Raft) : bool =
-        let li = lastIndex r
-        let term = r.Term
-        let es =
-            let stamped = Array.zeroCreate es.Length
-            for i in 0 .. es.Length - 1 do
-                stamped[i] <- { es[i] with Term = term; Index = li + 1UL + uint64 i }
-            stamped
+    /// Appends entries that already carry the leader's term and their indexes (in an array no one
+    /// else holds) to the leader's log; false when the uncommitted size limit drops them.
+    let private appendStamped (es: Entry[]) (r: Raft) : bool =
         match increaseUncommittedSize es r with
         | ValueNone ->
             debug
@@ -391,7 +421,7 @@ module internal InPlace =
                 r
             false
         | ValueSome size ->
-            let struct (l, lines) = RaftLog.appendV (EntrySeq.ofOwnedArray es) r.RaftLog
+            let struct (l, lines) = RaftLog.appendArrayV es r.RaftLog
             let li = RaftLog.lastIndex l
             r.UncommittedSize <- size
             r.RaftLog <- l
@@ -403,6 +433,16 @@ module internal InPlace =
             // The caller broadcasts whether or not this commits.
             maybeCommit r |> ignore
             true
+
+    /// Appends entries of the current term to the leader's log; false when the uncommitted size
+    /// limit drops them.
+    let private appendEntry (es: Entry[]) (r: Raft) : bool =
+        let li = lastIndex r
+        let term = r.Term
+        let stamped = Array.zeroCreate es.Length
+        for i in 0 .. es.Length - 1 do
+            stamped[i] <- { es[i] with Term = term; Index = li + 1UL + uint64 i }
+        appendStamped stamped r
 
     let becomeFollower (term: uint64) (lead: uint64) (r: Raft) =
         reset term r
@@ -573,13 +613,13 @@ module internal InPlace =
 
     let private handleAppendEntries (m: Message) (r: Raft) =
         if m.Index < r.RaftLog.Committed then
-            r.Msgs <- (reply m MsgAppResp r.RaftLog.Committed r) :: r.Msgs
+            r.Enqueue(reply m MsgAppResp r.RaftLog.Committed r)
         else
-            match RaftLog.maybeAppendV m.Index m.LogTerm m.Commit (EntrySeq.ofArray m.Entries) r.RaftLog with
+            match RaftLog.maybeAppendArrayV m.Index m.LogTerm m.Commit m.Entries r.RaftLog with
             | ValueSome(struct (l, lastnewi, lines)) ->
                 r.RaftLog <- l
                 addLines lines r
-                r.Msgs <- (reply m MsgAppResp lastnewi r) :: r.Msgs
+                r.Enqueue(reply m MsgAppResp lastnewi r)
             | ValueNone ->
                 debug
                     (sprintf
@@ -1245,6 +1285,25 @@ module internal InPlace =
                 | StateCandidate
                 | StatePreCandidate -> stepCandidate m r
                 | StateLeader -> stepLeader m r
+
+    /// A proposal of one normal entry with `data` (RawNode's Propose). A leader that accepts
+    /// proposals appends the entry as stepLeader's MsgProp does, without building the message
+    /// and a second entry; every other node steps the MsgProp.
+    let propose (data: byte[]) (r: Raft) : Result<unit, RaftError> =
+        if r.State = StateLeader && r.HasProgress r.Id && r.LeadTransferee = NoNode then
+            let e = { Term = r.Term; Index = lastIndex r + 1UL; Type = EntryNormal; Data = data }
+            if appendStamped [| e |] r then
+                bcastAppend r
+                okUnit
+            else
+                dropped
+        else
+            step
+                { Pb.emptyMessage with
+                    Type = MsgProp
+                    From = r.Id
+                    Entries = [| { Term = 0UL; Index = 0UL; Type = EntryNormal; Data = data } |] }
+                r
 
     // -----------------------------------------------------------------------------------------
     // Time.

@@ -208,6 +208,26 @@ module RaftLog =
     let entries (i: uint64) (maxSize: uint64) (l: RaftLog) : Result<EntrySeq, StorageError> =
         if i > lastIndex l then Ok EntrySeq.empty else slice i (lastIndex l + 1UL) maxSize l
 
+    /// Where `entries i maxSize` would find its answer when all of [i, lastIndex] is unstable:
+    /// the position of entry i among the unstable entries and how many fit in maxSize bytes (at
+    /// least one). ValueNone when part of it is stable, or there is nothing from i on.
+    let unstableRunFrom (i: uint64) (maxSize: uint64) (l: RaftLog) : struct (int * int) voption =
+        let u = l.Unstable
+        let n = u.Entries.Count
+        if i >= u.Offset && i - u.Offset < uint64 n && i >= firstIndex l then
+            let span = u.Entries.AsSpan()
+            let start = int (i - u.Offset)
+            // EntrySeq.limitSize over [start, n).
+            let mutable size = uint64 (Codec.entrySize span[start])
+            let mutable count = 1
+            let mutable stop = false
+            while not stop && start + count < n do
+                size <- size + uint64 (Codec.entrySize span[start + count])
+                if size > maxSize then stop <- true else count <- count + 1
+            ValueSome(struct (start, count))
+        else
+            ValueNone
+
     /// Every entry in the log.
     let allEntries (l: RaftLog) =
         match entries (firstIndex l) NoLimit l with
@@ -274,6 +294,18 @@ module RaftLog =
             | struct (u, ValueNone) -> struct ({ l with Unstable = u }, [])
             | struct (u, ValueSome line) -> struct ({ l with Unstable = u }, [ line ])
 
+    /// appendV of entries the log may keep as they are (the caller never changes the array).
+    /// Entries that follow the unstable ones are added to them directly.
+    let appendArrayV (ents: Entry[]) (l: RaftLog) : struct (RaftLog * LogLine list) =
+        let u = l.Unstable
+        if ents.Length > 0
+           && not u.Entries.IsEmpty
+           && ents[0].Index = u.Offset + uint64 u.Entries.Count
+           && ents[0].Index - 1UL >= l.Committed then
+            struct ({ l with Unstable = { u with Entries = EntrySeq.appendRange ents 0 ents.Length u.Entries } }, [])
+        else
+            appendV (EntrySeq.ofOwnedArray ents) l
+
     /// appendV as a pair.
     let append (ents: EntrySeq) (l: RaftLog) : RaftLog * LogLine list =
         let struct (l, lines) = appendV ents l
@@ -299,6 +331,30 @@ module RaftLog =
                     let struct (l, more) = appendV (EntrySeq.skip (int (ci - offset)) ents) l
                     struct (l, (if more.IsEmpty then lines else lines @ more))
             ValueSome(struct (commitTo (min committed lastnewi) l, lastnewi, lines))
+
+    /// maybeAppendV over a message's entries, which the log then shares (a message is a value:
+    /// its array never changes). The usual case, entries that all follow the last one, is
+    /// appended directly: there is nothing to compare, and the log is copied once.
+    let maybeAppendArrayV (index: uint64) (logTerm: uint64) (committed: uint64) (ents: Entry[]) (l: RaftLog)
+        : (struct (RaftLog * uint64 * LogLine list)) voption =
+        let u = l.Unstable
+        if ents.Length > 0
+           && index = lastIndex l
+           && ents[0].Index = index + 1UL
+           && ents[0].Term <> 0UL // (a term-0 entry past the end would match term 0 there)
+           && u.Offset + uint64 u.Entries.Count = index + 1UL
+           && index >= l.Committed
+           && matchTerm index logTerm l then
+            let entries =
+                if u.Entries.IsEmpty then EntrySeq.ofOwnedArray ents
+                else EntrySeq.appendRange ents 0 ents.Length u.Entries
+            let lastnewi = index + uint64 ents.Length
+            // commitTo's rule; the new last index is lastnewi.
+            let tocommit = min committed lastnewi
+            let l = { l with Unstable = { u with Entries = entries }; Committed = max l.Committed tocommit }
+            ValueSome(struct (l, lastnewi, []))
+        else
+            maybeAppendV index logTerm committed (EntrySeq.ofOwnedArray ents) l
 
     /// maybeAppendV with a triple and an option.
     let maybeAppend (index: uint64) (logTerm: uint64) (committed: uint64) (ents: EntrySeq) (l: RaftLog)

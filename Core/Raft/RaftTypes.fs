@@ -41,12 +41,21 @@ type RaftSettings =
       PreVote: bool
       DisableProposalForwarding: bool }
 
-/// The parts of a node's state that change rarely (elections, reads, configuration, ticks): kept
-/// apart so that the copy a step makes of the node stays small.
+/// The parts of a node's state that change rarely (elections, reads, configuration, ticks, log
+/// lines): kept apart so that the copy a step makes of the node stays small.
 type internal RaftRare =
     { Id: uint64
       Settings: RaftSettings
+      Term: uint64
       Vote: uint64
+      State: StateType
+      Lead: uint64
+      /// The tracker's configuration, votes and limits; its Progress map is kept empty, the
+      /// progress living in the node's progress array instead (see Raft.Prs).
+      TrackerState: ProgressTracker
+      /// The tracked ids, sorted; replaced only when the configuration changes.
+      PrIds: uint64[]
+      Logs: LogLine list
       ReadStates: ReadState list
       IsLearner: bool
       LeadTransferee: uint64
@@ -63,33 +72,35 @@ type internal RaftRare =
 /// in place for the rest of the step: the state has two dozen fields and a message changes
 /// several of them at several points, so copying it at every change cost more than the step's
 /// real work. The copy escapes only as the operation's result. What a step usually changes
-/// lives in the node itself; the rest in a `RaftRare` record that a change replaces. Lists that
-/// accumulate (messages, read states, log lines) are kept newest first.
-[<Sealed>]
+/// (the log, the peers' progress, the queued messages, the uncommitted size, the election
+/// clock) lives in the node itself; the rest in a `RaftRare` record that a change replaces.
+/// Lists that accumulate (read states, log lines) are kept newest first. RawNode extends this
+/// type, so that a step through RawNode copies one object.
 type Raft =
     val mutable private rare: RaftRare
-    val mutable private term: uint64
     val mutable private raftLog: RaftLog
-    /// The tracker's configuration, votes and limits; its Progress map is kept empty, the
-    /// progress living in prIds/prVals instead (see Prs).
-    val mutable private tracker: ProgressTracker
-    /// The tracked ids, sorted; replaced only when the configuration changes.
-    val mutable private prIds: uint64[]
-    /// The progress of prIds[k] at k; replaced (copied) on every progress change.
+    /// The progress of ProgressIds[k] at k. Older nodes may share the array, so an operation
+    /// copies it before its first change (see prValsOwned).
     val mutable private prVals: Progress[]
-    val mutable private state: StateType
-    val mutable private msgs: Message list
-    val mutable private lead: uint64
+    /// prVals is this node's own copy, made during the operation now updating the node: later
+    /// changes in the same operation write into it. A copy of the node never owns it.
+    val mutable private prValsOwned: bool
+    val mutable private outbox: Outbox
     val mutable private uncommittedSize: uint64
     val mutable private electionElapsed: int
-    val mutable private logs: LogLine list
 
     /// A follower at term 0 with nothing in flight; `Raft.create` fills in the rest.
-    internal new(id, settings, raftLog, prs, readOnly, rand) =
+    internal new(id, settings, raftLog, prs: ProgressTracker, readOnly, rand) =
         { rare =
             { Id = id
               Settings = settings
+              Term = 0UL
               Vote = 0UL
+              State = StateFollower
+              Lead = 0UL
+              TrackerState = { prs with Progress = Map.empty }
+              PrIds = Seq.toArray prs.Progress.Keys
+              Logs = []
               ReadStates = []
               IsLearner = false
               LeadTransferee = 0UL
@@ -99,37 +110,29 @@ type Raft =
               RandomizedElectionTimeout = 0
               Rand = rand
               PendingReadIndexMessages = [] }
-          term = 0UL
           raftLog = raftLog
-          tracker = { prs with Progress = Map.empty }
-          prIds = Seq.toArray prs.Progress.Keys
           prVals = Seq.toArray prs.Progress.Values
-          state = StateFollower
-          msgs = []
-          lead = 0UL
+          prValsOwned = true
+          outbox = Outbox.Empty
           uncommittedSize = 0UL
-          electionElapsed = 0
-          logs = [] }
+          electionElapsed = 0 }
 
     /// A copy of `o`, field by field (several times cheaper than MemberwiseClone). Every field
     /// holds an immutable value, so the copy shares nothing that either node could change.
-    private new(o: Raft) =
+    internal new(o: Raft) =
         { rare = o.rare
-          term = o.term
           raftLog = o.raftLog
-          tracker = o.tracker
-          prIds = o.prIds
           prVals = o.prVals
-          state = o.state
-          msgs = o.msgs
-          lead = o.lead
+          prValsOwned = false
+          outbox = o.outbox
           uncommittedSize = o.uncommittedSize
-          electionElapsed = o.electionElapsed
-          logs = o.logs }
+          electionElapsed = o.electionElapsed }
 
     member r.Id = r.rare.Id
     member r.Settings = r.rare.Settings
-    member r.Term with get () = r.term and internal set (v: uint64) = r.term <- v
+    member r.Term
+        with get () = r.rare.Term
+        and internal set (v: uint64) = if not (v = r.rare.Term) then r.rare <- { r.rare with Term = v }
     member r.RaftLog with get () = r.raftLog and internal set (v: RaftLog) = r.raftLog <- v
     /// The configuration and the progress of every peer. The node keeps the progress in two
     /// arrays by id rather than in the tracker's Map: a leader changes some progress several
@@ -138,27 +141,28 @@ type Raft =
     /// need it whole.
     member r.Prs
         with get () =
+            let ids = r.rare.PrIds
             let mutable m = Map.empty
-            for k in 0 .. r.prIds.Length - 1 do
-                m <- Map.add r.prIds[k] r.prVals[k] m
-            { r.tracker with Progress = m }
+            for k in 0 .. ids.Length - 1 do
+                m <- Map.add ids[k] r.prVals[k] m
+            { r.rare.TrackerState with Progress = m }
         and internal set (v: ProgressTracker) =
-            r.tracker <- { v with Progress = Map.empty }
-            r.prIds <- Seq.toArray v.Progress.Keys
+            r.rare <- { r.rare with TrackerState = { v with Progress = Map.empty }; PrIds = Seq.toArray v.Progress.Keys }
             r.prVals <- Seq.toArray v.Progress.Values
+            r.prValsOwned <- true
 
     /// The active configuration (Prs.Config without assembling the tracker).
-    member internal r.TrackerConfig = r.tracker.Config
+    member internal r.TrackerConfig = r.rare.TrackerState.Config
 
     /// The tracked ids in increasing order. The array is never changed: a new configuration
     /// brings a new one.
-    member internal r.ProgressIds = r.prIds
+    member internal r.ProgressIds = r.rare.PrIds
 
     /// The position of id in ProgressIds, negative when it is not tracked.
     member internal r.ProgressIndex(id: uint64) =
         // A plain scan: clusters have a handful of members, and Array.BinarySearch's generic
         // comparer cost more than the whole scan.
-        let ids = r.prIds
+        let ids = r.rare.PrIds
         let mutable k = 0
         while k < ids.Length && ids[k] < id do
             k <- k + 1
@@ -170,23 +174,34 @@ type Raft =
     /// The progress at a position of ProgressIds.
     member internal r.ProgressAt(k: int) = r.prVals[k]
 
-    /// Replaces the progress at a position of ProgressIds (in a copy of the array: older nodes
-    /// share the old one).
+    /// Replaces the progress at a position of ProgressIds: in a copy of the array the first time
+    /// in an operation (older nodes share the old one), in place after that.
     member internal r.SetProgressAt(k: int, pr: Progress) =
-        let vals = r.prVals.AsSpan().ToArray() // not Array.copy: Clone is slow for small arrays
-        vals[k] <- pr
-        r.prVals <- vals
-    member r.State with get () = r.state and internal set (v: StateType) = r.state <- v
+        if not r.prValsOwned then
+            r.prVals <- r.prVals.AsSpan().ToArray() // not Array.copy: Clone is slow for small arrays
+            r.prValsOwned <- true
+        r.prVals[k] <- pr
+    member r.State
+        with get () = r.rare.State
+        and internal set (v: StateType) = if not (v = r.rare.State) then r.rare <- { r.rare with State = v }
     /// Messages to send with the next Ready, newest first.
-    member r.Msgs with get () = r.msgs and internal set (v: Message list) = r.msgs <- v
-    member r.Lead with get () = r.lead and internal set (v: uint64) = r.lead <- v
+    member r.Msgs = r.outbox.ToListNewestFirst()
+    /// Messages to send with the next Ready, oldest first.
+    member internal r.Outbox with get () = r.outbox and set (v: Outbox) = r.outbox <- v
+    /// Queues a message for the next Ready.
+    member internal r.Enqueue(m: Message) = r.outbox <- r.outbox.Add m
+    member r.Lead
+        with get () = r.rare.Lead
+        and internal set (v: uint64) = if not (v = r.rare.Lead) then r.rare <- { r.rare with Lead = v }
     /// Estimated size of the uncommitted tail (leader only).
     member r.UncommittedSize with get () = r.uncommittedSize and internal set (v: uint64) = r.uncommittedSize <- v
     /// Ticks since the last election timeout (leader, candidate) or since the follower last
     /// heard from its leader.
     member r.ElectionElapsed with get () = r.electionElapsed and internal set (v: int) = r.electionElapsed <- v
     /// Log lines not yet drained, newest first.
-    member r.Logs with get () = r.logs and internal set (v: LogLine list) = r.logs <- v
+    member r.Logs
+        with get () = r.rare.Logs
+        and internal set (v: LogLine list) = if not (obj.ReferenceEquals(v, r.rare.Logs)) then r.rare <- { r.rare with Logs = v }
     member r.Vote
         with get () = r.rare.Vote
         and internal set (v: uint64) = if not (v = r.rare.Vote) then r.rare <- { r.rare with Vote = v }

@@ -14,7 +14,8 @@
 /// after the range in place only while no other window has claimed it (an atomic
 /// compare-and-swap on the array's claimed length), so an older window never sees its cells
 /// change; otherwise the window moves to a fresh array. A leader adds and frees one inflight per
-/// append, so this costs one small record per operation and an occasional array.
+/// append, so a window is a struct (held inline by its Progress) and an operation costs nothing
+/// but an occasional array.
 namespace Raft.Core
 
 open System
@@ -31,7 +32,7 @@ type internal InflightBuffer =
         Interlocked.CompareExchange(&b.used, expected + 1, expected) = expected
 
 /// A bounded FIFO of log indexes. Equal windows (same size and contents) compare equal.
-[<CustomEquality; NoComparison>]
+[<Struct; CustomEquality; NoComparison>]
 type Inflights =
     private
         { Cap: int

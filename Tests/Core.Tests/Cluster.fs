@@ -19,6 +19,14 @@ type Member =
       /// Read states handed out so far, newest first.
       ReadStates: ReadState list }
 
+/// The node of an operation's result.
+let nodeOf (struct (rn: RawNode, _: Result<unit, RaftError>)) = rn
+
+/// The node without its log lines.
+let withoutLogs (rn: RawNode) =
+    let struct (_, rn) = RawNode.drainLogs rn
+    rn
+
 [<RequireQualifiedAccess>]
 module Member =
     /// The first index every member starts with: a snapshot at index 1, term 1, holds the
@@ -38,7 +46,7 @@ module Member =
 
     let private ofStorage (cfg: Config) (cs: ConfState) (storage: MemoryStorage) =
         let rn = RawNode.create { cfg with Applied = StartIndex } storage
-        { Rn = snd (RawNode.drainLogs rn)
+        { Rn = withoutLogs rn
           Applied = []
           SnapshotIndex = StartIndex
           ConfState = cs
@@ -50,7 +58,7 @@ module Member =
     /// A member with an empty storage that knows no membership: a node joining a cluster, which
     /// the leader brings up to date with a snapshot.
     let createJoining (cfg: Config) : Member =
-        { Rn = snd (RawNode.drainLogs (RawNode.create { cfg with Applied = 0UL } MemoryStorage.empty))
+        { Rn = withoutLogs (RawNode.create { cfg with Applied = 0UL } MemoryStorage.empty)
           Applied = []
           SnapshotIndex = 0UL
           ConfState = Pb.emptyConfState
@@ -85,18 +93,18 @@ module Member =
         | [] -> m.SnapshotIndex
 
     /// Runs an operation on the node and drops its log lines (the scripts check those).
-    let map (f: RawNode -> RawNode) (m: Member) = { m with Rn = snd (RawNode.drainLogs (f m.Rn)) }
+    let map (f: RawNode -> RawNode) (m: Member) = { m with Rn = withoutLogs (f m.Rn) }
 
     /// Like `map`, for operations that may fail.
-    let tryMap (f: RawNode -> RawNode * Result<unit, RaftError>) (m: Member) =
-        let rn, res = f m.Rn
-        { m with Rn = snd (RawNode.drainLogs rn) }, res
+    let tryMap (f: RawNode -> struct (RawNode * Result<unit, RaftError>)) (m: Member) =
+        let struct (rn, res) = f m.Rn
+        { m with Rn = withoutLogs rn }, res
 
     /// Takes the node's Ready and handles it as a host does: snapshot, hard state and entries to
     /// storage; committed entries to the state machine (conf changes to the node); then advance.
     /// Returns the member and the messages to send.
     let handleReady (m: Member) : Member * Message list =
-        let rd, rn = RawNode.ready m.Rn
+        let struct (rd, rn) = RawNode.ready m.Rn
         let rn =
             if Pb.isEmptySnap rd.Snapshot then
                 rn
@@ -124,7 +132,7 @@ module Member =
                         | None -> m
                         | Some(Error err) -> failwith err
                         | Some(Ok cc) ->
-                            let rn, cs = RawNode.applyConfChange cc m.Rn
+                            let struct (rn, cs) = RawNode.applyConfChange cc m.Rn
                             { m with Rn = rn; ConfState = cs }
                     { m with Applied = e :: m.Applied })
                 m
@@ -141,7 +149,7 @@ module Member =
         let m =
             if rd.ReadStates.IsEmpty then m
             else { m with ReadStates = List.rev rd.ReadStates @ m.ReadStates }
-        { m with Rn = snd (RawNode.drainLogs (RawNode.advance rd m.Rn)) }, rd.Messages
+        { m with Rn = withoutLogs (RawNode.advance rd m.Rn) }, rd.Messages
 
     /// Discards the log up to the applied index (whose state the storage's snapshot holds), as a
     /// host does to bound its log.
@@ -186,7 +194,7 @@ module Net =
     let update (id: uint64) (f: Member -> Member) (net: Net) = set id (f (get id net)) net
 
     /// Runs an operation that may fail on member id.
-    let tryUpdate (id: uint64) (f: RawNode -> RawNode * Result<unit, RaftError>) (net: Net) =
+    let tryUpdate (id: uint64) (f: RawNode -> struct (RawNode * Result<unit, RaftError>)) (net: Net) =
         let m, res = Member.tryMap f (get id net)
         set id m net, res
 

@@ -79,7 +79,7 @@ let ``committed entries are handed out in Readys of at most MaxCommittedSizePerR
     let limit = 1000UL
     let m =
         Member.create { Config.defaults 1UL with MaxCommittedSizePerReady = limit } (Member.confState [ 1UL ] [])
-        |> Member.map (fun rn -> fst (RawNode.campaign rn))
+        |> Member.map (fun rn -> nodeOf (RawNode.campaign rn))
     let m = Seq.fold (fun m i -> fst (Member.tryMap (RawNode.propose (System.Text.Encoding.UTF8.GetBytes(payload i))) m)) m (seq { 1..10 })
     let rec drain (m: Member) (batches: Entry[] list) =
         if RawNode.hasReady m.Rn then

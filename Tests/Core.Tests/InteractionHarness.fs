@@ -69,7 +69,7 @@ type private Env() =
 
     /// Prints what the node logged since the last drain (as etcd's RedirectLogger does).
     member env.Drain(idx: int) =
-        let lines, rn = RawNode.drainLogs nodes[idx].Rn
+        let struct (lines, rn) = RawNode.drainLogs nodes[idx].Rn
         nodes[idx].Rn <- rn
         for l in lines do
             let n = levelNumber l.Level
@@ -156,7 +156,7 @@ type private Env() =
 
     member env.ProcessReady(idx: int) =
         let node = nodes[idx]
-        let rd, rn = RawNode.ready node.Rn
+        let struct (rd, rn) = RawNode.ready node.Rn
         node.Rn <- rn
         // Every Ready handed out goes through the planner, so that `plan` knows what the seed's
         // loop would remember (the leader, the heartbeat times).
@@ -175,7 +175,7 @@ type private Env() =
                 | None -> ent.Data, None
                 | Some(Error e) -> fail e
                 | Some(Ok cc) ->
-                    let rn, cs = RawNode.applyConfChange cc node.Rn
+                    let struct (rn, cs) = RawNode.applyConfChange cc node.Rn
                     node.Rn <- rn
                     env.Drain idx
                     let ctx =
@@ -211,7 +211,7 @@ type private Env() =
                 output.Append(Describe.message m).Append('\n') |> ignore
                 if not drop then
                     let toIdx = int (m.To - 1UL)
-                    let rn, res = RawNode.step m nodes[toIdx].Rn
+                    let struct (rn, res) = RawNode.step m nodes[toIdx].Rn
                     nodes[toIdx].Rn <- rn
                     env.Drain toIdx
                     match res with
@@ -270,8 +270,8 @@ type private Env() =
             env.On(idx, RawNode.tick)
 
     /// Runs an operation that may fail with a RaftError; a failure becomes the command's output.
-    member env.Try(idx: int, f: RawNode -> RawNode * Result<unit, RaftError>) =
-        let rn, res = f nodes[idx].Rn
+    member env.Try(idx: int, f: RawNode -> struct (RawNode * Result<unit, RaftError>)) =
+        let struct (rn, res) = f nodes[idx].Rn
         nodes[idx].Rn <- rn
         env.Drain idx
         match res with
@@ -411,7 +411,7 @@ let private handleSetRandomizedElectionTimeout (env: Env) (d: TestData) =
     let idx = firstAsNodeIdx d
     let timeout = parseInt (d.ArgValue "timeout")
     let rn = env.Nodes[idx].Rn
-    env.Nodes[idx].Rn <- { rn with Raft = Raft.withRandomizedElectionTimeout timeout rn.Raft }
+    env.Nodes[idx].Rn <- RawNode(Raft.withRandomizedElectionTimeout timeout rn, rn.PrevSoftSt, rn.PrevHardSt)
 
 /// `transfer-leadership from=<leader> to=<transferee>`.
 let private handleTransferLeadership (env: Env) (d: TestData) =

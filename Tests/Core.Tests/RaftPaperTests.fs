@@ -51,7 +51,7 @@ let ``election timeouts are drawn from [electionTick, 2 electionTick) and differ
 /// Member 1 of a cluster of `size` campaigns and receives the given votes.
 let private electionOutcome (size: int) (votes: (uint64 * bool) list) =
     let cs = Member.confState [ 1UL .. uint64 size ] []
-    let m = Member.create (Config.defaults 1UL) cs |> Member.map (fun rn -> fst (RawNode.campaign rn))
+    let m = Member.create (Config.defaults 1UL) cs |> Member.map (fun rn -> nodeOf (RawNode.campaign rn))
     let m =
         votes
         |> List.fold (fun m (from, granted) -> step { msg MsgVoteResp from 1UL 1UL with Reject = not granted } m) m
@@ -105,7 +105,7 @@ let ``a node votes only for candidates whose log is at least as up to date as it
 
 [<Fact>]
 let ``a candidate becomes follower when a leader of its term or any higher term shows up`` () =
-    let candidate () = Member.create (Config.defaults 1UL) cs3 |> Member.map (fun rn -> fst (RawNode.campaign rn))
+    let candidate () = Member.create (Config.defaults 1UL) cs3 |> Member.map (fun rn -> nodeOf (RawNode.campaign rn))
     let m = candidate () |> step { msg MsgApp 2UL 1UL 1UL with LogTerm = 1UL; Index = 1UL }
     Assert.Equal(StateFollower, (Member.raft m).State)
     Assert.Equal(2UL, (Member.raft m).Lead)
@@ -118,7 +118,7 @@ let ``a candidate becomes follower when a leader of its term or any higher term 
 let ``a message with a higher term turns any node into a follower of that term; lower terms are ignored`` () =
     // Term 2, so that a lower term is not 0 (which stands for local messages).
     let net = Net.create [ 1UL; 2UL; 3UL ] |> Net.elect 2UL |> Net.elect 1UL
-    let candidate = Net.get 3UL net |> Member.map (fun rn -> fst (RawNode.campaign rn))
+    let candidate = Net.get 3UL net |> Member.map (fun rn -> nodeOf (RawNode.campaign rn))
     for m in [ Net.get 1UL net; Net.get 2UL net; candidate ] do
         let id = Member.id m
         let before = Member.raft m

@@ -106,7 +106,7 @@ let private fingerprint (rn: RawNode) =
         (RaftLog.describe r.RaftLog)
 
 /// How the property steps a node; a broken variant substitutes it.
-type private Stepper = Message -> RawNode -> RawNode * Result<unit, RaftError>
+type private Stepper = Message -> RawNode -> struct (RawNode * Result<unit, RaftError>)
 
 type private NodeOp =
     | Propose of From: int
@@ -131,12 +131,12 @@ let private electedCluster (step: Stepper) =
         | Ok s -> s
         | Error e -> failwith (StorageError.message e)
     let nodes = Array.init 3 (fun i -> RawNode.create (Config.defaults (uint64 (i + 1))) storage)
-    nodes[0] <- fst (RawNode.campaign nodes[0])
+    nodes[0] <- (let struct (rn, _) = RawNode.campaign nodes[0] in rn)
     let rec settle (queue: Message list) rounds =
         let mutable queue = queue
         for k in 0 .. 2 do
             if RawNode.hasReady nodes[k] then
-                let rd, rn = RawNode.ready nodes[k]
+                let struct (rd, rn) = RawNode.ready nodes[k]
                 let rn = RawNode.appendToStorage rd.Entries rn
                 let rn = if Pb.isEmptyHardState rd.HardState then rn else RawNode.setHardState rd.HardState rn
                 queue <- queue @ rd.Messages
@@ -145,7 +145,7 @@ let private electedCluster (step: Stepper) =
         | [] when rounds > 0 -> ()
         | _ ->
             for m in queue do
-                nodes[int m.To - 1] <- fst (step m nodes[int m.To - 1])
+                nodes[int m.To - 1] <- (let struct (rn, _) = step m nodes[int m.To - 1] in rn)
             settle [] (rounds + 1)
     settle [] 0
     nodes
@@ -172,19 +172,19 @@ let private nodesStayIntact (step: Stepper) (program: NodeOp list) =
                         Type = MsgProp
                         From = 1UL
                         Entries = [| { Term = 0UL; Index = 0UL; Type = EntryNormal; Data = [| 1uy; 2uy |] } |] }
-                nodes[0] <- fst (step prop nodes[0])
+                nodes[0] <- (let struct (rn, _) = step prop nodes[0] in rn)
                 nodes, queue
             | Deliver v ->
                 let nodes, queue = pick v
                 let nodes = Array.copy nodes
                 for m in queue do
-                    nodes[int m.To - 1] <- fst (step m nodes[int m.To - 1])
+                    nodes[int m.To - 1] <- (let struct (rn, _) = step m nodes[int m.To - 1] in rn)
                 nodes, []
             | HandleReady(v, k) ->
                 let nodes, queue = pick v
                 let nodes = Array.copy nodes
                 if RawNode.hasReady nodes[k] then
-                    let rd, rn = RawNode.ready nodes[k]
+                    let struct (rd, rn) = RawNode.ready nodes[k]
                     let rn = RawNode.appendToStorage rd.Entries rn
                     let rn = if Pb.isEmptyHardState rd.HardState then rn else RawNode.setHardState rd.HardState rn
                     nodes[k] <- RawNode.advance rd rn
@@ -209,8 +209,8 @@ let ``Raft nodes are unaffected by operations on newer nodes`` () = holds (nodes
 /// A deliberately broken step: it updates the node in place instead of a copy of it.
 let private stepInPlace: Stepper =
     fun m rn ->
-        let res = Raft.InPlace.step m rn.Raft
-        rn, res
+        let res = Raft.InPlace.step m rn
+        struct (rn, res)
 
 [<Fact>]
 let ``the property catches a step that updates the node in place`` () =

@@ -292,7 +292,7 @@ let run (variant: Variant) (nodes: int) (seed: uint64) (events: Event[]) : Resul
         let rn = RawNode.create { cfg id with Applied = snap.Metadata.Index } storage
         set
             id
-            { Rn = snd (RawNode.drainLogs rn)
+            { Rn = withoutLogs rn
               Applied = []
               SnapshotIndex = snap.Metadata.Index
               ConfState = snap.Metadata.ConfState

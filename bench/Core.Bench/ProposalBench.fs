@@ -40,7 +40,7 @@ type Cluster(n: int) =
         if not (RawNode.hasReady rn) then
             false
         else
-            let rd, rn = RawNode.ready rn
+            let struct (rd, rn) = RawNode.ready rn
             let rn = if rd.Entries.Length > 0 then RawNode.appendToStorage rd.Entries rn else rn
             let rn = if Pb.isEmptyHardState rd.HardState then rn else RawNode.setHardState rd.HardState rn
             for m in rd.Messages do
@@ -48,7 +48,7 @@ type Cluster(n: int) =
             // Committed entries would go to the state machine here; these carry no conf changes.
             let rn = RawNode.advance rd rn
             // A host drains the log lines after each step; a steady state writes none.
-            nodes[k] <- snd (RawNode.drainLogs rn)
+            nodes[k] <- (let struct (_, rn) = RawNode.drainLogs rn in rn)
             true
 
     /// Delivers every queued message.
@@ -56,7 +56,7 @@ type Cluster(n: int) =
         while mailbox.Count > 0 do
             let m = mailbox.Dequeue()
             let k = int m.To - 1
-            nodes[k] <- fst (RawNode.step m nodes[k])
+            nodes[k] <- (let struct (rn, _) = RawNode.step m nodes[k] in rn)
 
     /// Runs Ready/Advance cycles and deliveries until nothing is left to do.
     member c.Stabilize() =
@@ -95,7 +95,7 @@ type ProposalBench() =
     [<GlobalSetup>]
     member b.Setup() =
         cluster <- Cluster(b.Nodes)
-        let rn, res = RawNode.campaign cluster.Nodes[0]
+        let struct (rn, res) = RawNode.campaign cluster.Nodes[0]
         match res with
         | Ok() -> cluster.Nodes[0] <- rn
         | Error e -> failwith (RaftError.message e)
@@ -111,7 +111,7 @@ type ProposalBench() =
         let rounds = 64 / b.PerReady
         for _ in 1 .. rounds do
             for _ in 1 .. b.PerReady do
-                let rn, res = RawNode.propose payload cluster.Nodes[0]
+                let struct (rn, res) = RawNode.propose payload cluster.Nodes[0]
                 match res with
                 | Ok() -> cluster.Nodes[0] <- rn
                 | Error e -> failwith (RaftError.message e)

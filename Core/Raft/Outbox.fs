@@ -1,0 +1,70 @@
+/// The messages a node has queued for its next Ready (etcd's `raft.msgs`), oldest first. A node
+/// queues one or more messages on almost every step, so the queue is a view of an array that
+/// successive node versions share, in the manner of EntrySeq: a view owns the cells
+/// [Start, Start+Count) and writes the cell after them in place only when it is the first to
+/// claim it (an atomic compare-and-swap on the array's claimed length), so an older node never
+/// sees its messages change; otherwise it copies into a fresh array. A Ready takes the messages
+/// and the node starts over with no array, so an array lives no longer than the node versions
+/// that use it.
+namespace Raft.Core
+
+open System
+open System.Threading
+
+/// The array shared by Outbox views and how many of its cells some view has claimed.
+[<Sealed; AllowNullLiteral>]
+type internal OutboxBuffer =
+    val Items: Message[]
+    val mutable private used: int
+    new(items, used) = { Items = items; used = used }
+    member b.Used = Volatile.Read(&b.used)
+    /// Claims the cell `expected` for the caller; false when another view claimed it first.
+    member b.TryClaim(expected: int) =
+        Interlocked.CompareExchange(&b.used, expected + 1, expected) = expected
+
+/// An immutable queue of messages, oldest first (a struct: the node holds it inline).
+[<Struct; NoEquality; NoComparison>]
+type internal Outbox =
+    val Buffer: OutboxBuffer
+    val Start: int
+    val Count: int
+    new(buf, start, count) = { Buffer = buf; Start = start; Count = count }
+
+    /// No messages.
+    static member Empty = Outbox(null, 0, 0)
+
+    member o.IsEmpty = o.Count = 0
+
+    /// The queue with `m` added last.
+    member o.Add(m: Message) =
+        let buf = o.Buffer
+        let next = o.Start + o.Count
+        if not (isNull buf) && next < buf.Items.Length && buf.TryClaim next then
+            buf.Items[next] <- m
+            Outbox(buf, o.Start, o.Count + 1)
+        else
+            // Small to begin with: a Ready often carries a message or two.
+            let items = Array.zeroCreate (max 4 (2 * (o.Count + 1)))
+            if o.Count > 0 then Array.Copy(buf.Items, o.Start, items, 0, o.Count)
+            items[o.Count] <- m
+            Outbox(OutboxBuffer(items, o.Count + 1), 0, o.Count + 1)
+
+    /// The messages, oldest first.
+    member o.AsSpan() =
+        if o.Count = 0 then ReadOnlySpan<Message>.Empty
+        else ReadOnlySpan<Message>(o.Buffer.Items, o.Start, o.Count)
+
+    /// The messages as a list, oldest first.
+    member o.ToList() =
+        let mutable l = []
+        let span = o.AsSpan()
+        for k in span.Length - 1 .. -1 .. 0 do
+            l <- span[k] :: l
+        l
+
+    /// The messages as a list, newest first.
+    member o.ToListNewestFirst() =
+        let mutable l = []
+        for m in o.AsSpan() do
+            l <- m :: l
+        l
