@@ -133,7 +133,7 @@ module Planner =
     /// The seed only zeroes a removed member's To, so it still redirects such a MsgSnap and times
     /// such a heartbeat under id 0; dropping the message outright spares a merged snapshot for nobody.
     let processMessages (input: PlanInput) (records: Map<uint64, TimeSpan>) : ProcessedMessages =
-        let ms = List.toArray input.Ready.Messages
+        let ms = input.Ready.Messages
         let lastAppResp = Array.FindLastIndex(ms, fun m -> m.Type = MsgAppResp)
         let maxDuration = input.HeartbeatInterval + input.HeartbeatInterval
         let mutable toSend = []

@@ -180,7 +180,7 @@ let readyWith (format: EntryFormatter) (rd: Ready) =
     if not (Pb.isEmptySnap rd.Snapshot) then sb.Append("Snapshot ").Append(snapshot rd.Snapshot).Append('\n') |> ignore
     if rd.CommittedEntries.Length > 0 then
         sb.Append("CommittedEntries:\n").Append(entriesWith format rd.CommittedEntries) |> ignore
-    if not rd.Messages.IsEmpty then
+    if rd.Messages.Length <> 0 then
         sb.Append("Messages:\n") |> ignore
         for m in rd.Messages do
             sb.Append(messageWith format m).Append('\n') |> ignore

@@ -124,7 +124,8 @@ type Ready =
       /// Empty (Metadata.Index = 0) when there is none.
       Snapshot: Snapshot
       CommittedEntries: Entry[]
-      Messages: Message list
+      /// Messages to send, oldest first.
+      Messages: Message[]
       MustSync: bool }
 
 /// Severity of a log line, with etcd's level names.
@@ -176,7 +177,7 @@ module Pb =
           Entries = [||]
           Snapshot = emptySnapshot
           CommittedEntries = [||]
-          Messages = []
+          Messages = [||]
           MustSync = false }
 
     let isEmptyHardState (hs: HardState) = hs = emptyHardState

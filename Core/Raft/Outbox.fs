@@ -54,14 +54,6 @@ type internal Outbox =
         if o.Count = 0 then ReadOnlySpan<Message>.Empty
         else ReadOnlySpan<Message>(o.Buffer.Items, o.Start, o.Count)
 
-    /// The messages as a list, oldest first.
-    member o.ToList() =
-        let mutable l = []
-        let span = o.AsSpan()
-        for k in span.Length - 1 .. -1 .. 0 do
-            l <- span[k] :: l
-        l
-
     /// The messages as a list, newest first.
     member o.ToListNewestFirst() =
         let mutable l = []

@@ -150,7 +150,7 @@ module RawNode =
           Entries = entries
           Snapshot = defaultArg r.RaftLog.Unstable.Snapshot Pb.emptySnapshot
           CommittedEntries = EntrySeq.toArray (RaftLog.nextEnts r.RaftLog)
-          Messages = r.Outbox.ToList()
+          Messages = r.Outbox.AsSpan().ToArray()
           // Term, vote and entries must reach disk before messages go out; a commit index alone
           // may be written lazily.
           MustSync = entries.Length <> 0 || r.Vote <> prevHs.Vote || r.Term <> prevHs.Term }

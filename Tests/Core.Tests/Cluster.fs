@@ -149,7 +149,7 @@ module Member =
         let m =
             if rd.ReadStates.IsEmpty then m
             else { m with ReadStates = List.rev rd.ReadStates @ m.ReadStates }
-        { m with Rn = withoutLogs (RawNode.advance rd m.Rn) }, rd.Messages
+        { m with Rn = withoutLogs (RawNode.advance rd m.Rn) }, List.ofArray rd.Messages
 
     /// Discards the log up to the applied index (whose state the storage's snapshot holds), as a
     /// host does to bound its log.

@@ -196,7 +196,7 @@ type private Env() =
             | Ok(_, rn) -> node.Rn <- rn
             | Error ErrSnapOutOfDate -> ()
             | Error e -> fail (StorageError.message e)
-        messages <- messages @ rd.Messages
+        messages <- messages @ List.ofArray rd.Messages
         env.On(idx, RawNode.advance rd)
 
     /// Delivers (or drops) the messages to each recipient in turn; returns how many were handled.

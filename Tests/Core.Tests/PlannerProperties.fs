@@ -124,7 +124,7 @@ let private genCase: Gen<Case> =
                   Entries = unstable
                   Snapshot = snapshot
                   CommittedEntries = committed
-                  Messages = messages
+                  Messages = Array.ofList messages
                   MustSync = unstable.Length > 0 || (syncWithoutEntries && not (Pb.isEmptyHardState hardState)) }
               IsLeader = isLeader
               Removed = removed
@@ -253,7 +253,7 @@ let followerSendsAfterSave: Check =
 /// The seed's processMessages, stated as a filter: what remains is sent, in order.
 let messageProcessing: Check =
     fun case effects ->
-        let msgs = case.Ready.Messages
+        let msgs = List.ofArray case.Ready.Messages
         let lastAppResp = msgs |> List.tryFindBack (fun m -> m.Type = MsgAppResp)
         let live (m: Message) = not (case.Removed.Contains m.To)
         let expectedSent =
@@ -307,6 +307,7 @@ let heartbeatTiming: Check =
         let maxGap = case.Interval + case.Interval
         let expected =
             case.Ready.Messages
+            |> List.ofArray
             |> List.filter (fun m -> m.Type = MsgHeartbeat && not (case.Removed.Contains m.To))
             |> List.rev
             |> List.fold

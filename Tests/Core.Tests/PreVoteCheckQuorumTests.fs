@@ -9,7 +9,7 @@ let private ids = [ 1UL; 2UL; 3UL ]
 let private preVote (c: Config) = { c with PreVote = true }
 let private checkQuorum (c: Config) = { c with CheckQuorum = true }
 
-let private outbox (m: Member) = (RawNode.peekReady m.Rn).Messages
+let private outbox (m: Member) = List.ofArray (RawNode.peekReady m.Rn).Messages
 let private step (m: Message) (mem: Member) = fst (Member.tryMap (RawNode.step m) mem)
 
 [<Fact>]

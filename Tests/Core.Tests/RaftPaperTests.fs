@@ -13,7 +13,7 @@ let private msg (t: MessageType) (from: uint64) (``to``: uint64) (term: uint64) 
     { Pb.emptyMessage with Type = t; From = from; To = ``to``; Term = term }
 
 /// The messages the member would send now, without handling its Ready.
-let private outbox (m: Member) = (RawNode.peekReady m.Rn).Messages
+let private outbox (m: Member) = List.ofArray (RawNode.peekReady m.Rn).Messages
 
 let private step (m: Message) (mem: Member) = fst (Member.tryMap (RawNode.step m) mem)
 

@@ -261,7 +261,7 @@ let parse (text: string) : Ready =
     { rd with
         Entries = entries.ToArray()
         CommittedEntries = committed.ToArray()
-        Messages = List.ofSeq messages }
+        Messages = Array.ofSeq messages }
 
 /// Go's time.ParseDuration for the units scripts use (`100ms`, `1.5s`, `2m3s`, `0`).
 let parseDuration (s: string) : TimeSpan =

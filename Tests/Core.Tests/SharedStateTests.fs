@@ -139,7 +139,7 @@ let private electedCluster (step: Stepper) =
                 let struct (rd, rn) = RawNode.ready nodes[k]
                 let rn = RawNode.appendToStorage rd.Entries rn
                 let rn = if Pb.isEmptyHardState rd.HardState then rn else RawNode.setHardState rd.HardState rn
-                queue <- queue @ rd.Messages
+                queue <- queue @ List.ofArray rd.Messages
                 nodes[k] <- RawNode.advance rd rn
         match queue with
         | [] when rounds > 0 -> ()
@@ -188,7 +188,7 @@ let private nodesStayIntact (step: Stepper) (program: NodeOp list) =
                     let rn = RawNode.appendToStorage rd.Entries rn
                     let rn = if Pb.isEmptyHardState rd.HardState then rn else RawNode.setHardState rd.HardState rn
                     nodes[k] <- RawNode.advance rd rn
-                    nodes, queue @ rd.Messages
+                    nodes, queue @ List.ofArray rd.Messages
                 else
                     nodes, queue
             | Tick(v, k) ->

@@ -70,7 +70,7 @@ let ``a snapshot older than what a follower committed is ignored`` () =
     let m2 = step { Pb.emptyMessage with Type = MsgSnap; From = 1UL; To = 2UL; Term = 1UL; Snapshot = old } m2
     let rd = RawNode.peekReady m2.Rn
     Assert.True(Pb.isEmptySnap rd.Snapshot)
-    let resp = rd.Messages |> List.last
+    let resp = rd.Messages |> Array.last
     Assert.Equal((MsgAppResp, committed), (resp.Type, resp.Index))
 
 [<Fact>]

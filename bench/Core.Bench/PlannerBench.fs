@@ -19,7 +19,7 @@ let leaderReady count : Ready =
         HardState = { Term = 2UL; Vote = 1UL; Commit = 100UL }
         Entries = ents
         CommittedEntries = entries 2UL (101UL - uint64 count) count
-        Messages = [ app 2UL; app 3UL; beat 2UL; beat 3UL ]
+        Messages = [| app 2UL; app 3UL; beat 2UL; beat 3UL |]
         MustSync = true }
 
 /// A follower that appends `count` entries, commits as many earlier ones and acks.
@@ -28,7 +28,7 @@ let followerReady count : Ready =
         HardState = { Term = 2UL; Vote = 1UL; Commit = 100UL }
         Entries = entries 2UL 101UL count
         CommittedEntries = entries 2UL (101UL - uint64 count) count
-        Messages = [ { Pb.emptyMessage with Type = MsgAppResp; From = 2UL; To = 1UL; Term = 2UL; Index = 100UL + uint64 count } ]
+        Messages = [| { Pb.emptyMessage with Type = MsgAppResp; From = 2UL; To = 1UL; Term = 2UL; Index = 100UL + uint64 count } |]
         MustSync = true }
 
 let private input ready isLeader : PlanInput =
