@@ -132,7 +132,7 @@ module EntrySeq =
     /// The longest prefix of `s` whose encoded size stays within maxSize, but at least one entry
     /// (etcd's limitSize).
     let limitSize (maxSize: uint64) (s: EntrySeq) =
-        if s.Count <= 1 then
+        if s.Count <= 1 || maxSize = UInt64.MaxValue then
             s
         else
             let items = s.Buffer.Items

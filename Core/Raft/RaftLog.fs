@@ -217,14 +217,17 @@ module RaftLog =
         if i >= u.Offset && i - u.Offset < uint64 n && i >= firstIndex l then
             let span = u.Entries.AsSpan()
             let start = int (i - u.Offset)
-            // EntrySeq.limitSize over [start, n).
-            let mutable size = uint64 (Codec.entrySize span[start])
-            let mutable count = 1
-            let mutable stop = false
-            while not stop && start + count < n do
-                size <- size + uint64 (Codec.entrySize span[start + count])
-                if size > maxSize then stop <- true else count <- count + 1
-            ValueSome(struct (start, count))
+            if start + 1 = n then
+                ValueSome(struct (start, 1))
+            else
+                // EntrySeq.limitSize over [start, n).
+                let mutable size = uint64 (Codec.entrySize span[start])
+                let mutable count = 1
+                let mutable stop = false
+                while not stop && start + count < n do
+                    size <- size + uint64 (Codec.entrySize span[start + count])
+                    if size > maxSize then stop <- true else count <- count + 1
+                ValueSome(struct (start, count))
         else
             ValueNone
 

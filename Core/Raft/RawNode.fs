@@ -115,7 +115,7 @@ module RawNode =
     let step (m: Message) (rn: RawNode) : struct (RawNode * Result<unit, RaftError>) =
         if Pb.isLocalMsg m.Type then
             struct (rn, Error ErrStepLocalMsg)
-        elif rn.HasProgress m.From || not (Pb.isResponseMsg m.Type) then
+        elif not (Pb.isResponseMsg m.Type) || rn.HasProgress m.From then
             stepNode m rn
         else
             struct (rn, Error ErrStepPeerNotFound)
@@ -161,7 +161,7 @@ module RawNode =
         let rd = peekReady rn
         // The node that handed the Ready out no longer holds its messages and read states.
         let w = rn.CloneNode()
-        w.Outbox <- Outbox.Empty
+        w.Outbox <- Outbox.Expecting rn.Outbox.Count
         w.ReadStates <- []
         match rd.SoftState with
         | Some ss -> w.PrevSoftSt <- ss
