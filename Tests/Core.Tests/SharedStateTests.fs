@@ -1,6 +1,6 @@
-/// Values that share arrays with newer values stay what they were: Inflights windows (which
-/// append in place into a shared array) and Raft nodes (which an operation copies once and then
-/// updates in place).
+/// Values that share arrays with newer values stay what they were: Inflights windows and
+/// outboxes (which append in place into a shared array) and Raft nodes (which an operation
+/// copies once and then updates in place).
 module Raft.Core.Tests.SharedStateTests
 
 open FsCheck
@@ -86,6 +86,80 @@ let ``Inflights versions are unaffected by operations on other versions`` () = h
 [<Fact>]
 let ``the property catches windows that append over a newer window's cells`` () =
     Assert.True(caught (windowsProperty unclaimedOps), "sharing without claiming must break some version")
+
+// ---- Outboxes ----------------------------------------------------------------------------------
+
+/// The outbox operations under test, over some queue type 'Q.
+type OutboxOps<'Q> =
+    { Empty: 'Q
+      /// No messages, expecting about this many before the next Ready.
+      Expecting: int -> 'Q
+      Add: Message -> 'Q -> 'Q
+      Contents: 'Q -> Message list }
+
+/// An operation on the version picked by `From` (modulo the number of versions so far).
+type OutboxOp =
+    | Enqueue of From: int
+    | Take of From: int * Expected: int
+
+let private genOutboxOp =
+    Gen.frequency
+        [ 5, Gen.choose (0, 1000) |> Gen.map Enqueue
+          1, Gen.map2 (fun v n -> Take(v, n)) (Gen.choose (0, 1000)) (Gen.choose (0, 12)) ]
+
+/// Runs the operations, each on some earlier version, and checks after each one that every
+/// version still holds exactly the messages a plain list model says, in order.
+let private outboxesStayIntact (ops: OutboxOps<'Q>) (program: OutboxOp list) =
+    let versions = ResizeArray<'Q * Message list>([ ops.Empty, [] ])
+    let mutable next = 1UL
+    program
+    |> List.forall (fun op ->
+        match op with
+        | Enqueue v ->
+            let q, model = versions[v % versions.Count]
+            let m = { Pb.emptyMessage with Type = MsgApp; Index = next }
+            next <- next + 1UL
+            versions.Add(ops.Add m q, model @ [ m ])
+        | Take(v, n) ->
+            // What a Ready leaves: nothing, expecting as many messages as it took (or n).
+            let _, model = versions[v % versions.Count]
+            versions.Add(ops.Expecting(max n model.Length), [])
+        versions |> Seq.forall (fun (q, model) -> ops.Contents q = model))
+
+let private outboxOps: OutboxOps<Outbox> =
+    { Empty = Outbox.Empty
+      Expecting = Outbox.Expecting
+      Add = fun m q -> q.Add m
+      Contents = fun q -> List.ofArray (q.AsSpan().ToArray()) }
+
+/// A deliberately broken outbox: it writes the cell after its messages whenever its array has
+/// room, without claiming it, so it can overwrite a message a newer version holds.
+type private UnclaimedOutbox = { Items: Message[]; Start: int; Count: int }
+
+let private unclaimedOutboxOps: OutboxOps<UnclaimedOutbox> =
+    let add (m: Message) (q: UnclaimedOutbox) =
+        if q.Start + q.Count < q.Items.Length then
+            q.Items[q.Start + q.Count] <- m
+            { q with Count = q.Count + 1 }
+        else
+            let items = Array.zeroCreate (max 4 (2 * (q.Count + 1)))
+            Array.blit q.Items q.Start items 0 q.Count
+            items[q.Count] <- m
+            { Items = items; Start = 0; Count = q.Count + 1 }
+    { Empty = { Items = [||]; Start = 0; Count = 0 }
+      Expecting = fun n -> { Items = Array.zeroCreate (max 4 n); Start = 0; Count = 0 }
+      Add = add
+      Contents = fun q -> List.ofArray q.Items[q.Start .. q.Start + q.Count - 1] }
+
+let private outboxesProperty ops =
+    Prop.forAll (Arb.fromGen (Gen.listOf genOutboxOp)) (outboxesStayIntact ops)
+
+[<Fact>]
+let ``Outbox versions are unaffected by messages added to other versions`` () = holds (outboxesProperty outboxOps)
+
+[<Fact>]
+let ``the property catches outboxes that write over a newer version's messages`` () =
+    Assert.True(caught (outboxesProperty unclaimedOutboxOps), "sharing without claiming must break some version")
 
 // ---- Raft nodes --------------------------------------------------------------------------------
 
