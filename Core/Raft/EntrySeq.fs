@@ -19,8 +19,9 @@ type internal EntryBuffer =
     member b.TryClaim(expected: int, next: int) =
         Interlocked.CompareExchange(&b.used, next, expected) = expected
 
-/// An immutable sequence of entries (see the module comment for the sharing scheme).
-[<Sealed>]
+/// An immutable sequence of entries (see the module comment for the sharing scheme). A struct:
+/// the log holds it inline, so that appending allocates nothing but, now and then, an array.
+[<Struct; CustomEquality; NoComparison>]
 type EntrySeq internal (buf: EntryBuffer, start: int, count: int) =
     member internal _.Buffer = buf
     member internal _.Start = start
@@ -38,7 +39,7 @@ type EntrySeq internal (buf: EntryBuffer, start: int, count: int) =
         raise (ArgumentOutOfRangeException("k", sprintf "entry %d of %d" k count))
 
     /// A read-only view of the entries, without copying.
-    member _.AsSpan() = ReadOnlySpan<Entry>(buf.Items, start, count)
+    member _.AsSpan() = if count = 0 then ReadOnlySpan<Entry>.Empty else ReadOnlySpan<Entry>(buf.Items, start, count)
 
     override s.Equals(o: obj) =
         match o with
@@ -56,11 +57,19 @@ type EntrySeq internal (buf: EntryBuffer, start: int, count: int) =
 
     override s.ToString() = sprintf "EntrySeq(%d entries)" count
 
+    interface System.IEquatable<EntrySeq> with
+        member s.Equals(t: EntrySeq) =
+            t.Count = count
+            && (let a = s.AsSpan()
+                a.SequenceEqual(t.AsSpan()))
+
     interface Collections.Generic.IEnumerable<Entry> with
         member s.GetEnumerator() : Collections.Generic.IEnumerator<Entry> =
-            (Seq.init count (fun k -> buf.Items[start + k])).GetEnumerator()
+            let items = s.AsSpan().ToArray()
+            (items :> Collections.Generic.IEnumerable<Entry>).GetEnumerator()
         member s.GetEnumerator() : Collections.IEnumerator =
-            ((Seq.init count (fun k -> buf.Items[start + k])) :> Collections.IEnumerable).GetEnumerator()
+            let items = s.AsSpan().ToArray()
+            (items :> Collections.IEnumerable).GetEnumerator()
 
 [<RequireQualifiedAccess>]
 module EntrySeq =

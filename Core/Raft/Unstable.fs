@@ -3,6 +3,7 @@
 /// to storage truncates it.
 namespace Raft.Core
 
+[<Struct>]
 type Unstable =
     { /// The incoming snapshot, if any.
       Snapshot: Snapshot option
