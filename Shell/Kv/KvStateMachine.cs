@@ -13,7 +13,7 @@ namespace Raft.Kv;
 /// reader that takes <see cref="Current"/> sees one consistent revision however long it reads, without
 /// locks and without holding up the apply loop.
 /// </remarks>
-public sealed class KvStateMachine : IStateMachine
+public sealed class KvStateMachine : IStateMachine, ISnapshotCapture
 {
     private readonly KvMetrics? _metrics;
     private KvState _state = KvState.Initial;
@@ -70,6 +70,14 @@ public sealed class KvStateMachine : IStateMachine
 
     /// <inheritdoc />
     public byte[] TakeSnapshot() => KvSnapshotCodec.Encode(Current);
+
+    /// <inheritdoc />
+    /// <remarks>The state is immutable: capturing it is one read of <see cref="Current"/>.</remarks>
+    public Func<byte[]> CaptureSnapshot()
+    {
+        var state = Current;
+        return () => KvSnapshotCodec.Encode(state);
+    }
 
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>

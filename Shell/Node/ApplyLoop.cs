@@ -53,6 +53,7 @@ internal sealed class ApplyLoop
     private readonly Thread _thread;
     private int _inflightSnapshots;
     private bool _warnedUnknown;
+    private Task _serializing = Task.CompletedTask;
 
     // etcd's etcdProgress.
     private ConfState _confState;
@@ -388,17 +389,40 @@ internal sealed class ApplyLoop
         return req.Done.Task.GetAwaiter().GetResult();
     }
 
-    /// <summary>etcd's triggerSnapshot: every snapshot-count applied entries.</summary>
+    /// <summary>
+    /// etcd's triggerSnapshot: every snapshot-count applied entries. A state machine that can capture
+    /// its state (<see cref="ISnapshotCapture"/>) is serialized on another thread, as etcd marshals
+    /// its store clone in the background; one at a time, so a slow one delays the next trigger.
+    /// </summary>
     private void TriggerSnapshot()
     {
         if (_appliedi - _snapi <= _snapshotCount)
             return;
+        if (!_serializing.IsCompleted)
+            return;
         _log.LogInformation(
             "triggering snapshot, local-member-id {Self:x}, local-member-applied-index {Appliedi}, local-member-snapshot-index {Snapi}, local-member-snapshot-count {Count}",
             _self, _appliedi, _snapi, _snapshotCount);
-        var data = SnapshotEnvelope.Pack(_cluster, _sm.TakeSnapshot());
-        _runner.PostFromApply(new CreateSnapshotRequest(_appliedi, _confState, data, compact: InflightSnapshots == 0));
+        var (index, confState, cluster, compact) = (_appliedi, _confState, _cluster, InflightSnapshots == 0);
         _snapi = _appliedi;
+        if (_sm is not ISnapshotCapture capture)
+        {
+            _runner.PostFromApply(new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, _sm.TakeSnapshot()), compact));
+            return;
+        }
+        var serialize = capture.CaptureSnapshot();
+        _serializing = Task.Run(() =>
+        {
+            try
+            {
+                _runner.PostFromApply(new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, serialize()), compact));
+            }
+            catch (Exception ex)
+            {
+                _log.LogCritical(ex, "taking a snapshot failed; stopping the member");
+                _sink.OnFatal(ex);
+            }
+        });
     }
 
     /// <summary>

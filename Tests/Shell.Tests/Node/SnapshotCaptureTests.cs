@@ -1,0 +1,83 @@
+using System.Text;
+using Raft.Interop;
+using Raft.Shell.Node;
+
+namespace Raft.Shell.Tests.Node;
+
+/// <summary>
+/// A state machine that captures its state for a snapshot (<see cref="ISnapshotCapture"/>) is
+/// serialized off the apply loop: applying goes on meanwhile, and the snapshot holds the state as of
+/// the capture.
+/// </summary>
+public class SnapshotCaptureTests
+{
+    /// <summary>The list machine, whose serialization waits at a gate the test opens.</summary>
+    private sealed class GatedCapture : IStateMachine, ISnapshotCapture
+    {
+        public ListStateMachine Inner { get; } = new();
+        public ManualResetEventSlim Gate { get; } = new(false);
+        public List<ulong> CapturedAt { get; } = [];
+
+        public object? Apply(ulong index, ReadOnlyMemory<byte> command) => Inner.Apply(index, command);
+
+        public byte[] TakeSnapshot() => throw new InvalidOperationException("the node must capture, not take, the snapshot");
+
+        public void Restore(ReadOnlyMemory<byte> snapshot) => Inner.Restore(snapshot);
+
+        public Func<byte[]> CaptureSnapshot()
+        {
+            lock (CapturedAt) CapturedAt.Add(Inner.AppliedIndexes.Count > 0 ? Inner.AppliedIndexes[^1] : 0);
+            var bytes = Inner.TakeSnapshot();
+            return () =>
+            {
+                Gate.Wait(TimeSpan.FromSeconds(60));
+                return bytes;
+            };
+        }
+    }
+
+    private static RaftNodeOptions Options(string dataDir) => new()
+    {
+        Name = "n1",
+        DataDir = dataDir,
+        HeartbeatIntervalMs = 10,
+        ElectionTimeoutMs = 100,
+        SnapshotCount = 10,
+        SnapshotCatchUpEntries = 5,
+        ListenPeerUrls = "http://127.0.0.1:0",
+    };
+
+    [Fact]
+    public async Task ApplyingGoesOnWhileACapturedSnapshotIsSerialized()
+    {
+        using var dir = new TempDir();
+        var sm = new GatedCapture();
+        ulong capturedAt;
+        await using (var node = await RaftNode.StartAsync(Options(dir.Path), sm))
+        {
+            for (var i = 0; i < 15; i++)
+                await node.ProposeAsync(Encoding.UTF8.GetBytes($"c{i}"));
+            await SingleNodeTests.WaitUntil(() => { lock (sm.CapturedAt) return sm.CapturedAt.Count > 0; });
+            lock (sm.CapturedAt) capturedAt = sm.CapturedAt[0];
+
+            // The serialization is held at the gate; proposals are still applied and answered.
+            for (var i = 15; i < 45; i++)
+                await node.ProposeAsync(Encoding.UTF8.GetBytes($"c{i}")).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0UL, node.Status.SnapshotIndex);
+            lock (sm.CapturedAt) Assert.Single(sm.CapturedAt);
+
+            sm.Gate.Set();
+            await SingleNodeTests.WaitUntil(() => node.Status.SnapshotIndex > 0);
+            Assert.Equal(capturedAt, node.Status.SnapshotIndex);
+            await SingleNodeTests.WaitUntil(() => Directory.GetFiles(Path.Combine(dir.Path, "member", "snap"), "*.snap").Length > 0);
+        }
+
+        // The snapshot on disk holds the captured state: a restart restores it and replays the rest.
+        var again = new GatedCapture();
+        again.Gate.Set();
+        await using var restarted = await RaftNode.StartAsync(Options(dir.Path), again);
+        await restarted.ReadIndexAsync();
+        Assert.Equal(1, again.Inner.Restores);
+        Assert.Equal(Enumerable.Range(0, 45).Select(i => $"c{i}"), again.Inner.Items);
+    }
+}
