@@ -14,10 +14,13 @@ public class SingleMemberTests(ITestOutputHelper output)
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
     // A lone member campaigns within an election timeout; short ones keep the crash cycles quick.
+    // Snapshots every 200 entries (old ones purged) put snapshot saves, WAL releases and purges
+    // under the crash cycles' kills too.
     private static Member NewMember(TempDir dir)
     {
         var m = new Member("solo", dir.Sub("solo"), "e2e-solo");
-        m.Flags.AddRange(["--heartbeat-interval", "20", "--election-timeout", "200"]);
+        m.Flags.AddRange(["--heartbeat-interval", "20", "--election-timeout", "200", "--snapshot-count", "200",
+            "--experimental-snapshot-catchup-entries", "10", "--max-snapshots", "2"]);
         return m;
     }
 
@@ -95,6 +98,8 @@ public class SingleMemberTests(ITestOutputHelper output)
         // The kills came under load: puts were unanswered in every cycle, and many were acknowledged.
         Assert.Equal(20, report.CyclesKilledUnderLoad);
         Assert.True(report.Acknowledged >= 20 * 5, $"only {report.Acknowledged} puts acknowledged");
+        // The member snapshotted along the way.
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(m.DataDir, "member", "snap"), "*.snap"));
     }
 
     [Fact]

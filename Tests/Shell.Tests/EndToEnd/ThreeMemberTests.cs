@@ -165,6 +165,48 @@ public class ThreeMemberTests(ITestOutputHelper output)
             Assert.Equal(3, (await m.Client.PrefixAsync("after-remove/"))!.Count);
     }
 
+    [Fact]
+    public async Task EveryAcknowledgedPutSurvivesSigkillsOfLeadersAndFollowersUnderLoad()
+    {
+        using var cluster = new ProcessCluster(3, "--snapshot-count", "300", "--experimental-snapshot-catchup-entries", "50");
+        await cluster.StartAsync();
+        await cluster.WaitForLeaderAsync(5 * Election);
+        var ledger = new System.Collections.Concurrent.ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        var random = new Random(Environment.TickCount);
+        const int cycles = 6;
+        for (var cycle = 0; cycle < cycles; cycle++)
+        {
+            // Even cycles kill the leader, odd ones a follower, while 8 clients put through another member.
+            var leader = await cluster.WaitForLeaderAsync(10 * Election);
+            var victim = cycle % 2 == 0 ? leader : cluster.Members.First(m => m != leader);
+            var entry = cluster.Members.First(m => m != victim && (cycle % 2 == 0 || m != leader));
+            using var stop = new CancellationTokenSource();
+            var load = new PutLoad(ledger);
+            var running = load.RunAsync(entry.Client, $"k{cycle}-", clients: 8, stop.Token);
+            await Task.Delay(random.Next(200, 600));
+            var inFlight = load.Sent - load.Acknowledged - load.Unanswered;
+            victim.Kill();
+            // Writes go on through the survivors (after a new election when the leader died).
+            var acknowledgedAtKill = load.Acknowledged;
+            await Wait.UntilAsync("puts acknowledged after the kill", Generous, () => Task.FromResult(load.Acknowledged > acknowledgedAtKill + 50), cluster.Diagnostics);
+            stop.Cancel();
+            await running;
+            output.WriteLine($"cycle {cycle + 1}: killed {victim.Name}{(victim == leader ? " (leader)" : "")} with {inFlight} puts in flight; {load.Acknowledged} acknowledged, {load.Unanswered} unanswered");
+            Assert.True(inFlight > 0, "the kill came with no put in flight");
+
+            await victim.StartAsync();
+            var now = await cluster.WaitForLeaderAsync(10 * Election);
+            foreach (var m in cluster.Members)
+                await WaitCaughtUpAsync(cluster, m, now);
+            foreach (var m in cluster.Members)
+            {
+                var present = await Wait.ForAsync($"a range of every key on {m.Name}", Generous, () => m.Client.PrefixAsync("k", serializable: true), cluster.Diagnostics);
+                Assert.Empty(PutLoad.Lost(ledger, present));
+            }
+        }
+        Assert.True(ledger.Count > cycles * 50);
+    }
+
     /// <summary>Waits until <paramref name="m"/> has applied everything <paramref name="leader"/> had committed when the wait began.</summary>
     private static async Task WaitCaughtUpAsync(ProcessCluster cluster, Member m, Member leader)
     {
