@@ -90,6 +90,16 @@ module EntrySeq =
     let internal ofOwnedArray (es: Entry[]) =
         if es.Length = 0 then empty else EntrySeq(newBuffer es es.Length, 0, es.Length)
 
+    /// A sequence holding a copy of `src[from .. from+n-1]` in an array of `capacity` cells, so
+    /// that it can grow in place up to that many.
+    let internal ofRangeWithCapacity (src: Entry[]) (from: int) (n: int) (capacity: int) =
+        if n = 0 then
+            empty
+        else
+            let items = Array.zeroCreate (max n capacity)
+            Array.Copy(src, from, items, 0, n)
+            EntrySeq(newBuffer items n, 0, n)
+
     /// A sequence holding a copy of the given entries.
     let ofSeq (es: Entry seq) = ofArray (Array.ofSeq es)
 

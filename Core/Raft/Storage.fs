@@ -24,15 +24,18 @@ module StorageError =
         | ErrSnapshotTemporarilyUnavailable -> "snapshot is temporarily unavailable"
 
 /// The stable part of the log. `Ents[0]` is a dummy entry holding the index and term of the last
-/// compacted entry (the snapshot's); `Ents[k]` has log position `k + Ents[0].Index`.
+/// compacted entry (the snapshot's); `Ents[k]` has log position `k + Ents[0].Index`. The entries
+/// are held in chunks (EntryChunks), so that a long log appended to at one end and compacted at
+/// the other never copies what it holds.
 type MemoryStorage =
     private
         { hardState: HardState
           snapshot: Snapshot
-          ents: EntrySeq }
+          ents: EntryChunks }
 
     override s.ToString() =
-        sprintf "MemoryStorage(first=%d, last=%d)" (s.ents[0].Index + 1UL) (s.ents[0].Index + uint64 s.ents.Count - 1UL)
+        let first = (EntryChunks.item 0 s.ents).Index
+        sprintf "MemoryStorage(first=%d, last=%d)" (first + 1UL) (first + uint64 s.ents.Count - 1UL)
 
 [<RequireQualifiedAccess>]
 module MemoryStorage =
@@ -43,15 +46,15 @@ module MemoryStorage =
     let empty: MemoryStorage =
         { hardState = Pb.emptyHardState
           snapshot = Pb.emptySnapshot
-          ents = EntrySeq.ofArray [| dummy 0UL 0UL |] }
+          ents = EntryChunks.ofArray [| dummy 0UL 0UL |] }
 
     /// A storage whose log is exactly `ents`, the first of them standing for the compacted prefix
     /// (etcd's tests build `MemoryStorage{ents: ...}` so).
     let ofEntries (ents: Entry[]) : MemoryStorage =
         if ents.Length = 0 then invalidArg "ents" "a storage needs at least its dummy entry"
-        { empty with ents = EntrySeq.ofArray ents }
+        { empty with ents = EntryChunks.ofArray ents }
 
-    let private offset (s: MemoryStorage) = s.ents[0].Index
+    let private offset (s: MemoryStorage) = (EntryChunks.item 0 s.ents).Index
     let private lastIdx (s: MemoryStorage) = offset s + uint64 s.ents.Count - 1UL
 
     /// The saved hard state and the conf state of the snapshot (etcd's InitialState).
@@ -81,7 +84,7 @@ module MemoryStorage =
             // Only the dummy entry.
             Error ErrUnavailable
         else
-            Ok(s.ents |> EntrySeq.sub (int (lo - off)) (int (hi - off)) |> EntrySeq.limitSize maxSize)
+            Ok(s.ents |> EntryChunks.sub (int (lo - off)) (int (hi - off)) |> EntrySeq.limitSize maxSize)
 
     /// The entries [lo, hi), limited to maxSize bytes but at least one entry (etcd's Entries).
     let entries (lo: uint64) (hi: uint64) (maxSize: uint64) (s: MemoryStorage) : Result<Entry[], StorageError> =
@@ -92,7 +95,7 @@ module MemoryStorage =
         let off = offset s
         if i < off then Error ErrCompacted
         elif i - off >= uint64 s.ents.Count then Error ErrUnavailable
-        else Ok s.ents[int (i - off)].Term
+        else Ok (EntryChunks.item (int (i - off)) s.ents).Term
 
     /// Replaces the contents with the snapshot; ErrSnapOutOfDate unless it is newer.
     let applySnapshot (snap: Snapshot) (s: MemoryStorage) : Result<MemoryStorage, StorageError> =
@@ -102,7 +105,7 @@ module MemoryStorage =
             Ok
                 { s with
                     snapshot = snap
-                    ents = EntrySeq.ofArray [| dummy snap.Metadata.Index snap.Metadata.Term |] }
+                    ents = EntryChunks.ofArray [| dummy snap.Metadata.Index snap.Metadata.Term |] }
 
     /// Makes a snapshot at index i (which must be in the log) with the given conf state (None keeps
     /// the current one) and data. Returns the snapshot and the storage holding it.
@@ -118,7 +121,7 @@ module MemoryStorage =
                 { Data = data
                   Metadata =
                     { Index = i
-                      Term = s.ents[int (i - offset s)].Term
+                      Term = (EntryChunks.item (int (i - offset s)) s.ents).Term
                       ConfState = defaultArg cs md.ConfState } }
             Ok(snap, { s with snapshot = snap })
 
@@ -134,7 +137,7 @@ module MemoryStorage =
             let i = int (compactIndex - off)
             // The entry at compactIndex becomes the dummy as it is: only its index and term are
             // ever read again, and not rebuilding it keeps compaction free of copying.
-            let ents = EntrySeq.skip i s.ents
+            let ents = EntryChunks.skip i s.ents
             Ok { s with ents = ents }
 
     /// Appends entries, truncating any existing entries from the first new index on. Entries
@@ -155,8 +158,8 @@ module MemoryStorage =
                 let off = firstNew - offset s
                 let n = uint64 s.ents.Count
                 if n > off then
-                    { s with ents = s.ents |> EntrySeq.take (int off) |> EntrySeq.appendRange entries skipped count }
+                    { s with ents = s.ents |> EntryChunks.take (int off) |> EntryChunks.appendRange entries skipped count }
                 elif n = off then
-                    { s with ents = s.ents |> EntrySeq.appendRange entries skipped count }
+                    { s with ents = s.ents |> EntryChunks.appendRange entries skipped count }
                 else
                     Invariant.broken (sprintf "missing log entry [last: %d, append at: %d]" (lastIdx s) firstNew)
