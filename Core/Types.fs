@@ -53,7 +53,10 @@ type MessageType =
     | MsgPreVote
     | MsgPreVoteResp
 
-/// A Raft message (raftpb.Message). Byte fields are never null; empty stands for nil.
+/// A Raft message (raftpb.Message). Byte fields are never null; empty stands for nil. A message is
+/// a value, arrays included: a node keeps the entries it steps as they are (as etcd keeps the
+/// slices), and followers may receive one entries array between them, so no one may change an
+/// array once it is in a message.
 type Message =
     { Type: MessageType
       To: uint64

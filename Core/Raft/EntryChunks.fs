@@ -8,12 +8,16 @@ namespace Raft.Core
 
 open System
 
-/// A run of consecutive entries held in chunks (a struct: the storage holds it inline).
+/// A run of consecutive entries held in chunks (a struct: the storage holds it inline). The last
+/// chunk is kept apart from the others, so that an append that fits in it, the usual one,
+/// allocates nothing but the view.
 [<Struct; NoEquality; NoComparison>]
 type internal EntryChunks =
+    /// Every chunk but the last, oldest first; none is empty.
     val Chunks: EntrySeq[]
+    val Last: EntrySeq
     val Count: int
-    new(chunks, count) = { Chunks = chunks; Count = count }
+    new(chunks, last, count) = { Chunks = chunks; Last = last; Count = count }
 
 [<RequireQualifiedAccess>]
 module internal EntryChunks =
@@ -22,14 +26,17 @@ module internal EntryChunks =
     [<Literal>]
     let ChunkSize = 1024
 
-    let empty = EntryChunks([||], 0)
+    let empty = EntryChunks([||], EntrySeq.empty, 0)
 
-    /// The chunk holding position k (0-based) and k's position within it.
+    let private chunk (i: int) (c: EntryChunks) = if i < c.Chunks.Length then c.Chunks[i] else c.Last
+
+    /// The chunk holding position k (0-based; the caller checks the bounds) and k's position
+    /// within it; the chunk after the others (index Chunks.Length) is Last.
     let private locate (k: int) (c: EntryChunks) =
         let chunks = c.Chunks
         let mutable i = 0
         let mutable p = k
-        while p >= chunks[i].Count do
+        while i < chunks.Length && p >= chunks[i].Count do
             p <- p - chunks[i].Count
             i <- i + 1
         struct (i, p)
@@ -37,7 +44,7 @@ module internal EntryChunks =
     /// The entry at position k (0-based); the caller checks the bounds.
     let item (k: int) (c: EntryChunks) =
         let struct (i, p) = locate k c
-        c.Chunks[i][p]
+        (chunk i c)[p]
 
     /// `c` followed by `src[from .. from+n-1]`: the last chunk is filled up (in place when no other
     /// value has claimed its cells), then new chunks are started.
@@ -45,25 +52,27 @@ module internal EntryChunks =
         if n = 0 then
             c
         else
-            let chunks = ResizeArray<EntrySeq>(c.Chunks.Length + 1 + n / ChunkSize)
-            chunks.AddRange c.Chunks
+            let mutable chunks = c.Chunks
+            let mutable last = c.Last
             let mutable from = from
             let mutable left = n
-            if chunks.Count > 0 then
-                let last = chunks[chunks.Count - 1]
+            while left > 0 do
                 // Fill the last chunk only where its array has room: never copy a chunk to grow it.
-                let room = if last.Start + last.Count < last.Buffer.Items.Length then ChunkSize - last.Count else 0
-                let k = min left room
-                if k > 0 then
-                    chunks[chunks.Count - 1] <- EntrySeq.appendRange src from k last
+                let room =
+                    if last.Count > 0 && last.Start + last.Count < last.Buffer.Items.Length then ChunkSize - last.Count
+                    else 0
+                if room > 0 then
+                    let k = min left room
+                    last <- EntrySeq.appendRange src from k last
                     from <- from + k
                     left <- left - k
-            while left > 0 do
-                let k = min left ChunkSize
-                chunks.Add(EntrySeq.ofRangeWithCapacity src from k ChunkSize)
-                from <- from + k
-                left <- left - k
-            EntryChunks(chunks.ToArray(), c.Count + n)
+                else
+                    if last.Count > 0 then chunks <- Array.append chunks [| last |]
+                    let k = min left ChunkSize
+                    last <- EntrySeq.ofRangeWithCapacity src from k ChunkSize
+                    from <- from + k
+                    left <- left - k
+            EntryChunks(chunks, last, c.Count + n)
 
     /// The entries of an array, in chunks.
     let ofArray (es: Entry[]) = appendRange es 0 es.Length empty
@@ -76,9 +85,7 @@ module internal EntryChunks =
             empty
         else
             let struct (i, p) = locate (n - 1) c
-            let chunks = Array.sub c.Chunks 0 (i + 1)
-            chunks[i] <- EntrySeq.take (p + 1) chunks[i]
-            EntryChunks(chunks, n)
+            EntryChunks(Array.sub c.Chunks 0 i, EntrySeq.take (p + 1) (chunk i c), n)
 
     /// All but the first n entries.
     let skip (n: int) (c: EntryChunks) =
@@ -88,9 +95,12 @@ module internal EntryChunks =
             empty
         else
             let struct (i, p) = locate n c
-            let chunks = Array.sub c.Chunks i (c.Chunks.Length - i)
-            chunks[0] <- EntrySeq.skip p chunks[0]
-            EntryChunks(chunks, c.Count - n)
+            if i < c.Chunks.Length then
+                let chunks = Array.sub c.Chunks i (c.Chunks.Length - i)
+                chunks[0] <- EntrySeq.skip p chunks[0]
+                EntryChunks(chunks, c.Last, c.Count - n)
+            else
+                EntryChunks([||], EntrySeq.skip p c.Last, c.Count - n)
 
     /// The entries [lo, hi) as one sequence: a view of a chunk when they lie in one, a copy
     /// otherwise.
@@ -101,16 +111,16 @@ module internal EntryChunks =
             EntrySeq.empty
         else
             let struct (i, p) = locate lo c
-            let chunk = c.Chunks[i]
-            if p + (hi - lo) <= chunk.Count then
-                EntrySeq.sub p (p + hi - lo) chunk
+            let first = chunk i c
+            if p + (hi - lo) <= first.Count then
+                EntrySeq.sub p (p + hi - lo) first
             else
                 let items = Array.zeroCreate (hi - lo)
                 let mutable filled = 0
                 let mutable i = i
                 let mutable p = p
                 while filled < items.Length do
-                    let span = c.Chunks[i].AsSpan()
+                    let span = (chunk i c).AsSpan()
                     let k = min (span.Length - p) (items.Length - filled)
                     span.Slice(p, k).CopyTo(items.AsSpan(filled, k))
                     filled <- filled + k

@@ -253,54 +253,54 @@ module internal InPlace =
     /// maybeSendAppendSharing in general: entries from storage, or a snapshot.
     and private maybeSendAppendGeneral (``to``: uint64) (sendIfEmpty: bool) (shared: Entry[]) (pr: Progress) (r: Raft)
         : struct (bool * Entry[]) =
-            let term = RaftLog.term (pr.Next - 1UL) r.RaftLog
-            let ents = RaftLog.entries pr.Next r.Settings.MaxMsgSize r.RaftLog
-            let noEntries =
-                match ents with
-                | Ok e -> e.IsEmpty
-                | Error _ -> true
-            if noEntries && not sendIfEmpty then
-                struct (false, shared)
-            else
-                match term, ents with
-                | Ok term, Ok ents ->
-                    // The same first entry (one object per index) and count: the same run.
-                    let entries =
-                        if ents.Count = shared.Length && ents.Count > 0 && obj.ReferenceEquals(ents[0], shared[0]) then shared
-                        else EntrySeq.toArray ents
-                    sendEntries ``to`` pr term entries r
-                    struct (true, entries)
-                | _ ->
-                    // The term or the entries are compacted away: send the snapshot instead.
-                    if not pr.RecentActive then
-                        debug (sprintf "ignore sending snapshot to %x since it is not recently active" ``to``) r
-                        struct (false, shared)
-                    else
-                        let snapshot = RaftLog.snapshot r.RaftLog
-                        if Pb.isEmptySnap snapshot then
-                            Invariant.broken "need non-empty snapshot"
-                        let sindex, sterm = snapshot.Metadata.Index, snapshot.Metadata.Term
-                        debug
-                            (sprintf
-                                "%x [firstindex: %d, commit: %d] sent snapshot[index: %d, term: %d] to %x [%s]"
-                                r.Id
-                                (RaftLog.firstIndex r.RaftLog)
-                                r.RaftLog.Committed
-                                sindex
-                                sterm
-                                ``to``
-                                (Progress.toString pr))
-                            r
-                        let pr = Progress.becomeSnapshot sindex pr
-                        debug (sprintf "%x paused sending replication messages to %x [%s]" r.Id ``to`` (Progress.toString pr)) r
-                        setProgress ``to`` pr r
-                        send
-                            { Pb.emptyMessage with
-                                Type = MsgSnap
-                                To = ``to``
-                                Snapshot = snapshot }
-                            r
-                        struct (true, shared)
+        let term = RaftLog.term (pr.Next - 1UL) r.RaftLog
+        let ents = RaftLog.entries pr.Next r.Settings.MaxMsgSize r.RaftLog
+        let noEntries =
+            match ents with
+            | Ok e -> e.IsEmpty
+            | Error _ -> true
+        if noEntries && not sendIfEmpty then
+            struct (false, shared)
+        else
+            match term, ents with
+            | Ok term, Ok ents ->
+                // The same first entry (one object per index) and count: the same run.
+                let entries =
+                    if ents.Count = shared.Length && ents.Count > 0 && obj.ReferenceEquals(ents[0], shared[0]) then shared
+                    else EntrySeq.toArray ents
+                sendEntries ``to`` pr term entries r
+                struct (true, entries)
+            | _ ->
+                // The term or the entries are compacted away: send the snapshot instead.
+                if not pr.RecentActive then
+                    debug (sprintf "ignore sending snapshot to %x since it is not recently active" ``to``) r
+                    struct (false, shared)
+                else
+                    let snapshot = RaftLog.snapshot r.RaftLog
+                    if Pb.isEmptySnap snapshot then
+                        Invariant.broken "need non-empty snapshot"
+                    let sindex, sterm = snapshot.Metadata.Index, snapshot.Metadata.Term
+                    debug
+                        (sprintf
+                            "%x [firstindex: %d, commit: %d] sent snapshot[index: %d, term: %d] to %x [%s]"
+                            r.Id
+                            (RaftLog.firstIndex r.RaftLog)
+                            r.RaftLog.Committed
+                            sindex
+                            sterm
+                            ``to``
+                            (Progress.toString pr))
+                        r
+                    let pr = Progress.becomeSnapshot sindex pr
+                    debug (sprintf "%x paused sending replication messages to %x [%s]" r.Id ``to`` (Progress.toString pr)) r
+                    setProgress ``to`` pr r
+                    send
+                        { Pb.emptyMessage with
+                            Type = MsgSnap
+                            To = ``to``
+                            Snapshot = snapshot }
+                        r
+                    struct (true, shared)
 
     /// maybeSendAppendSharing for one message: returns whether it was sent.
     and private maybeSendAppend (``to``: uint64) (sendIfEmpty: bool) (r: Raft) : bool =

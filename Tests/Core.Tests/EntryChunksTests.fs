@@ -83,10 +83,11 @@ let ``chunked entries hold what a plain array holds, in every version`` () = hol
 /// A deliberately broken lookup: it finds an entry's chunk by dividing by the chunk size, as if
 /// every chunk were full, which is wrong once compaction has shortened the first chunk.
 let private brokenItem (k: int) (c: EntryChunks) =
-    let i = min (k / EntryChunks.ChunkSize) (c.Chunks.Length - 1)
+    let chunks = Array.append c.Chunks [| c.Last |]
+    let i = min (k / EntryChunks.ChunkSize) (chunks.Length - 1)
     let p = k - i * EntryChunks.ChunkSize
-    let chunk = c.Chunks[i]
-    if p < chunk.Count then chunk[p] else c.Chunks[i + 1][p - chunk.Count]
+    let chunk = chunks[i]
+    if p < chunk.Count then chunk[p] else chunks[i + 1][p - chunk.Count]
 
 [<Fact>]
 let ``the property catches a lookup that assumes full chunks`` () =
