@@ -154,11 +154,19 @@ module EntrySeq =
         if s.Count <= 1 || maxSize = UInt64.MaxValue then
             s
         else
-            let items = s.Buffer.Items
-            let mutable size = uint64 (Codec.entrySize items[s.Start])
-            let mutable limit = 1
-            let mutable stop = false
-            while not stop && limit < s.Count do
-                size <- size + uint64 (Codec.entrySize items[s.Start + limit])
-                if size > maxSize then stop <- true else limit <- limit + 1
-            take limit s
+            // An entry's encoding takes at most 30 bytes besides its data (three tagged varints and
+            // the data's tag and length): when even that bound fits, every entry does.
+            let mutable bound = 0UL
+            for e in s.AsSpan() do
+                bound <- bound + 30UL + uint64 e.Data.Length
+            if bound <= maxSize then
+                s
+            else
+                let items = s.Buffer.Items
+                let mutable size = uint64 (Codec.entrySize items[s.Start])
+                let mutable limit = 1
+                let mutable stop = false
+                while not stop && limit < s.Count do
+                    size <- size + uint64 (Codec.entrySize items[s.Start + limit])
+                    if size > maxSize then stop <- true else limit <- limit + 1
+                take limit s
