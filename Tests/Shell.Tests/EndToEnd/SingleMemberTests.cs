@@ -109,7 +109,11 @@ public class SingleMemberTests(ITestOutputHelper output)
         using var m = NewMember(dir);
         m.Environment["RAFT_FAILPOINTS"] = "raftBeforeSave=panic";
         m.Environment["RAFT_PLANNER"] = BrokenPlanners.Spec(nameof(BrokenPlanners.ApplyBeforeSave));
-        var report = await CrashCyclesAsync(m, cycles: 20, stopAtFirstLoss: true);
+        // Each cycle panics at its first save, so a put is lost only when its answer leaves the process
+        // between the apply and the panic, a race the process wins in about one cycle in twenty here.
+        // Cycles end at the first loss and are short (well under a second), so the budget is generous:
+        // a planner without the rule goes unnoticed only if 200 cycles in a row lose that race.
+        var report = await CrashCyclesAsync(m, cycles: 200, stopAtFirstLoss: true);
 
         // The member panicked between apply and save, and a put it had acknowledged was gone after the restart.
         Assert.Contains("failpoint raftBeforeSave: panic", m.Output);
