@@ -1123,6 +1123,23 @@ module internal InPlace =
             okUnit
         | _ -> okUnit
 
+    /// etcd's log line for a decision on a vote request: the node's log position and vote, the
+    /// decision, and the candidate's log position.
+    let private voteLine (decision: string) (preposition: string) (m: Message) (r: Raft) =
+        sprintf
+            "%x [logterm: %d, index: %d, vote: %x] %s %s %s %x [logterm: %d, index: %d] at term %d"
+            r.Id
+            (lastTerm r)
+            (lastIndex r)
+            r.Vote
+            decision
+            (Pb.messageTypeName m.Type)
+            preposition
+            m.From
+            m.LogTerm
+            m.Index
+            r.Term
+
     /// Handles a vote request at the node's term (after the term checks of `step`).
     let private handleVoteRequest (m: Message) (r: Raft) =
         // A vote can be granted when it repeats the one already cast, when there is neither a
@@ -1134,19 +1151,7 @@ module internal InPlace =
             || (r.Vote = NoNode && r.Lead = NoNode)
             || (m.Type = MsgPreVote && m.Term > r.Term)
         if canVote && RaftLog.isUpToDate m.Index m.LogTerm r.RaftLog then
-            info
-                (sprintf
-                    "%x [logterm: %d, index: %d, vote: %x] cast %s for %x [logterm: %d, index: %d] at term %d"
-                    r.Id
-                    (lastTerm r)
-                    (lastIndex r)
-                    r.Vote
-                    (Pb.messageTypeName m.Type)
-                    m.From
-                    m.LogTerm
-                    m.Index
-                    r.Term)
-                r
+            info (voteLine "cast" "for" m r) r
             // The response carries the message's term, not ours: a pre-candidate must not ignore it.
             send { Pb.emptyMessage with To = m.From; Term = m.Term; Type = Pb.voteRespMsgType m.Type } r
             if m.Type = MsgVote then
@@ -1154,19 +1159,7 @@ module internal InPlace =
                 r.ElectionElapsed <- 0
                 r.Vote <- m.From
         else
-            info
-                (sprintf
-                    "%x [logterm: %d, index: %d, vote: %x] rejected %s from %x [logterm: %d, index: %d] at term %d"
-                    r.Id
-                    (lastTerm r)
-                    (lastIndex r)
-                    r.Vote
-                    (Pb.messageTypeName m.Type)
-                    m.From
-                    m.LogTerm
-                    m.Index
-                    r.Term)
-                r
+            info (voteLine "rejected" "from" m r) r
             send
                 { Pb.emptyMessage with
                     To = m.From
@@ -1195,18 +1188,8 @@ module internal InPlace =
                         false
                 if inLeaseIgnored then
                     info
-                        (sprintf
-                            "%x [logterm: %d, index: %d, vote: %x] ignored %s from %x [logterm: %d, index: %d] at term %d: lease is not expired (remaining ticks: %d)"
-                            r.Id
-                            (lastTerm r)
-                            (lastIndex r)
-                            r.Vote
-                            (Pb.messageTypeName m.Type)
-                            m.From
-                            m.LogTerm
-                            m.Index
-                            r.Term
-                            (r.Settings.ElectionTimeout - r.ElectionElapsed))
+                        (voteLine "ignored" "from" m r
+                         + sprintf ": lease is not expired (remaining ticks: %d)" (r.Settings.ElectionTimeout - r.ElectionElapsed))
                         r
                     false
                 elif m.Type = MsgPreVote || (m.Type = MsgPreVoteResp && not m.Reject) then
@@ -1235,19 +1218,7 @@ module internal InPlace =
                 elif m.Type = MsgPreVote then
                     // Rejecting (rather than ignoring) keeps a cluster that just enabled PreVote
                     // from deadlocking on a candidate with a higher term and a shorter log.
-                    info
-                        (sprintf
-                            "%x [logterm: %d, index: %d, vote: %x] rejected %s from %x [logterm: %d, index: %d] at term %d"
-                            r.Id
-                            (lastTerm r)
-                            (lastIndex r)
-                            r.Vote
-                            (Pb.messageTypeName m.Type)
-                            m.From
-                            m.LogTerm
-                            m.Index
-                            r.Term)
-                        r
+                    info (voteLine "rejected" "from" m r) r
                     send
                         { Pb.emptyMessage with
                             To = m.From
