@@ -23,8 +23,6 @@ internal sealed class PeerListener : IAsyncDisposable
         socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // As Go's listeners do: a restarted member can rebind while old connections linger in TIME_WAIT.
-            if (!OperatingSystem.IsWindows()) socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
             socket.Bind(endpoint);
             socket.Listen(512);
