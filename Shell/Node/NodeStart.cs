@@ -29,7 +29,8 @@ internal sealed record StartedMember(
     Snapshot Snapshot,
     ClusterView Cluster,
     IReadOnlyList<(ulong Id, IReadOnlyList<string> PeerUrls)> Peers,
-    int VotingMembersAtStart);
+    int VotingMembersAtStart,
+    bool IsNew = false);
 
 /// <summary>
 /// etcd's NewServer bootstrap: a new member of a new cluster, a new member joining a running
@@ -118,11 +119,12 @@ internal static class NodeStart
                 throw new NodeStartException($"cannot bootstrap: {boot.ErrorValue}");
             log.LogInformation("starting local member {Id:x} of new cluster {ClusterId:x}", self.Id, clusterId);
             return new StartedMember(self.Id, clusterId, boot.ResultValue, storage, Pb.emptySnapshot, ClusterView.Empty(clusterId),
-                members.Where(m => m.Id != self.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), members.Count);
+                members.Where(m => m.Id != self.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), members.Count, IsNew: true);
         }
         catch
         {
             storage.Close();
+            DiscardNew(o.EffectiveDataDir, log);
             throw;
         }
     }
@@ -167,7 +169,25 @@ internal static class NodeStart
         log.LogInformation("starting local member {Id:x} joining cluster {ClusterId:x}", me.Id, existing.ClusterId);
         var rn = CreateRawNode(RaftConfig(o, me.Id, 0), MemoryStorageModule.empty);
         return new StartedMember(me.Id, existing.ClusterId, rn, storage, Pb.emptySnapshot, ClusterView.Empty(existing.ClusterId),
-            existing.Members.Where(m => m.Id != me.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), existing.Members.Count(m => !m.IsLearner));
+            existing.Members.Where(m => m.Id != me.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), existing.Members.Count(m => !m.IsLearner), IsNew: true);
+    }
+
+    /// <summary>
+    /// Removes what the failed start of a new member created (<c>member/</c> under the data
+    /// directory), so that the next start begins afresh: a WAL without the first Ready's entries
+    /// would restart as a member of no cluster and never elect a leader.
+    /// </summary>
+    internal static void DiscardNew(string dataDir, ILogger log)
+    {
+        var created = Path.GetDirectoryName(NodeStorage.WalDir(dataDir))!;
+        try
+        {
+            Directory.Delete(created, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.LogWarning("could not remove {Dir} after a failed first start; remove it before starting again: {Reason}", created, ex.Message);
+        }
     }
 
     /// <summary>

@@ -134,6 +134,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         catch
         {
             start.Storage.Close();
+            if (start.IsNew)
+                NodeStart.DiscardNew(options.EffectiveDataDir, log);
             throw;
         }
         node.Run();

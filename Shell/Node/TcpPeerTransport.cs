@@ -10,7 +10,7 @@ public static class TcpPeerTransport
 {
     /// <summary>
     /// A factory for <see cref="RaftNodeDependencies.Transport"/>: builds the transport for the
-    /// member and binds its listen URLs when the node starts (a port in use fails the start).
+    /// member and binds its listen URLs when the node starts (a port in use fails the start with a <see cref="NodeStartException"/> naming the URLs).
     /// </summary>
     public static PeerTransportFactory Factory(ILoggerFactory? loggers = null, IMeterFactory? meters = null, Action<PeerTransportOptions>? configure = null) =>
         context =>
@@ -23,7 +23,15 @@ public static class TcpPeerTransport
             };
             configure?.Invoke(options);
             var transport = new PeerTransport(options, new NodeSide(context.Node), loggers?.CreateLogger<PeerTransport>(), meters);
-            transport.StartAsync().GetAwaiter().GetResult();
+            try
+            {
+                transport.StartAsync().GetAwaiter().GetResult();
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                transport.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                throw new NodeStartException($"cannot listen for peers on {string.Join(", ", options.ListenPeerUrls)}: {ex.Message}", ex);
+            }
             return transport;
         };
 

@@ -43,6 +43,27 @@ public class SingleNodeTests
     }
 
     [Fact]
+    public async Task APeerPortInUseFailsTheStartNamingTheUrlAndLeavesTheDataUsable()
+    {
+        using var dir = new TempDir();
+        using var taken = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        taken.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        taken.Listen();
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)taken.LocalEndPoint!).Port}";
+        var options = Options(dir.Path);
+        options.ListenPeerUrls = url;
+
+        var ex = await Assert.ThrowsAsync<NodeStartException>(() => RaftNode.StartAsync(options, new ListStateMachine()));
+        Assert.Contains($"cannot listen for peers on {url}", ex.Message);
+
+        // The failed first start removed the WAL it had created (without the bootstrap entries it
+        // would restart as a member of no cluster), so the same directory starts on a free port.
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "member")));
+        await using var node = await RaftNode.StartAsync(Options(dir.Path), new ListStateMachine());
+        Assert.Equal(1, await node.ProposeAsync(Bytes("after")));
+    }
+
+    [Fact]
     public async Task SnapshotsCompactAndRestartFromTheSnapshot()
     {
         using var dir = new TempDir();
