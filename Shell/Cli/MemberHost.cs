@@ -30,6 +30,9 @@ public static class MemberHost
         builder.Logging.AddProvider(new ConsoleLineLoggerProvider(logPrefix));
         // Per-request lines are noise next to etcd's logs; the hosting lifetime lines stay.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // The host logs a failed start with its stack trace; the command prints the reason of a
+        // start that fails for a known cause in one line, and lets anything else surface whole.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.WebHost.UseUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls).ToArray());
         // /metrics exports this member's meters only, even with other members in the process.
         builder.Services.AddSingleton(sp =>
