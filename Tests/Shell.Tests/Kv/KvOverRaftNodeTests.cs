@@ -17,6 +17,8 @@ public class KvOverRaftNodeTests
         ElectionTimeoutMs = 100,
         SnapshotCount = 8,
         SnapshotCatchUpEntries = 2,
+        // Any free port: etcd's default 2380 may be taken by a member running on the machine.
+        ListenPeerUrls = "http://127.0.0.1:0",
     };
 
     private static string B64(string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
