@@ -53,7 +53,8 @@ internal sealed class ApplyLoop
     private readonly Thread _thread;
     private int _inflightSnapshots;
     private bool _warnedUnknown;
-    private Task _serializing = Task.CompletedTask;
+    private Task<long> _snapshotSaved = Task.FromResult(0L);
+    private long _snapshotStarted;
 
     // etcd's etcdProgress.
     private ConfState _confState;
@@ -153,8 +154,18 @@ internal sealed class ApplyLoop
     {
         try
         {
-            foreach (var item in _queue.GetConsumingEnumerable())
+            while (true)
             {
+                // While a snapshot is due but held back, look again now and then even if nothing
+                // new is committed, so that an idle member still takes it.
+                var wait = _appliedi - _snapi > _snapshotCount ? (int)SnapshotRecheck.TotalMilliseconds : Timeout.Infinite;
+                if (!_queue.TryTake(out var item, wait))
+                {
+                    if (_queue.IsCompleted)
+                        break;
+                    TriggerSnapshot();
+                    continue;
+                }
                 if (!ApplyAll(item))
                     break;
             }
@@ -392,38 +403,61 @@ internal sealed class ApplyLoop
     /// <summary>
     /// etcd's triggerSnapshot: every snapshot-count applied entries. A state machine that can capture
     /// its state (<see cref="ISnapshotCapture"/>) is serialized on another thread, as etcd marshals
-    /// its store clone in the background; one at a time, so a slow one delays the next trigger.
+    /// its store clone in the background. One at a time, and after one that took a time T from
+    /// trigger to saved, the next waits until <see cref="SnapshotPauseFactor"/> × T has passed: the
+    /// whole state is written each time, so for a large state a fixed count of entries between
+    /// snapshots would spend most of the machine rewriting it (etcd's store persists itself and its
+    /// snapshots stay small). A small state takes milliseconds and is snapshotted on the count.
     /// </summary>
     private void TriggerSnapshot()
     {
-        if (_appliedi - _snapi <= _snapshotCount)
+        if (_appliedi - _snapi <= _snapshotCount || _abort.IsCancellationRequested)
             return;
-        if (!_serializing.IsCompleted)
+        if (!_snapshotSaved.IsCompleted)
             return;
+        var now = Stopwatch.GetTimestamp();
+        if (_snapshotSaved.IsCompletedSuccessfully)
+        {
+            var finished = _snapshotSaved.Result;
+            if (now < finished + (finished - _snapshotStarted) * SnapshotPauseFactor)
+                return;
+        }
         _log.LogInformation(
             "triggering snapshot, local-member-id {Self:x}, local-member-applied-index {Appliedi}, local-member-snapshot-index {Snapi}, local-member-snapshot-count {Count}",
             _self, _appliedi, _snapi, _snapshotCount);
         var (index, confState, cluster, compact) = (_appliedi, _confState, _cluster, InflightSnapshots == 0);
         _snapi = _appliedi;
+        _snapshotStarted = now;
         if (_sm is not ISnapshotCapture capture)
         {
-            _runner.PostFromApply(new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, _sm.TakeSnapshot()), compact));
+            var request = new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, _sm.TakeSnapshot()), compact);
+            _snapshotSaved = request.Saved.Task;
+            _runner.PostFromApply(request);
             return;
         }
         var serialize = capture.CaptureSnapshot();
-        _serializing = Task.Run(() =>
+        _snapshotSaved = Task.Run(() =>
         {
             try
             {
-                _runner.PostFromApply(new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, serialize()), compact));
+                var request = new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, serialize()), compact);
+                _runner.PostFromApply(request);
+                return request.Saved.Task;
             }
             catch (Exception ex)
             {
                 _log.LogCritical(ex, "taking a snapshot failed; stopping the member");
                 _sink.OnFatal(ex);
+                throw;
             }
         });
     }
+
+    /// <summary>How long a snapshot's time, from trigger to saved, holds back the next (see <see cref="TriggerSnapshot"/>).</summary>
+    private const int SnapshotPauseFactor = 3;
+
+    /// <summary>How often a due but held-back snapshot is looked at again while nothing is applied.</summary>
+    private static readonly TimeSpan SnapshotRecheck = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// etcd's createMergedSnapshotMessage and sendMergedSnap: the MsgSnap gets a fresh snapshot of

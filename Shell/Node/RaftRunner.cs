@@ -308,7 +308,10 @@ internal sealed class RaftRunner
         {
             // The log moved past it meanwhile (a newer snapshot arrived): nothing to do, as in etcd.
             if (created.ErrorValue.IsErrSnapOutOfDate)
+            {
+                c.Saved.TrySetResult(Stopwatch.GetTimestamp());
                 return;
+            }
             throw new InvalidOperationException($"broken invariant: failed to create snapshot at {c.Index}: {StorageErrorModule.message(created.ErrorValue)}");
         }
         var (snap, withSnap) = created.ResultValue;
@@ -331,12 +334,21 @@ internal sealed class RaftRunner
         }
         _snapshotSaves = _snapshotSaves.ContinueWith(_ =>
         {
-            var started = Stopwatch.GetTimestamp();
-            _s.Storage.SaveSnap(snap);
-            _s.Storage.Release(snap);
-            _s.Metrics.SnapSave(Stopwatch.GetElapsedTime(started));
-            _s.Logger.LogInformation("saved snapshot, snapshot-index {Index}", snap.Metadata.Index);
-            _s.Storage.Purge(_s.MaxWalFiles, _s.MaxSnapFiles);
+            try
+            {
+                var started = Stopwatch.GetTimestamp();
+                _s.Storage.SaveSnap(snap);
+                _s.Storage.Release(snap);
+                _s.Metrics.SnapSave(Stopwatch.GetElapsedTime(started));
+                _s.Logger.LogInformation("saved snapshot, snapshot-index {Index}", snap.Metadata.Index);
+                _s.Storage.Purge(_s.MaxWalFiles, _s.MaxSnapFiles);
+                c.Saved.TrySetResult(Stopwatch.GetTimestamp());
+            }
+            catch (Exception ex)
+            {
+                c.Saved.TrySetException(ex);
+                throw;
+            }
         }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 

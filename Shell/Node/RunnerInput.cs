@@ -98,5 +98,12 @@ internal sealed class CreateSnapshotRequest(ulong index, ConfState confState, by
     public byte[] Data { get; } = data;
     /// <summary>False while a snapshot is being sent to a follower (etcd pauses compaction then).</summary>
     public bool Compact { get; } = compact;
-    public override void Fail(Exception error) { }
+
+    /// <summary>
+    /// Completes with the <see cref="System.Diagnostics.Stopwatch"/> timestamp at which the snapshot
+    /// was on disk and the WAL released (or it turned out stale); faults when saving failed.
+    /// </summary>
+    public TaskCompletionSource<long> Saved { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public override void Fail(Exception error) => Saved.TrySetException(error);
 }

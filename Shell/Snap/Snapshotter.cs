@@ -39,18 +39,14 @@ public sealed class Snapshotter
     public void SaveSnap(Snapshot snapshot)
     {
         if (Pb.isEmptySnap(snapshot)) return;
-        var data = RaftpbMarshal.Marshal(snapshot);
-        var bytes = new Raft.Interop.Snappb.snapshot { Crc = Crc32C.Compute(data), Data = UnsafeByteOperations.UnsafeWrap(data) }.ToByteArray();
+        var pieces = FilePieces(snapshot);
         var path = Path.Combine(Dir, FileName(snapshot.Metadata.Term, snapshot.Metadata.Index));
         try
         {
-            using (var f = new FileStream(path, new FileStreamOptions
-                   {
-                       Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None,
-                   }))
+            using (var f = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None))
             {
-                f.Write(bytes);
-                f.Flush(flushToDisk: true);
+                RandomAccess.Write(f, pieces, 0);
+                RandomAccess.FlushToDisk(f);
             }
             // The WAL's snapshot record will point at this file: its name must be durable first.
             Native.FsyncDirectory(Dir);
@@ -69,6 +65,37 @@ public sealed class Snapshotter
             throw;
         }
     }
+
+    /// <summary>
+    /// The bytes of the snap file in order: the snappb.snapshot header (crc, then the data field's
+    /// tag and length), the marshalled raftpb.Snapshot's data field header, the state data itself (not
+    /// copied: it can be most of the machine's memory), and the metadata field. Byte for byte what
+    /// marshalling the two messages gives; the CRC runs over the pieces.
+    /// </summary>
+    internal static IReadOnlyList<ReadOnlyMemory<byte>> FilePieces(Snapshot snapshot)
+    {
+        var data = snapshot.Data;
+        var meta = RaftpbConvert.ToProto(snapshot.Metadata).ToByteArray();
+        // raftpb.Snapshot: data = 1 (absent when empty), metadata = 2 (always).
+        var dataHeader = data.Length == 0 ? [] : Concat([0x0A], Varint((ulong)data.Length));
+        var metaField = Concat(Concat([0x12], Varint((ulong)meta.Length)), meta);
+        var innerLength = (ulong)dataHeader.Length + (ulong)data.Length + (ulong)metaField.Length;
+        var crc = Crc32C.Update(Crc32C.Update(Crc32C.Compute(dataHeader), data), metaField);
+        // snappb.snapshot: crc = 1, data = 2, both always written.
+        var header = Concat(Concat(Concat([0x08], Varint(crc)), [0x12]), Varint(innerLength));
+        return [header, dataHeader, data, metaField];
+    }
+
+    private static byte[] Varint(ulong v)
+    {
+        var b = new byte[10];
+        var n = 0;
+        for (; v >= 0x80; v >>= 7) b[n++] = (byte)(v | 0x80);
+        b[n++] = (byte)v;
+        return b[..n];
+    }
+
+    private static byte[] Concat(byte[] a, byte[] b) => [.. a, .. b];
 
     /// <summary>The newest readable snapshot, or null when there is none.</summary>
     public Snapshot? Load() => LoadMatching(_ => true);

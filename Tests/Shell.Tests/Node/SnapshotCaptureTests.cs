@@ -84,4 +84,57 @@ public class SnapshotCaptureTests
         Assert.Equal(1, again.Inner.Restores);
         Assert.Equal(Enumerable.Range(0, 45).Select(i => $"c{i}"), again.Inner.Items);
     }
+
+    /// <summary>The list machine, whose serialization takes a fixed time.</summary>
+    private sealed class SlowCapture(TimeSpan serializeTime) : IStateMachine, ISnapshotCapture
+    {
+        public ListStateMachine Inner { get; } = new();
+        public List<long> CapturedAt { get; } = [];
+        public List<long> SerializedAt { get; } = [];
+
+        public object? Apply(ulong index, ReadOnlyMemory<byte> command) => Inner.Apply(index, command);
+
+        public byte[] TakeSnapshot() => Inner.TakeSnapshot();
+
+        public void Restore(ReadOnlyMemory<byte> snapshot) => Inner.Restore(snapshot);
+
+        public Func<byte[]> CaptureSnapshot()
+        {
+            lock (CapturedAt) CapturedAt.Add(System.Diagnostics.Stopwatch.GetTimestamp());
+            var bytes = Inner.TakeSnapshot();
+            return () =>
+            {
+                Thread.Sleep(serializeTime);
+                lock (CapturedAt) SerializedAt.Add(System.Diagnostics.Stopwatch.GetTimestamp());
+                return bytes;
+            };
+        }
+    }
+
+    [Fact]
+    public async Task ASlowSnapshotHoldsBackTheNextForThreeTimesItsDurationAndAnIdleMemberStillTakesIt()
+    {
+        using var dir = new TempDir();
+        var serializeTime = TimeSpan.FromMilliseconds(400);
+        var sm = new SlowCapture(serializeTime);
+        await using var node = await RaftNode.StartAsync(Options(dir.Path), sm);
+        for (var i = 0; i < 12; i++)
+            await node.ProposeAsync(Encoding.UTF8.GetBytes($"c{i}"));
+        await SingleNodeTests.WaitUntil(() => node.Status.SnapshotIndex > 0);
+        var first = node.Status.SnapshotIndex;
+
+        // Due again at once by count; then nothing more is proposed.
+        for (var i = 12; i < 24; i++)
+            await node.ProposeAsync(Encoding.UTF8.GetBytes($"c{i}"));
+        await SingleNodeTests.WaitUntil(() => { lock (sm.CapturedAt) return sm.CapturedAt.Count == 2; });
+        await SingleNodeTests.WaitUntil(() => node.Status.SnapshotIndex > first);
+
+        // The first took at least the serialization time T from trigger to saved, and was saved
+        // after its serialization ended, so the second started no sooner than 3T after that.
+        TimeSpan gap;
+        lock (sm.CapturedAt) gap = System.Diagnostics.Stopwatch.GetElapsedTime(sm.SerializedAt[0], sm.CapturedAt[1]);
+        Assert.True(gap >= 3 * serializeTime, $"second snapshot {gap} after the first was serialized");
+        // Taken while idle, it holds everything applied.
+        Assert.Equal(node.AppliedIndex, node.Status.SnapshotIndex);
+    }
 }

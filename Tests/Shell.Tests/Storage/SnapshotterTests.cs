@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Raft.Core;
 using Raft.Interop.Wire;
 using Raft.Shell.Snap;
@@ -22,6 +23,32 @@ public class SnapshotterTests
         var raw = Raft.Interop.Snappb.snapshot.Parser.ParseFrom(File.ReadAllBytes(path));
         Assert.Equal(RaftpbMarshal.Marshal(Snap(0x20, 3)), raw.Data.ToByteArray());
         Assert.Equal(Raft.Shell.Wal.Crc32C.Compute(raw.Data.Span), raw.Crc);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(127)]
+    [InlineData(128)]
+    [InlineData(16_383)]
+    [InlineData(16_384)]
+    [InlineData(2_097_152)]
+    public void TheFileIsWhatMarshallingBothMessagesGives(int dataLength)
+    {
+        // The file is written in pieces, without copying the data; it must equal the protobuf
+        // library's encoding of snappb.snapshot { crc, data = marshalled raftpb.Snapshot }.
+        using var t = new TempDir();
+        var data = new byte[dataLength];
+        new Random(dataLength).NextBytes(data);
+        var snap = new Snapshot(data, new SnapshotMetadata(Voters(1, 2, 3), 0x1234567, 9));
+        new Snapshotter(t.Path).SaveSnap(snap);
+        var marshalled = RaftpbMarshal.Marshal(snap);
+        var expected = new Raft.Interop.Snappb.snapshot
+        {
+            Crc = Raft.Shell.Wal.Crc32C.Compute(marshalled),
+            Data = ByteString.CopyFrom(marshalled),
+        }.ToByteArray();
+        Assert.Equal(expected, File.ReadAllBytes(Path.Combine(t.Path, Snapshotter.FileName(9, 0x1234567))));
     }
 
     [Fact]
