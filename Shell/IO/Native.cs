@@ -5,7 +5,7 @@ namespace Raft.Shell.IO;
 
 /// <summary>
 /// The few Linux system calls .NET does not expose: fdatasync, fallocate, open-file-description
-/// locks, and fsync of a directory.
+/// locks, fsync of a directory, and O_DIRECT files.
 /// </summary>
 internal static partial class Native
 {
@@ -44,6 +44,31 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int openMode(string path, int flags, int mode);
+
+    private const int OWrOnly = 0x1, OCreat = 0x40, OTrunc = 0x200, OCloExec = 0x80000;
+
+    // O_DIRECT differs between architectures.
+    private static int? ODirect => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 or Architecture.X86 => 0x4000,
+        Architecture.Arm64 or Architecture.Arm => 0x10000,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Creates (or truncates) a file for writing with O_DIRECT: writes go from the caller's buffer
+    /// to the device without passing through the page cache. Null where the platform or the file
+    /// system does not offer it (the caller then writes through the page cache).
+    /// </summary>
+    public static SafeFileHandle? TryCreateDirect(string path)
+    {
+        if (ODirect is not { } direct) return null;
+        var fd = openMode(path, OWrOnly | OCreat | OTrunc | OCloExec | direct, 0b110_100_100);
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+    }
 
     private static T WithFd<T>(SafeFileHandle handle, Func<int, T> call)
     {

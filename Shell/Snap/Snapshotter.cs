@@ -43,10 +43,11 @@ public sealed class Snapshotter
         var path = Path.Combine(Dir, FileName(snapshot.Metadata.Term, snapshot.Metadata.Index));
         try
         {
-            using (var f = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None))
+            using (var f = new DirectFileWriter(path))
             {
-                RandomAccess.Write(f, pieces, 0);
-                RandomAccess.FlushToDisk(f);
+                foreach (var piece in pieces)
+                    f.Write(piece.Span);
+                f.Complete();
             }
             // The WAL's snapshot record will point at this file: its name must be durable first.
             Native.FsyncDirectory(Dir);

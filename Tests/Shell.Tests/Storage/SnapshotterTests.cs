@@ -33,6 +33,7 @@ public class SnapshotterTests
     [InlineData(16_383)]
     [InlineData(16_384)]
     [InlineData(2_097_152)]
+    [InlineData(9_000_001)]
     public void TheFileIsWhatMarshallingBothMessagesGives(int dataLength)
     {
         // The file is written in pieces, without copying the data; it must equal the protobuf
