@@ -44,13 +44,11 @@ public sealed class KvState
     {
         if (request.Key.IsEmpty) throw new ArgumentException("put with an empty key; PutRequest.Check rejects it", nameof(request));
         var rev = Revision + 1;
-        var prev = _keys.Get(request.Key.Span);
-        var kv = prev is null
-            ? new KeyValue(request.Key, rev, rev, 1, request.Value)
-            : new KeyValue(prev.Key, prev.CreateRevision, rev, prev.Version + 1, request.Value);
+        var keys = _keys.Upsert(request.Key.Span, (request, rev), static (prev, s) => prev is null
+            ? new KeyValue(s.request.Key, s.rev, s.rev, 1, s.request.Value)
+            : new KeyValue(prev.Key, prev.CreateRevision, s.rev, prev.Version + 1, s.request.Value), out var prev);
         var size = DataSize + request.Value.Length - (prev is null ? -request.Key.Length : prev.Value.Length);
-        var next = new KvState(rev, _keys.Set(kv), size);
-        return (next, new PutResponse(rev, request.PrevKv ? prev : null));
+        return (new KvState(rev, keys, size), new PutResponse(rev, request.PrevKv ? prev : null));
     }
 
     /// <summary>
@@ -136,7 +134,9 @@ public sealed class KvState
     }
 
     /// <summary>Every pair in key order (for snapshots).</summary>
-    public IEnumerable<KeyValue> All()
+    public IEnumerable<KeyValue> All() => Pairs();
+
+    internal List<KeyValue> Pairs()
     {
         var all = new List<KeyValue>(_keys.Count);
         _keys.Visit(ReadOnlySpan<byte>.Empty, ReadOnlySpan<byte>.Empty, true, kv =>
