@@ -17,7 +17,8 @@ public static class SnapshotEnvelope
     public static byte[] Pack(ClusterView cluster, ReadOnlySpan<byte> stateMachine)
     {
         var membership = MembershipJson.Write(cluster);
-        var data = new byte[Magic.Length + 4 + membership.Length + stateMachine.Length];
+        // Every byte is written below, and the state can be most of the process's memory: not zeroed first.
+        var data = GC.AllocateUninitializedArray<byte>(Magic.Length + 4 + membership.Length + stateMachine.Length);
         Magic.CopyTo(data);
         BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(Magic.Length), membership.Length);
         membership.CopyTo(data.AsSpan(Magic.Length + 4));

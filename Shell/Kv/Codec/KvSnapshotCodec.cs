@@ -16,7 +16,7 @@ public static class KvSnapshotCodec
     /// <summary>Serializes <paramref name="state"/>.</summary>
     public static byte[] Encode(KvState state)
     {
-        var pairs = state.All().ToList();
+        var pairs = state.Pairs();
         var sizes = new int[pairs.Count];
         var total = ProtoWriter.VarintFieldSize(RevisionField, state.Revision.AsVarint());
         for (var i = 0; i < pairs.Count; i++)
@@ -24,7 +24,8 @@ public static class KvSnapshotCodec
             sizes[i] = PairSize(pairs[i]);
             total += ProtoWriter.MessageFieldSize(KvsField, sizes[i]);
         }
-        var bytes = new byte[total];
+        // Every byte is written below; a snapshot can be hundreds of megabytes, not worth zeroing first.
+        var bytes = GC.AllocateUninitializedArray<byte>(total);
         var w = new ProtoWriter(bytes);
         w.WriteVarintField(RevisionField, state.Revision.AsVarint());
         for (var i = 0; i < pairs.Count; i++)
@@ -37,6 +38,8 @@ public static class KvSnapshotCodec
             w.WriteVarintField(KvVersion, kv.Version.AsVarint());
             w.WriteBytesField(KvValue, kv.Value.Span);
         }
+        if (w.Position != total)
+            throw new InvalidOperationException($"broken invariant: store snapshot sized {total} bytes, {w.Position} written");
         return bytes;
     }
 
