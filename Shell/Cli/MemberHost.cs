@@ -24,7 +24,10 @@ public static class MemberHost
     /// <param name="logPrefix">Text in front of every log line (the member's name in a local cluster); null for none.</param>
     public static WebApplication Build(RaftNodeOptions options, LogLevel minLevel, string? logPrefix)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // No watching of configuration files for changes: the watcher covers the content root (the
+        // working directory) and everything below it, where the data directory usually is, so each
+        // WAL write would wake it.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(minLevel);
         builder.Logging.AddProvider(new ConsoleLineLoggerProvider(logPrefix));

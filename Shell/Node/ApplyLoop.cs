@@ -46,7 +46,7 @@ internal sealed class ApplyLoop
     private readonly ILogger _log;
     private readonly IApplySink _sink;
     private readonly ulong _snapshotCount;
-    private readonly BlockingCollection<ApplyItem> _queue = new(new ConcurrentQueue<ApplyItem>());
+    private readonly ApplyQueue<ApplyItem> _queue = new();
     private readonly BlockingCollection<Message> _msgSnaps = new(new ConcurrentQueue<Message>(), Defaults.MaxInFlightMsgSnap);
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -107,17 +107,9 @@ internal sealed class ApplyLoop
     public void Start() => _thread.Start();
 
     /// <summary>Queues a Ready's committed entries and snapshot (the seed's applyc; never blocks).</summary>
-    public void Enqueue(ApplyItem item)
-    {
-        try
-        {
-            _queue.Add(item);
-        }
-        catch (InvalidOperationException)
-        {
-            // Stopping: nothing more is applied.
-        }
-    }
+    public void Enqueue(ApplyItem item) =>
+        // False when stopping: nothing more is applied.
+        _queue.TryAdd(item);
 
     /// <summary>A MsgSnap redirected by the planner; dropped when 16 are already waiting, as etcd does.</summary>
     public void OfferMsgSnap(Message m)

@@ -6,9 +6,11 @@ namespace Raft.Shell.Node;
 /// apply loop has taken the previous signal; that is how a follower waits for the apply loop after
 /// committing a conf change.
 /// </summary>
+/// <remarks>The apply loop blocks without spinning first: it waits for the runner, which needs the core.</remarks>
 internal sealed class NotifySlot
 {
-    private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly ManualResetEventSlim _posted = new(false, spinCount: 0);
+    private int _full;
 
     /// <summary>A slot nobody reads (a Ready with nothing to apply): posts always succeed.</summary>
     public bool Detached { get; init; }
@@ -18,22 +20,26 @@ internal sealed class NotifySlot
     {
         if (Detached)
             return true;
-        // Only the runner adds, so a slot seen empty stays empty until this Release.
-        if (_signal.CurrentCount != 0)
+        if (Interlocked.CompareExchange(ref _full, 1, 0) != 0)
             return false;
-        _signal.Release();
+        _posted.Set();
         return true;
     }
 
     /// <summary>Takes a signal, waiting for one (the apply loop's <c>&lt;-notifyc</c>).</summary>
     public void Take(CancellationToken ct)
     {
-        if (!_signal.Wait(0))
-            _signal.Wait(ct);
+        // The slot's state decides; the event only wakes the reader. A wake-up for a signal already
+        // taken is cleared and the slot looked at again.
+        while (!TryTakeNow())
+        {
+            _posted.Wait(ct);
+            _posted.Reset();
+        }
     }
 
     /// <summary>Takes a signal already there, without waiting.</summary>
-    public bool TryTakeNow() => Detached || _signal.Wait(0);
+    public bool TryTakeNow() => Detached || Interlocked.CompareExchange(ref _full, 0, 1) == 1;
 }
 
 /// <summary>What the runner hands the apply loop for one Ready (the seed's <c>apply</c>).</summary>

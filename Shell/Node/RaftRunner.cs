@@ -36,7 +36,8 @@ internal sealed class RaftRunner
     private readonly IRunnerSink _sink;
     private readonly ConcurrentQueue<RunnerInput> _inbox = new();
     private readonly ConcurrentQueue<ApplySideRequest> _applySide = new();
-    private readonly ManualResetEventSlim _wake = new(false);
+    // No spinning before blocking: the threads that wake the runner need the core it would spin on.
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ProposeInput> _waitingForLeader = [];

@@ -1,0 +1,60 @@
+using System.Collections.Concurrent;
+
+namespace Raft.Shell.Node;
+
+/// <summary>
+/// The seed's <c>applyc</c>: an unbounded queue from the runner to the apply loop, with one reader.
+/// The reader blocks without spinning first (unlike BlockingCollection's semaphore): members of a
+/// cluster often share few cores, and a thread that spins while it waits takes the CPU the thread it
+/// waits for needs.
+/// </summary>
+internal sealed class ApplyQueue<T>
+{
+    private readonly ConcurrentQueue<T> _items = new();
+    private readonly ManualResetEventSlim _added = new(false, spinCount: 0);
+    private volatile bool _completed;
+
+    /// <summary>Queues an item; false once <see cref="CompleteAdding"/> was called.</summary>
+    public bool TryAdd(T item)
+    {
+        if (_completed)
+            return false;
+        _items.Enqueue(item);
+        _added.Set();
+        return true;
+    }
+
+    /// <summary>No more items will be added; the reader still gets those already queued.</summary>
+    public void CompleteAdding()
+    {
+        _completed = true;
+        _added.Set();
+    }
+
+    /// <summary>Whether adding is complete and every item has been taken.</summary>
+    public bool IsCompleted => _completed && _items.IsEmpty;
+
+    /// <summary>
+    /// Takes the next item, waiting up to <paramref name="millisecondsTimeout"/> (or forever with
+    /// <see cref="Timeout.Infinite"/>); false when the time ran out or the queue is complete and empty.
+    /// Only one thread reads.
+    /// </summary>
+    public bool TryTake(out T item, int millisecondsTimeout)
+    {
+        while (true)
+        {
+            if (_items.TryDequeue(out item!))
+                return true;
+            if (_completed)
+                return _items.TryDequeue(out item!);
+            // Reset before the last look, so that an add after that look sets the event again.
+            _added.Reset();
+            if (_items.TryDequeue(out item!))
+                return true;
+            if (_completed)
+                continue;
+            if (!_added.Wait(millisecondsTimeout))
+                return false;
+        }
+    }
+}
