@@ -261,13 +261,21 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     public string RaftStatusJson => StatusModule.toJson(RawNodeModule.status(_runner.Current));
 
     /// <inheritdoc/>
-    public async Task<object?> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken = default)
+    public Task<object?> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken = default)
     {
-        ThrowIfStopping();
+        // Failures come in the task, as from an async method.
+        try
+        {
+            ThrowIfStopping();
+        }
+        catch (RaftException ex)
+        {
+            return Task.FromException<object?>(ex);
+        }
         if (command.Length + EntryData.Overhead > _options.MaxRequestBytes)
-            throw new RaftException(RaftErrorCode.RequestTooLarge, "etcdserver: request is too large");
+            return Task.FromException<object?>(new RaftException(RaftErrorCode.RequestTooLarge, "etcdserver: request is too large"));
         var id = _ids.Next();
-        return await ProposeDataAsync(id, EntryData.Command(id, command.Span), cancellationToken).ConfigureAwait(false);
+        return ProposeDataAsync(id, EntryData.Command(id, command.Span), cancellationToken);
     }
 
     /// <summary>
@@ -276,12 +284,12 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// </summary>
     private async Task<object?> ProposeDataAsync(ulong id, byte[] data, CancellationToken ct)
     {
-        var applied = _waits.Register(id);
-        var input = new ProposeInput(data);
+        var applied = _waits.RegisterSource(id);
+        var input = new ProposeInput(data, applied);
         Metrics.ProposalPending();
         try
         {
-            return await RunProposalAsync(input, applied, ct).ConfigureAwait(false);
+            return await RunProposalAsync(input, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -290,22 +298,18 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         }
     }
 
-    private async Task<T> RunProposalAsync<T>(ProposeInput input, Task<T> applied, CancellationToken ct)
+    /// <summary>
+    /// Hands the proposal to the runner and waits for its wait: completed by the apply loop, or failed
+    /// by the runner when raft refuses the proposal.
+    /// </summary>
+    private async Task<object?> RunProposalAsync(ProposeInput input, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         timeout.CancelAfter(_options.RequestTimeout);
         try
         {
             _runner.Post(input);
-            var error = await input.Stepped.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
-            if (error is not null)
-            {
-                Metrics.ProposalFailed();
-                throw error.IsErrProposalDropped
-                    ? new RaftException(RaftErrorCode.ProposalDropped, "raft proposal dropped")
-                    : new RaftException(RaftErrorCode.Unhealthy, $"proposal refused: {RaftErrorModule.message(error)}");
-            }
-            return await applied.WaitAsync(timeout.Token).ConfigureAwait(false);
+            return await input.Applied.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -401,11 +405,10 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     private async Task<ConfChangeResult> ConfigureAsync(ConfChangeType type, ulong nodeId, byte[] context, CancellationToken ct)
     {
         var cc = new ConfChange(_ids.Next(), type, nodeId, context);
-        var applied = _waits.Register(cc.ID);
-        var input = new ProposeInput(cc);
+        var input = new ProposeInput(cc, _waits.RegisterSource(cc.ID));
         try
         {
-            var result = (ConfChangeResult?)await RunProposalAsync(input, applied, ct).ConfigureAwait(false)
+            var result = (ConfChangeResult?)await RunProposalAsync(input, ct).ConfigureAwait(false)
                 ?? throw new InvalidOperationException("broken invariant: conf change applied without a result");
             if (result.Error is { } refused)
                 throw MembershipException(refused);

@@ -180,11 +180,11 @@ internal sealed class RaftRunner
     {
         var stopped = new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.Stopped, "the node has stopped");
         foreach (var p in _waitingForLeader)
-            p.Stepped.TrySetException(stopped);
+            p.Applied.TrySetException(stopped);
         _waitingForLeader.Clear();
         while (_inbox.TryDequeue(out var input))
             if (input is ProposeInput p)
-                p.Stepped.TrySetException(stopped);
+                p.Applied.TrySetException(stopped);
         // Mark done before failing apply-side requests, so that later ones fail at once.
         _snapshotSaves.ContinueWith(t =>
         {
@@ -266,7 +266,13 @@ internal sealed class RaftRunner
             ? RawNodeModule.proposeConfChange(ConfChangeI.NewV1(cc), _rn)
             : RawNodeModule.propose(p.Data, _rn);
         _rn = rn;
-        p.Stepped.TrySetResult(result.IsOk ? null : result.ErrorValue);
+        if (result.IsOk)
+            return;
+        _s.Metrics.ProposalFailed();
+        var error = result.ErrorValue;
+        p.Applied.TrySetException(error.IsErrProposalDropped
+            ? new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.ProposalDropped, "raft proposal dropped")
+            : new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.Unhealthy, $"proposal refused: {RaftErrorModule.message(error)}"));
     }
 
     /// <summary>Proposals held while no leader was known go in once there is one.</summary>

@@ -12,12 +12,15 @@ public sealed class RequestWaits
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<object?>> _waits = new();
 
     /// <summary>Registers <paramref name="id"/>; the task completes on <see cref="Trigger"/>.</summary>
-    public Task<object?> Register(ulong id)
+    public Task<object?> Register(ulong id) => RegisterSource(id).Task;
+
+    /// <summary>Registers <paramref name="id"/> and returns the wait itself, for whoever may fail it early.</summary>
+    internal TaskCompletionSource<object?> RegisterSource(ulong id)
     {
         var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_waits.TryAdd(id, tcs))
             throw new InvalidOperationException($"broken invariant: request id {id:x} registered twice");
-        return tcs.Task;
+        return tcs;
     }
 
     /// <summary>Whether someone waits for <paramref name="id"/> (etcd's IsRegistered).</summary>

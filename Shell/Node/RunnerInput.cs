@@ -13,24 +13,32 @@ internal sealed class StepInput(Message message) : RunnerInput
 
 /// <summary>
 /// A proposal (normal entry or conf change). It waits in the runner while no leader is known, as
-/// etcd's node does not take proposals then; <see cref="Stepped"/> completes with raft's verdict
-/// (null, or the error such as ErrProposalDropped).
+/// etcd's node does not take proposals then. When raft refuses it (ErrProposalDropped, or the node
+/// stops), the runner fails <see cref="Applied"/>, the wait the apply loop completes otherwise: the
+/// proposer waits for one task, with no hop through the thread pool when raft accepts.
 /// </summary>
 internal sealed class ProposeInput : RunnerInput
 {
     private int _abandoned;
 
-    public ProposeInput(byte[] data) => Data = data;
+    public ProposeInput(byte[] data, TaskCompletionSource<object?> applied)
+    {
+        Data = data;
+        Applied = applied;
+    }
 
-    public ProposeInput(ConfChange confChange)
+    public ProposeInput(ConfChange confChange, TaskCompletionSource<object?> applied)
     {
         Data = [];
         ConfChange = confChange;
+        Applied = applied;
     }
 
     public byte[] Data { get; }
     public ConfChange? ConfChange { get; }
-    public TaskCompletionSource<RaftError?> Stepped { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The proposer's wait (see <see cref="RequestWaits"/>); the runner only ever fails it.</summary>
+    public TaskCompletionSource<object?> Applied { get; }
 
     /// <summary>The caller gave up; the runner must not propose it any more.</summary>
     public bool Abandon() => Interlocked.Exchange(ref _abandoned, 1) == 0;
