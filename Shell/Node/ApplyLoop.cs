@@ -428,7 +428,9 @@ internal sealed class ApplyLoop
             return;
         }
         var serialize = capture.CaptureSnapshot();
-        _snapshotSaved = Task.Run(() =>
+        // On a thread of its own: a serialization that takes seconds on a pool thread makes the pool
+        // add threads, which then contend for the few cores with the loops.
+        _snapshotSaved = Task.Factory.StartNew(() =>
         {
             try
             {
@@ -442,7 +444,7 @@ internal sealed class ApplyLoop
                 _sink.OnFatal(ex);
                 throw;
             }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
     /// <summary>

@@ -356,7 +356,7 @@ internal sealed class RaftRunner
                 c.Saved.TrySetException(ex);
                 throw;
             }
-        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }, CancellationToken.None, TaskContinuationOptions.LongRunning, TaskScheduler.Default); // seconds of disk work for a large state: not on a pool thread
     }
 
     // ------------------------------------------------------------------------------------------
