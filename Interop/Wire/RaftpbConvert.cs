@@ -84,6 +84,9 @@ public static class RaftpbConvert
     /// </summary>
     public static Proto.Message ToProto(Core.Message m)
     {
+        // Nearly every message carries the empty snapshot: share one protobuf form of it (never
+        // mutated; serializing only reads it) instead of building five objects per message.
+        var snapshot = IsEmpty(m.Snapshot) ? EmptySnapshotProto : ToProto(m.Snapshot);
         var p = new Proto.Message
         {
             Type = (Proto.MessageType)Core.Pb.messageTypeNumber(m.Type),
@@ -93,7 +96,7 @@ public static class RaftpbConvert
             LogTerm = m.LogTerm,
             Index = m.Index,
             Commit = m.Commit,
-            Snapshot = ToProto(m.Snapshot),
+            Snapshot = snapshot,
             Reject = m.Reject,
             RejectHint = m.RejectHint,
         };
@@ -111,9 +114,28 @@ public static class RaftpbConvert
         return new Core.Message(
             Known(Core.Pb.messageTypeOfNumber((int)p.Type), "MessageType", (int)p.Type),
             p.To, p.From, p.Term, p.LogTerm, p.Index, entries, p.Commit,
-            p.Snapshot is null ? Core.Pb.emptySnapshot : ToCore(p.Snapshot),
+            p.Snapshot is null || IsEmpty(p.Snapshot) ? Core.Pb.emptySnapshot : ToCore(p.Snapshot),
             p.Reject, p.RejectHint, Bytes(p.HasContext, p.Context));
     }
+
+    private static readonly Proto.Snapshot EmptySnapshotProto = ToProto(Core.Pb.emptySnapshot);
+
+    private static bool IsEmpty(Core.Snapshot s) =>
+        s.Data.Length == 0 && s.Metadata.Index == 0 && s.Metadata.Term == 0 && IsEmpty(s.Metadata.ConfState);
+
+    private static bool IsEmpty(Core.ConfState cs) =>
+        cs.Voters.IsEmpty && cs.Learners.IsEmpty && cs.VotersOutgoing.IsEmpty && cs.LearnersNext.IsEmpty && !cs.AutoLeave;
+
+    // What ToCore would turn into Pb.emptySnapshot's equal: no data, zero index and term, an empty
+    // (or absent) conf state.
+    private static bool IsEmpty(Proto.Snapshot p) =>
+        !p.HasData
+        && (p.Metadata is null
+            || (p.Metadata.Index == 0 && p.Metadata.Term == 0
+                && (p.Metadata.ConfState is null
+                    || (p.Metadata.ConfState.Voters.Count == 0 && p.Metadata.ConfState.Learners.Count == 0
+                        && p.Metadata.ConfState.VotersOutgoing.Count == 0 && p.Metadata.ConfState.LearnersNext.Count == 0
+                        && !p.Metadata.ConfState.AutoLeave))));
 
     /// <summary>ConfChange to protobuf; id, type and node_id are always written, empty context absent.</summary>
     public static Proto.ConfChange ToProto(Core.ConfChange cc)
