@@ -42,13 +42,14 @@ public static class EtcdJsonApi
             ("/v3/cluster/member/promote", MemberPromote),
             ("/v3/maintenance/status", MaintenanceStatus),
         };
+        var services = new SharedServices(endpoints.ServiceProvider);
         foreach (var (path, handler) in gateway)
         {
-            endpoints.MapPost(path, handler);
+            endpoints.MapPost(path, handler).WithMetadata(services);
             endpoints.MapMethods(path, ["GET", "PUT", "DELETE", "PATCH"], MethodNotAllowed);
         }
-        endpoints.Map("/health", Health);
-        endpoints.MapGet("/status", StatusPage);
+        endpoints.Map("/health", Health).WithMetadata(services);
+        endpoints.MapGet("/status", StatusPage).WithMetadata(services);
         if (endpoints.ServiceProvider.GetService<PrometheusExporter>() is not null)
             endpoints.MapGet("/metrics", ServeMetrics);
         return endpoints;
@@ -63,19 +64,37 @@ public static class EtcdJsonApi
         return http.Response.WriteAsync("Method Not Allowed\n", http.RequestAborted);
     }
 
-    /// <summary>What every handler needs, from the request services.</summary>
+    /// <summary>The singletons every handler needs, resolved once (on the first request) rather than per request.</summary>
+    private sealed class SharedServices(IServiceProvider root)
+    {
+        // A reference, published whole: requests that race on the first resolution each see a complete set.
+        private Resolved? _resolved;
+
+        public Resolved Get() => Volatile.Read(ref _resolved) ?? Resolve();
+
+        private Resolved Resolve()
+        {
+            var r = new Resolved(
+                root.GetRequiredService<IRaftNode>(),
+                root.GetRequiredService<KvStateMachine>(),
+                root.GetRequiredService<IOptions<KvServiceOptions>>().Value,
+                root.GetService<KvMetrics>(),
+                root.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(EtcdJsonApi).FullName!));
+            Volatile.Write(ref _resolved, r);
+            return r;
+        }
+    }
+
+    private sealed record Resolved(IRaftNode Node, KvStateMachine Store, KvServiceOptions Options, KvMetrics? Metrics, ILogger Logger);
+
+    /// <summary>What every handler needs.</summary>
     private sealed record Context(HttpContext Http, IRaftNode Node, KvStateMachine Store, KvServiceOptions Options, KvMetrics? Metrics, ILogger Logger)
     {
         public static Context Of(HttpContext http)
         {
-            var services = http.RequestServices;
-            return new Context(
-                http,
-                services.GetRequiredService<IRaftNode>(),
-                services.GetRequiredService<KvStateMachine>(),
-                services.GetRequiredService<IOptions<KvServiceOptions>>().Value,
-                services.GetService<KvMetrics>(),
-                services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(EtcdJsonApi).FullName!));
+            var shared = http.GetEndpoint()?.Metadata.GetMetadata<SharedServices>() ?? new SharedServices(http.RequestServices);
+            var r = shared.Get();
+            return new Context(http, r.Node, r.Store, r.Options, r.Metrics, r.Logger);
         }
 
         public ResponseHeader Header(long revision = 0) => new(Node.ClusterId, Node.MemberId, revision, Node.Status.Term);
