@@ -18,7 +18,12 @@ public static class RaftpbConvert
     // Core arrays are never mutated after construction, so wrapping avoids a copy per field.
     private static ByteString Wrap(byte[] bytes) => UnsafeByteOperations.UnsafeWrap(bytes);
 
-    private static byte[] Bytes(bool has, ByteString value) => has && !value.IsEmpty ? value.ToByteArray() : [];
+    // The parser gives each bytes field an array of its own (and Wrap shares arrays that are values):
+    // a ByteString over a whole array hands over that array instead of a copy of it.
+    private static byte[] Bytes(bool has, ByteString value) =>
+        !has || value.IsEmpty ? []
+        : System.Runtime.InteropServices.MemoryMarshal.TryGetArray(value.Memory, out var s) && s.Offset == 0 && s.Count == s.Array!.Length ? s.Array
+        : value.ToByteArray();
 
     private static T Known<T>(FSharpOption<T> value, string what, int number) =>
         FSharpOption<T>.get_IsSome(value) ? value.Value : throw new WireFormatException($"unknown {what} {number}");
