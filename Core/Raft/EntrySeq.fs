@@ -6,18 +6,9 @@
 namespace Raft.Core
 
 open System
-open System.Threading
 
-/// The array shared by EntrySeq values and how many of its cells some value has claimed.
-[<Sealed; AllowNullLiteral>]
-type internal EntryBuffer =
-    val Items: Entry[]
-    val mutable private used: int
-    new(items, used) = { Items = items; used = used }
-    member b.Used = Volatile.Read(&b.used)
-    /// Claims the cells [expected, next) for the caller; false when another value claimed first.
-    member b.TryClaim(expected: int, next: int) =
-        Interlocked.CompareExchange(&b.used, next, expected) = expected
+/// The array shared by EntrySeq values.
+type internal EntryBuffer = SharedBuffer<Entry>
 
 /// An immutable sequence of entries (see the module comment for the sharing scheme). A struct:
 /// the log holds it inline, so that appending allocates nothing but, now and then, an array.

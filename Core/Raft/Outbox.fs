@@ -9,18 +9,9 @@
 namespace Raft.Core
 
 open System
-open System.Threading
 
-/// The array shared by Outbox views and how many of its cells some view has claimed.
-[<Sealed; AllowNullLiteral>]
-type internal OutboxBuffer =
-    val Items: Message[]
-    val mutable private used: int
-    new(items, used) = { Items = items; used = used }
-    member b.Used = Volatile.Read(&b.used)
-    /// Claims the cell `expected` for the caller; false when another view claimed it first.
-    member b.TryClaim(expected: int) =
-        Interlocked.CompareExchange(&b.used, expected + 1, expected) = expected
+/// The array shared by Outbox views.
+type internal OutboxBuffer = SharedBuffer<Message>
 
 /// An immutable queue of messages, oldest first (a struct: the node holds it inline).
 [<Struct; NoEquality; NoComparison>]

@@ -19,17 +19,9 @@
 namespace Raft.Core
 
 open System
-open System.Threading
 
-/// The array shared by Inflights windows and how many of its cells some window has claimed.
-[<Sealed; AllowNullLiteral>]
-type internal InflightBuffer =
-    val Items: uint64[]
-    val mutable private used: int
-    new(items, used) = { Items = items; used = used }
-    /// Claims the cell `expected` for the caller; false when another window claimed it first.
-    member b.TryClaim(expected: int) =
-        Interlocked.CompareExchange(&b.used, expected + 1, expected) = expected
+/// The array shared by Inflights windows.
+type internal InflightBuffer = SharedBuffer<uint64>
 
 /// A bounded FIFO of log indexes. Equal windows (same size and contents) compare equal.
 [<Struct; CustomEquality; NoComparison>]
