@@ -89,11 +89,8 @@ public sealed class Snapshotter
 
     private static byte[] Varint(ulong v)
     {
-        var b = new byte[10];
-        var n = 0;
-        for (; v >= 0x80; v >>= 7) b[n++] = (byte)(v | 0x80);
-        b[n++] = (byte)v;
-        return b[..n];
+        Span<byte> b = stackalloc byte[10];
+        return b[..WalEncoder.PutVarint(b, v)].ToArray();
     }
 
     private static byte[] Concat(byte[] a, byte[] b) => [.. a, .. b];

@@ -75,7 +75,8 @@ internal sealed class WalEncoder
         1 + CodedOutputStream.ComputeUInt64Size((ulong)type) + 1 + CodedOutputStream.ComputeUInt32Size(crc)
         + (hasData ? 1 + CodedOutputStream.ComputeLengthSize(dataLength) + dataLength : 0);
 
-    private static int PutVarint(Span<byte> s, ulong v)
+    /// <summary>Writes <paramref name="v"/> as a protobuf varint at the start of <paramref name="s"/>; returns its length.</summary>
+    internal static int PutVarint(Span<byte> s, ulong v)
     {
         var n = 0;
         while (v >= 0x80)
