@@ -179,7 +179,7 @@ internal static class NodeStart
     /// </summary>
     internal static void DiscardNew(string dataDir, ILogger log)
     {
-        var created = Path.GetDirectoryName(NodeStorage.WalDir(dataDir))!;
+        var created = NodeStorage.MemberDir(dataDir);
         try
         {
             Directory.Delete(created, recursive: true);

@@ -37,11 +37,14 @@ public sealed class NodeStorage : IDisposable
     /// <summary>The snap files.</summary>
     public Snapshotter Snapshotter { get; }
 
+    /// <summary>The member directory of a data directory: everything the member keeps (etcd's layout).</summary>
+    public static string MemberDir(string dataDir) => Path.Combine(dataDir, "member");
+
     /// <summary>The WAL directory of a data directory.</summary>
-    public static string WalDir(string dataDir) => Path.Combine(dataDir, "member", "wal");
+    public static string WalDir(string dataDir) => Path.Combine(MemberDir(dataDir), "wal");
 
     /// <summary>The snap directory of a data directory.</summary>
-    public static string SnapDir(string dataDir) => Path.Combine(dataDir, "member", "snap");
+    public static string SnapDir(string dataDir) => Path.Combine(MemberDir(dataDir), "snap");
 
     /// <summary>True when the data directory already holds a WAL (the member has run before).</summary>
     public static bool Exists(string dataDir) => WalNames.Exist(WalDir(dataDir));
