@@ -91,7 +91,7 @@ public static class RaftpbConvert
     {
         // Nearly every message carries the empty snapshot: share one protobuf form of it (never
         // mutated; serializing only reads it) instead of building five objects per message.
-        var snapshot = IsEmpty(m.Snapshot) ? EmptySnapshotProto : ToProto(m.Snapshot);
+        var snapshot = IsEmptySnapshot(m.Snapshot) ? EmptySnapshotProto : ToProto(m.Snapshot);
         var p = new Proto.Message
         {
             Type = (Proto.MessageType)Core.Pb.messageTypeNumber(m.Type),
@@ -125,11 +125,9 @@ public static class RaftpbConvert
 
     private static readonly Proto.Snapshot EmptySnapshotProto = ToProto(Core.Pb.emptySnapshot);
 
-    private static bool IsEmpty(Core.Snapshot s) =>
-        s.Data.Length == 0 && s.Metadata.Index == 0 && s.Metadata.Term == 0 && IsEmpty(s.Metadata.ConfState);
-
-    private static bool IsEmpty(Core.ConfState cs) =>
-        cs.Voters.IsEmpty && cs.Learners.IsEmpty && cs.VotersOutgoing.IsEmpty && cs.LearnersNext.IsEmpty && !cs.AutoLeave;
+    // Equal to Pb.emptySnapshot (F#'s structural equality), so that it encodes to the same bytes.
+    private static bool IsEmptySnapshot(Core.Snapshot s) =>
+        ReferenceEquals(s, Core.Pb.emptySnapshot) || s.Equals(Core.Pb.emptySnapshot);
 
     // What ToCore would turn into Pb.emptySnapshot's equal: no data, zero index and term, an empty
     // (or absent) conf state.
