@@ -22,10 +22,12 @@ internal enum DecodeOutcome
 /// <summary>
 /// Reads framed records across segments in order, verifying the CRC chain (etcd's decoder, with
 /// the crc-record check that etcd does in ReadAll folded in). A record that fails to decode or
-/// verify is a torn write only in the last segment, only when some 512-byte sector of it is all
-/// zeros or the file ends inside it, and only when no whole record follows it; anything else is
-/// corruption and throws a <see cref="WalException"/> naming the file and offset. A zero length
-/// marks the end of the written part, unless a whole record follows it.
+/// verify is a torn write only in the last segment, and only when some 512-byte sector of it is all
+/// zeros or the file ends inside it (a write that never reached the disk; whatever follows it was
+/// written later and is torn too); anything else is corruption and throws a
+/// <see cref="WalException"/> naming the file and offset. A zero length marks the end of the
+/// written part; with a whole record after it, only when its sector was never written, in the last
+/// segment.
 /// </summary>
 internal sealed class WalDecoder
 {
@@ -71,8 +73,16 @@ internal sealed class WalDecoder
             if (!header[..n].ContainsAnyExcept((byte)0))
             {
                 if (n != 0 && FindWholeRecord(seg, off + FrameSizeBytes) is { } found)
+                {
+                    // A frame whose sector was never written (zeros from the frame to the end of
+                    // its sector) in the last segment was not synced, and neither was anything
+                    // written after it: disks and page caches write back out of order, so a later
+                    // page may reach the disk while an earlier one is lost. Nothing unsynced was
+                    // acknowledged, so it is a torn tail; etcd stops reading at a zero length too.
+                    if (last && ZerosToSectorEnd(seg, off)) return DecodeOutcome.Torn;
                     throw new WalException(WalErrorKind.Corrupt,
                         $"zero frame length, but a whole record follows at offset {found}", seg.Path, off);
+                }
                 // A closed segment was cut to its written length, so data after a zero length is damage.
                 if (n != 0 && !last && NonZeroAfter(seg, off + FrameSizeBytes))
                     throw new WalException(WalErrorKind.Corrupt, "zero frame length inside a closed segment", seg.Path, off);
@@ -146,7 +156,11 @@ internal sealed class WalDecoder
         return true;
     }
 
-    // etcd's isTornEntry, plus: nothing whole may follow, or the damage is not at the tail.
+    // etcd's isTornEntry: in the last segment, a record that does not verify and has a sector of
+    // zeros was cut short by a write that never reached the disk. Whole records after it were
+    // written later, so they were not synced either (the page cache wrote them back first); the
+    // tail from this record on is torn. Damage without an unwritten sector (flipped or garbage
+    // bytes) is not something a lost write leaves behind, and stops the start.
     private bool IsTorn(Segment seg, bool last, long off, byte[] data)
     {
         if (!last) return false;
@@ -160,7 +174,16 @@ internal sealed class WalDecoder
             fileOff += chunk;
             cur += chunk;
         }
-        return anyZeroSector && FindWholeRecord(seg, off + FrameSizeBytes) is null;
+        return anyZeroSector;
+    }
+
+    /// <summary>Whether the bytes from <paramref name="off"/> to the end of its 512-byte sector (or of the file) are all zeros.</summary>
+    private bool ZerosToSectorEnd(Segment seg, long off)
+    {
+        var end = Math.Min(seg.Length, (off / MinSectorSize + 1) * MinSectorSize);
+        Span<byte> rest = stackalloc byte[MinSectorSize];
+        var n = ReadAt(seg, off, rest[..(int)(end - off)]);
+        return !rest[..n].ContainsAnyExcept((byte)0);
     }
 
     /// <summary>
