@@ -131,7 +131,7 @@ public class SingleMemberTests(ITestOutputHelper output)
     private async Task<CrashReport> CrashCyclesAsync(Member m, int cycles, bool stopAtFirstLoss)
     {
         var ledger = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
-        var random = new Random(Environment.TickCount);
+        var random = TestSeed.NewRandom(output.WriteLine);
         int acknowledged = 0, selfCrashes = 0, underLoad = 0, cycle = 0;
         List<string> lost = [];
         for (; ; cycle++)

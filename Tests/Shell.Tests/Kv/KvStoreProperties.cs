@@ -151,7 +151,7 @@ public class KvStoreProperties
 
     private static void Check(Func<ISubject> subject, int maxTests) =>
         Prop.ForAll(Ops, ops => AgreesWithModel(subject(), ops))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(maxTests).WithQuietOnSuccess(true));
+            .Check(TestSeed.PropertyConfig(maxTests).WithQuietOnSuccess(true));
 
     [Fact]
     public void StoreAgreesWithTheModel() => Check(() => new Real(), 500);
