@@ -11,7 +11,8 @@
 ///     (prevote, checkquorum, read-only, inflight, max-size-per-msg, max-uncommitted-size,
 ///     max-committed-size-per-ready, disable-proposal-forwarding) and the commands
 ///     `tick-election`, `set-randomized-election-timeout`, `transfer-leadership`, `read-index` and
-///     `report-unreachable`.
+///     `report-unreachable`; on `propose-conf-change`, `id=<n>` (v1 only) and `context=<text>`
+///     (its UTF-8 bytes) set the conf change's ID and Context, which etcd's harness leaves zero.
 module Raft.Core.Tests.InteractionHarness
 
 open System
@@ -371,10 +372,17 @@ let private handleProposeConfChange (env: Env) (d: TestData) =
     let idx = firstAsNodeIdx d
     let mutable v1 = false
     let mutable transition = ConfChangeTransitionAuto
+    let mutable ccId = 0UL
+    let mutable context: byte[] = [||]
     for arg in List.tail d.CmdArgs do
         for v in arg.Vals do
             match arg.Key with
             | "v1" -> v1 <- parseBool v
+            | "id" ->
+                match UInt64.TryParse v with
+                | true, n -> ccId <- n
+                | _ -> fail (sprintf "invalid id %s" v)
+            | "context" -> context <- Encoding.UTF8.GetBytes v
             | "transition" ->
                 transition <-
                     match v with
@@ -391,9 +399,11 @@ let private handleProposeConfChange (env: Env) (d: TestData) =
         if v1 then
             if ccs.Length > 1 || transition <> ConfChangeTransitionAuto then
                 fail "v1 conf change can only have one operation and no transition"
-            V1 { ID = 0UL; Type = ccs[0].Type; NodeID = ccs[0].NodeID; Context = [||] }
+            V1 { ID = ccId; Type = ccs[0].Type; NodeID = ccs[0].NodeID; Context = context }
+        elif ccId <> 0UL then
+            fail "a v2 conf change has no id"
         else
-            V2 { Transition = transition; Changes = ccs; Context = [||] }
+            V2 { Transition = transition; Changes = ccs; Context = context }
     env.Try(idx, RawNode.proposeConfChange cc)
 
 // Our extensions: commands etcd 3.5's harness does not have, for features its corpus does not
