@@ -67,12 +67,12 @@ let tests =
             let hundred (i: int) = (string i).PadRight(100, '.')
             let net = Seq.fold (fun net i -> Net.proposeOk 1UL (hundred i) net) net (seq { 1..10 })
             let net, res = Net.propose 1UL (hundred 11) net
-            Expect.equal res (Error ErrProposalDropped) "res"
+            Expect.equal res (Error ErrProposalDropped) "the proposal is dropped"
             // Once the tail commits, the leader takes proposals again.
             let net = net |> Net.stabilize |> Net.heal |> Net.isolate [ 3UL ] |> Net.tick 1UL |> Net.stabilize
             Expect.equal ((Net.appliedData 2UL net).Length) 10 "(Net.appliedData 2UL net).Length"
             let _, res = Net.propose 1UL (hundred 11) net
-            Expect.equal res (Ok()) "res"
+            Expect.equal res (Ok()) "the proposal is accepted"
 
         testCase "committed entries are handed out in Readys of at most MaxCommittedSizePerReady bytes" <| fun () ->
             let limit = 1000UL
@@ -90,17 +90,17 @@ let tests =
             for b in batches do Expect.isTrue (b.Length = 1 || size b <= limit) "each batch holds one entry or at most the limit"
             Expect.isTrue (batches.Length >= 3) "batches.Length >= 3"
             let applied = m.Applied |> List.rev |> List.filter (fun e -> e.Data.Length > 0) |> List.map (fun e -> System.Text.Encoding.UTF8.GetString e.Data)
-            Expect.equal applied ([ for i in 1..10 -> payload i ]) "applied"
+            Expect.equal applied ([ for i in 1..10 -> payload i ]) "every payload is applied, in order"
             Expect.equal (batches |> Array.concat |> List.ofArray) (m.Applied |> List.rev) "batches |> Array.concat |> List.ofArray"
 
         testCase "with DisableProposalForwarding a follower drops proposals instead of forwarding them" <| fun () ->
             let net = Net.createWith (fun (c: Config) -> { c with DisableProposalForwarding = true }) ids [] |> Net.elect 1UL
             let net, res = Net.propose 2UL "x" net
-            Expect.equal res (Error ErrProposalDropped) "res"
+            Expect.equal res (Error ErrProposalDropped) "the proposal is dropped"
             Expect.isEmpty ((RawNode.peekReady (Net.get 2UL net).Rn).Messages) "(RawNode.peekReady (Net.get 2UL net).Rn).Messages"
             // The leader still takes proposals; without the option, followers forward them.
             Expect.equal (snd (Net.propose 1UL "y" net)) (Ok()) "snd (Net.propose 1UL \"y\" net)"
             let net, res = Net.create ids |> Net.elect 1UL |> Net.propose 2UL "x"
-            Expect.equal res (Ok()) "res"
+            Expect.equal res (Ok()) "the proposal is accepted"
             Expect.equal (Net.stabilize net |> Net.appliedData 1UL) ([ "x" ]) "Net.stabilize net |> Net.appliedData 1UL"
     ]

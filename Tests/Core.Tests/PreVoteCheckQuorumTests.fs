@@ -68,7 +68,7 @@ let tests =
             Expect.equal (r1.State, r1.Lead) (StateFollower, 0UL) "(r1.State, r1.Lead)"
             // It then refuses proposals instead of accepting writes that cannot commit.
             let _, res = Net.propose 1UL "x" net
-            Expect.equal res (Error ErrProposalDropped) "res"
+            Expect.equal res (Error ErrProposalDropped) "the proposal is dropped"
 
         testCase "without CheckQuorum a cut-off leader keeps leading" <| fun () ->
             let net = Net.create ids |> Net.elect 1UL |> Net.isolate [ 1UL ] |> Net.ticks 1UL 100

@@ -66,7 +66,7 @@ let tests =
             let _, lines = RaftLog.findConflict (EntrySeq.ofSeq [ ent 2UL 1UL ]) (logOf previous)
             Expect.equal (lines |> List.map (fun l -> l.Text)) ([ "found conflict at index 2 [existing term: 2, conflicting term: 1]" ]) "lines |> List.map (fun l -> l.Text)"
             let _, lines = RaftLog.findConflict (EntrySeq.ofSeq [ ent 4UL 4UL ]) (logOf previous)
-            Expect.isEmpty lines "lines"
+            Expect.isEmpty lines "no log line"
 
         testCase "findConflictByTerm finds the largest index with a term at most the given one" <| fun () ->
             // Terms at indexes 1..9: 1 3 3 3 5 5 5 5 5 (the leader's log in etcd's explanation).
@@ -75,7 +75,7 @@ let tests =
             for index, term, want in cases do
                 let got, lines = RaftLog.findConflictByTerm index term l
                 Expect.isTrue (got = want) (sprintf "findConflictByTerm %d %d: %d, want %d" index term got want)
-                Expect.isEmpty lines "lines"
+                Expect.isEmpty lines "no log line"
 
         testCase "findConflictByTerm stops at the compacted prefix and warns about an index past the end" <| fun () ->
             // Snapshot at 4 (term 3), then terms 5 5 6 at indexes 5..7.
@@ -84,8 +84,8 @@ let tests =
             // Below the snapshot the term reads as 0, which ends the search.
             Expect.equal (fst (RaftLog.findConflictByTerm 7UL 2UL l)) 3UL "fst (RaftLog.findConflictByTerm 7UL 2UL l)"
             let got, lines = RaftLog.findConflictByTerm 8UL 1UL l
-            Expect.equal got 8UL "got"
-            Expect.equal lines ([ { Level = LogLevel.Warn; Text = "index(8) is out of range [0, lastIndex(7)] in findConflictByTerm" } ]) "lines"
+            Expect.equal got 8UL "the conflict index found"
+            Expect.equal lines ([ { Level = LogLevel.Warn; Text = "index(8) is out of range [0, lastIndex(7)] in findConflictByTerm" } ]) "the out-of-range warning"
 
         testCase "isUpToDate compares the last term first, then the last index" <| fun () ->
             let l = logOf previous
@@ -138,7 +138,7 @@ let tests =
                 match RaftLog.maybeAppend index logTerm committed (EntrySeq.ofSeq ents) l, wLast with
                 | None, None -> ()
                 | Some(l, lastnewi, _), Some w ->
-                    Expect.equal lastnewi w "lastnewi"
+                    Expect.equal lastnewi w "the last new index"
                     Expect.equal l.Committed wCommit "l.Committed"
                     if not ents.IsEmpty then
                         let li = RaftLog.lastIndex l
@@ -172,7 +172,7 @@ let tests =
         testList "hasNextEnts tells whether committed entries await applying" [
             for applied, want in [ (0UL, true); (3UL, true); (4UL, true); (5UL, false) ] ->
                 testCase (sprintf "%A" (applied, want)) <| fun () ->
-                Expect.equal (RaftLog.hasNextEnts (afterSnapshot applied)) want "RaftLog.hasNextEnts (afterSnapshot applied)"
+                    Expect.equal (RaftLog.hasNextEnts (afterSnapshot applied)) want "RaftLog.hasNextEnts (afterSnapshot applied)"
         ]
 
         testCase "nextEnts hands out committed entries after applied and the snapshot" <| fun () ->
@@ -229,7 +229,7 @@ let tests =
                     | Ok s ->
                         l <- { l with Storage = s }
                         Expect.equal ((RaftLog.allEntries l).Count) left "(RaftLog.allEntries l).Count"
-                    | Error _ -> Expect.equal left (-1) "left"
+                    | Error _ -> Expect.equal left (-1) "entries left under the limit"
 
         testCase "a log over a snapshot starts after it, committed at it" <| fun () ->
             let l = RaftLog.newLog (storageWithSnapshot 1000UL 1000UL)
@@ -259,7 +259,7 @@ let tests =
         testCase "term with an unstable snapshot knows only the snapshot's index" <| fun () ->
             let storageSnap, unstableSnap = 100UL, 105UL
             let l, line = RaftLog.restore (snapAt unstableSnap 1UL) (RaftLog.newLog (storageWithSnapshot storageSnap 1UL))
-            Expect.equal line.Text ("log [committed=100, applied=100, unstable.offset=101, len(unstable.Entries)=0] starts to restore snapshot [index: 105, term: 1]") "line.Text"
+            Expect.equal line.Text ("log [committed=100, applied=100, unstable.offset=101, len(unstable.Entries)=0] starts to restore snapshot [index: 105, term: 1]") "the restore log line"
             for index, want in [ storageSnap, 0UL; storageSnap + 1UL, 0UL; unstableSnap - 1UL, 0UL; unstableSnap, 1UL ] do
                 Expect.equal (mustTerm (RaftLog.term index l)) want "mustTerm (RaftLog.term index l)"
 

@@ -66,7 +66,7 @@ let tests =
             Expect.equal r.Term 1UL "r.Term"
             Expect.equal r.Vote 1UL "r.Vote"
             let votes = outbox (Net.get 1UL net) |> List.map (fun m -> m.Type, m.To, m.Term)
-            Expect.equal votes ([ MsgVote, 2UL, 1UL; MsgVote, 3UL, 1UL ]) "votes"
+            Expect.equal votes ([ MsgVote, 2UL, 1UL; MsgVote, 3UL, 1UL ]) "a vote request to each peer"
 
         testCase "election timeouts are drawn from [electionTick, 2 electionTick) and differ between nodes" <| fun () ->
             let timeouts =
@@ -147,7 +147,7 @@ let tests =
             Expect.equal (last.Term, last.Data.Length) (r.Term, 0) "(last.Term, last.Data.Length)"
             let leader = Net.get 1UL net |> Member.map RawNode.tick
             let beats = outbox leader |> List.map (fun m -> m.Type, m.To)
-            Expect.equal beats ([ MsgHeartbeat, 2UL; MsgHeartbeat, 3UL ]) "beats"
+            Expect.equal beats ([ MsgHeartbeat, 2UL; MsgHeartbeat, 3UL ]) "a heartbeat to each peer"
 
         testCase "after replication every log matches the leader's and every member applied the same entries" <| fun () ->
             let net =

@@ -27,7 +27,7 @@ let tests =
         testCase "a follower behind the leader's compacted log is restored from a snapshot and then replicates" <| fun () ->
             let net = lagging ()
             let compactedTo = MemoryStorage.firstIndex (Member.storage (Net.get 1UL net)) - 1UL
-            Expect.equal compactedTo (MemoryStorage.lastIndex (Member.storage (Net.get 1UL net))) "compactedTo"
+            Expect.equal compactedTo (MemoryStorage.lastIndex (Member.storage (Net.get 1UL net))) "the log is compacted to its last index"
             let net, sent = net |> Net.heal |> Net.tick 1UL |> Net.stabilizeRecording
             let snaps = sent |> List.filter (fun m -> m.Type = MsgSnap)
             Expect.equal snaps.Length 1 "snaps.Length"

@@ -31,11 +31,11 @@ let tests =
         testList "Term answers within [firstIndex-1, lastIndex] and says why not outside" [
             for i, err, term in [ (2UL, "ErrCompacted", 0UL); (3UL, "", 3UL); (4UL, "", 4UL); (5UL, "", 5UL); (6UL, "ErrUnavailable", 0UL) ] ->
                 testCase (sprintf "%A" (i, err, term)) <| fun () ->
-                match MemoryStorage.term i (s345 ()), err with
-                | Ok t, "" -> Expect.equal t term "t"
-                | Error ErrCompacted, "ErrCompacted" -> ()
-                | Error ErrUnavailable, "ErrUnavailable" -> ()
-                | r, _ -> failtest (sprintf "term %d: got %A, want %s %d" i r err term)
+                    match MemoryStorage.term i (s345 ()), err with
+                    | Ok t, "" -> Expect.equal t term "the term"
+                    | Error ErrCompacted, "ErrCompacted" -> ()
+                    | Error ErrUnavailable, "ErrUnavailable" -> ()
+                    | r, _ -> failtest (sprintf "term %d: got %A, want %s %d" i r err term)
         ]
 
         testCase "Entries honours the range, compaction and the size limit" <| fun () ->
@@ -78,15 +78,15 @@ let tests =
         testList "Compact keeps the compacted entry's index and term as the dummy" [
             for i, compacted, index, term, len in [ (2UL, true, 3UL, 3UL, 3); (3UL, true, 3UL, 3UL, 3); (4UL, false, 4UL, 4UL, 2); (5UL, false, 5UL, 5UL, 1) ] ->
                 testCase (sprintf "%A" (i, compacted, index, term, len)) <| fun () ->
-                let s = s345 ()
-                let s =
-                    match MemoryStorage.compact i s, compacted with
-                    | Ok s, false -> s
-                    | Error ErrCompacted, true -> s
-                    | r, _ -> failwithf "compact %d: %A" i r
-                let all = withDummy s
-                Expect.equal (List.head all) (index, term) "List.head all"
-                Expect.equal (List.length all) len "List.length all"
+                    let s = s345 ()
+                    let s =
+                        match MemoryStorage.compact i s, compacted with
+                        | Ok s, false -> s
+                        | Error ErrCompacted, true -> s
+                        | r, _ -> failwithf "compact %d: %A" i r
+                    let all = withDummy s
+                    Expect.equal (List.head all) (index, term) "List.head all"
+                    Expect.equal (List.length all) len "List.length all"
         ]
 
         testCase "Compact beyond the last index is a broken invariant" <| fun () ->
@@ -98,7 +98,7 @@ let tests =
             for i in [ 4UL; 5UL ] do
                 match MemoryStorage.createSnapshot i (Some cs) data (s345 ()) with
                 | Ok(snap, s) ->
-                    Expect.equal snap ({ Data = data; Metadata = { Index = i; Term = i; ConfState = cs } }) "snap"
+                    Expect.equal snap ({ Data = data; Metadata = { Index = i; Term = i; ConfState = cs } }) "the snapshot made"
                     Expect.equal (MemoryStorage.snapshot s) snap "MemoryStorage.snapshot s"
                 | Error e -> failtest (sprintf "%A" e)
 
