@@ -3,14 +3,6 @@
 /// (PlannerProperties.fs still checks its properties with FsCheck directly.)
 module Raft.Core.Tests.PropertyCheck
 
-/// Whether `f` throws.
-let throws (f: unit -> unit) =
-    try
-        f ()
-        false
-    with _ ->
-        true
-
 /// Hedgehog properties, the project's property library going forward (integrated shrinking gives
 /// smaller counterexamples than FsCheck's type-directed shrinkers). Every check in a run uses one
 /// seed: RAFT_PROP_SEED if set, else a fresh one; a failure names it, so the run replays with it.

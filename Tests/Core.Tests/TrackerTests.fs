@@ -87,7 +87,7 @@ let tests =
             Expect.equal (Inflights.count ins) 10 "Inflights.count ins"
             Expect.isTrue (Inflights.full ins) "Inflights.full ins"
             Expect.equal (Inflights.toList ins) ([ 0UL .. 9UL ]) "Inflights.toList ins"
-            Expect.isTrue (throws (fun () -> Inflights.add 10UL ins |> ignore)) "throws (fun () -> Inflights.add 10UL ins |> ignore)"
+            Expect.throws (fun () -> Inflights.add 10UL ins |> ignore) "adding to a full window throws"
 
         testCase "freeLE frees a prefix and keeps the rest across wraparound" <| fun () ->
             let ins = Inflights.create 10 |> addAll [ 0UL .. 9UL ]
