@@ -11,7 +11,7 @@
 ///     (prevote, checkquorum, read-only, inflight, max-size-per-msg, max-uncommitted-size,
 ///     max-committed-size-per-ready, disable-proposal-forwarding) and the commands
 ///     `tick-election`, `set-randomized-election-timeout`, `transfer-leadership`, `read-index` and
-///     `report-unreachable`; on `propose-conf-change`, `id=<n>` (v1 only) and `context=<text>`
+///     `report-unreachable`, `send-snapshot`; on `propose-conf-change`, `id=<n>` (v1 only) and `context=<text>`
 ///     (its UTF-8 bytes) set the conf change's ID and Context, which etcd's harness leaves zero.
 module Raft.Core.Tests.InteractionHarness
 
@@ -271,6 +271,9 @@ type private Env() =
             env.On(idx, RawNode.tick)
 
     /// Runs an operation that may fail with a RaftError; a failure becomes the command's output.
+    /// Queues a message of our own making, delivered by `deliver-msgs` like any other.
+    member _.Send(m: Message) = messages <- messages @ [ m ]
+
     member env.Try(idx: int, f: RawNode -> struct (RawNode * Result<unit, RaftError>)) =
         let struct (rn, res) = f nodes[idx].Rn
         nodes[idx].Rn <- rn
@@ -442,6 +445,36 @@ let private handleReportUnreachable (env: Env) (d: TestData) =
     let idx = firstAsNodeIdx d
     env.On(idx, RawNode.reportUnreachable (parseUint64 d.CmdArgs[1].Key))
 
+/// `send-snapshot <from> <to> index=<i> term=<t> voters=(..) learners=(..) voters-outgoing=(..)
+/// learners-next=(..) auto-leave=<bool>`: queues a MsgSnap from `from` (at its current term) to
+/// `to` carrying a snapshot with that metadata and no data. A leader only sends the snapshot its
+/// storage holds; this reaches what it never sends (a ConfState that leaves the receiver out).
+let private handleSendSnapshot (env: Env) (d: TestData) =
+    if d.CmdArgs.Length < 2 then fail "send-snapshot needs <from> <to>"
+    let from = parseUint64 d.CmdArgs[0].Key
+    let ``to`` = parseUint64 d.CmdArgs[1].Key
+    let mutable md = { Pb.emptySnapshot.Metadata with ConfState = Pb.emptyConfState }
+    let cs () = md.ConfState
+    for arg in List.skip 2 d.CmdArgs do
+        for v in arg.Vals do
+            match arg.Key with
+            | "index" -> md <- { md with Index = parseUint64 v }
+            | "term" -> md <- { md with Term = parseUint64 v }
+            | "voters" -> md <- { md with ConfState = { cs () with Voters = (cs ()).Voters @ [ parseUint64 v ] } }
+            | "learners" -> md <- { md with ConfState = { cs () with Learners = (cs ()).Learners @ [ parseUint64 v ] } }
+            | "voters-outgoing" -> md <- { md with ConfState = { cs () with VotersOutgoing = (cs ()).VotersOutgoing @ [ parseUint64 v ] } }
+            | "learners-next" -> md <- { md with ConfState = { cs () with LearnersNext = (cs ()).LearnersNext @ [ parseUint64 v ] } }
+            | "auto-leave" -> md <- { md with ConfState = { cs () with AutoLeave = parseBool v } }
+            | k -> fail (sprintf "unknown argument %s" k)
+    let term = (RawNode.raft env.Nodes[int from - 1].Rn).Term
+    env.Send
+        { Pb.emptyMessage with
+            Type = MsgSnap
+            From = from
+            To = ``to``
+            Term = term
+            Snapshot = { Data = [||]; Metadata = md } }
+
 /// Runs one directive (etcd's InteractionEnv.Handle).
 let private handle (env: Env) (d: TestData) : string =
     env.ResetOutput()
@@ -478,6 +511,7 @@ let private handle (env: Env) (d: TestData) : string =
             | "transfer-leadership" -> handleTransferLeadership env d
             | "read-index" -> handleReadIndex env d
             | "report-unreachable" -> handleReportUnreachable env d
+            | "send-snapshot" -> handleSendSnapshot env d
             | _ -> fail "unknown command"
             None
         with HarnessError e ->
