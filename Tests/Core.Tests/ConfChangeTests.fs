@@ -181,5 +181,5 @@ let tests =
             | Ok(cfg, _) -> Expect.equal (TrackerConfig.toString cfg) ("voters=(2)&&(1) learners_next=(1)") "TrackerConfig.toString cfg"
             Expect.equal chg.Tracker before "chg.Tracker"
             Expect.equal (Changer.leaveJoint chg |> Result.map ignore) (Error "can't leave a non-joint config") "Changer.leaveJoint chg |> Result.map ignore"
-            Expect.equal (Changer.describe [ cc ConfChangeAddNode 1UL; cc ConfChangeRemoveNode 2UL ]) ("ConfChangeAddNode(1) ConfChangeRemoveNode(2)") "Changer.describe [ cc ConfChangeAddNode 1UL; cc ConfChangeRemoveNod..."
+            Expect.equal (Changer.describe [ cc ConfChangeAddNode 1UL; cc ConfChangeRemoveNode 2UL ]) ("ConfChangeAddNode(1) ConfChangeRemoveNode(2)") "changes print as Type(NodeID)"
     ]

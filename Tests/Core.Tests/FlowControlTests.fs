@@ -51,7 +51,7 @@ let tests =
                 |> Net.dropWhere (fun m -> m.Type = MsgAppResp && m.From = 2UL)
                 |> proposeMany 1UL 10
             let net, sent = Net.stabilizeRecording net
-            Expect.equal (appsWithEntries sent |> List.filter (fun m -> m.To = 2UL) |> List.length) 3 "appsWithEntries sent |> List.filter (fun m -> m.To = 2UL) |> List.l..."
+            Expect.equal (appsWithEntries sent |> List.filter (fun m -> m.To = 2UL) |> List.length) 3 "appends with entries to node 2"
             let pr = (Net.raft 1UL net).Prs.Progress[2UL]
             Expect.equal (pr.State, pr.Inflights.Full) (StateReplicate, true) "(pr.State, pr.Inflights.Full)"
             // Once acknowledgements arrive again, the rest follows.

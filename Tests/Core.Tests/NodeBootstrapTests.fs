@@ -26,7 +26,7 @@ let tests =
             Expect.equal boot.HardState ({ Term = 1UL; Vote = 0UL; Commit = 2UL }) "boot.HardState"
             Expect.equal boot.ConfState.Voters ([ 1UL; 3UL ]) "boot.ConfState.Voters"
             // The peer's context travels in its conf change.
-            Expect.equal (Codec.unmarshalConfChange boot.Entries[0].Data |> Result.map (fun c -> c.Context)) (Ok "c3"B) "Codec.unmarshalConfChange boot.Entries[0].Data |> Result.map (fun c..."
+            Expect.equal (Codec.unmarshalConfChange boot.Entries[0].Data |> Result.map (fun c -> c.Context)) (Ok "c3"B) "the first entry carries its peer's context"
             Expect.equal node.Metadata ({ NodeID = 1UL; ClusterID = 7UL }) "node.Metadata"
 
         testCase "a member joining an existing cluster starts empty" <| fun () ->
@@ -46,8 +46,8 @@ let tests =
             Expect.equal (ids None []) (Ok []) "ids None []"
             Expect.equal (ids (withVoters [ 1UL ]) []) (Ok [ 1UL ]) "ids (withVoters [ 1UL ]) []"
             Expect.equal (ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL ]) (Ok [ 1UL; 2UL ]) "ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL ]"
-            Expect.equal (ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL; cc ConfChangeRemoveNode 2UL ]) (Ok [ 1UL ]) "ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL; cc ConfChangeR..."
-            Expect.equal (ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL; normal 1UL 5UL; cc ConfChangeUpdateNode 2UL ]) (Ok [ 1UL; 2UL ]) "ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL; normal 1UL 5UL..."
+            Expect.equal (ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL; cc ConfChangeRemoveNode 2UL ]) (Ok [ 1UL ]) "added then removed: only node 1"
+            Expect.equal (ids (withVoters [ 1UL ]) [ cc ConfChangeAddNode 2UL; normal 1UL 5UL; cc ConfChangeUpdateNode 2UL ]) (Ok [ 1UL; 2UL ]) "an update keeps the added node"
             Expect.equal (ids (withVoters [ 1UL ]) [ cc ConfChangeAddLearnerNode 5UL ]) (Ok [ 1UL; 5UL ]) "ids (withVoters [ 1UL ]) [ cc ConfChangeAddLearnerNode 5UL ]"
             // Sorted, whatever the order they came in.
             Expect.equal (ids (withVoters [ 9UL; 1UL ]) [ cc ConfChangeAddNode 2UL ]) (Ok [ 1UL; 2UL; 9UL ]) "ids (withVoters [ 9UL; 1UL ]) [ cc ConfChangeAddNode 2UL ]"
@@ -69,9 +69,9 @@ let tests =
             Expect.equal (ents [ 2UL; 3UL ] 2UL 2UL 2UL) ("2/3 EntryConfChange r3\n") "ents [ 2UL; 3UL ] 2UL 2UL 2UL"
             Expect.equal (ents [ 2UL; 3UL ] 1UL 2UL 2UL) ("2/3 EntryConfChange v1\n2/4 EntryConfChange r2\n2/5 EntryConfChange r3\n") "ents [ 2UL; 3UL ] 1UL 2UL 2UL"
             let added = createConfigChangeEnts [ 2UL ] 1UL "self"B 2UL 2UL
-            Expect.equal (Codec.unmarshalConfChange added[0].Data |> Result.map (fun c -> c.Context)) (Ok "self"B) "Codec.unmarshalConfChange added[0].Data |> Result.map (fun c -> c.C..."
+            Expect.equal (Codec.unmarshalConfChange added[0].Data |> Result.map (fun c -> c.Context)) (Ok "self"B) "the local member carries its context"
             // A removal carries no context.
-            Expect.equal (Codec.unmarshalConfChange added[1].Data |> Result.map (fun c -> c.Context)) (Ok [||]) "Codec.unmarshalConfChange added[1].Data |> Result.map (fun c -> c.C..."
+            Expect.equal (Codec.unmarshalConfChange added[1].Data |> Result.map (fun c -> c.Context)) (Ok [||]) "a removal carries no context"
 
         testCase "a forced restart drops uncommitted entries and commits a one-member configuration" <| fun () ->
             // Snapshot at 3 with voters 1 2 3; the WAL adds 4, removes 3 and holds two entries past commit 6.

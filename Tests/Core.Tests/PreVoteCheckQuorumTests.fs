@@ -23,7 +23,7 @@ let tests =
             Expect.equal r3.State StatePreCandidate "r3.State"
             let net = net |> Net.heal |> Net.tickAll 20
             Expect.equal ((Net.raft 1UL net).State, (Net.raft 1UL net).Term) (StateLeader, 1UL) "((Net.raft 1UL net).State, (Net.raft 1UL net).Term)"
-            Expect.equal ((Net.raft 3UL net).State, (Net.raft 3UL net).Term, (Net.raft 3UL net).Lead) (StateFollower, 1UL, 1UL) "((Net.raft 3UL net).State, (Net.raft 3UL net).Term, (Net.raft 3UL n..."
+            Expect.equal ((Net.raft 3UL net).State, (Net.raft 3UL net).Term, (Net.raft 3UL net).Lead) (StateFollower, 1UL, 1UL) "node 3 follows leader 1 at term 1"
 
         testCase "without PreVote a partitioned node raises its term and costs the cluster an election on return" <| fun () ->
             let net = Net.create ids |> Net.elect 1UL |> Net.isolate [ 3UL ] |> Net.tickAll 100

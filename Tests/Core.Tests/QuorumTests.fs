@@ -149,7 +149,7 @@ let tests =
             let c = MajorityConfig.ofSeq [ 3UL; 1UL; 2UL; 1UL ]
             Expect.equal (MajorityConfig.toString c) ("(1 2 3)") "MajorityConfig.toString c"
             Expect.equal (MajorityConfig.toString MajorityConfig.empty) ("()") "MajorityConfig.toString MajorityConfig.empty"
-            Expect.equal (JointConfig.toString { Incoming = c; Outgoing = MajorityConfig.ofSeq [ 4UL ] }) ("(1 2 3)&&(4)") "JointConfig.toString { Incoming = c; Outgoing = MajorityConfig.ofSe..."
+            Expect.equal (JointConfig.toString { Incoming = c; Outgoing = MajorityConfig.ofSeq [ 4UL ] }) ("(1 2 3)&&(4)") "a joint config prints both halves"
             Expect.equal (JointConfig.toString (JointConfig.ofIncoming c)) ("(1 2 3)") "JointConfig.toString (JointConfig.ofIncoming c)"
             Expect.equal (Quorum.indexString Quorum.infinity) ("∞") "Quorum.indexString Quorum.infinity"
 

@@ -177,7 +177,7 @@ let tests =
 
         testCase "nextEnts hands out committed entries after applied and the snapshot" <| fun () ->
             for applied, want in [ 0UL, [ 4UL; 5UL ]; 3UL, [ 4UL; 5UL ]; 4UL, [ 5UL ]; 5UL, [] ] do
-                Expect.equal (RaftLog.nextEnts (afterSnapshot applied) |> Seq.map (fun e -> e.Index) |> List.ofSeq) want "RaftLog.nextEnts (afterSnapshot applied) |> Seq.map (fun e -> e.Ind..."
+                Expect.equal (RaftLog.nextEnts (afterSnapshot applied) |> Seq.map (fun e -> e.Index) |> List.ofSeq) want "the committed entries after applied"
 
         testCase "unstableEntries are the entries not in storage until they are stable" <| fun () ->
             let prev = [ ent 1UL 1UL; ent 2UL 2UL ]
@@ -243,8 +243,8 @@ let tests =
             let offset, num = 100UL, 100UL
             let l = RaftLog.newLog (storageWithSnapshot offset 0UL) |> appendAll [ for i in 1UL .. num -> ent (i + offset) 0UL ]
             let first = offset + 1UL
-            Expect.equal (RaftLog.slice (first - 2UL) (first + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "RaftLog.slice (first - 2UL) (first + 1UL) noLimit l |> Result.map i..."
-            Expect.equal (RaftLog.slice (first - 1UL) (first + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "RaftLog.slice (first - 1UL) (first + 1UL) noLimit l |> Result.map i..."
+            Expect.equal (RaftLog.slice (first - 2UL) (first + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "a slice below the first index is compacted"
+            Expect.equal (RaftLog.slice (first - 1UL) (first + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "a slice from the dummy index is compacted"
             for lo in [ first; first + num / 2UL; first + num - 1UL; first + num ] do
                 Expect.isTrue (Result.isOk (RaftLog.slice lo lo noLimit l)) "Result.isOk (RaftLog.slice lo lo noLimit l)"
             Expect.throwsT<BrokenInvariant> (fun () -> RaftLog.slice (first + num) (first + num + 1UL) noLimit l |> ignore) "RaftLog.slice (first + num) (first + num + 1UL) noLimit l"
@@ -285,7 +285,7 @@ let tests =
             for lo, hi, limit, want in cases do
                 let got = ok (RaftLog.slice lo hi limit l) |> Seq.map (fun e -> e.Index) |> List.ofSeq
                 Expect.isTrue (got = want) (sprintf "slice %d %d %d: %A, want %A" lo hi limit got want)
-            Expect.equal (RaftLog.slice (offset - 1UL) (offset + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "RaftLog.slice (offset - 1UL) (offset + 1UL) noLimit l |> Result.map..."
+            Expect.equal (RaftLog.slice (offset - 1UL) (offset + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "a slice below the offset is compacted"
             Expect.equal (RaftLog.slice offset (offset + 1UL) noLimit l |> Result.map ignore) (Error ErrCompacted) "RaftLog.slice offset (offset + 1UL) noLimit l |> Result.map ignore"
             Expect.throwsT<BrokenInvariant> (fun () -> RaftLog.slice last (last + 1UL) noLimit l |> ignore) "RaftLog.slice last (last + 1UL) noLimit l"
     ]

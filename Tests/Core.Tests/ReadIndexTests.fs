@@ -46,7 +46,7 @@ let tests =
             let net = read 1UL "r1" net
             let rd = RawNode.peekReady (Net.get 1UL net).Rn
             Expect.isEmpty rd.Messages "rd.Messages"
-            Expect.equal (rd.ReadStates |> List.map (fun rs -> rs.Index, Encoding.UTF8.GetString rs.RequestCtx)) ([ (Net.raft 1UL net).RaftLog.Committed, "r1" ]) "rd.ReadStates |> List.map (fun rs -> rs.Index, Encoding.UTF8.GetStr..."
+            Expect.equal (rd.ReadStates |> List.map (fun rs -> rs.Index, Encoding.UTF8.GetString rs.RequestCtx)) ([ (Net.raft 1UL net).RaftLog.Committed, "r1" ]) "the read state at the commit index"
 
         testCase "a new leader holds reads back until an entry of its own term is committed" <| fun () ->
             for configure in [ id; leaseBased ] do
@@ -67,7 +67,7 @@ let tests =
                 // Once the appends get through, the entry commits and the read is answered after it.
                 let net = net |> Net.heal |> Net.ticks 2UL 1 |> Net.stabilize
                 let r2 = Net.raft 2UL net
-                Expect.equal (RaftLog.term r2.RaftLog.Committed r2.RaftLog |> Result.defaultValue 0UL) r2.Term "(RaftLog.term r2.RaftLog.Committed r2.RaftLog |> Result.defaultValu..."
+                Expect.equal (RaftLog.term r2.RaftLog.Committed r2.RaftLog |> Result.defaultValue 0UL) r2.Term "the committed entry is of the current term"
                 Expect.equal (readStates 2UL net) ([ r2.RaftLog.Committed, "r" ]) "readStates 2UL net"
 
         testCase "a single voter answers reads at once, and a follower without a leader drops them" <| fun () ->

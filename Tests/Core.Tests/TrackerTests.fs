@@ -148,7 +148,7 @@ let tests =
                   IsLearner = true
                   Inflights = Inflights.create 1 |> Inflights.add 123UL }
             Expect.equal (Progress.toString pr) ("StateSnapshot match=1 next=2 learner paused pendingSnap=123 inactive inflight=1[full]") "Progress.toString pr"
-            Expect.equal (Progress.toString { pr0 with State = StateReplicate; Match = 5UL; Next = 6UL; RecentActive = true }) ("StateReplicate match=5 next=6") "Progress.toString { pr0 with State = StateReplicate; Match = 5UL; N..."
+            Expect.equal (Progress.toString { pr0 with State = StateReplicate; Match = 5UL; Next = 6UL; RecentActive = true }) ("StateReplicate match=5 next=6") "a replicating progress prints its state"
             let m = Map.ofList [ 2UL, { pr0 with Next = 3UL; RecentActive = true }; 1UL, { pr0 with Next = 1UL } ]
             Expect.equal (ProgressMap.toString m) ("1: StateProbe match=0 next=1 inactive\n2: StateProbe match=0 next=3\n") "ProgressMap.toString m"
 
