@@ -30,10 +30,13 @@ let private transitionName =
     | ConfChangeTransitionJointImplicit -> "ConfChangeTransitionJointImplicit"
     | ConfChangeTransitionJointExplicit -> "ConfChangeTransitionJointExplicit"
 
-/// Go's `%v` of a ConfChangeI holding a struct value: its fields in order, no names.
+/// Go's `%v` of a ConfChangeI holding a struct value (String() is on the pointer, so it is not
+/// used): the fields in raftpb's declaration order, no names. raftpb.ConfChange declares ID last
+/// (Type, NodeID, Context, ID), whatever its protobuf field numbers; enums print their names,
+/// []byte prints as `[1 2 3]` (nil and empty alike as `[]`).
 let describeConfChangeI (cc: ConfChangeI) =
     match cc with
-    | V1 c -> sprintf "{%d %s %d %s}" c.ID (confChangeTypeName c.Type) c.NodeID (goBytes c.Context)
+    | V1 c -> sprintf "{%s %d %s %d}" (confChangeTypeName c.Type) c.NodeID (goBytes c.Context) c.ID
     | V2 c ->
         let changes =
             c.Changes
@@ -41,10 +44,21 @@ let describeConfChangeI (cc: ConfChangeI) =
             |> String.concat " "
         sprintf "{%s [%s] %s}" (transitionName c.Transition) changes (goBytes c.Context)
 
-/// Go's `%v` of a ConfState value.
+/// Go's `%v` of a ConfState value: `{[1 2] [] [] [] false}`, fields in declaration order.
 let private describeConfStateValue (cs: ConfState) =
     sprintf
         "{%s %s %s %s %b}"
+        (Describe.uint64s cs.Voters)
+        (Describe.uint64s cs.Learners)
+        (Describe.uint64s cs.VotersOutgoing)
+        (Describe.uint64s cs.LearnersNext)
+        cs.AutoLeave
+
+/// Go's `%+v` of a ConfState value: the same with each field's name,
+/// `{Voters:[1 2] Learners:[] VotersOutgoing:[] LearnersNext:[] AutoLeave:false}`.
+let private describeConfStateFields (cs: ConfState) =
+    sprintf
+        "{Voters:%s Learners:%s VotersOutgoing:%s LearnersNext:%s AutoLeave:%b}"
         (Describe.uint64s cs.Voters)
         (Describe.uint64s cs.Learners)
         (Describe.uint64s cs.VotersOutgoing)
@@ -148,7 +162,7 @@ let private restoreConfig (cs: ConfState) (r: Raft) =
     let chg = { Tracker = ProgressTracker.make r.Prs.MaxInflight; LastIndex = lastIndex r }
     match Restore.restore chg cs with
     | Ok(cfg, prs) -> cfg, prs
-    | Error err -> Invariant.broken (sprintf "unable to restore config %s: %s" (describeConfStateValue cs) err)
+    | Error err -> Invariant.broken (sprintf "unable to restore config %s: %s" (describeConfStateFields cs) err)
 
 let private okUnit: Result<unit, RaftError> = Ok()
 let private dropped: Result<unit, RaftError> = Error ErrProposalDropped

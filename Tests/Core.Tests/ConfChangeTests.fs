@@ -2,9 +2,9 @@
 /// restore_test.go, each shown to catch a deliberately broken variant.
 module Raft.Core.Tests.ConfChangeTests
 
-open FsCheck
-open FsCheck.FSharp
-open Xunit
+open Expecto
+open Hedgehog
+open Hedgehog.FSharp
 open Raft.Core
 open Raft.Core.Tests.PropertyCheck
 
@@ -23,21 +23,20 @@ let private realOps = { Simple = Changer.simple; EnterJoint = Changer.enterJoint
 /// Node 1 is always a voter (so simple changes can always make progress), plus up to five more.
 let private genSetup =
     gen {
-        let! n = Gen.choose (1, 5)
-        let! ids = Gen.listOfLength n (Gen.choose (1, 5))
+        let! ids = Gen.list (Range.constant 1 5) (Gen.int32 (Range.constant 1 5))
         return cc ConfChangeAddNode 1UL :: (ids |> List.map (uint64 >> cc ConfChangeAddNode))
     }
 
 /// One to nine changes of any type to nodes 2..10 (never node 1).
 let private genChanges =
     gen {
-        let! n = Gen.choose (1, 9)
         return!
-            Gen.listOfLength n (
-                Gen.map2
-                    (fun t id -> cc t (uint64 id))
-                    (Gen.elements [ ConfChangeAddNode; ConfChangeRemoveNode; ConfChangeUpdateNode; ConfChangeAddLearnerNode ])
-                    (Gen.choose (2, 10))
+            Gen.list (Range.constant 1 9) (
+                gen {
+                    let! t = Gen.item [ ConfChangeAddNode; ConfChangeRemoveNode; ConfChangeUpdateNode; ConfChangeAddLearnerNode ]
+                    let! id = Gen.int32 (Range.constant 2 10)
+                    return cc t (uint64 id)
+                }
             )
     }
 
@@ -61,35 +60,18 @@ let private runJoint (ops: ChangerOps) (chg: Changer) (ccs: ConfChangeSingle lis
 
 /// Applying changes one by one, or all at once through a joint config, ends in the same config.
 let private simpleMatchesJoint (ops: ChangerOps) =
-    Prop.forAll (Arb.fromGen (Gen.zip genSetup genChanges)) (fun (setup, ccs) ->
+    property {
+        let! setup = genSetup
+        let! ccs = genChanges
+        do! Property.counterexample (fun () -> sprintf "setup: %s\nchanges: %s" (Changer.describe setup) (Changer.describe ccs))
         let start = runSimple ops { Tracker = ProgressTracker.make 10; LastIndex = 10UL } setup
         let viaSimple = start |> Result.bind (fun chg -> runSimple ops chg ccs)
         let viaJoint = start |> Result.bind (fun chg -> runJoint ops chg ccs)
-        match viaSimple, viaJoint with
-        | Ok a, Ok b -> a.Tracker = b.Tracker
-        | _ -> false
-        |> Prop.label (sprintf "setup: %s\nchanges: %s" (Changer.describe setup) (Changer.describe ccs)))
-
-[<Fact>]
-let ``simple and joint changes reach the same config`` () =
-    simpleMatchesJoint realOps |> holds
-
-[<Fact>]
-let ``the simple-vs-joint property catches leaving a joint config without its staged learners`` () =
-    let dropStaged (chg: Changer) =
-        Changer.leaveJoint { chg with Tracker = { chg.Tracker with Config = { chg.Tracker.Config with LearnersNext = MajorityConfig.empty } } }
-    Assert.True(caught (simpleMatchesJoint { realOps with LeaveJoint = dropStaged }))
-
-[<Fact>]
-let ``the simple-vs-joint property catches a demotion that forgets the peer`` () =
-    let forgetDemoted (ccs: ConfChangeSingle list) (chg: Changer) =
-        let ccs =
-            ccs |> List.map (fun c ->
-                if c.Type = ConfChangeAddLearnerNode && chg.Tracker.Config.Voters.Incoming.Contains c.NodeID then
-                    { c with Type = ConfChangeRemoveNode }
-                else c)
-        Changer.simple ccs chg
-    Assert.True(caught (simpleMatchesJoint { realOps with Simple = forgetDemoted }))
+        return
+            match viaSimple, viaJoint with
+            | Ok a, Ok b -> a.Tracker = b.Tracker
+            | _ -> false
+    }
 
 // ---- Restore -----------------------------------------------------------------------------------
 
@@ -98,18 +80,17 @@ let ``the simple-vs-joint property catches a demotion that forgets the peer`` ()
 /// staged learners.
 let private genConfState =
     gen {
-        let! nVoters = Gen.choose (1, 5)
-        let! nLearners = Gen.choose (0, 4)
-        let! nRemoved = Gen.choose (0, 2)
-        let! perm = Gen.shuffle [| 1UL .. uint64 (2 * (nVoters + nLearners + nRemoved)) |]
-        let ids = List.ofArray perm
+        let! nVoters = Gen.int32 (Range.constant 1 5)
+        let! nLearners = Gen.int32 (Range.constant 0 4)
+        let! nRemoved = Gen.int32 (Range.constant 0 2)
+        let! ids = Gen.shuffle [ 1UL .. uint64 (2 * (nVoters + nLearners + nRemoved)) ]
         let voters = List.take nVoters ids
         let learners = ids |> List.skip nVoters |> List.take nLearners
         let removed = ids |> List.skip (nVoters + nLearners) |> List.take nRemoved
-        let! nRetained = Gen.choose (0, nVoters)
+        let! nRetained = Gen.int32 (Range.constant 0 nVoters)
         let outgoing = List.take nRetained voters @ removed
-        let! nNext = Gen.choose (0, nRemoved)
-        let! autoLeave = Gen.elements [ false; true ]
+        let! nNext = Gen.int32 (Range.constant 0 nRemoved)
+        let! autoLeave = Gen.item [ false; true ]
         return
             { Voters = voters
               Learners = learners
@@ -135,49 +116,70 @@ let private roundTrips (restore: RestoreFn) (cs: ConfState) =
     | Error _ -> false
 
 let private restoreRoundTrips (restore: RestoreFn) =
-    Prop.forAll (Arb.fromGen genConfState) (roundTrips restore)
+    property {
+        let! cs = genConfState
+        return roundTrips restore cs
+    }
 
-[<Fact>]
-let ``restore then confState round-trips`` () =
-    let ids (xs: uint64 list) = xs
-    for cs in
-        [ Pb.emptyConfState
-          { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ] }
-          { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 4UL; 5UL; 6UL ] }
-          { Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 5UL ]; VotersOutgoing = ids [ 1UL; 2UL; 4UL; 6UL ]; LearnersNext = ids [ 4UL ]; AutoLeave = false } ] do
-        Assert.True(roundTrips Restore.restore cs, sprintf "%A" cs)
-    restoreRoundTrips Restore.restore |> holds
+[<Tests>]
+let tests =
+    testList "ConfChange" [
+        testCase "simple and joint changes reach the same config" <| fun () ->
+            simpleMatchesJoint realOps |> Hog.holdsBool
 
-[<Fact>]
-let ``the restore property catches a restore that never enters the joint config`` () =
-    let broken: RestoreFn =
-        fun chg cs ->
-            let outgoing, incoming = Restore.toConfChangeSingle cs
-            (outgoing @ incoming)
-            |> List.fold
-                (fun acc c -> acc |> Result.bind (fun chg -> Changer.simple [ c ] chg |> Result.map (install chg)))
-                (Ok chg)
-            |> Result.map (fun chg -> chg.Tracker.Config, chg.Tracker.Progress)
-    Assert.True(caught (restoreRoundTrips broken))
+        testCase "the simple-vs-joint property catches leaving a joint config without its staged learners" <| fun () ->
+            let dropStaged (chg: Changer) =
+                Changer.leaveJoint { chg with Tracker = { chg.Tracker with Config = { chg.Tracker.Config with LearnersNext = MajorityConfig.empty } } }
+            Expect.isTrue (Hog.caughtBool (simpleMatchesJoint { realOps with LeaveJoint = dropStaged })) "the broken variant is caught"
 
-[<Fact>]
-let ``restored peers start probing at the last index and count as active`` () =
-    let chg = { Tracker = ProgressTracker.make 20; LastIndex = 7UL }
-    match Restore.restore chg { Pb.emptyConfState with Voters = [ 1UL; 2UL ]; Learners = [ 3UL ] } with
-    | Error e -> Assert.Fail e
-    | Ok(cfg, prs) ->
-        Assert.Equal("voters=(1 2) learners=(3)", TrackerConfig.toString cfg)
-        Assert.Equal("1: StateProbe match=0 next=7\n2: StateProbe match=0 next=7\n3: StateProbe match=0 next=7 learner\n", ProgressMap.toString prs)
-        Assert.Equal(20, prs[1UL].Inflights.Size)
+        testCase "the simple-vs-joint property catches a demotion that forgets the peer" <| fun () ->
+            let forgetDemoted (ccs: ConfChangeSingle list) (chg: Changer) =
+                let ccs =
+                    ccs |> List.map (fun c ->
+                        if c.Type = ConfChangeAddLearnerNode && chg.Tracker.Config.Voters.Incoming.Contains c.NodeID then
+                            { c with Type = ConfChangeRemoveNode }
+                        else c)
+                Changer.simple ccs chg
+            Expect.isTrue (Hog.caughtBool (simpleMatchesJoint { realOps with Simple = forgetDemoted })) "the broken variant is caught"
 
-[<Fact>]
-let ``the changer leaves its tracker untouched and skips zero node ids`` () =
-    let chg = { Tracker = ProgressTracker.make 10; LastIndex = 1UL }
-    let chg = Changer.simple [ cc ConfChangeAddNode 1UL ] chg |> Result.map (install chg) |> Result.defaultWith failwith
-    let before = chg.Tracker
-    match Changer.enterJoint false [ cc ConfChangeAddNode 2UL; cc ConfChangeRemoveNode 0UL; cc ConfChangeAddLearnerNode 1UL ] chg with
-    | Error e -> Assert.Fail e
-    | Ok(cfg, _) -> Assert.Equal("voters=(2)&&(1) learners_next=(1)", TrackerConfig.toString cfg)
-    Assert.Equal(before, chg.Tracker)
-    Assert.Equal(Error "can't leave a non-joint config", Changer.leaveJoint chg |> Result.map ignore)
-    Assert.Equal("ConfChangeAddNode(1) ConfChangeRemoveNode(2)", Changer.describe [ cc ConfChangeAddNode 1UL; cc ConfChangeRemoveNode 2UL ])
+        testCase "restore then confState round-trips" <| fun () ->
+            let ids (xs: uint64 list) = xs
+            for cs in
+                [ Pb.emptyConfState
+                  { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ] }
+                  { Pb.emptyConfState with Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 4UL; 5UL; 6UL ] }
+                  { Voters = ids [ 1UL; 2UL; 3UL ]; Learners = ids [ 5UL ]; VotersOutgoing = ids [ 1UL; 2UL; 4UL; 6UL ]; LearnersNext = ids [ 4UL ]; AutoLeave = false } ] do
+                Expect.isTrue (roundTrips Restore.restore cs) (sprintf "%A" cs)
+            restoreRoundTrips Restore.restore |> Hog.holdsBool
+
+        testCase "the restore property catches a restore that never enters the joint config" <| fun () ->
+            let broken: RestoreFn =
+                fun chg cs ->
+                    let outgoing, incoming = Restore.toConfChangeSingle cs
+                    (outgoing @ incoming)
+                    |> List.fold
+                        (fun acc c -> acc |> Result.bind (fun chg -> Changer.simple [ c ] chg |> Result.map (install chg)))
+                        (Ok chg)
+                    |> Result.map (fun chg -> chg.Tracker.Config, chg.Tracker.Progress)
+            Expect.isTrue (Hog.caughtBool (restoreRoundTrips broken)) "the broken variant is caught"
+
+        testCase "restored peers start probing at the last index and count as active" <| fun () ->
+            let chg = { Tracker = ProgressTracker.make 20; LastIndex = 7UL }
+            match Restore.restore chg { Pb.emptyConfState with Voters = [ 1UL; 2UL ]; Learners = [ 3UL ] } with
+            | Error e -> failtest e
+            | Ok(cfg, prs) ->
+                Expect.equal (TrackerConfig.toString cfg) ("voters=(1 2) learners=(3)") "TrackerConfig.toString cfg"
+                Expect.equal (ProgressMap.toString prs) ("1: StateProbe match=0 next=7\n2: StateProbe match=0 next=7\n3: StateProbe match=0 next=7 learner\n") "ProgressMap.toString prs"
+                Expect.equal prs[1UL].Inflights.Size 20 "prs[1UL].Inflights.Size"
+
+        testCase "the changer leaves its tracker untouched and skips zero node ids" <| fun () ->
+            let chg = { Tracker = ProgressTracker.make 10; LastIndex = 1UL }
+            let chg = Changer.simple [ cc ConfChangeAddNode 1UL ] chg |> Result.map (install chg) |> Result.defaultWith failwith
+            let before = chg.Tracker
+            match Changer.enterJoint false [ cc ConfChangeAddNode 2UL; cc ConfChangeRemoveNode 0UL; cc ConfChangeAddLearnerNode 1UL ] chg with
+            | Error e -> failtest e
+            | Ok(cfg, _) -> Expect.equal (TrackerConfig.toString cfg) ("voters=(2)&&(1) learners_next=(1)") "TrackerConfig.toString cfg"
+            Expect.equal chg.Tracker before "chg.Tracker"
+            Expect.equal (Changer.leaveJoint chg |> Result.map ignore) (Error "can't leave a non-joint config") "Changer.leaveJoint chg |> Result.map ignore"
+            Expect.equal (Changer.describe [ cc ConfChangeAddNode 1UL; cc ConfChangeRemoveNode 2UL ]) ("ConfChangeAddNode(1) ConfChangeRemoveNode(2)") "changes print as Type(NodeID)"
+    ]

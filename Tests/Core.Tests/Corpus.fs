@@ -3,7 +3,7 @@ module Raft.Core.Tests.Corpus
 
 open System
 open System.IO
-open Xunit
+open Expecto
 open Raft.Core.Tests.DataDriven
 
 /// The repository root: the first folder above the test binaries that holds Raft.sln.
@@ -43,6 +43,9 @@ let pick (harnesses: Map<string, Harness>) (relative: string) =
     let folders = relative.Split('/') |> Array.rev |> Array.skip 1
     folders |> Array.tryPick (fun f -> Map.tryFind f harnesses)
 
+/// Why the corpus tests are missing: printed on the console and, in CI, the failure.
+let corpusMissing = sprintf "etcd raft corpus not found at %s (set RAFT_TESTDATA)" corpusDir
+
 /// Runs one script and fails the test with a readable diff on the first mismatch.
 let check (harnesses: Map<string, Harness>) (root: string) (relative: string) =
     match pick harnesses relative with
@@ -50,12 +53,4 @@ let check (harnesses: Map<string, Harness>) (root: string) (relative: string) =
     | Some harness ->
         match runFile (Path.Combine(root, relative)) relative (harness ()) with
         | None -> ()
-        | Some report -> Assert.Fail report
-
-/// A theory over the corpus that is skipped, saying where it looked, when the corpus is missing
-/// outside CI. In CI a missing corpus is a failure, not a skip.
-type CorpusTheoryAttribute() as this =
-    inherit TheoryAttribute()
-    do
-        if not (Directory.Exists corpusDir) && not isCi then
-            this.Skip <- sprintf "etcd raft corpus not found at %s (set RAFT_TESTDATA)" corpusDir
+        | Some report -> failtest report

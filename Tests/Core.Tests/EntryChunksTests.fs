@@ -4,9 +4,9 @@
 module Raft.Core.Tests.EntryChunksTests
 
 open System
-open FsCheck
-open FsCheck.FSharp
-open Xunit
+open Expecto
+open Hedgehog
+open Hedgehog.FSharp
 open Raft.Core
 open Raft.Core.Tests.PropertyCheck
 
@@ -33,10 +33,10 @@ type private ChunkOp =
     | Skip of From: int * Per1000: int
 
 let private genOp =
-    let v = Gen.choose (0, 1000)
-    let frac = Gen.choose (0, 1000)
+    let v = Hog.intIn 0 1000
+    let frac = Hog.intIn 0 1000
     Gen.frequency
-        [ 4, Gen.map2 (fun v n -> Append(v, n)) v (Gen.frequency [ 3, Gen.choose (0, 40); 2, Gen.choose (0, 2500) ])
+        [ 4, Gen.map2 (fun v n -> Append(v, n)) v (Gen.frequency [ 3, Hog.intIn 0 40; 2, Hog.intIn 0 2500 ])
           1, Gen.map2 (fun v f -> Take(v, f)) v frac
           1, Gen.map2 (fun v f -> Skip(v, f)) v frac ]
 
@@ -75,10 +75,10 @@ let private versionsStayIntact (ops: ChunkOps) (program: ChunkOp list) =
         versions |> Seq.forall (fun (c, model) -> holdsModel ops c model))
 
 let private chunksProperty ops =
-    Prop.forAll (Arb.fromGen (Gen.listOf genOp |> Gen.map (List.truncate 12))) (versionsStayIntact ops)
-
-[<Fact>]
-let ``chunked entries hold what a plain array holds, in every version`` () = holds (chunksProperty realOps)
+    property {
+        let! program = Hog.listOf genOp |> Gen.map (List.truncate 12)
+        return versionsStayIntact ops program
+    }
 
 /// A deliberately broken lookup: it finds an entry's chunk by dividing by the chunk size, as if
 /// every chunk were full, which is wrong once compaction has shortened the first chunk.
@@ -89,6 +89,11 @@ let private brokenItem (k: int) (c: EntryChunks) =
     let chunk = chunks[i]
     if p < chunk.Count then chunk[p] else chunks[i + 1][p - chunk.Count]
 
-[<Fact>]
-let ``the property catches a lookup that assumes full chunks`` () =
-    Assert.True(caught (chunksProperty { realOps with Item = brokenItem }), "a lookup by division must miss entries after compaction")
+[<Tests>]
+let tests =
+    testList "EntryChunks" [
+        testCase "chunked entries hold what a plain array holds, in every version" <| fun () -> Hog.holdsBool (chunksProperty realOps)
+
+        testCase "the property catches a lookup that assumes full chunks" <| fun () ->
+            Expect.isTrue (Hog.caughtBool (chunksProperty { realOps with Item = brokenItem })) ("a lookup by division must miss entries after compaction")
+    ]

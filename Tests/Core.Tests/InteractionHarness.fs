@@ -11,7 +11,8 @@
 ///     (prevote, checkquorum, read-only, inflight, max-size-per-msg, max-uncommitted-size,
 ///     max-committed-size-per-ready, disable-proposal-forwarding) and the commands
 ///     `tick-election`, `set-randomized-election-timeout`, `transfer-leadership`, `read-index` and
-///     `report-unreachable`.
+///     `report-unreachable`, `send-snapshot`; on `propose-conf-change`, `id=<n>` (v1 only) and `context=<text>`
+///     (its UTF-8 bytes) set the conf change's ID and Context, which etcd's harness leaves zero.
 module Raft.Core.Tests.InteractionHarness
 
 open System
@@ -270,6 +271,9 @@ type private Env() =
             env.On(idx, RawNode.tick)
 
     /// Runs an operation that may fail with a RaftError; a failure becomes the command's output.
+    /// Queues a message of our own making, delivered by `deliver-msgs` like any other.
+    member _.Send(m: Message) = messages <- messages @ [ m ]
+
     member env.Try(idx: int, f: RawNode -> struct (RawNode * Result<unit, RaftError>)) =
         let struct (rn, res) = f nodes[idx].Rn
         nodes[idx].Rn <- rn
@@ -371,10 +375,17 @@ let private handleProposeConfChange (env: Env) (d: TestData) =
     let idx = firstAsNodeIdx d
     let mutable v1 = false
     let mutable transition = ConfChangeTransitionAuto
+    let mutable ccId = 0UL
+    let mutable context: byte[] = [||]
     for arg in List.tail d.CmdArgs do
         for v in arg.Vals do
             match arg.Key with
             | "v1" -> v1 <- parseBool v
+            | "id" ->
+                match UInt64.TryParse v with
+                | true, n -> ccId <- n
+                | _ -> fail (sprintf "invalid id %s" v)
+            | "context" -> context <- Encoding.UTF8.GetBytes v
             | "transition" ->
                 transition <-
                     match v with
@@ -391,9 +402,11 @@ let private handleProposeConfChange (env: Env) (d: TestData) =
         if v1 then
             if ccs.Length > 1 || transition <> ConfChangeTransitionAuto then
                 fail "v1 conf change can only have one operation and no transition"
-            V1 { ID = 0UL; Type = ccs[0].Type; NodeID = ccs[0].NodeID; Context = [||] }
+            V1 { ID = ccId; Type = ccs[0].Type; NodeID = ccs[0].NodeID; Context = context }
+        elif ccId <> 0UL then
+            fail "a v2 conf change has no id"
         else
-            V2 { Transition = transition; Changes = ccs; Context = [||] }
+            V2 { Transition = transition; Changes = ccs; Context = context }
     env.Try(idx, RawNode.proposeConfChange cc)
 
 // Our extensions: commands etcd 3.5's harness does not have, for features its corpus does not
@@ -432,6 +445,36 @@ let private handleReportUnreachable (env: Env) (d: TestData) =
     let idx = firstAsNodeIdx d
     env.On(idx, RawNode.reportUnreachable (parseUint64 d.CmdArgs[1].Key))
 
+/// `send-snapshot <from> <to> index=<i> term=<t> voters=(..) learners=(..) voters-outgoing=(..)
+/// learners-next=(..) auto-leave=<bool>`: queues a MsgSnap from `from` (at its current term) to
+/// `to` carrying a snapshot with that metadata and no data. A leader only sends the snapshot its
+/// storage holds; this reaches what it never sends (a ConfState that leaves the receiver out).
+let private handleSendSnapshot (env: Env) (d: TestData) =
+    if d.CmdArgs.Length < 2 then fail "send-snapshot needs <from> <to>"
+    let from = parseUint64 d.CmdArgs[0].Key
+    let ``to`` = parseUint64 d.CmdArgs[1].Key
+    let mutable md = { Pb.emptySnapshot.Metadata with ConfState = Pb.emptyConfState }
+    let cs () = md.ConfState
+    for arg in List.skip 2 d.CmdArgs do
+        for v in arg.Vals do
+            match arg.Key with
+            | "index" -> md <- { md with Index = parseUint64 v }
+            | "term" -> md <- { md with Term = parseUint64 v }
+            | "voters" -> md <- { md with ConfState = { cs () with Voters = (cs ()).Voters @ [ parseUint64 v ] } }
+            | "learners" -> md <- { md with ConfState = { cs () with Learners = (cs ()).Learners @ [ parseUint64 v ] } }
+            | "voters-outgoing" -> md <- { md with ConfState = { cs () with VotersOutgoing = (cs ()).VotersOutgoing @ [ parseUint64 v ] } }
+            | "learners-next" -> md <- { md with ConfState = { cs () with LearnersNext = (cs ()).LearnersNext @ [ parseUint64 v ] } }
+            | "auto-leave" -> md <- { md with ConfState = { cs () with AutoLeave = parseBool v } }
+            | k -> fail (sprintf "unknown argument %s" k)
+    let term = (RawNode.raft env.Nodes[int from - 1].Rn).Term
+    env.Send
+        { Pb.emptyMessage with
+            Type = MsgSnap
+            From = from
+            To = ``to``
+            Term = term
+            Snapshot = { Data = [||]; Metadata = md } }
+
 /// Runs one directive (etcd's InteractionEnv.Handle).
 let private handle (env: Env) (d: TestData) : string =
     env.ResetOutput()
@@ -468,6 +511,7 @@ let private handle (env: Env) (d: TestData) : string =
             | "transfer-leadership" -> handleTransferLeadership env d
             | "read-index" -> handleReadIndex env d
             | "report-unreachable" -> handleReportUnreachable env d
+            | "send-snapshot" -> handleSendSnapshot env d
             | _ -> fail "unknown command"
             None
         with HarnessError e ->

@@ -2,9 +2,9 @@
 /// changes what an older version holds, although versions share their backing arrays.
 module Raft.Core.Tests.PersistenceTests
 
-open FsCheck
-open FsCheck.FSharp
-open Xunit
+open Expecto
+open Hedgehog
+open Hedgehog.FSharp
 open Raft.Core
 open Raft.Core.Tests.PropertyCheck
 
@@ -23,10 +23,10 @@ type Op =
     | Skip of From: int * Drop: int
 
 let private genOp =
-    Gen.oneof
-        [ Gen.map2 (fun v n -> Append(v, n)) (Gen.choose (0, 1000)) (Gen.choose (1, 5))
-          Gen.map2 (fun v n -> Take(v, n)) (Gen.choose (0, 1000)) (Gen.choose (0, 1000))
-          Gen.map2 (fun v n -> Skip(v, n)) (Gen.choose (0, 1000)) (Gen.choose (0, 1000)) ]
+    Gen.choice
+        [ Gen.map2 (fun v n -> Append(v, n)) (Hog.intIn 0 1000) (Hog.intIn 1 5)
+          Gen.map2 (fun v n -> Take(v, n)) (Hog.intIn 0 1000) (Hog.intIn 0 1000)
+          Gen.map2 (fun v n -> Skip(v, n)) (Hog.intIn 0 1000) (Hog.intIn 0 1000) ]
 
 /// Runs the operations, each on some earlier version, and checks after each one that every
 /// version still holds exactly what a plain list model says it should.
@@ -85,17 +85,11 @@ let private unclaimedOps: SeqOps<Unclaimed> =
       Skip = fun k s -> { s with Start = s.Start + k; Count = s.Count - k }
       Contents = fun s -> List.ofArray s.Items[s.Start .. s.Start + s.Count - 1] }
 
-let private programs = Arb.fromGen (Gen.listOf genOp)
-
-let private check ops =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, Prop.forAll programs (versionsStayIntact ops))
-
-[<Fact>]
-let ``EntrySeq versions are unaffected by operations on other versions`` () = check entrySeqOps
-
-[<Fact>]
-let ``the property catches appends that overwrite a newer version's entries`` () =
-    Assert.True(throws (fun () -> check unclaimedOps), "sharing without claiming must break some version")
+let private programsKeepVersions ops =
+    property {
+        let! program = Hog.listOf genOp
+        return versionsStayIntact ops program
+    }
 
 /// The same property one level up: MemoryStorage values keep their contents while newer
 /// versions append (with truncation) and compact.
@@ -112,9 +106,9 @@ type StorageOps<'S> =
       Read: 'S -> (uint64 * uint64) list }
 
 let private genStorageOp =
-    Gen.oneof
-        [ Gen.map4 (fun v a n t -> StorageAppend(v, a, n, t)) (Gen.choose (0, 1000)) (Gen.choose (0, 1000)) (Gen.choose (1, 4)) (Gen.choose (1, 3))
-          Gen.map2 (fun v a -> StorageCompact(v, a)) (Gen.choose (0, 1000)) (Gen.choose (0, 1000)) ]
+    Gen.choice
+        [ Gen.map4 (fun v a n t -> StorageAppend(v, a, n, t)) (Hog.intIn 0 1000) (Hog.intIn 0 1000) (Hog.intIn 1 4) (Hog.intIn 1 3)
+          Gen.map2 (fun v a -> StorageCompact(v, a)) (Hog.intIn 0 1000) (Hog.intIn 0 1000) ]
 
 /// Each version's contents, read when it was made, are read again unchanged after every later
 /// operation on any version.
@@ -176,13 +170,23 @@ let private inPlaceOps: StorageOps<ResizeArray<Entry>> =
       Last = fun l -> first l + uint64 l.Count - 1UL
       Read = fun l -> l |> Seq.map (fun e -> e.Index, e.Term) |> List.ofSeq }
 
-let private checkStorage ops =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, Prop.forAll (Arb.fromGen (Gen.listOf genStorageOp)) (storageVersionsStayIntact ops))
+let private storageProgramsKeepVersions ops =
+    property {
+        let! program = Hog.listOf genStorageOp
+        return storageVersionsStayIntact ops program
+    }
 
-[<Fact>]
-let ``MemoryStorage versions are unaffected by appends and compactions of other versions`` () =
-    checkStorage memoryStorageOps
+[<Tests>]
+let tests =
+    testList "Persistence" [
+        testCase "EntrySeq versions are unaffected by operations on other versions" <| fun () -> Hog.holdsBool (programsKeepVersions entrySeqOps)
 
-[<Fact>]
-let ``the storage property catches a storage that changes in place`` () =
-    Assert.True(throws (fun () -> checkStorage inPlaceOps), "an in-place storage must break some version")
+        testCase "the property catches appends that overwrite a newer version's entries" <| fun () ->
+            Expect.isTrue (Hog.caughtBool (programsKeepVersions unclaimedOps)) ("sharing without claiming must break some version")
+
+        testCase "MemoryStorage versions are unaffected by appends and compactions of other versions" <| fun () ->
+            Hog.holdsBool (storageProgramsKeepVersions memoryStorageOps)
+
+        testCase "the storage property catches a storage that changes in place" <| fun () ->
+            Expect.isTrue (Hog.caughtBool (storageProgramsKeepVersions inPlaceOps)) ("an in-place storage must break some version")
+    ]

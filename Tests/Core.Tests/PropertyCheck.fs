@@ -1,23 +1,7 @@
 /// How the property tests run: each property is checked over 1000 generated inputs, and each
 /// deliberately broken variant is shown caught by the same property within 1000 tries.
+/// (PlannerProperties.fs still checks its properties with FsCheck directly.)
 module Raft.Core.Tests.PropertyCheck
-
-open FsCheck
-
-/// Whether `f` throws (a failed property check throws).
-let throws (f: unit -> unit) =
-    try
-        f ()
-        false
-    with _ ->
-        true
-
-/// Checks that the property holds for 1000 generated inputs (throws with the counterexample if not).
-let holds (prop: Property) =
-    Check.One(Config.QuickThrowOnFailure.WithMaxTest 1000, prop)
-
-/// Whether the property fails for some input within 1000 tries: how a broken variant is shown caught.
-let caught (prop: Property) = throws (fun () -> holds prop)
 
 /// Hedgehog properties, the project's property library going forward (integrated shrinking gives
 /// smaller counterexamples than FsCheck's type-directed shrinkers). Every check in a run uses one
@@ -25,6 +9,7 @@ let caught (prop: Property) = throws (fun () -> holds prop)
 module Hog =
     open System
     open Hedgehog
+    open Hedgehog.FSharp
 
     /// This run's seed for every Hedgehog check.
     let seed: uint64 =
@@ -43,6 +28,12 @@ module Hog =
         | Failed _ -> Error(sprintf "property failed; RAFT_PROP_SEED=%d replays it\n%s" seed (Report.render report))
         | GaveUp -> Error(sprintf "property gave up (too many discarded inputs); RAFT_PROP_SEED=%d\n%s" seed (Report.render report))
         | OK -> Ok()
+
+    /// Integers from lo to hi, uniform (FsCheck's Gen.choose); shrinks towards lo.
+    let intIn (lo: int) (hi: int) : Gen<int> = Gen.int32 (Range.constant lo hi)
+
+    /// Lists of up to 100 items, longer as a run's size grows, as FsCheck's Gen.listOf.
+    let listOf (g: Gen<'a>) : Gen<'a list> = Gen.list (Range.linear 0 100) g
 
     /// Checks the property over `tests` generated inputs; throws with the shrunk counterexample.
     let holdsWith tests (p: Hedgehog.Property<unit>) =

@@ -3,9 +3,9 @@
 /// copies once and then updates in place).
 module Raft.Core.Tests.SharedStateTests
 
-open FsCheck
-open FsCheck.FSharp
-open Xunit
+open Expecto
+open Hedgehog
+open Hedgehog.FSharp
 open Raft.Core
 open Raft.Core.Tests.PropertyCheck
 
@@ -23,8 +23,8 @@ type WindowOp =
 
 let private genOp =
     Gen.frequency
-        [ 3, Gen.choose (0, 1000) |> Gen.map Add
-          1, Gen.map2 (fun v k -> Free(v, k)) (Gen.choose (0, 1000)) (Gen.choose (0, 8)) ]
+        [ 3, Hog.intIn 0 1000 |> Gen.map Add
+          1, Gen.map2 (fun v k -> Free(v, k)) (Hog.intIn 0 1000) (Hog.intIn 0 8) ]
 
 /// Runs the operations, each on some earlier version, and checks after each one that every
 /// version still holds exactly what a plain list model says. Added indexes increase across all
@@ -78,14 +78,10 @@ let private unclaimedOps: WindowOps<Unclaimed> =
       Contents = fun w -> List.ofArray w.Items[w.Start .. w.Start + w.N - 1] }
 
 let private windowsProperty ops =
-    Prop.forAll (Arb.fromGen (Gen.listOf genOp)) (versionsStayIntact ops)
-
-[<Fact>]
-let ``Inflights versions are unaffected by operations on other versions`` () = holds (windowsProperty inflightsOps)
-
-[<Fact>]
-let ``the property catches windows that append over a newer window's cells`` () =
-    Assert.True(caught (windowsProperty unclaimedOps), "sharing without claiming must break some version")
+    property {
+        let! program = Hog.listOf genOp
+        return versionsStayIntact ops program
+    }
 
 // ---- Outboxes ----------------------------------------------------------------------------------
 
@@ -104,8 +100,8 @@ type OutboxOp =
 
 let private genOutboxOp =
     Gen.frequency
-        [ 5, Gen.choose (0, 1000) |> Gen.map Enqueue
-          1, Gen.map2 (fun v n -> Take(v, n)) (Gen.choose (0, 1000)) (Gen.choose (0, 12)) ]
+        [ 5, Hog.intIn 0 1000 |> Gen.map Enqueue
+          1, Gen.map2 (fun v n -> Take(v, n)) (Hog.intIn 0 1000) (Hog.intIn 0 12) ]
 
 /// Runs the operations, each on some earlier version, and checks after each one that every
 /// version still holds exactly the messages a plain list model says, in order.
@@ -152,14 +148,10 @@ let private unclaimedOutboxOps: OutboxOps<UnclaimedOutbox> =
       Contents = fun q -> List.ofArray q.Items[q.Start .. q.Start + q.Count - 1] }
 
 let private outboxesProperty ops =
-    Prop.forAll (Arb.fromGen (Gen.listOf genOutboxOp)) (outboxesStayIntact ops)
-
-[<Fact>]
-let ``Outbox versions are unaffected by messages added to other versions`` () = holds (outboxesProperty outboxOps)
-
-[<Fact>]
-let ``the property catches outboxes that write over a newer version's messages`` () =
-    Assert.True(caught (outboxesProperty unclaimedOutboxOps), "sharing without claiming must break some version")
+    property {
+        let! program = Hog.listOf genOutboxOp
+        return outboxesStayIntact ops program
+    }
 
 // ---- Raft nodes --------------------------------------------------------------------------------
 
@@ -190,10 +182,10 @@ type private NodeOp =
 
 let private genNodeOp =
     Gen.frequency
-        [ 2, Gen.choose (0, 1000) |> Gen.map Propose
-          3, Gen.choose (0, 1000) |> Gen.map Deliver
-          3, Gen.map2 (fun v k -> HandleReady(v, k)) (Gen.choose (0, 1000)) (Gen.choose (0, 2))
-          1, Gen.map2 (fun v k -> Tick(v, k)) (Gen.choose (0, 1000)) (Gen.choose (0, 2)) ]
+        [ 2, Hog.intIn 0 1000 |> Gen.map Propose
+          3, Hog.intIn 0 1000 |> Gen.map Deliver
+          3, Gen.map2 (fun v k -> HandleReady(v, k)) (Hog.intIn 0 1000) (Hog.intIn 0 2)
+          1, Gen.map2 (fun v k -> Tick(v, k)) (Hog.intIn 0 1000) (Hog.intIn 0 2) ]
 
 /// Three nodes with node 1 elected, and the messages in flight between them.
 let private electedCluster (step: Stepper) =
@@ -275,10 +267,10 @@ let private nodesStayIntact (step: Stepper) (program: NodeOp list) =
     seen |> Seq.forall (fun (rn, fp) -> fingerprint rn = fp)
 
 let private nodesProperty (step: Stepper) =
-    Prop.forAll (Arb.fromGen (Gen.listOf genNodeOp)) (nodesStayIntact step)
-
-[<Fact>]
-let ``Raft nodes are unaffected by operations on newer nodes`` () = holds (nodesProperty RawNode.step)
+    property {
+        let! program = Hog.listOf genNodeOp
+        return nodesStayIntact step program
+    }
 
 /// A deliberately broken step: it updates the node in place instead of a copy of it.
 let private stepInPlace: Stepper =
@@ -286,6 +278,21 @@ let private stepInPlace: Stepper =
         let res = Raft.InPlace.step m rn
         struct (rn, res)
 
-[<Fact>]
-let ``the property catches a step that updates the node in place`` () =
-    Assert.True(caught (nodesProperty stepInPlace), "stepping without a copy must change some older node")
+[<Tests>]
+let tests =
+    testList "SharedState" [
+        testCase "Inflights versions are unaffected by operations on other versions" <| fun () -> Hog.holdsBool (windowsProperty inflightsOps)
+
+        testCase "the property catches windows that append over a newer window's cells" <| fun () ->
+            Expect.isTrue (Hog.caughtBool (windowsProperty unclaimedOps)) ("sharing without claiming must break some version")
+
+        testCase "Outbox versions are unaffected by messages added to other versions" <| fun () -> Hog.holdsBool (outboxesProperty outboxOps)
+
+        testCase "the property catches outboxes that write over a newer version's messages" <| fun () ->
+            Expect.isTrue (Hog.caughtBool (outboxesProperty unclaimedOutboxOps)) ("sharing without claiming must break some version")
+
+        testCase "Raft nodes are unaffected by operations on newer nodes" <| fun () -> Hog.holdsBool (nodesProperty RawNode.step)
+
+        testCase "the property catches a step that updates the node in place" <| fun () ->
+            Expect.isTrue (Hog.caughtBool (nodesProperty stepInPlace)) ("stepping without a copy must change some older node")
+    ]

@@ -6,7 +6,7 @@
 module Raft.Core.Tests.SimulationTests
 
 open System
-open Xunit
+open Expecto
 open Raft.Core.Tests.Simulation
 
 let private envInt (name: string) (fallback: int) =
@@ -26,25 +26,6 @@ let private runSeed (variant: Variant) (seed: uint64) =
     let nodes = nodesOf seed
     run variant nodes seed (generate nodes steps seed)
 
-[<Fact>]
-let ``every seed keeps every safety property`` () =
-    let results =
-        [| firstSeed .. firstSeed + uint64 seeds - 1UL |]
-        |> Array.Parallel.map (fun seed -> seed, runSeed Correct seed)
-    match results |> Array.tryPick (fun (seed, r) -> match r with Error v -> Some(seed, v) | Ok _ -> None) with
-    | Some(seed, v) -> Assert.Fail(report Correct (nodesOf seed) seed steps v)
-    | None -> ()
-    // The runs must have exercised what the properties are about, or they prove little.
-    let stats = results |> Array.choose (fun (_, r) -> match r with Ok s -> Some s | Error _ -> None)
-    let withCommits = stats |> Array.filter (fun s -> s.Committed >= 5) |> Array.length
-    // (With the defaults about three quarters of the seeds commit five entries or more and see a
-    // second leader; conf changes, snapshots and restarts number in the thousands.)
-    Assert.True(withCommits * 100 >= seeds * 65, sprintf "only %d of %d seeds committed 5 entries" withCommits seeds)
-    Assert.True(stats |> Array.filter (fun s -> s.Leaders >= 2) |> Array.length >= seeds / 2, "too few seeds saw a second leader")
-    Assert.True(stats |> Array.sumBy (fun s -> s.ConfChanges) >= seeds, "too few conf changes applied")
-    Assert.True(stats |> Array.sumBy (fun s -> s.Snapshots) >= seeds / 4, "too few snapshots applied")
-    Assert.True(stats |> Array.sumBy (fun s -> s.Restarts) >= seeds, "too few restarts")
-
 /// The first seed (of up to `limit`) on which the variant violates a property.
 let private firstFailure (variant: Variant) (limit: int) =
     seq { 1UL .. uint64 limit }
@@ -53,57 +34,74 @@ let private firstFailure (variant: Variant) (limit: int) =
         | Error v -> Some(seed, v)
         | Ok _ -> None)
 
-[<Fact>]
-let ``the checker catches nodes that forget their vote on restart: two leaders in one term`` () =
-    match firstFailure ForgetsVoteOnRestart 500 with
-    | None -> Assert.Fail "no seed caught the broken cluster"
-    | Some(seed, v) ->
-        Assert.Equal("one leader per term", v.Property)
-        // The same seed is fine with the vote kept.
-        Assert.True(Result.isOk (runSeed Correct seed))
-        // And the failure shrinks to a shorter trace that still shows it.
-        let nodes = nodesOf seed
-        let trace, sv = shrink ForgetsVoteOnRestart nodes seed (generate nodes steps seed) v.Property
-        Assert.True(trace.Length <= v.Step + 1)
-        Assert.Equal(trace.Length - 1, sv.Step)
-        Assert.True(trace |> Array.exists (function Crash _ -> true | _ -> false))
-        Assert.True(Result.isOk (run Correct nodes seed trace))
+[<Tests>]
+let tests =
+    testList "Simulation" [
+        testCase "every seed keeps every safety property" <| fun () ->
+            let results =
+                [| firstSeed .. firstSeed + uint64 seeds - 1UL |]
+                |> Array.Parallel.map (fun seed -> seed, runSeed Correct seed)
+            match results |> Array.tryPick (fun (seed, r) -> match r with Error v -> Some(seed, v) | Ok _ -> None) with
+            | Some(seed, v) -> failtest (report Correct (nodesOf seed) seed steps v)
+            | None -> ()
+            // The runs must have exercised what the properties are about, or they prove little.
+            let stats = results |> Array.choose (fun (_, r) -> match r with Ok s -> Some s | Error _ -> None)
+            let withCommits = stats |> Array.filter (fun s -> s.Committed >= 5) |> Array.length
+            // (With the defaults about three quarters of the seeds commit five entries or more and see a
+            // second leader; conf changes, snapshots and restarts number in the thousands.)
+            Expect.isTrue (withCommits * 100 >= seeds * 65) (sprintf "only %d of %d seeds committed 5 entries" withCommits seeds)
+            Expect.isTrue (stats |> Array.filter (fun s -> s.Leaders >= 2) |> Array.length >= seeds / 2) ("too few seeds saw a second leader")
+            Expect.isTrue (stats |> Array.sumBy (fun s -> s.ConfChanges) >= seeds) ("too few conf changes applied")
+            Expect.isTrue (stats |> Array.sumBy (fun s -> s.Snapshots) >= seeds / 4) ("too few snapshots applied")
+            Expect.isTrue (stats |> Array.sumBy (fun s -> s.Restarts) >= seeds) ("too few restarts")
 
-[<Fact>]
-let ``the checker catches voters that ignore the candidate's log: a leader without committed entries`` () =
-    match firstFailure VotesIgnoringLogs 500 with
-    | None -> Assert.Fail "no seed caught the broken cluster"
-    | Some(seed, v) ->
-        Assert.Contains(v.Property, [ "leader completeness"; "committed entries never change" ])
-        Assert.True(Result.isOk (runSeed Correct seed))
+        testCase "the checker catches nodes that forget their vote on restart: two leaders in one term" <| fun () ->
+            match firstFailure ForgetsVoteOnRestart 500 with
+            | None -> failtest "no seed caught the broken cluster"
+            | Some(seed, v) ->
+                Expect.equal v.Property ("one leader per term") "v.Property"
+                // The same seed is fine with the vote kept.
+                Expect.isTrue (Result.isOk (runSeed Correct seed)) "Result.isOk (runSeed Correct seed)"
+                // And the failure shrinks to a shorter trace that still shows it.
+                let nodes = nodesOf seed
+                let trace, sv = shrink ForgetsVoteOnRestart nodes seed (generate nodes steps seed) v.Property
+                Expect.isTrue (trace.Length <= v.Step + 1) "trace.Length <= v.Step + 1"
+                Expect.equal sv.Step (trace.Length - 1) "sv.Step"
+                Expect.isTrue (trace |> Array.exists (function Crash _ -> true | _ -> false)) "trace |> Array.exists (function Crash _ -> true | _ -> false)"
+                Expect.isTrue (Result.isOk (run Correct nodes seed trace)) "Result.isOk (run Correct nodes seed trace)"
 
-[<Fact>]
-let ``the checker catches followers that skip the consistency check: logs that do not match`` () =
-    let failures =
-        seq { 1UL .. 500UL }
-        |> Seq.choose (fun seed ->
-            match runSeed AppendsWithoutConsistencyCheck seed with
-            | Error v -> Some(seed, v)
-            | Ok _ -> None)
-    // Mismatched logs sometimes surface first as a changed committed entry; some seed shows the
-    // mismatch itself.
-    match failures |> Seq.tryFind (fun (_, v) -> v.Property = "log matching") with
-    | None -> Assert.Fail "no seed caught the broken cluster"
-    | Some(seed, _) -> Assert.True(Result.isOk (runSeed Correct seed))
+        testCase "the checker catches voters that ignore the candidate's log: a leader without committed entries" <| fun () ->
+            match firstFailure VotesIgnoringLogs 500 with
+            | None -> failtest "no seed caught the broken cluster"
+            | Some(seed, v) ->
+                Expect.contains [ "leader completeness"; "committed entries never change" ] v.Property "the violated property"
+                Expect.isTrue (Result.isOk (runSeed Correct seed)) "Result.isOk (runSeed Correct seed)"
 
-[<Fact>]
-let ``a run is a function of its seed and events`` () =
-    for seed in 1UL .. 20UL do
-        Assert.Equal(runSeed Correct seed, runSeed Correct seed)
-    Assert.Equal<Event[]>(generate 3 50 7UL, generate 3 50 7UL)
-    Assert.NotEqual<Event[]>(generate 3 50 7UL, generate 3 50 8UL)
+        testCase "the checker catches followers that skip the consistency check: logs that do not match" <| fun () ->
+            let failures =
+                seq { 1UL .. 500UL }
+                |> Seq.choose (fun seed ->
+                    match runSeed AppendsWithoutConsistencyCheck seed with
+                    | Error v -> Some(seed, v)
+                    | Ok _ -> None)
+            // Mismatched logs sometimes surface first as a changed committed entry; some seed shows the
+            // mismatch itself.
+            match failures |> Seq.tryFind (fun (_, v) -> v.Property = "log matching") with
+            | None -> failtest "no seed caught the broken cluster"
+            | Some(seed, _) -> Expect.isTrue (Result.isOk (runSeed Correct seed)) "Result.isOk (runSeed Correct seed)"
 
-[<Fact>]
-let ``a failure report names the seed and lists the shrunk trace`` () =
-    match firstFailure ForgetsVoteOnRestart 500 with
-    | None -> Assert.Fail "no seed caught the broken cluster"
-    | Some(seed, v) ->
-        let text = report ForgetsVoteOnRestart (nodesOf seed) seed steps v
-        Assert.StartsWith(sprintf "seed %d (" seed, text)
-        Assert.Contains("one leader per term", text)
-        Assert.Contains("shortest trace found", text)
+        testCase "a run is a function of its seed and events" <| fun () ->
+            for seed in 1UL .. 20UL do
+                Expect.equal (runSeed Correct seed) (runSeed Correct seed) "runSeed Correct seed"
+            Expect.equal (generate 3 50 7UL) (generate 3 50 7UL) "generate 3 50 7UL"
+            Expect.notEqual (generate 3 50 8UL) (generate 3 50 7UL) "generate 3 50 8UL"
+
+        testCase "a failure report names the seed and lists the shrunk trace" <| fun () ->
+            match firstFailure ForgetsVoteOnRestart 500 with
+            | None -> failtest "no seed caught the broken cluster"
+            | Some(seed, v) ->
+                let text = report ForgetsVoteOnRestart (nodesOf seed) seed steps v
+                Expect.stringStarts text (sprintf "seed %d (" seed) "the report starts with the seed"
+                Expect.stringContains text "one leader per term" "the report names the property"
+                Expect.stringContains text "shortest trace found" "the report has the shrunk trace"
+    ]
