@@ -62,14 +62,15 @@ type Effect =
 type PlannerState =
     { /// The leader the server tracks (rh.getLead()).
       Lead: uint64
+      /// Whether this node leads (the seed's `islead`): taken from each Ready's soft state, and
+      /// unchanged by a Ready without one.
+      IsLeader: bool
       /// The contention detector: when the last heartbeat to each peer left.
       LastHeartbeat: Map<uint64, TimeSpan> }
 
 /// The facts the seed consults besides the Ready.
 type PlanInput =
     { Ready: Ready
-      /// Whether this node leads once the Ready's soft state (if any) is taken in.
-      IsLeader: bool
       /// The seed's isIDRemoved.
       IsRemoved: uint64 -> bool
       /// A monotonic clock reading; only differences matter.
@@ -90,7 +91,7 @@ type ProcessedMessages =
 module Planner =
 
     /// Nothing tracked yet: no leader, no heartbeat seen.
-    let initial: PlannerState = { Lead = 0UL; LastHeartbeat = Map.empty }
+    let initial: PlannerState = { Lead = 0UL; IsLeader = false; LastHeartbeat = Map.empty }
 
     /// The seed's shouldWaitWALSync. A one-member cluster gets the same entries as unstable and as
     /// committed; the apply loop answers clients as soon as it applies, so such entries must be on
@@ -161,7 +162,8 @@ module Planner =
     /// The plan for one Ready (the seed's loop body). Order:
     /// soft state; read state; [overlap: save snapshot, save]; apply; leader: send; save snapshot;
     /// save; [snapshot: sync, notify, apply snapshot to log, release]; append to log; follower:
-    /// process messages, notify, wait applied, send; leader: notify; advance.
+    /// process messages, notify, wait applied, send; leader: notify; advance. Apply and the
+    /// notifies appear only when the Ready has something to apply.
     let plan (input: PlanInput) (state: PlannerState) : Plan =
         let rd = input.Ready
         let effects = ResizeArray<Effect>(16)
@@ -171,13 +173,10 @@ module Planner =
             match rd.SoftState with
             | None -> state
             | Some ss ->
-                if (ss.RaftState = StateLeader) <> input.IsLeader then
-                    invalidArg
-                        (nameof input)
-                        (sprintf "IsLeader=%b contradicts the Ready's soft state (%s)" input.IsLeader (Describe.softState ss))
+                let isLeader = ss.RaftState = StateLeader
                 let newLeader = ss.Lead <> 0UL && state.Lead <> ss.Lead
-                effects.Add(UpdateSoftState { Lead = ss.Lead; IsLeader = input.IsLeader; NewLeader = newLeader })
-                { Lead = ss.Lead; LastHeartbeat = Map.empty }
+                effects.Add(UpdateSoftState { Lead = ss.Lead; IsLeader = isLeader; NewLeader = newLeader })
+                { Lead = ss.Lead; IsLeader = isLeader; LastHeartbeat = Map.empty }
 
         // Only the newest ReadState matters to the read loop.
         if not rd.ReadStates.IsEmpty then effects.Add(PublishReadState(List.last rd.ReadStates))
@@ -195,7 +194,13 @@ module Planner =
             if hasSnapshot then effects.Add(SaveSnapshot rd.Snapshot)
             save |> Option.iter effects.Add
 
-        effects.Add(Apply { Entries = rd.CommittedEntries; Snapshot = rd.Snapshot; CommittedIndex = committedIndex rd })
+        // The apply loop gets only Readys with something to apply, and waits for the notify of
+        // those only: a Ready without committed entries or snapshot yields neither.
+        let committed = committedIndex rd
+        let toApply = rd.CommittedEntries.Length > 0 || hasSnapshot || committed.IsSome
+        if toApply then
+            effects.Add(Apply { Entries = rd.CommittedEntries; Snapshot = rd.Snapshot; CommittedIndex = committed })
+        let notify () = if toApply then effects.Add NotifyPersisted
 
         let sendProcessed (processed: ProcessedMessages) =
             effects.AddRange processed.Effects
@@ -203,7 +208,7 @@ module Planner =
 
         // A leader writes to its disk in parallel with its followers (raft thesis 10.2.1).
         let state =
-            if input.IsLeader then
+            if state.IsLeader then
                 let processed = processMessages input state.LastHeartbeat
                 sendProcessed processed
                 { state with LastHeartbeat = processed.LastHeartbeat }
@@ -228,15 +233,15 @@ module Planner =
         if rd.Entries.Length > 0 then effects.Add(AppendToLog rd.Entries)
 
         let state =
-            if input.IsLeader then
+            if state.IsLeader then
                 // The leader already processed its messages (and any MsgSnap) above.
-                effects.Add NotifyPersisted
+                notify ()
                 state
             else
                 // Messages are processed before the notify, which lets the apply loop (waiting on the
                 // disk writes) trigger snapshots and pick up redirected MsgSnaps.
                 let processed = processMessages input state.LastHeartbeat
-                effects.Add NotifyPersisted
+                notify ()
                 if commitsConfChange rd then effects.Add WaitApplied
                 sendProcessed processed
                 { state with LastHeartbeat = processed.LastHeartbeat }

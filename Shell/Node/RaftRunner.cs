@@ -48,7 +48,6 @@ internal sealed class RaftRunner
     private RawNode _rn;
     private volatile RawNode _published;
     private PlannerState _plannerState = Planner.initial;
-    private bool _isLeader;
     private int _pendingMessages;
     private TimeSpan _nextTick;
     private Task _snapshotSaves = Task.CompletedTask;
@@ -366,13 +365,11 @@ internal sealed class RaftRunner
     {
         var (rd, rn) = RawNodeModule.ready(_rn);
         _rn = rn;
-        if (FSharpOption<SoftState>.get_IsSome(rd.SoftState))
-            _isLeader = rd.SoftState.Value.RaftState.IsStateLeader;
-        var input = new PlanInput(rd, _isLeader, _isRemoved, _clock.Elapsed, _s.HeartbeatInterval);
+        var input = new PlanInput(rd, _isRemoved, _clock.Elapsed, _s.HeartbeatInterval);
         var plan = _s.Planner(input, _plannerState);
         _plannerState = plan.State;
 
-        var notify = new NotifySlot { Detached = rd.CommittedEntries.Length == 0 && Pb.isEmptySnap(rd.Snapshot) };
+        var notify = new NotifySlot();
         var applied = false;
         foreach (var effect in plan.Effects)
         {
@@ -392,7 +389,7 @@ internal sealed class RaftRunner
                     var save = (Effect.Save)effect;
                     Fire(applied ? Failpoint.RaftBeforeSave : Failpoint.RaftBeforeSaveWaitWalSync);
                     var started = Stopwatch.GetTimestamp();
-                    _s.Storage.Save(save.hardState, save.entries);
+                    _s.Storage.Save(save.hardState, save.entries, save.mustSync);
                     if (save.mustSync)
                         _s.Metrics.WalFsync(Stopwatch.GetElapsedTime(started));
                     Fire(Failpoint.RaftAfterSave);
@@ -401,7 +398,7 @@ internal sealed class RaftRunner
                     _s.Metrics.SetCommitted(((Effect.ProposalsCommitted)effect).Item);
                     break;
                 case Effect.Tags.Send:
-                    Fire(_isLeader ? Failpoint.RaftBeforeLeaderSend : Failpoint.RaftBeforeFollowerSend);
+                    Fire(_plannerState.IsLeader ? Failpoint.RaftBeforeLeaderSend : Failpoint.RaftBeforeFollowerSend);
                     _s.Transport.Send(ListModule.ToArray(((Effect.Send)effect).Item));
                     break;
                 case Effect.Tags.SaveSnapshot:
@@ -458,8 +455,7 @@ internal sealed class RaftRunner
     {
         if (FSharpOption<ulong>.get_IsSome(work.CommittedIndex))
             _sink.OnCommittedIndex(work.CommittedIndex.Value);
-        if (!notify.Detached)
-            _sink.OnApply(new ApplyItem(work.Entries, work.Snapshot, notify));
+        _sink.OnApply(new ApplyItem(work.Entries, work.Snapshot, notify));
     }
 
     /// <summary>

@@ -25,15 +25,15 @@ type Case =
     member c.Input: PlanInput =
         let removed = c.Removed
         { Ready = c.Ready
-          IsLeader = c.IsLeader
           IsRemoved = fun id -> removed.Contains id
           Now = c.Now
           HeartbeatInterval = c.Interval }
 
     member c.Display =
         sprintf
-            "leader=%b removed=%A now=%s interval=%s lead=%d heartbeats=%A\n%s"
+            "leader=%b (before the Ready: %b) removed=%A now=%s interval=%s lead=%d heartbeats=%A\n%s"
             c.IsLeader
+            c.State.IsLeader
             (Set.toList c.Removed)
             (PlanText.duration c.Now)
             (PlanText.duration c.Interval)
@@ -116,6 +116,7 @@ let private genCase: Gen<Case> =
         let! seen = Gen.subListOf [ 2UL; 3UL; 4UL; 5UL ]
         let! ages = Gen.listOfLength seen.Length (Gen.choose (0, 500))
         let! stateLead = Gen.choose (0, 3) |> Gen.map uint64
+        let! ledBefore = Gen.elements [ true; false ]
         return
             { Ready =
                 { SoftState = softState
@@ -132,6 +133,8 @@ let private genCase: Gen<Case> =
               Interval = ms 100
               State =
                 { Lead = stateLead
+                  // Without a soft state the Ready leaves leadership as it was.
+                  IsLeader = if softState.IsNone then isLeader else ledBefore
                   LastHeartbeat = List.zip seen ages |> List.map (fun (p, age) -> p, now - ms age) |> Map.ofList } }
     }
 
@@ -268,12 +271,27 @@ let messageProcessing: Check =
               fun () -> require (redirected = expectedRedirected) "the MsgSnaps redirected are not the live ones"
               fun () -> require ((positions isSend effects).Length <= 1) "messages sent in more than one batch" ]
 
+/// Whether the Ready gives the apply loop anything to do.
+let private hasApplyWork (rd: Ready) = rd.CommittedEntries.Length > 0 || hasSnapshot rd
+
+/// The apply loop hears of a Ready only when it has something to apply, and then once.
+let applyOnlyWithWork: Check =
+    fun case effects ->
+        let applies = positions isApply effects
+        if hasApplyWork case.Ready then
+            require (applies.Length = 1) "a Ready with work for the apply loop is not handed to it exactly once"
+        else
+            require
+                (applies.IsEmpty && (positions isNotify effects).IsEmpty && not (List.contains WaitApplied effects))
+                "the apply loop is told of a Ready with nothing to apply"
+
 /// The apply loop waits once for the disk (and once more for a snapshot before it opens it); the
 /// raft loop's notifications must let all of those waits finish, each after the work it stands for.
 let notifyCountFreesTheApplyLoop: Check =
     fun case effects ->
         let notifies = positions isNotify effects
-        let waits = if hasSnapshot case.Ready then 2 else 1
+        let waits = if hasSnapshot case.Ready then 2 elif hasApplyWork case.Ready then 1 else 0
+        if waits = 0 then require notifies.IsEmpty "notifications without an apply loop waiting for them" else
         all
             [ fun () -> require (notifies.Length = waits) (sprintf "%d notifications for %d waits of the apply loop" notifies.Length waits)
               fun () -> require (allBefore (positions isApply effects) notifies) "a notification before the apply loop got its work"
@@ -335,11 +353,14 @@ let private rewrite (f: PlanInput -> Effect list -> Effect list) : Planner =
 
 let private moveTo (pred: Effect -> bool) (insertAt: Effect list -> int) (effects: Effect list) =
     let moved = effects |> List.filter pred
-    let rest = effects |> List.filter (pred >> not)
-    let at = insertAt rest
-    List.take at rest @ moved @ List.skip at rest
+    if moved.IsEmpty then effects
+    else
+        let rest = effects |> List.filter (pred >> not)
+        let at = insertAt rest
+        List.take at rest @ moved @ List.skip at rest
 
-let private indexAfter pred effects = (List.findIndex pred effects) + 1
+/// Just after the first effect that matches; the front when none does.
+let private indexAfter pred effects = (List.tryFindIndex pred effects |> Option.defaultValue -1) + 1
 let private indexOf pred effects = List.findIndex pred effects
 
 /// Advances once the snapshot is in the log, and again at the end.
@@ -380,7 +401,9 @@ let appendsBeforeSaving: Planner =
 
 /// Lets followers send in parallel with their save, as a leader does.
 let followerSendsBeforeSaving: Planner =
-    rewrite (fun input effects -> if input.IsLeader then effects else moveTo isSend (indexAfter isApply) effects)
+    fun input state ->
+        let p = Planner.plan input state
+        if p.State.IsLeader then p else { p with Effects = moveTo isSend (indexAfter isApply) p.Effects }
 
 /// Thinks a later message of any type supersedes an earlier one of the same type.
 let keepsLastOfEveryType: Planner =
@@ -398,6 +421,15 @@ let forgetsSnapshotNotify: Planner =
             let i = indexOf isNotify effects
             List.removeAt i effects
         else effects)
+
+/// Hands every Ready to the apply loop, with nothing in it, and notifies it (the seed's way; the
+/// runner then has to recognise such Readys itself).
+let appliesEveryReady: Planner =
+    rewrite (fun input effects ->
+        if List.exists isApply effects then effects
+        else
+            let withApply = moveTo isApply (fun _ -> 0) (Apply { Entries = [||]; Snapshot = Pb.emptySnapshot; CommittedIndex = None } :: effects)
+            List.take (withApply.Length - 1) withApply @ [ NotifyPersisted; Advance ])
 
 /// Waits for the conf change to be applied only after sending.
 let waitsAfterSending: Planner =
@@ -455,6 +487,7 @@ let properties: (string * Check * string * Planner) list =
       "append to log comes after save", appendAfterSave, "appendsBeforeSaving", appendsBeforeSaving
       "a follower sends only after its save, a leader before", followerSendsAfterSave, "followerSendsBeforeSaving", followerSendsBeforeSaving
       "message processing keeps the other messages in order", messageProcessing, "keepsLastOfEveryType", keepsLastOfEveryType
+      "a Ready reaches the apply loop only with something to apply", applyOnlyWithWork, "appliesEveryReady", appliesEveryReady
       "the notify count lets the apply loop's waits finish", notifyCountFreesTheApplyLoop, "forgetsSnapshotNotify", forgetsSnapshotNotify
       "a follower committing a conf change waits before sending", waitAppliedBeforeFollowerSends, "waitsAfterSending", waitsAfterSending
       "heartbeats are late after twice the interval", heartbeatTiming, "lateAfterOneInterval", lateAfterOneInterval ]
