@@ -18,3 +18,55 @@ let holds (prop: Property) =
 
 /// Whether the property fails for some input within 1000 tries: how a broken variant is shown caught.
 let caught (prop: Property) = throws (fun () -> holds prop)
+
+/// Hedgehog properties, the project's property library going forward (integrated shrinking gives
+/// smaller counterexamples than FsCheck's type-directed shrinkers). Every check in a run uses one
+/// seed: RAFT_PROP_SEED if set, else a fresh one; a failure names it, so the run replays with it.
+module Hog =
+    open System
+    open Hedgehog
+
+    /// This run's seed for every Hedgehog check.
+    let seed: uint64 =
+        match Environment.GetEnvironmentVariable "RAFT_PROP_SEED" with
+        | null
+        | "" -> uint64 (Random.Shared.NextInt64())
+        | s -> UInt64.Parse s
+
+    let private config (tests: int<tests>) =
+        PropertyConfig.defaults
+        |> PropertyConfig.withTests tests
+        |> PropertyConfig.withSeed (Seed.from seed)
+
+    let private outcome (report: Report) =
+        match report.Status with
+        | Failed _ -> Error(sprintf "property failed; RAFT_PROP_SEED=%d replays it\n%s" seed (Report.render report))
+        | GaveUp -> Error(sprintf "property gave up (too many discarded inputs); RAFT_PROP_SEED=%d\n%s" seed (Report.render report))
+        | OK -> Ok()
+
+    /// Checks the property over `tests` generated inputs; throws with the shrunk counterexample.
+    let holdsWith tests (p: Hedgehog.Property<unit>) =
+        match outcome (Hedgehog.FSharp.Property.reportWith (config tests) p) with
+        | Ok() -> ()
+        | Error message -> failwith message
+
+    /// Checks the property over 1000 generated inputs.
+    let holds p = holdsWith 1000<tests> p
+
+    /// The same for a property that returns a bool.
+    let holdsBool (p: Hedgehog.Property<bool>) =
+        match outcome (Hedgehog.FSharp.Property.reportBoolWith (config 1000<tests>) p) with
+        | Ok() -> ()
+        | Error message -> failwith message
+
+    /// Whether the property fails within 1000 inputs: how a broken variant is shown caught.
+    let caught (p: Hedgehog.Property<unit>) =
+        match (Hedgehog.FSharp.Property.reportWith (config 1000<tests>) p).Status with
+        | Failed _ -> true
+        | _ -> false
+
+    /// The same for a property that returns a bool.
+    let caughtBool (p: Hedgehog.Property<bool>) =
+        match (Hedgehog.FSharp.Property.reportBoolWith (config 1000<tests>) p).Status with
+        | Failed _ -> true
+        | _ -> false
