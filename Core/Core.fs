@@ -21,6 +21,35 @@ type ApplyWork =
       Snapshot: Snapshot
       CommittedIndex: uint64 option }
 
+/// The seed's gofail sites in its Ready loop, where crash tests stop or slow the node. The planner
+/// names them on the effects they guard (see Guard), so the shell fires what it is told.
+type GofailSite =
+    /// Before the save that precedes apply when committed entries overlap unstable ones.
+    | RaftBeforeSaveWaitWalSync
+    /// Before a leader sends its messages (ahead of its own disk writes).
+    | RaftBeforeLeaderSend
+    /// Before the snapshot file and WAL snapshot record are written.
+    | RaftBeforeSaveSnap
+    /// After the snapshot file and WAL snapshot record are written.
+    | RaftAfterSaveSnap
+    /// Before the hard state and entries are appended to the WAL, after apply was handed out.
+    | RaftBeforeSave
+    /// After the hard state and entries are appended to the WAL.
+    | RaftAfterSave
+    /// Before an incoming snapshot is applied to the in-memory log.
+    | RaftBeforeApplySnap
+    /// After an incoming snapshot is applied to the in-memory log.
+    | RaftAfterApplySnap
+    /// After WAL segments older than a snapshot are released.
+    | RaftAfterWALRelease
+    /// Before a follower or candidate sends its messages (after its disk writes).
+    | RaftBeforeFollowerSend
+
+/// The failpoints around one effect: Before fires just before the shell runs it, After just after.
+type Guard =
+    { Before: GofailSite option
+      After: GofailSite option }
+
 /// One thing the shell does. The comments say what the seed does for each.
 type Effect =
     /// Track the leader, tell the server whether it leads, set the leader metrics.
@@ -29,22 +58,23 @@ type Effect =
     | PublishReadState of ReadState
     /// Hand committed entries and snapshot to the apply loop; returns at once.
     | Apply of ApplyWork
-    /// Append the hard state and entries to the WAL; fsync when mustSync.
-    | Save of hardState: HardState * entries: Entry[] * mustSync: bool
+    /// Append the hard state and entries to the WAL; fsync when mustSync (the one place that
+    /// decides: the WAL does not recompute it).
+    | Save of hardState: HardState * entries: Entry[] * mustSync: bool * guard: Guard
     /// Set the proposals_committed metric to the hard state's commit index.
     | ProposalsCommitted of uint64
     /// Give messages to the transport (never blocks; may drop).
-    | Send of Message list
+    | Send of messages: Message list * guard: Guard
     /// Write the snapshot file, then the WAL snapshot record, both fsynced.
-    | SaveSnapshot of Snapshot
+    | SaveSnapshot of snapshot: Snapshot * guard: Guard
     /// fsync the WAL.
     | Sync
     /// Signal the apply loop (the seed's notifyc) that this Ready's disk work it waits for is done.
     | NotifyPersisted
     /// MemoryStorage.ApplySnapshot.
-    | ApplySnapshotToLog of Snapshot
+    | ApplySnapshotToLog of snapshot: Snapshot * guard: Guard
     /// Release WAL segments and snapshot files older than the snapshot.
-    | Release of Snapshot
+    | Release of snapshot: Snapshot * guard: Guard
     /// MemoryStorage.Append.
     | AppendToLog of Entry[]
     /// Block until the apply loop has applied this Ready's committed entries (the seed's blocking
@@ -57,6 +87,15 @@ type Effect =
     | HeartbeatLate of To: uint64 * Exceeded: TimeSpan
     /// RawNode.Advance.
     | Advance
+
+/// The failpoints the planner puts around its effects.
+module Guards =
+    let none: Guard = { Before = None; After = None }
+    let before (site: GofailSite) : Guard = { Before = Some site; After = None }
+    let after (site: GofailSite) : Guard = { Before = None; After = Some site }
+    let save (before: GofailSite) : Guard = { Before = Some before; After = Some RaftAfterSave }
+    let saveSnapshot: Guard = { Before = Some RaftBeforeSaveSnap; After = Some RaftAfterSaveSnap }
+    let applySnapshotToLog: Guard = { Before = Some RaftBeforeApplySnap; After = Some RaftAfterApplySnap }
 
 /// What the planner remembers between Readys.
 type PlannerState =
@@ -182,17 +221,20 @@ module Planner =
         if not rd.ReadStates.IsEmpty then effects.Add(PublishReadState(List.last rd.ReadStates))
 
         let hasSnapshot = not (Pb.isEmptySnap rd.Snapshot)
-        let save =
-            if rd.Entries.Length = 0 && Pb.isEmptyHardState rd.HardState then None
-            else Some(Save(rd.HardState, rd.Entries, rd.MustSync))
+        let hasSave = rd.Entries.Length > 0 || not (Pb.isEmptyHardState rd.HardState)
+        let saveSnapshot () =
+            if hasSnapshot then effects.Add(SaveSnapshot(rd.Snapshot, Guards.saveSnapshot))
+        // The seed's gofail sites tell the two places of the save apart.
+        let save (before: GofailSite) =
+            if hasSave then effects.Add(Save(rd.HardState, rd.Entries, rd.MustSync, Guards.save before))
 
         // Entries the apply loop would apply before they are on disk: save them first. A snapshot in
         // the same Ready goes first of all, so that no entry reaches the WAL ahead of the snapshot it
         // follows (etcd issue 10219); the seed saved it after the entries.
         let waitWALSync = shouldWaitWALSync rd
         if waitWALSync then
-            if hasSnapshot then effects.Add(SaveSnapshot rd.Snapshot)
-            save |> Option.iter effects.Add
+            saveSnapshot ()
+            save RaftBeforeSaveWaitWalSync
 
         // The apply loop gets only Readys with something to apply, and waits for the notify of
         // those only: a Ready without committed entries or snapshot yields neither.
@@ -204,7 +246,9 @@ module Planner =
 
         let sendProcessed (processed: ProcessedMessages) =
             effects.AddRange processed.Effects
-            if not processed.ToSend.IsEmpty then effects.Add(Send processed.ToSend)
+            if not processed.ToSend.IsEmpty then
+                let site = if state.IsLeader then RaftBeforeLeaderSend else RaftBeforeFollowerSend
+                effects.Add(Send(processed.ToSend, Guards.before site))
 
         // A leader writes to its disk in parallel with its followers (raft thesis 10.2.1).
         let state =
@@ -218,8 +262,8 @@ module Planner =
         // The snapshot file and WAL record come before any other entry or hard state, so that
         // recovery after a snapshot restore is possible.
         if not waitWALSync then
-            if hasSnapshot then effects.Add(SaveSnapshot rd.Snapshot)
-            save |> Option.iter effects.Add
+            saveSnapshot ()
+            save RaftBeforeSave
         if not (Pb.isEmptyHardState rd.HardState) then effects.Add(ProposalsCommitted rd.HardState.Commit)
 
         if hasSnapshot then
@@ -227,8 +271,8 @@ module Planner =
             // (etcd issue 10219); the apply loop may then take the snapshot.
             effects.Add Sync
             effects.Add NotifyPersisted
-            effects.Add(ApplySnapshotToLog rd.Snapshot)
-            effects.Add(Release rd.Snapshot)
+            effects.Add(ApplySnapshotToLog(rd.Snapshot, Guards.applySnapshotToLog))
+            effects.Add(Release(rd.Snapshot, Guards.after RaftAfterWALRelease))
 
         if rd.Entries.Length > 0 then effects.Add(AppendToLog rd.Entries)
 
@@ -248,6 +292,98 @@ module Planner =
 
         effects.Add Advance
         { Effects = List.ofSeq effects; State = state }
+
+/// Proposals while no leader is known: etcd's raft node takes none then (its propc is nil without a
+/// leader), so the server's proposals wait in the runner until one is known.
+module ProposalGate =
+
+    /// Whether a proposal arriving while `lead` is the known leader goes to raft now; otherwise it
+    /// is held.
+    let admit (lead: uint64) = lead <> 0UL
+
+    /// Whether the `held` proposals go to raft now, all of them, in the order they arrived.
+    let release (lead: uint64) (held: int) = held > 0 && lead <> 0UL
+
+/// The seed's spelling of the gofail sites.
+module Gofail =
+    /// Every site, in the order the seed's loop can reach them.
+    let all: GofailSite list =
+        [ RaftBeforeSaveWaitWalSync; RaftBeforeLeaderSend; RaftBeforeSaveSnap; RaftAfterSaveSnap; RaftBeforeSave
+          RaftAfterSave; RaftBeforeApplySnap; RaftAfterApplySnap; RaftAfterWALRelease; RaftBeforeFollowerSend ]
+
+    /// The name gofail knows the site by (`raftBeforeSave`).
+    let name (site: GofailSite) =
+        match site with
+        | RaftBeforeSaveWaitWalSync -> "raftBeforeSaveWaitWalSync"
+        | RaftBeforeLeaderSend -> "raftBeforeLeaderSend"
+        | RaftBeforeSaveSnap -> "raftBeforeSaveSnap"
+        | RaftAfterSaveSnap -> "raftAfterSaveSnap"
+        | RaftBeforeSave -> "raftBeforeSave"
+        | RaftAfterSave -> "raftAfterSave"
+        | RaftBeforeApplySnap -> "raftBeforeApplySnap"
+        | RaftAfterApplySnap -> "raftAfterApplySnap"
+        | RaftAfterWALRelease -> "raftAfterWALRelease"
+        | RaftBeforeFollowerSend -> "raftBeforeFollowerSend"
+
+/// An interpreter of plans: one member per effect (and one for the failpoints the effects name),
+/// in shapes a C# class implements directly. Adding an effect adds a member here and a case to
+/// Interpreter.dispatch's complete match, so no interpreter compiles until it handles it.
+type IEffectHandler =
+    /// Fire the failpoint armed at `site`, if any.
+    abstract Failpoint: site: GofailSite -> unit
+    abstract UpdateSoftState: update: LeaderUpdate -> unit
+    abstract PublishReadState: readState: ReadState -> unit
+    /// Committed entries and snapshot (Pb.emptySnapshot when none) for the apply loop, and the
+    /// committed index to advance to (null when it stays).
+    abstract Apply: entries: Entry[] * snapshot: Snapshot * committedIndex: Nullable<uint64> -> unit
+    abstract Save: hardState: HardState * entries: Entry[] * mustSync: bool -> unit
+    abstract ProposalsCommitted: commit: uint64 -> unit
+    abstract Send: messages: Message[] -> unit
+    abstract SaveSnapshot: snapshot: Snapshot -> unit
+    abstract Sync: unit -> unit
+    abstract NotifyPersisted: unit -> unit
+    abstract ApplySnapshotToLog: snapshot: Snapshot -> unit
+    abstract Release: snapshot: Snapshot -> unit
+    abstract AppendToLog: entries: Entry[] -> unit
+    abstract WaitApplied: unit -> unit
+    abstract RedirectSnapshot: message: Message -> unit
+    abstract HeartbeatLate: toPeer: uint64 * exceeded: TimeSpan -> unit
+    abstract Advance: unit -> unit
+
+/// Runs plans through an IEffectHandler.
+module Interpreter =
+
+    let private guarded (h: IEffectHandler) (g: Guard) (run: unit -> unit) =
+        g.Before |> Option.iter h.Failpoint
+        run ()
+        g.After |> Option.iter h.Failpoint
+
+    /// Runs one effect, with the failpoints it names around it.
+    let dispatch (h: IEffectHandler) (effect: Effect) =
+        match effect with
+        | UpdateSoftState u -> h.UpdateSoftState u
+        | PublishReadState rs -> h.PublishReadState rs
+        | Apply work ->
+            let ci = match work.CommittedIndex with Some ci -> Nullable ci | None -> Nullable()
+            h.Apply(work.Entries, work.Snapshot, ci)
+        | Save(hs, ents, mustSync, g) -> guarded h g (fun () -> h.Save(hs, ents, mustSync))
+        | ProposalsCommitted c -> h.ProposalsCommitted c
+        | Send(ms, g) -> guarded h g (fun () -> h.Send(Array.ofList ms))
+        | SaveSnapshot(snap, g) -> guarded h g (fun () -> h.SaveSnapshot snap)
+        | Sync -> h.Sync()
+        | NotifyPersisted -> h.NotifyPersisted()
+        | ApplySnapshotToLog(snap, g) -> guarded h g (fun () -> h.ApplySnapshotToLog snap)
+        | Release(snap, g) -> guarded h g (fun () -> h.Release snap)
+        | AppendToLog ents -> h.AppendToLog ents
+        | WaitApplied -> h.WaitApplied()
+        | RedirectSnapshot m -> h.RedirectSnapshot m
+        | HeartbeatLate(peer, exceeded) -> h.HeartbeatLate(peer, exceeded)
+        | Advance -> h.Advance()
+
+    /// Runs a plan's effects in order.
+    let run (h: IEffectHandler) (plan: Plan) =
+        for e in plan.Effects do
+            dispatch h e
 
 /// A plan as text in etcd's vocabulary, one effect per line (one line per message sent), for tests
 /// and reviewers.
@@ -288,7 +424,11 @@ module PlanText =
 
     let private snapshotShort (s: Snapshot) = sprintf "Index:%d Term:%d" s.Metadata.Index s.Metadata.Term
 
-    /// The lines of one effect.
+    let private guarded (g: Guard) (lines: string list) =
+        let site = Option.map (fun s -> sprintf "failpoint(%s)" (Gofail.name s)) >> Option.toList
+        site g.Before @ lines @ site g.After
+
+    /// The lines of one effect, with its failpoints (`failpoint(raftBeforeSave)`) before and after.
     let effect (e: Effect) : string list =
         match e with
         | UpdateSoftState u ->
@@ -303,19 +443,19 @@ module PlanText =
                   | Some ci -> sprintf "committed-index=%d" ci
                   | None -> () ]
             [ sprintf "apply(%s)" (if parts.IsEmpty then "nothing" else String.Join(", ", parts)) ]
-        | Save(hs, ents, mustSync) ->
+        | Save(hs, ents, mustSync, g) ->
             let parts =
                 [ if ents.Length > 0 then "entries=" + entryRange ents
                   if not (Pb.isEmptyHardState hs) then "hs=" + Describe.hardState hs
                   if mustSync then "sync" ]
-            [ sprintf "save(%s)" (String.Join(", ", parts)) ]
+            guarded g [ sprintf "save(%s)" (String.Join(", ", parts)) ]
         | ProposalsCommitted c -> [ sprintf "metric(proposals_committed=%d)" c ]
-        | Send ms -> ms |> List.map (fun m -> sprintf "send(%s)" (Describe.message m))
-        | SaveSnapshot s -> [ sprintf "save-snapshot(%s)" (Describe.snapshot s) ]
+        | Send(ms, g) -> ms |> List.map (fun m -> sprintf "send(%s)" (Describe.message m)) |> guarded g
+        | SaveSnapshot(s, g) -> guarded g [ sprintf "save-snapshot(%s)" (Describe.snapshot s) ]
         | Sync -> [ "sync" ]
         | NotifyPersisted -> [ "notify" ]
-        | ApplySnapshotToLog s -> [ sprintf "apply-snapshot-to-log(%s)" (snapshotShort s) ]
-        | Release s -> [ sprintf "release(%s)" (snapshotShort s) ]
+        | ApplySnapshotToLog(s, g) -> guarded g [ sprintf "apply-snapshot-to-log(%s)" (snapshotShort s) ]
+        | Release(s, g) -> guarded g [ sprintf "release(%s)" (snapshotShort s) ]
         | AppendToLog ents -> [ sprintf "append-to-log(%s)" (entryRange ents) ]
         | WaitApplied -> [ "wait-applied" ]
         | RedirectSnapshot m -> [ sprintf "redirect-snapshot(%s)" (Describe.message m) ]

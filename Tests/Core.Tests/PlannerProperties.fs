@@ -149,7 +149,7 @@ let private first pred effects = positions pred effects |> List.tryHead
 let private last pred effects = positions pred effects |> List.tryLast
 
 let private isSave = function Save _ -> true | _ -> false
-let private isSaveWithEntries = function Save(_, ents, _) -> ents.Length > 0 | _ -> false
+let private isSaveWithEntries = function Save(_, ents, _, _) -> ents.Length > 0 | _ -> false
 let private isSend = function Send _ -> true | _ -> false
 let private isApply = function Apply _ -> true | _ -> false
 let private isNotify = function NotifyPersisted -> true | _ -> false
@@ -184,7 +184,7 @@ let advanceLastAndOnce: Check =
 let entriesSavedOnce: Check =
     fun case effects ->
         let rd = case.Ready
-        let saves = effects |> List.choose (function Save(hs, ents, sync) -> Some(hs, ents, sync) | _ -> None)
+        let saves = effects |> List.choose (function Save(hs, ents, sync, _) -> Some(hs, ents, sync) | _ -> None)
         let savedEntries = saves |> List.collect (fun (_, ents, _) -> List.ofArray ents)
         let savedStates = saves |> List.filter (fun (hs, _, _) -> not (Pb.isEmptyHardState hs))
         all
@@ -263,7 +263,7 @@ let messageProcessing: Check =
             msgs
             |> List.filter (fun m ->
                 live m && m.Type <> MsgSnap && (m.Type <> MsgAppResp || Some m = lastAppResp))
-        let sent = effects |> List.collect (function Send ms -> ms | _ -> [])
+        let sent = effects |> List.collect (function Send(ms, _) -> ms | _ -> [])
         let redirected = effects |> List.choose (function RedirectSnapshot m -> Some m | _ -> None)
         let expectedRedirected = msgs |> List.filter (fun m -> live m && m.Type = MsgSnap) |> List.rev
         all
@@ -341,6 +341,31 @@ let heartbeatTiming: Check =
         let actual = effects |> List.choose (function HeartbeatLate(p, e) -> Some(p, e) | _ -> None)
         require (actual = expected) (sprintf "late heartbeats %A, expected %A" actual expected)
 
+/// The failpoints are the seed's gofail sites, named on the effect each guards: the save ahead of
+/// the apply is raftBeforeSaveWaitWalSync, a later one raftBeforeSave; a leader's send is
+/// raftBeforeLeaderSend, anyone else's raftBeforeFollowerSend.
+let failpointsNameTheirEffect: Check =
+    fun case effects ->
+        let applyAt = first isApply effects
+        let expect what (actual: Guard) (expected: Guard) =
+            if actual = expected then None else Some(sprintf "%s guarded by %A, expected %A" what actual expected)
+        effects
+        |> List.indexed
+        |> List.tryPick (fun (i, e) ->
+            match e with
+            | Save(_, _, _, g) ->
+                let before =
+                    match applyAt with
+                    | Some a when i < a -> RaftBeforeSaveWaitWalSync
+                    | _ -> RaftBeforeSave
+                expect "a save" g { Before = Some before; After = Some RaftAfterSave }
+            | Send(_, g) ->
+                expect "a send" g (Guards.before (if case.IsLeader then RaftBeforeLeaderSend else RaftBeforeFollowerSend))
+            | SaveSnapshot(_, g) -> expect "a snapshot save" g { Before = Some RaftBeforeSaveSnap; After = Some RaftAfterSaveSnap }
+            | ApplySnapshotToLog(_, g) -> expect "apply-snapshot-to-log" g { Before = Some RaftBeforeApplySnap; After = Some RaftAfterApplySnap }
+            | Release(_, g) -> expect "a release" g { Before = None; After = Some RaftAfterWALRelease }
+            | _ -> None)
+
 // ---- broken planners ---------------------------------------------------------------------------
 
 let private realPlanner: Planner = Planner.plan
@@ -410,8 +435,8 @@ let keepsLastOfEveryType: Planner =
     rewrite (fun _ effects ->
         effects
         |> List.map (function
-            | Send ms ->
-                Send(ms |> List.indexed |> List.filter (fun (i, m) -> ms |> List.indexed |> List.forall (fun (j, n) -> j <= i || n.Type <> m.Type)) |> List.map snd)
+            | Send(ms, g) ->
+                Send(ms |> List.indexed |> List.filter (fun (i, m) -> ms |> List.indexed |> List.forall (fun (j, n) -> j <= i || n.Type <> m.Type)) |> List.map snd, g)
             | e -> e))
 
 /// Notifies the apply loop once per Ready even when it also waits for a snapshot.
@@ -430,6 +455,11 @@ let appliesEveryReady: Planner =
         else
             let withApply = moveTo isApply (fun _ -> 0) (Apply { Entries = [||]; Snapshot = Pb.emptySnapshot; CommittedIndex = None } :: effects)
             List.take (withApply.Length - 1) withApply @ [ NotifyPersisted; Advance ])
+
+/// etcd 3.5.4's one site for both saves: raftBeforeSave, wherever the save stands.
+let oneSiteForEverySave: Planner =
+    rewrite (fun _ effects ->
+        effects |> List.map (function Save(hs, ents, sync, _) -> Save(hs, ents, sync, Guards.save RaftBeforeSave) | e -> e))
 
 /// Waits for the conf change to be applied only after sending.
 let waitsAfterSending: Planner =
@@ -490,7 +520,8 @@ let properties: (string * Check * string * Planner) list =
       "a Ready reaches the apply loop only with something to apply", applyOnlyWithWork, "appliesEveryReady", appliesEveryReady
       "the notify count lets the apply loop's waits finish", notifyCountFreesTheApplyLoop, "forgetsSnapshotNotify", forgetsSnapshotNotify
       "a follower committing a conf change waits before sending", waitAppliedBeforeFollowerSends, "waitsAfterSending", waitsAfterSending
-      "heartbeats are late after twice the interval", heartbeatTiming, "lateAfterOneInterval", lateAfterOneInterval ]
+      "heartbeats are late after twice the interval", heartbeatTiming, "lateAfterOneInterval", lateAfterOneInterval
+      "failpoints are named by the effect they guard", failpointsNameTheirEffect, "oneSiteForEverySave", oneSiteForEverySave ]
 
 let propertyNames () : obj[] seq = properties |> Seq.map (fun (name, _, _, _) -> [| box name |])
 

@@ -1,0 +1,207 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
+using Raft.Core;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
+
+namespace Raft.Shell.Node;
+
+/// <summary>How raft took a proposal.</summary>
+internal enum ProposalOutcome
+{
+    /// <summary>Appended to the leader's log (or forwarded to it).</summary>
+    Accepted,
+    /// <summary>ErrProposalDropped: no leader, a transfer in progress, or the uncommitted-size limit.</summary>
+    Dropped,
+    /// <summary>Refused for another reason (see the message).</summary>
+    Refused,
+}
+
+/// <summary>
+/// The one place where the node's C# code meets the F# core's compiled forms (modules, options,
+/// lists, results, union tags): every RawNode, planner and codec operation the node uses, as a
+/// C#-shaped method. Failures that break an invariant throw <see cref="InvalidOperationException"/>.
+/// </summary>
+internal static class CoreAdapter
+{
+    // ------------------------------------------------------------------------------------------
+    // RawNode.
+
+    public static ulong Id(RawNode rn) => RawNodeModule.id(rn);
+
+    public static bool HasReady(RawNode rn) => RawNodeModule.hasReady(rn);
+
+    public static (Ready Ready, RawNode Node) Ready(RawNode rn)
+    {
+        var (rd, next) = RawNodeModule.ready(rn);
+        return (rd, next);
+    }
+
+    public static RawNode Advance(RawNode rn, Ready rd) => RawNodeModule.advance(rd, rn);
+
+    public static RawNode Tick(RawNode rn) => RawNodeModule.tick(rn);
+
+    public static RawNode Step(RawNode rn, Message m) => RawNodeModule.step(m, rn).Item1;
+
+    /// <summary>The leader this node knows of; 0 when none.</summary>
+    public static ulong Lead(RawNode rn) => RawNodeModule.raft(rn).Lead;
+
+    public static ulong Term(RawNode rn) => RawNodeModule.raft(rn).Term;
+
+    public static bool IsLearner(RawNode rn) => RawNodeModule.raft(rn).IsLearner;
+
+    public static RawNode ReadIndex(RawNode rn, byte[] context) => RawNodeModule.readIndex(context, rn);
+
+    public static RawNode ReportUnreachable(RawNode rn, ulong id) => RawNodeModule.reportUnreachable(id, rn);
+
+    public static RawNode ReportSnapshot(RawNode rn, ulong id, SnapshotStatus status) => RawNodeModule.reportSnapshot(id, status, rn);
+
+    /// <summary>Whether the snapshot sent to a peer arrived.</summary>
+    public static bool IsFinished(SnapshotStatus status) => status.IsSnapshotFinish;
+
+    public static RawNode TransferLeader(RawNode rn, ulong transferee) => RawNodeModule.transferLeader(transferee, rn);
+
+    /// <summary>Proposes a normal entry (<paramref name="confChange"/> null) or a v1 conf change.</summary>
+    public static (RawNode Node, ProposalOutcome Outcome, string Error) Propose(RawNode rn, byte[] data, ConfChange? confChange)
+    {
+        var (next, result) = confChange is { } cc
+            ? RawNodeModule.proposeConfChange(ConfChangeI.NewV1(cc), rn)
+            : RawNodeModule.propose(data, rn);
+        if (result.IsOk)
+            return (next, ProposalOutcome.Accepted, "");
+        var error = result.ErrorValue;
+        return (next, error.IsErrProposalDropped ? ProposalOutcome.Dropped : ProposalOutcome.Refused, RaftErrorModule.message(error));
+    }
+
+    public static (RawNode Node, ConfState ConfState) ApplyConfChange(RawNode rn, ConfChange cc)
+    {
+        var (next, cs) = RawNodeModule.applyConfChange(ConfChangeI.NewV1(cc), rn);
+        return (next, cs);
+    }
+
+    /// <summary>
+    /// Records a snapshot at <paramref name="index"/> in the raft storage; null when the log has
+    /// moved past it (ErrSnapOutOfDate: a newer snapshot arrived meanwhile).
+    /// </summary>
+    public static (RawNode Node, Snapshot Snapshot)? CreateSnapshot(RawNode rn, ulong index, ConfState confState, byte[] data)
+    {
+        var created = RawNodeModule.createSnapshot(index, FSharpOption<ConfState>.Some(confState), data, rn);
+        if (created.IsOk)
+        {
+            var (snap, next) = created.ResultValue;
+            return (next, snap);
+        }
+        if (created.ErrorValue.IsErrSnapOutOfDate)
+            return null;
+        throw new InvalidOperationException($"broken invariant: failed to create snapshot at {index}: {StorageErrorModule.message(created.ErrorValue)}");
+    }
+
+    /// <summary>Compacts the in-memory log up to <paramref name="index"/>; null when it already is (ErrCompacted).</summary>
+    public static RawNode? Compact(RawNode rn, ulong index)
+    {
+        var compacted = RawNodeModule.compact(index, rn);
+        if (compacted.IsOk)
+            return compacted.ResultValue;
+        if (compacted.ErrorValue.IsErrCompacted)
+            return null;
+        throw new InvalidOperationException($"broken invariant: failed to compact at {index}: {StorageErrorModule.message(compacted.ErrorValue)}");
+    }
+
+    public static RawNode ApplySnapshotToStorage(RawNode rn, Snapshot snap)
+    {
+        var applied = RawNodeModule.applySnapshotToStorage(snap, rn);
+        if (applied.IsError)
+            throw new InvalidOperationException($"broken invariant: cannot apply snapshot {snap.Metadata.Index} to the raft log: {StorageErrorModule.message(applied.ErrorValue)}");
+        return applied.ResultValue;
+    }
+
+    public static RawNode AppendToStorage(RawNode rn, Entry[] entries) => RawNodeModule.appendToStorage(entries, rn);
+
+    /// <summary>Hands the log lines Core produced to <paramref name="logger"/>; returns the node without them.</summary>
+    public static RawNode DrainLogs(RawNode rn, ILogger logger)
+    {
+        var (lines, next) = RawNodeModule.drainLogs(rn);
+        if (lines.IsEmpty)
+            return rn;
+        foreach (var line in lines)
+        {
+            var level = LogLevelOf(line.Level);
+            if (logger.IsEnabled(level))
+                logger.Log(level, "raft: {Line}", line.Text);
+        }
+        return next;
+    }
+
+    private static LogLevel LogLevelOf(Raft.Core.LogLevel level) =>
+        level.Tag switch
+        {
+            Raft.Core.LogLevel.Tags.Debug => LogLevel.Debug,
+            Raft.Core.LogLevel.Tags.Info => LogLevel.Information,
+            Raft.Core.LogLevel.Tags.Warn => LogLevel.Warning,
+            Raft.Core.LogLevel.Tags.Error => LogLevel.Error,
+            _ => LogLevel.Critical,
+        };
+
+    /// <summary>The node's status as the public API reports it.</summary>
+    public static (HardState HardState, ulong Lead, Raft.Interop.NodeRole Role, ulong SnapshotIndex, bool IsLearner) Status(RawNode rn)
+    {
+        var b = RawNodeModule.basicStatus(rn);
+        var role = b.SoftState.RaftState.Tag switch
+        {
+            StateType.Tags.StateLeader => Raft.Interop.NodeRole.Leader,
+            StateType.Tags.StateCandidate => Raft.Interop.NodeRole.Candidate,
+            StateType.Tags.StatePreCandidate => Raft.Interop.NodeRole.PreCandidate,
+            _ => Raft.Interop.NodeRole.Follower,
+        };
+        var snapIndex = MemoryStorageModule.snapshot(RawNodeModule.storage(rn)).Metadata.Index;
+        return (b.HardState, b.SoftState.Lead, role, snapIndex, RawNodeModule.raft(rn).IsLearner);
+    }
+
+    /// <summary>etcd's raft status as its JSON.</summary>
+    public static string StatusJson(RawNode rn) => StatusModule.toJson(RawNodeModule.status(rn));
+
+    /// <summary>
+    /// What a leader knows of a peer's log: its match index and the leader's own; null when this
+    /// node does not lead (it tracks no progress) or does not know the peer.
+    /// </summary>
+    public static (ulong PeerMatch, ulong LeaderMatch)? Match(RawNode rn, ulong peer, out bool isLeader)
+    {
+        var status = RawNodeModule.status(rn);
+        isLeader = !status.Progress.IsEmpty;
+        if (!isLeader || !status.Progress.TryGetValue(peer, out var p))
+            return null;
+        return (p.Match, status.Progress[status.Basic.ID].Match);
+    }
+
+    /// <summary>Whether a proposal arriving now goes to raft, or waits for a leader (Core's ProposalGate).</summary>
+    public static bool AdmitProposal(RawNode rn) => ProposalGate.admit(Lead(rn));
+
+    /// <summary>Whether the <paramref name="held"/> proposals waiting for a leader go to raft now.</summary>
+    public static bool ReleaseHeldProposals(RawNode rn, int held) => ProposalGate.release(Lead(rn), held);
+
+    // ------------------------------------------------------------------------------------------
+    // Planner and interpreter.
+
+    /// <summary>Core's planner.</summary>
+    public static Plan Plan(PlanInput input, PlannerState state) => Planner.plan(input, state);
+
+    public static PlannerState InitialPlannerState => Planner.initial;
+
+    public static PlanInput PlanInput(Ready rd, Func<ulong, bool> isRemoved, TimeSpan now, TimeSpan heartbeatInterval) =>
+        new(rd, FuncConvert.FromFunc(isRemoved), now, heartbeatInterval);
+
+    /// <summary>Runs the plan's effects, in order, through <paramref name="handler"/>.</summary>
+    public static void Run(IEffectHandler handler, Plan plan) => Interpreter.run(handler, plan);
+
+    private static readonly Dictionary<GofailSite, Failpoint> Failpoints =
+        Gofail.all.ToDictionary(site => site, site => Enum.GetValues<Failpoint>().Single(fp => FailpointSet.SeedName(fp) == Gofail.name(site)));
+
+    /// <summary>The shell's failpoint for Core's gofail site (the same name).</summary>
+    public static Failpoint Failpoint(GofailSite site) => Failpoints[site];
+
+    /// <summary>Core's gofail sites by name, for checking that the shell knows every one.</summary>
+    public static IReadOnlyList<string> GofailSiteNames => Gofail.all.Select(Gofail.name).ToArray();
+
+    /// <summary>A Plan with other effects (for planners that rewrite Core's).</summary>
+    public static Plan WithEffects(Plan plan, IEnumerable<Effect> effects) => new(ListModule.OfSeq(effects), plan.State);
+}
