@@ -17,6 +17,30 @@ internal enum ProposalOutcome
     Refused,
 }
 
+/// <summary>The kinds of a v1 conf change.</summary>
+internal enum ConfChangeKind
+{
+    /// <summary>ConfChangeAddNode.</summary>
+    AddNode,
+    /// <summary>ConfChangeRemoveNode.</summary>
+    RemoveNode,
+    /// <summary>ConfChangeUpdateNode.</summary>
+    UpdateNode,
+    /// <summary>ConfChangeAddLearnerNode.</summary>
+    AddLearnerNode,
+}
+
+/// <summary>The kinds of a log entry.</summary>
+internal enum EntryKindOfLog
+{
+    /// <summary>EntryNormal.</summary>
+    Normal,
+    /// <summary>EntryConfChange (v1).</summary>
+    ConfChange,
+    /// <summary>EntryConfChangeV2.</summary>
+    ConfChangeV2,
+}
+
 /// <summary>
 /// The one place where the node's C# code meets the F# core's compiled forms (modules, options,
 /// lists, results, union tags): every RawNode, planner and codec operation the node uses, as a
@@ -178,6 +202,96 @@ internal static class CoreAdapter
 
     /// <summary>Whether the <paramref name="held"/> proposals waiting for a leader go to raft now.</summary>
     public static bool ReleaseHeldProposals(RawNode rn, int held) => ProposalGate.release(Lead(rn), held);
+
+    // ------------------------------------------------------------------------------------------
+    // Codec and unions.
+
+    /// <summary>The conf change of a committed EntryConfChange; a broken invariant when it does not decode.</summary>
+    public static ConfChange DecodeConfChange(Entry e)
+    {
+        var decoded = Codec.unmarshalConfChange(e.Data);
+        if (decoded.IsError)
+            throw new InvalidOperationException($"broken invariant: conf change at {e.Index} does not decode: {decoded.ErrorValue}");
+        return decoded.ResultValue;
+    }
+
+    /// <summary>The conf change of an entry, or null when it is not a v1 conf change or does not decode.</summary>
+    public static ConfChange? TryDecodeConfChange(Entry e)
+    {
+        if (!e.Type.IsEntryConfChange)
+            return null;
+        var decoded = Codec.unmarshalConfChange(e.Data);
+        return decoded.IsOk ? decoded.ResultValue : null;
+    }
+
+    public static ConfChangeKind KindOf(ConfChangeType type) =>
+        type.Tag switch
+        {
+            ConfChangeType.Tags.ConfChangeAddNode => ConfChangeKind.AddNode,
+            ConfChangeType.Tags.ConfChangeRemoveNode => ConfChangeKind.RemoveNode,
+            ConfChangeType.Tags.ConfChangeUpdateNode => ConfChangeKind.UpdateNode,
+            _ => ConfChangeKind.AddLearnerNode,
+        };
+
+    public static EntryKindOfLog KindOf(EntryType type) =>
+        type.Tag switch
+        {
+            EntryType.Tags.EntryNormal => EntryKindOfLog.Normal,
+            EntryType.Tags.EntryConfChange => EntryKindOfLog.ConfChange,
+            _ => EntryKindOfLog.ConfChangeV2,
+        };
+
+    // ------------------------------------------------------------------------------------------
+    // Apply side.
+
+    public static ApplyProgress StartProgress(Snapshot snapshot) => ApplyPlanner.start(snapshot);
+
+    /// <summary>The apply loop's steps for one Ready's work; a broken invariant when the work does not follow the progress.</summary>
+    public static ApplyPlan PlanApply(ApplyProgress progress, Entry[] entries, Snapshot snapshot)
+    {
+        var plan = ApplyPlanner.plan(progress, entries, snapshot);
+        if (plan.IsError)
+            throw new InvalidOperationException($"broken invariant: {plan.ErrorValue}");
+        return plan.ResultValue;
+    }
+
+    /// <summary>Runs the steps through <paramref name="handler"/>; false when one ended the loop.</summary>
+    public static bool RunApply(IApplyHandler handler, ApplyPlan plan) => ApplyPlanner.run(handler, plan);
+
+    public static SnapshotSettings SnapshotSettings(ulong snapshotCount, ulong catchUpEntries, int pauseFactor) =>
+        new(snapshotCount, catchUpEntries, pauseFactor);
+
+    public static bool SnapshotDue(SnapshotSettings settings, ApplyProgress progress) => SnapshotPlanner.isDue(settings, progress);
+
+    /// <summary>
+    /// Core's snapshot decision. <paramref name="inFlight"/>: one is being taken; otherwise the
+    /// last one ran from <paramref name="lastStarted"/> to <paramref name="lastSaved"/> (null: none, or it failed).
+    /// Null unless a snapshot is to be taken now.
+    /// </summary>
+    public static SnapshotOrder? DecideSnapshot(SnapshotSettings settings, ApplyProgress progress, bool inFlight,
+        TimeSpan? lastStarted, TimeSpan? lastSaved, int sendingSnapshots, TimeSpan now)
+    {
+        var last = inFlight ? LastSnapshot.InFlight
+            : lastStarted is { } started && lastSaved is { } saved ? LastSnapshot.NewSaved(started, saved)
+            : LastSnapshot.NoSnapshot;
+        var decision = SnapshotPlanner.decide(settings, progress, last, sendingSnapshots, now);
+        return decision is SnapshotDecision.Take take ? take.Item : null;
+    }
+
+    /// <summary>Runs Core's steps for recording <paramref name="order"/> through <paramref name="handler"/>.</summary>
+    public static void RunSnapshot(ISnapshotHandler handler, SnapshotOrder order) =>
+        SnapshotPlanner.run(handler, SnapshotPlanner.plan(order));
+
+    /// <summary>Which WAL segments and snap files to remove, oldest first (0 keeps all).</summary>
+    public static (IReadOnlyList<string> Wal, IReadOnlyList<string> Snap) PlanPurge(int maxWals, int maxSnaps, IEnumerable<string> walNames, IEnumerable<string> snapNames)
+    {
+        var plan = Purge.plan(maxWals, maxSnaps, ListModule.OfSeq(walNames), ListModule.OfSeq(snapNames));
+        return (plan.Wal.ToArray(), plan.Snap.ToArray());
+    }
+
+    /// <summary>State-machine snapshot files older than a snapshot at <paramref name="index"/>.</summary>
+    public static IReadOnlyList<string> SnapDbsOlderThan(ulong index, IEnumerable<string> names) =>
+        Purge.snapDbsOlderThan(index, ListModule.OfSeq(names)).ToArray();
 
     // ------------------------------------------------------------------------------------------
     // Planner and interpreter.

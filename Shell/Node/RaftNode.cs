@@ -99,7 +99,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             _log.LogWarning("running with a planner other than Core's");
         _runner = new RaftRunner(start.RawNode, settings, this);
         _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, _transport, _waits, _appliedWait,
-            Metrics, _log, this, options.SnapshotCount);
+            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor));
         _reads = new ReadIndexLoop(_runner, _ids, _appliedWait, () => Volatile.Read(ref _leaderChanged).Task,
             () => Volatile.Read(ref _firstCommitInTerm).Task, () => Volatile.Read(ref _lead) != 0, options.RequestTimeout, Metrics, _log);
         _appliedWait.Trigger(start.Snapshot.Metadata.Index);

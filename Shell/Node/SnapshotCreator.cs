@@ -1,56 +1,81 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Raft.Core;
 
 namespace Raft.Shell.Node;
 
 /// <summary>
-/// etcd's EtcdServer.snapshot, on the runner's thread: records the apply loop's snapshot in the
-/// raft storage, compacts the in-memory log leaving catch-up entries, and saves the snapshot to
-/// disk in the background (the WAL is safe to share), then releases the WAL and purges old files.
+/// etcd's EtcdServer.snapshot, on the runner's thread, in the steps Core's SnapshotPlanner gives:
+/// record the apply loop's snapshot in the raft storage, compact the in-memory log (or not, while a
+/// snapshot is being sent), and save the snapshot to disk in the background (the WAL is safe to
+/// share), then release the WAL and purge old files.
 /// </summary>
 internal sealed class SnapshotCreator(RaftRunner runner, RunnerSettings settings)
 {
     /// <summary>The background saves, one after another; the runner waits for them when it stops.</summary>
     public Task Saves { get; private set; } = Task.CompletedTask;
 
-    public void Create(CreateSnapshotRequest c)
+    public void Create(CreateSnapshotRequest request)
     {
-        if (CoreAdapter.CreateSnapshot(runner.Node, c.Index, c.ConfState, c.Data) is not { } created)
+        var steps = new Steps(this, request);
+        CoreAdapter.RunSnapshot(steps, request.Order);
+        if (!steps.Recorded)
         {
             // The log moved past it meanwhile (a newer snapshot arrived): nothing to do, as in etcd.
-            c.Saved.TrySetResult(Stopwatch.GetTimestamp());
-            return;
+            request.Saved.TrySetResult(Stopwatch.GetTimestamp());
         }
-        runner.Node = created.Node;
-        var snap = created.Snapshot;
-        if (c.Compact)
+    }
+
+    private sealed class Steps(SnapshotCreator creator, CreateSnapshotRequest request) : ISnapshotHandler
+    {
+        private Snapshot _snapshot = Pb.emptySnapshot;
+
+        public bool Recorded { get; private set; }
+
+        public bool RecordSnapshot(ulong index)
         {
-            var compactIndex = c.Index > settings.SnapshotCatchUpEntries ? c.Index - settings.SnapshotCatchUpEntries : 1UL;
-            if (CoreAdapter.Compact(runner.Node, compactIndex) is { } compacted)
-            {
-                runner.Node = compacted;
-                settings.Logger.LogInformation("compacted Raft logs, compact-index {CompactIndex}", compactIndex);
-            }
+            if (CoreAdapter.CreateSnapshot(creator.Runner.Node, index, request.ConfState, request.Data) is not { } created)
+                return false;
+            creator.Runner.Node = created.Node;
+            _snapshot = created.Snapshot;
+            Recorded = true;
+            return true;
         }
-        else
+
+        public void CompactLog(ulong index)
         {
-            settings.Logger.LogInformation("skip compaction since there is an inflight snapshot");
+            if (CoreAdapter.Compact(creator.Runner.Node, index) is not { } compacted)
+                return;
+            creator.Runner.Node = compacted;
+            creator.Settings.Logger.LogInformation("compacted Raft logs, compact-index {CompactIndex}", index);
         }
+
+        public void SkipCompaction() => creator.Settings.Logger.LogInformation("skip compaction since there is an inflight snapshot");
+
+        public void SaveAndRelease() => creator.SaveInBackground(_snapshot, request);
+    }
+
+    private RaftRunner Runner => runner;
+
+    private RunnerSettings Settings => settings;
+
+    private void SaveInBackground(Snapshot snap, CreateSnapshotRequest request)
+    {
         Saves = Saves.ContinueWith(_ =>
         {
             try
             {
                 var started = Stopwatch.GetTimestamp();
                 settings.Storage.SaveSnap(snap);
-                settings.Storage.Release(snap);
+                FilePurger.Release(settings.Storage, snap, settings.Logger);
                 settings.Metrics.SnapSave(Stopwatch.GetElapsedTime(started));
                 settings.Logger.LogInformation("saved snapshot, snapshot-index {Index}", snap.Metadata.Index);
-                settings.Storage.Purge(settings.MaxWalFiles, settings.MaxSnapFiles);
-                c.Saved.TrySetResult(Stopwatch.GetTimestamp());
+                FilePurger.Purge(settings.Storage, settings.MaxWalFiles, settings.MaxSnapFiles, settings.Logger);
+                request.Saved.TrySetResult(Stopwatch.GetTimestamp());
             }
             catch (Exception ex)
             {
-                c.Saved.TrySetException(ex);
+                request.Saved.TrySetException(ex);
                 throw;
             }
         }, CancellationToken.None, TaskContinuationOptions.LongRunning, TaskScheduler.Default); // seconds of disk work for a large state: not on a pool thread

@@ -11,7 +11,8 @@ let harnesses: Map<string, Harness> =
         [ "quorum", QuorumHarness.harness
           "confchange", ConfChangeHarness.harness
           "interaction", InteractionHarness.harness
-          "planner", PlannerHarness.harness ]
+          "planner", PlannerHarness.harness
+          "apply-planner", ApplyPlannerHarness.harness ]
 
 let corpusCases () : obj[] seq =
     if Directory.Exists corpusDir then
