@@ -304,6 +304,37 @@ module ProposalGate =
     /// Whether the `held` proposals go to raft now, all of them, in the order they arrived.
     let release (lead: uint64) (held: int) = held > 0 && lead <> 0UL
 
+/// The quorum checks of etcd's membership administration (RaftCluster.IsReadyToAddVotingMember,
+/// IsReadyToRemoveVotingMember, IsReadyToPromoteMember and EtcdServer.mayRemoveMember), by the
+/// majority rule raft itself decides with (MajorityConfig.voteResultBy).
+module ReconfigQuorum =
+
+    /// Whether the voters for which `up` holds are a majority of `voters`. No voters make no
+    /// majority here (etcd's arithmetic asks for one of none), unlike raft's empty config.
+    let isMajority (voters: uint64 list) (up: uint64 -> bool) =
+        not voters.IsEmpty
+        && MajorityConfig.voteResultBy (fun id -> ValueSome(up id)) (MajorityConfig.ofSeq voters) = VoteWon
+
+    /// A voting member may join when a majority of the cluster it makes is started; a one-member
+    /// cluster may always take a second.
+    let readyToAdd (voters: uint64 list) (started: uint64 -> bool) (newMember: uint64) =
+        match voters with
+        | [ only ] when started only -> true
+        | _ -> isMajority (newMember :: voters) (fun id -> id <> newMember && started id)
+
+    /// A voting member may leave when a majority of the remaining voters is started.
+    let readyToRemove (voters: uint64 list) (started: uint64 -> bool) (leaving: uint64) =
+        isMajority (voters |> List.filter ((<>) leaving)) started
+
+    /// A learner may be promoted when a majority of the voters it joins, counting it, is started.
+    let readyToPromote (voters: uint64 list) (started: uint64 -> bool) (learner: uint64) =
+        isMajority (learner :: (voters |> List.filter ((<>) learner))) (fun id -> id = learner || started id)
+
+    /// etcd's mayRemoveMember for an active member: the active voters left after the removal must
+    /// still be a majority of the voters left.
+    let mayRemoveActive (voters: uint64 list) (active: uint64 -> bool) (leaving: uint64) =
+        isMajority (voters |> List.filter ((<>) leaving)) active
+
 /// The seed's spelling of the gofail sites.
 module Gofail =
     /// Every site, in the order the seed's loop can reach them.

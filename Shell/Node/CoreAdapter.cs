@@ -294,6 +294,21 @@ internal static class CoreAdapter
         Purge.snapDbsOlderThan(index, ListModule.OfSeq(names)).ToArray();
 
     // ------------------------------------------------------------------------------------------
+    // Membership administration (Core's ReconfigQuorum).
+
+    public static bool ReadyToAddVoter(IEnumerable<ulong> voters, Func<ulong, bool> started, ulong newMember) =>
+        ReconfigQuorum.readyToAdd(ListModule.OfSeq(voters), FuncConvert.FromFunc(started), newMember);
+
+    public static bool ReadyToRemoveVoter(IEnumerable<ulong> voters, Func<ulong, bool> started, ulong leaving) =>
+        ReconfigQuorum.readyToRemove(ListModule.OfSeq(voters), FuncConvert.FromFunc(started), leaving);
+
+    public static bool ReadyToPromote(IEnumerable<ulong> voters, Func<ulong, bool> started, ulong learner) =>
+        ReconfigQuorum.readyToPromote(ListModule.OfSeq(voters), FuncConvert.FromFunc(started), learner);
+
+    public static bool MayRemoveActive(IEnumerable<ulong> voters, Func<ulong, bool> active, ulong leaving) =>
+        ReconfigQuorum.mayRemoveActive(ListModule.OfSeq(voters), FuncConvert.FromFunc(active), leaving);
+
+    // ------------------------------------------------------------------------------------------
     // Planner and interpreter.
 
     /// <summary>Core's planner.</summary>

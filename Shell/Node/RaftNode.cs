@@ -344,7 +344,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         var member = new ClusterMember(MemberIds.ComputeMemberId(urls, "", DateTimeOffset.UtcNow), urls, isLearner, "", []);
         if (_options.StrictReconfigCheck && !isLearner)
         {
-            if (!_cluster.IsReadyToAddVotingMember())
+            if (!_cluster.IsReadyToAddVotingMember(member.Id))
                 throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
             if (!IsConnectedToAllVoters())
                 throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: unhealthy cluster");
@@ -368,7 +368,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     {
         ThrowIfStopping();
         IsLearnerReady(memberId);
-        if (_options.StrictReconfigCheck && !_cluster.IsReadyToPromoteMember())
+        if (_options.StrictReconfigCheck && !_cluster.IsReadyToPromoteMember(memberId))
             throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
         var ctx = new ConfigChangeContext(new ClusterMember(memberId, [], false, "", []), IsPromote: true);
         await ConfigureAsync(ConfChangeType.ConfChangeAddNode, memberId, ctx.ToJson(), cancellationToken).ConfigureAwait(false);
@@ -448,10 +448,9 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         // A member that is down is not part of the active quorum and is safe to remove.
         if (id != _start.Id && _transport.ActiveSince(id) is null)
             return;
-        var voters = _cluster.VotingMembers.ToArray();
         var since = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(_options.HealthIntervalMs);
-        var active = voters.Count(m => m.Id == _start.Id || _transport.ActiveSince(m.Id) is { } t && t <= since);
-        if (active - 1 < 1 + (voters.Length - 1) / 2)
+        var voters = _cluster.VotingMembers.Select(m => m.Id);
+        if (!CoreAdapter.MayRemoveActive(voters, m => m == _start.Id || _transport.ActiveSince(m) is { } t && t <= since, id))
             throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: unhealthy cluster");
     }
 
