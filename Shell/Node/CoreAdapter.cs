@@ -49,6 +49,18 @@ internal enum EntryKindOfLog
 internal static class CoreAdapter
 {
     // ------------------------------------------------------------------------------------------
+    // Empty values.
+
+    public static Snapshot EmptySnapshot => Pb.emptySnapshot;
+
+    public static HardState EmptyHardState => Pb.emptyHardState;
+
+    public static Ready EmptyReady => Pb.emptyReady;
+
+    /// <summary>Whether the snapshot is the empty one (etcd's IsEmptySnap).</summary>
+    public static bool IsEmpty(Snapshot snapshot) => Pb.isEmptySnap(snapshot);
+
+    // ------------------------------------------------------------------------------------------
     // RawNode.
 
     public static ulong Id(RawNode rn) => RawNodeModule.id(rn);
@@ -202,6 +214,75 @@ internal static class CoreAdapter
 
     /// <summary>Whether the <paramref name="held"/> proposals waiting for a leader go to raft now.</summary>
     public static bool ReleaseHeldProposals(RawNode rn, int held) => ProposalGate.release(Lead(rn), held);
+
+    // ------------------------------------------------------------------------------------------
+    // Starting a node (Core's Config, Bootstrap and NodeBootstrap).
+
+    /// <summary>
+    /// A RawNode over <paramref name="storage"/> with etcd's settings for a member (check quorum on,
+    /// ReadOnlySafe, proposal forwarding on); null with the reason when the configuration is invalid.
+    /// </summary>
+    public static RawNode? NewRawNode(ulong id, int electionTicks, ulong applied, ulong maxSizePerMsg, int maxInflightMsgs, bool preVote,
+        MemoryStorage storage, out string error)
+    {
+        var config = new Config(id, electionTicks, 1, applied, maxSizePerMsg, 0UL, 0UL, maxInflightMsgs, true, preVote,
+            ReadOnlyOption.ReadOnlySafe, false, FSharpOption<ulong>.None);
+        var valid = ConfigModule.validate(config);
+        error = valid.IsError ? valid.ErrorValue : "";
+        return valid.IsOk ? RawNodeModule.create(valid.ResultValue, storage) : null;
+    }
+
+    /// <summary>An empty raft log.</summary>
+    public static MemoryStorage EmptyStorage => MemoryStorageModule.empty;
+
+    /// <summary>The seed's bootstrap of a new cluster's first entries; null with the reason when it cannot.</summary>
+    public static RawNode? Bootstrap(RawNode rn, IEnumerable<Peer> peers, out string error)
+    {
+        var boot = Raft.Core.Bootstrap.bootstrap(ListModule.OfSeq(peers), rn);
+        error = boot.IsError ? boot.ErrorValue : "";
+        return boot.IsOk ? boot.ResultValue : null;
+    }
+
+    private static FSharpOption<Snapshot> SnapshotOption(Snapshot snapshot) =>
+        Pb.isEmptySnap(snapshot) ? FSharpOption<Snapshot>.None : FSharpOption<Snapshot>.Some(snapshot);
+
+    /// <summary>The seed's restartNode: what the raft log starts with after a restart (empty snapshot: none).</summary>
+    public static NodeBootstrap.StorageImage RestartImage(Snapshot snapshot, HardState hardState, Entry[] entries) =>
+        NodeBootstrap.restartNode(SnapshotOption(snapshot), hardState, entries);
+
+    /// <summary>The seed's restartAsStandaloneNode (--force-new-cluster); null with the reason when it cannot.</summary>
+    public static NodeBootstrap.ForcedRestart? ForceStandalone(ulong self, byte[] selfContext, Snapshot snapshot, HardState hardState, Entry[] entries, out string error)
+    {
+        var forced = NodeBootstrap.restartAsStandaloneNode(self, selfContext, SnapshotOption(snapshot), hardState, entries);
+        error = forced.IsError ? forced.ErrorValue : "";
+        return forced.IsOk ? forced.ResultValue : null;
+    }
+
+    /// <summary>The raft log an image describes; null with the reason when its snapshot does not load.</summary>
+    public static MemoryStorage? LoadImage(NodeBootstrap.StorageImage image, out string error)
+    {
+        var ms = MemoryStorageModule.empty;
+        error = "";
+        if (!Pb.isEmptySnap(image.Snapshot))
+        {
+            var applied = MemoryStorageModule.applySnapshot(image.Snapshot, ms);
+            if (applied.IsError)
+            {
+                error = StorageErrorModule.message(applied.ErrorValue);
+                return null;
+            }
+            ms = applied.ResultValue;
+        }
+        ms = MemoryStorageModule.setHardState(image.HardState, ms);
+        return MemoryStorageModule.append(image.Entries, ms);
+    }
+
+    /// <summary>How many members the snapshot and entries name (the seed's getIDs); null when a conf change does not decode.</summary>
+    public static int? MemberCount(Snapshot snapshot, Entry[] entries)
+    {
+        var ids = NodeBootstrap.getIDs(SnapshotOption(snapshot), entries);
+        return ids.IsOk ? ids.ResultValue.Length : null;
+    }
 
     // ------------------------------------------------------------------------------------------
     // Codec and unions.

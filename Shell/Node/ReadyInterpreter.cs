@@ -11,7 +11,7 @@ namespace Raft.Shell.Node;
 /// </summary>
 internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings settings, IRunnerSink sink) : IEffectHandler
 {
-    private Ready _ready = Pb.emptyReady;
+    private Ready _ready = CoreAdapter.EmptyReady;
     private NotifySlot _notify = new();
 
     /// <summary>Runs <paramref name="plan"/>, made for <paramref name="rd"/>.</summary>

@@ -28,7 +28,7 @@ internal sealed class SnapshotCreator(RaftRunner runner, RunnerSettings settings
 
     private sealed class Steps(SnapshotCreator creator, CreateSnapshotRequest request) : ISnapshotHandler
     {
-        private Snapshot _snapshot = Pb.emptySnapshot;
+        private Snapshot _snapshot = CoreAdapter.EmptySnapshot;
 
         public bool Recorded { get; private set; }
 

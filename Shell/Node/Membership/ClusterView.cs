@@ -33,7 +33,8 @@ public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulon
         var id = cc.NodeID;
         if (Removed.Contains(id))
             return MembershipError.IdRemoved;
-        if (cc.Type.IsConfChangeAddNode || cc.Type.IsConfChangeAddLearnerNode)
+        var kind = CoreAdapter.KindOf(cc.Type);
+        if (kind is ConfChangeKind.AddNode or ConfChangeKind.AddLearnerNode)
         {
             var ctx = ConfigChangeContext.FromJson(cc.Context);
             if (ctx.IsPromote)
@@ -53,9 +54,9 @@ public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulon
                 return MembershipError.TooManyLearners;
             return null;
         }
-        if (cc.Type.IsConfChangeRemoveNode)
+        if (kind == ConfChangeKind.RemoveNode)
             return Members.ContainsKey(id) ? null : MembershipError.IdNotFound;
-        if (cc.Type.IsConfChangeUpdateNode)
+        if (kind == ConfChangeKind.UpdateNode)
         {
             if (!Members.ContainsKey(id))
                 return MembershipError.IdNotFound;
