@@ -1,14 +1,15 @@
-/// The order the planner guarantees, as FsCheck properties over generated Readys (leaders and
+/// The order the planner guarantees, as Hedgehog properties over generated Readys (leaders and
 /// followers, with and without snapshots, overlapping entries, conf changes, messages). Each
 /// property is also run against a named broken planner — a realistic mistake, several of them
 /// etcd's own — and must catch it.
 module Raft.Core.Tests.PlannerProperties
 
 open System
-open FsCheck
-open FsCheck.FSharp
-open Xunit
+open Expecto
+open Hedgehog
+open Hedgehog.FSharp
 open Raft.Core
+open Raft.Core.Tests.PropertyCheck
 
 // ---- generated cases ---------------------------------------------------------------------------
 
@@ -43,6 +44,13 @@ type Case =
 
 let private ms (n: int) = TimeSpan.FromMilliseconds(float n)
 
+let private choose (lo: int, hi: int) = Gen.int32 (Range.constant lo hi)
+let private listOfLength (n: int) (g: Gen<'a>) = Gen.list (Range.singleton n) g
+
+/// Any sub-list of `xs`, in order.
+let private subListOf (xs: 'a list) =
+    listOfLength xs.Length Gen.bool |> Gen.map (fun keep -> List.zip xs keep |> List.filter snd |> List.map fst)
+
 let private genEntryType =
     Gen.frequency [ 6, Gen.constant EntryNormal; 1, Gen.constant EntryConfChange; 1, Gen.constant EntryConfChangeV2 ]
 
@@ -62,23 +70,23 @@ let private confState = { Pb.emptyConfState with Voters = [ 1UL; 2UL; 3UL ] }
 
 let private genCase: Gen<Case> =
     gen {
-        let! isLeader = Gen.elements [ true; false ]
-        let! snapIndex = Gen.frequency [ 2, Gen.constant 0UL; 1, Gen.choose (1, 20) |> Gen.map uint64 ]
-        let! firstTerm = Gen.choose (1, 3) |> Gen.map uint64
+        let! isLeader = Gen.item [ true; false ]
+        let! snapIndex = Gen.frequency [ 2, Gen.constant 0UL; 1, choose (1, 20) |> Gen.map uint64 ]
+        let! firstTerm = choose (1, 3) |> Gen.map uint64
         // The log after the snapshot: n entries with non-decreasing terms.
-        let! n = Gen.choose (0, 6)
-        let! bumps = Gen.listOfLength n (Gen.elements [ 0UL; 0UL; 0UL; 1UL ])
-        let! types = Gen.listOfLength n genEntryType
-        let! nodes = Gen.listOfLength n (Gen.choose (1, 5) |> Gen.map uint64)
+        let! n = choose (0, 6)
+        let! bumps = listOfLength n (Gen.item [ 0UL; 0UL; 0UL; 1UL ])
+        let! types = listOfLength n genEntryType
+        let! nodes = listOfLength n (choose (1, 5) |> Gen.map uint64)
         let terms = bumps |> List.scan (+) firstTerm |> List.tail
         let log =
             List.zip3 terms types nodes
             |> List.mapi (fun i (term, t, node) -> { Term = term; Index = snapIndex + 1UL + uint64 i; Type = t; Data = dataFor t node })
             |> Array.ofList
         // Committed: positions a..b (none when b = 0); unstable: the suffix from u (none when u > n).
-        let! b = Gen.choose (0, n)
-        let! a = Gen.choose (1, max 1 b)
-        let! u = Gen.choose (1, n + 1)
+        let! b = choose (0, n)
+        let! a = choose (1, max 1 b)
+        let! u = choose (1, n + 1)
         let committed = if b = 0 then [||] else log[a - 1 .. b - 1]
         let unstable = log[u - 1 ..]
         let snapshot =
@@ -86,18 +94,18 @@ let private genCase: Gen<Case> =
             else { Data = [||]; Metadata = { ConfState = confState; Index = snapIndex; Term = firstTerm } }
         let lastTerm = if n = 0 then firstTerm else log[n - 1].Term
         let commit = if b = 0 then snapIndex else log[b - 1].Index
-        let! vote = Gen.choose (0, 3) |> Gen.map uint64
-        let! hardState = Gen.elements [ Pb.emptyHardState; { Term = lastTerm; Vote = vote; Commit = commit } ]
-        let! syncWithoutEntries = Gen.elements [ true; false ]
-        let! lead = Gen.choose (0, 3) |> Gen.map uint64
-        let! followerState = Gen.elements [ StateFollower; StateCandidate; StatePreCandidate ]
+        let! vote = choose (0, 3) |> Gen.map uint64
+        let! hardState = Gen.item [ Pb.emptyHardState; { Term = lastTerm; Vote = vote; Commit = commit } ]
+        let! syncWithoutEntries = Gen.item [ true; false ]
+        let! lead = choose (0, 3) |> Gen.map uint64
+        let! followerState = Gen.item [ StateFollower; StateCandidate; StatePreCandidate ]
         let! softState =
-            Gen.elements [ None; Some { Lead = lead; RaftState = if isLeader then StateLeader else followerState } ]
-        let! readStates = Gen.listOfLength 2 (Gen.choose (0, 9)) |> Gen.map (List.map (fun i -> { Index = uint64 i; RequestCtx = [| byte i |] }))
-        let! readStateCount = Gen.choose (0, 2)
-        let! msgCount = Gen.choose (0, 8)
-        let! msgTypes = Gen.listOfLength msgCount (Gen.elements messageTypes)
-        let! targets = Gen.listOfLength msgCount (Gen.choose (2, 5) |> Gen.map uint64)
+            Gen.item [ None; Some { Lead = lead; RaftState = if isLeader then StateLeader else followerState } ]
+        let! readStates = listOfLength 2 (choose (0, 9)) |> Gen.map (List.map (fun i -> { Index = uint64 i; RequestCtx = [| byte i |] }))
+        let! readStateCount = choose (0, 2)
+        let! msgCount = choose (0, 8)
+        let! msgTypes = listOfLength msgCount (Gen.item messageTypes)
+        let! targets = listOfLength msgCount (choose (2, 5) |> Gen.map uint64)
         let messages =
             List.zip msgTypes targets
             |> List.mapi (fun i (t, target) ->
@@ -111,12 +119,12 @@ let private genCase: Gen<Case> =
                     Snapshot =
                         if t = MsgSnap then { Data = [||]; Metadata = { ConfState = confState; Index = 7UL; Term = 1UL } }
                         else Pb.emptySnapshot })
-        let! removed = Gen.subListOf [ 2UL; 3UL; 4UL; 5UL ] |> Gen.map Set.ofSeq
-        let! now = Gen.choose (0, 1000) |> Gen.map ms
-        let! seen = Gen.subListOf [ 2UL; 3UL; 4UL; 5UL ]
-        let! ages = Gen.listOfLength seen.Length (Gen.choose (0, 500))
-        let! stateLead = Gen.choose (0, 3) |> Gen.map uint64
-        let! ledBefore = Gen.elements [ true; false ]
+        let! removed = subListOf [ 2UL; 3UL; 4UL; 5UL ] |> Gen.map Set.ofSeq
+        let! now = choose (0, 1000) |> Gen.map ms
+        let! seen = subListOf [ 2UL; 3UL; 4UL; 5UL ]
+        let! ages = listOfLength seen.Length (choose (0, 500))
+        let! stateLead = choose (0, 3) |> Gen.map uint64
+        let! ledBefore = Gen.item [ true; false ]
         return
             { Ready =
                 { SoftState = softState
@@ -474,39 +482,38 @@ let lateAfterOneInterval: Planner =
 
 // ---- running them ------------------------------------------------------------------------------
 
-let private config = Config.QuickThrowOnFailure.WithMaxTest(1000)
-
 /// Marks a failure where the planner threw rather than broke the property.
 let private plannerThrew = "the planner threw: "
 
-let private verify (planner: Planner) (check: Check) =
-    Check.One(
-        config,
-        Prop.forAll (Arb.fromGen genCase) (fun case ->
-            let outcome =
-                try
-                    let plan = planner case.Input case.State
-                    check case plan.Effects |> Option.map (fun why -> sprintf "%s\nplan:\n%s" why (PlanText.describe plan.Effects))
-                with ex ->
-                    Some(plannerThrew + ex.ToString())
-            match outcome with
-            | None -> ()
-            | Some why -> failwith why)
-    )
+let private planProperty (planner: Planner) (check: Check) =
+    property {
+        let! case = genCase
+        let outcome =
+            try
+                let plan = planner case.Input case.State
+                check case plan.Effects |> Option.map (fun why -> sprintf "%s\nplan:\n%s" why (PlanText.describe plan.Effects))
+            with ex ->
+                Some(plannerThrew + ex.ToString())
+        match outcome with
+        | None -> ()
+        | Some why -> failwithf "%s\ncase: %s" why case.Display
+    }
+
+let private verify (planner: Planner) (check: Check) = Hog.holds (planProperty planner check)
 
 /// The property must fail on the broken planner by finding a violation, not because the broken
 /// planner threw.
 let private caught (planner: Planner) (check: Check) =
-    let failure =
-        try
-            verify planner check
-            None
-        with ex ->
-            Some ex.Message
-    match failure with
-    | None -> Assert.Fail "the property did not catch the broken planner"
-    | Some message when message.Contains plannerThrew -> Assert.Fail message
-    | Some _ -> ()
+    let config =
+        PropertyConfig.defaults
+        |> PropertyConfig.withTests 1000<tests>
+        |> PropertyConfig.withSeed (Seed.from Hog.seed)
+    let report = Property.reportWith config (planProperty planner check)
+    match report.Status with
+    | Failed _ ->
+        let text = Report.render report
+        if text.Contains plannerThrew then failtestf "the broken planner threw instead of breaking the property (RAFT_PROP_SEED=%d):\n%s" Hog.seed text
+    | _ -> failtestf "the property did not catch the broken planner (RAFT_PROP_SEED=%d)" Hog.seed
 
 let properties: (string * Check * string * Planner) list =
     [ "advance is last and appears once", advanceLastAndOnce, "advancesTwiceWithSnapshot", advancesTwiceWithSnapshot
@@ -523,27 +530,20 @@ let properties: (string * Check * string * Planner) list =
       "heartbeats are late after twice the interval", heartbeatTiming, "lateAfterOneInterval", lateAfterOneInterval
       "failpoints are named by the effect they guard", failpointsNameTheirEffect, "oneSiteForEverySave", oneSiteForEverySave ]
 
-let propertyNames () : obj[] seq = properties |> Seq.map (fun (name, _, _, _) -> [| box name |])
+[<Tests>]
+let tests =
+    testList "Planner" [
+        for name, check, brokenName, broken in properties do
+            testCase (sprintf "the planner keeps: %s" name) <| fun () -> verify realPlanner check
+            testCase (sprintf "%s is caught by: %s" brokenName name) <| fun () -> caught broken check
 
-let private find name = properties |> List.find (fun (n, _, _, _) -> n = name)
-
-[<Theory; MemberData(nameof propertyNames)>]
-let ``the planner keeps`` (property: string) =
-    let _, check, _, _ = find property
-    verify realPlanner check
-
-[<Theory; MemberData(nameof propertyNames)>]
-let ``a broken planner is caught by`` (property: string) =
-    let _, check, _, broken = find property
-    caught broken check
-
-/// Each broken planner breaks its own property only where it means to: it still keeps advance
-/// last (so a caught failure is the intended one, not an accident of the rewrite).
-[<Fact>]
-let ``broken planners differ from the real one only where they mean to`` () =
-    for _, _, name, broken in properties do
-        if name <> "advancesTwiceWithSnapshot" then
-            try
-                verify broken advanceLastAndOnce
-            with ex ->
-                failwithf "%s breaks more than it should: %s" name ex.Message
+        /// Each broken planner breaks its own property only where it means to: it still keeps advance
+        /// last (so a caught failure is the intended one, not an accident of the rewrite).
+        testCase "broken planners differ from the real one only where they mean to" <| fun () ->
+            for _, _, name, broken in properties do
+                if name <> "advancesTwiceWithSnapshot" then
+                    try
+                        verify broken advanceLastAndOnce
+                    with ex ->
+                        failtestf "%s breaks more than it should: %s" name ex.Message
+    ]
