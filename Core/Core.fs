@@ -362,23 +362,38 @@ module Gofail =
 type IEffectHandler =
     /// Fire the failpoint armed at `site`, if any.
     abstract Failpoint: site: GofailSite -> unit
+    /// See Effect.UpdateSoftState.
     abstract UpdateSoftState: update: LeaderUpdate -> unit
+    /// See Effect.PublishReadState.
     abstract PublishReadState: readState: ReadState -> unit
     /// Committed entries and snapshot (Pb.emptySnapshot when none) for the apply loop, and the
     /// committed index to advance to (null when it stays).
     abstract Apply: entries: Entry[] * snapshot: Snapshot * committedIndex: Nullable<uint64> -> unit
+    /// See Effect.Save; fsync exactly when mustSync says so.
     abstract Save: hardState: HardState * entries: Entry[] * mustSync: bool -> unit
+    /// See Effect.ProposalsCommitted.
     abstract ProposalsCommitted: commit: uint64 -> unit
+    /// See Effect.Send.
     abstract Send: messages: Message[] -> unit
+    /// See Effect.SaveSnapshot.
     abstract SaveSnapshot: snapshot: Snapshot -> unit
+    /// See Effect.Sync.
     abstract Sync: unit -> unit
+    /// See Effect.NotifyPersisted.
     abstract NotifyPersisted: unit -> unit
+    /// See Effect.ApplySnapshotToLog.
     abstract ApplySnapshotToLog: snapshot: Snapshot -> unit
+    /// See Effect.Release.
     abstract Release: snapshot: Snapshot -> unit
+    /// See Effect.AppendToLog.
     abstract AppendToLog: entries: Entry[] -> unit
+    /// See Effect.WaitApplied.
     abstract WaitApplied: unit -> unit
+    /// See Effect.RedirectSnapshot.
     abstract RedirectSnapshot: message: Message -> unit
+    /// See Effect.HeartbeatLate.
     abstract HeartbeatLate: toPeer: uint64 * exceeded: TimeSpan -> unit
+    /// See Effect.Advance.
     abstract Advance: unit -> unit
 
 /// Runs plans through an IEffectHandler.
