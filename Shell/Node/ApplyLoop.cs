@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
-using Microsoft.FSharp.Collections;
 using Raft.Core;
 using Raft.Interop;
 using Raft.Shell.Node.Membership;
@@ -31,37 +29,30 @@ internal interface IApplySink
 
 /// <summary>
 /// The apply side of the node (etcd's EtcdServer.run and applyAll): applies committed entries and
-/// snapshots in order on a dedicated thread, and waits for the runner exactly where etcd does:
-/// before restoring a snapshot and before triggering a snapshot of its own (the notify slot).
+/// snapshots in order on a dedicated thread. What it does with each Ready's work, and where it
+/// waits for the runner, is Core's ApplyPlanner's plan; this class runs the steps
+/// (<see cref="IApplyHandler"/>). Conf changes go to the <see cref="MembershipApplier"/>, snapshots
+/// to the <see cref="SnapshotScheduler"/>.
 /// </summary>
-internal sealed class ApplyLoop
+internal sealed class ApplyLoop : IApplyHandler
 {
-    private readonly ulong _self;
     private readonly IStateMachine _sm;
     private readonly RaftRunner _runner;
-    private readonly IPeerTransport _transport;
     private readonly RequestWaits _waits;
     private readonly AppliedIndexWait _appliedWait;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _log;
     private readonly IApplySink _sink;
-    private readonly ulong _snapshotCount;
+    private readonly MembershipApplier _membership;
+    private readonly SnapshotScheduler _snapshots;
     private readonly ApplyQueue<ApplyItem> _queue = new();
-    private readonly BlockingCollection<Message> _msgSnaps = new(new ConcurrentQueue<Message>(), Defaults.MaxInFlightMsgSnap);
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _thread;
-    private int _inflightSnapshots;
     private bool _warnedUnknown;
-    private Task<long> _snapshotSaved = Task.FromResult(0L);
-    private long _snapshotStarted;
-
-    // etcd's etcdProgress.
-    private ConfState _confState;
-    private ulong _snapi;
-    private ulong _appliedt;
-    private ulong _appliedi;
-    private volatile ClusterView _cluster;
+    private bool _removedSelf;
+    private ApplyProgress _progress;
+    private NotifySlot _notify = new();
 
     public ApplyLoop(
         ulong self,
@@ -75,34 +66,26 @@ internal sealed class ApplyLoop
         NodeMetrics metrics,
         ILogger log,
         IApplySink sink,
-        ulong snapshotCount)
+        SnapshotSettings snapshotSettings)
     {
-        _self = self;
         _sm = stateMachine;
         _runner = runner;
-        _transport = transport;
         _waits = waits;
         _appliedWait = appliedWait;
         _metrics = metrics;
         _log = log;
         _sink = sink;
-        _snapshotCount = snapshotCount;
-        _confState = snapshot.Metadata.ConfState;
-        _snapi = snapshot.Metadata.Index;
-        _appliedt = snapshot.Metadata.Term;
-        _appliedi = snapshot.Metadata.Index;
-        _cluster = cluster;
+        _progress = CoreAdapter.StartProgress(snapshot);
+        _membership = new MembershipApplier(self, cluster, snapshot.Metadata.ConfState, runner, transport, waits, metrics, log, sink);
+        _snapshots = new SnapshotScheduler(self, stateMachine, runner, transport, snapshotSettings, log, sink, _abort.Token);
         _thread = new Thread(Run) { IsBackground = true, Name = $"raft-apply-{self:x}" };
     }
 
     /// <summary>The applied membership.</summary>
-    public ClusterView Cluster => _cluster;
+    public ClusterView Cluster => _membership.Cluster;
 
     /// <summary>Completes when the loop has ended.</summary>
     public Task Completion => _done.Task;
-
-    /// <summary>Snapshots being sent to followers; compaction waits while there are any.</summary>
-    public int InflightSnapshots => Volatile.Read(ref _inflightSnapshots);
 
     public void Start() => _thread.Start();
 
@@ -112,24 +95,10 @@ internal sealed class ApplyLoop
         _queue.TryAdd(item);
 
     /// <summary>A MsgSnap redirected by the planner; dropped when 16 are already waiting, as etcd does.</summary>
-    public void OfferMsgSnap(Message m)
-    {
-        if (!_msgSnaps.TryAdd(m))
-            _log.LogWarning("dropped MsgSnap to {To:x}: too many snapshots waiting to be sent", m.To);
-    }
+    public void OfferMsgSnap(Message m) => _snapshots.Offer(m);
 
     /// <summary>A snapshot sent to a follower finished; compaction resumes (after a delay when it arrived).</summary>
-    public void SnapshotSent(bool succeeded)
-    {
-        if (!succeeded)
-        {
-            Interlocked.Decrement(ref _inflightSnapshots);
-            return;
-        }
-        // etcd keeps compaction paused a while longer so the follower can catch up from the log.
-        _ = Task.Delay(Defaults.ReleaseDelayAfterSnapshot, _abort.Token)
-            .ContinueWith(_ => Interlocked.Decrement(ref _inflightSnapshots), TaskScheduler.Default);
-    }
+    public void SnapshotSent(bool succeeded) => _snapshots.Sent(succeeded);
 
     /// <summary>
     /// Stops taking work; items already queued are still applied while the runner has signalled
@@ -150,7 +119,7 @@ internal sealed class ApplyLoop
             {
                 // While a snapshot is due but held back, look again now and then even if nothing
                 // new is committed, so that an idle member still takes it.
-                var wait = _appliedi - _snapi > _snapshotCount ? (int)SnapshotRecheck.TotalMilliseconds : Timeout.Infinite;
+                var wait = _snapshots.IsDue(_progress) ? (int)SnapshotRecheck.TotalMilliseconds : Timeout.Infinite;
                 if (!_queue.TryTake(out var item, wait))
                 {
                     if (_queue.IsCompleted)
@@ -158,7 +127,8 @@ internal sealed class ApplyLoop
                     TriggerSnapshot();
                     continue;
                 }
-                if (!ApplyAll(item))
+                _notify = item.Notify;
+                if (!CoreAdapter.RunApply(this, CoreAdapter.PlanApply(_progress, item.Entries, item.Snapshot)))
                     break;
             }
         }
@@ -179,78 +149,39 @@ internal sealed class ApplyLoop
         }
     }
 
+    /// <summary>How often a due but held-back snapshot is looked at again while nothing is applied.</summary>
+    private static readonly TimeSpan SnapshotRecheck = TimeSpan.FromMilliseconds(100);
+
+    // ------------------------------------------------------------------------------------------
+    // The steps (IApplyHandler).
+
     /// <summary>
     /// Takes the notify signal; during shutdown only a signal already posted counts (the runner
     /// stops at a Ready boundary, so it posted everything for the Readys it finished).
     /// </summary>
-    private bool TakeNotify(NotifySlot notify)
+    public bool WaitPersisted()
     {
         if (_abort.IsCancellationRequested)
-            return notify.TryTakeNow();
-        notify.Take(_abort.Token);
+            return _notify.TryTakeNow();
+        _notify.Take(_abort.Token);
         _runner.Wake();
         return true;
     }
 
-    /// <summary>etcd's applyAll; false when the loop must end.</summary>
-    private bool ApplyAll(ApplyItem item)
+    /// <summary>etcd's applySnapshot, once the runner has persisted the snapshot.</summary>
+    public void RestoreSnapshot(Snapshot snap)
     {
-        if (!ApplySnapshot(item))
-            return false;
-        var removedSelf = ApplyEntries(item);
-        _metrics.SetApplied(_appliedi);
-        _appliedWait.Trigger(_appliedi);
-        if (removedSelf)
-        {
-            _sink.OnRemovedSelf();
-            return false;
-        }
-
-        // Wait for the runner's disk writes before snapshotting, or the applied index could be
-        // ahead of the raft log's last index.
-        if (!TakeNotify(item.Notify))
-            return false;
-        TriggerSnapshot();
-        if (_msgSnaps.TryTake(out var m))
-            SendMergedSnapshot(m);
-        return true;
-    }
-
-    private bool ApplySnapshot(ApplyItem item)
-    {
-        var snap = item.Snapshot;
-        if (Pb.isEmptySnap(snap))
-            return true;
         _metrics.SnapshotApplyStarted();
         try
         {
             _log.LogInformation(
                 "applying snapshot, current-snapshot-index {Snapi}, current-applied-index {Appliedi}, incoming-leader-snapshot-index {Index}, incoming-leader-snapshot-term {Term}",
-                _snapi, _appliedi, snap.Metadata.Index, snap.Metadata.Term);
-            if (snap.Metadata.Index <= _appliedi)
-                throw new InvalidOperationException(
-                    $"broken invariant: unexpected leader snapshot from outdated index {snap.Metadata.Index} (applied {_appliedi})");
-
-            // Wait for the runner to persist the snapshot.
-            if (!TakeNotify(item.Notify))
-                return false;
-
+                _progress.SnapshotIndex, _progress.AppliedIndex, snap.Metadata.Index, snap.Metadata.Term);
             var (cluster, smData) = SnapshotEnvelope.Unpack(snap.Data);
             _sm.Restore(smData);
-            _cluster = cluster;
-            _sink.OnCluster(cluster);
-
-            _transport.RemoveAllPeers();
-            foreach (var member in cluster.Members.Values)
-                if (member.Id != _self)
-                    _transport.AddPeer(member.Id, member.PeerUrls);
-
-            _appliedt = snap.Metadata.Term;
-            _appliedi = snap.Metadata.Index;
-            _snapi = _appliedi;
-            _confState = snap.Metadata.ConfState;
-            _log.LogInformation("applied snapshot, snapshot-index {Index}", _appliedi);
-            return true;
+            _membership.Restore(cluster, snap.Metadata.ConfState);
+            _progress = new ApplyProgress(snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index);
+            _log.LogInformation("applied snapshot, snapshot-index {Index}", snap.Metadata.Index);
         }
         finally
         {
@@ -258,36 +189,43 @@ internal sealed class ApplyLoop
         }
     }
 
-    /// <summary>etcd's applyEntries and apply; true when this member applied its own removal.</summary>
-    private bool ApplyEntries(ApplyItem item)
+    /// <summary>etcd's applyEntries and apply.</summary>
+    public void ApplyEntries(Entry[] entries)
     {
-        var ents = item.Entries;
-        if (ents.Length == 0)
-            return false;
-        var firsti = ents[0].Index;
-        if (firsti > _appliedi + 1)
-            throw new InvalidOperationException($"broken invariant: unexpected committed entry index {firsti} (applied {_appliedi})");
-        var skip = _appliedi + 1 - firsti;
-        var removedSelf = false;
-        for (var i = (long)skip; i < ents.Length; i++)
+        foreach (var e in entries)
         {
-            var e = ents[i];
-            switch (e.Type.Tag)
+            switch (CoreAdapter.KindOf(e.Type))
             {
-                case EntryType.Tags.EntryNormal:
+                case EntryKindOfLog.Normal:
                     ApplyNormal(e);
                     break;
-                case EntryType.Tags.EntryConfChange:
-                    removedSelf |= ApplyConfChange(e);
+                case EntryKindOfLog.ConfChange:
+                    _removedSelf |= _membership.ApplyConfChange(e);
                     break;
                 default:
                     throw new InvalidOperationException($"broken invariant: unknown entry type {e.Type} at index {e.Index}; must be EntryNormal or EntryConfChange");
             }
-            _appliedi = e.Index;
-            _appliedt = e.Term;
+            _progress = new ApplyProgress(e.Index, e.Term, _progress.SnapshotIndex);
         }
-        return removedSelf;
     }
+
+    public bool EndIfRemoved()
+    {
+        if (!_removedSelf)
+            return true;
+        _sink.OnRemovedSelf();
+        return false;
+    }
+
+    public void PublishApplied(ulong index)
+    {
+        _metrics.SetApplied(index);
+        _appliedWait.Trigger(index);
+    }
+
+    public void TriggerSnapshot() => _progress = _snapshots.Trigger(_progress, _membership.ConfState, _membership.Cluster);
+
+    public void SendMergedSnapshot() => _snapshots.SendMerged(_progress, _membership.ConfState, _membership.Cluster);
 
     private void ApplyNormal(Entry e)
     {
@@ -304,13 +242,7 @@ internal sealed class ApplyLoop
                 _waits.Trigger(id, result);
                 break;
             case EntryKind.MemberAttributes:
-                var (memberId, name, clientUrls) = EntryData.ParseMemberAttributes(payload.Span);
-                if (_cluster.Member(memberId) is not null)
-                {
-                    _cluster = _cluster.UpdateAttributes(memberId, name, clientUrls);
-                    _sink.OnCluster(_cluster);
-                }
-                _waits.Trigger(id, null);
+                _membership.ApplyAttributes(id, payload.Span);
                 break;
             default:
                 if (!_warnedUnknown)
@@ -320,155 +252,5 @@ internal sealed class ApplyLoop
                 }
                 break;
         }
-    }
-
-    /// <summary>etcd's applyConfChange; true when it removed this member.</summary>
-    private bool ApplyConfChange(Entry e)
-    {
-        var decoded = Codec.unmarshalConfChange(e.Data);
-        if (decoded.IsError)
-            throw new InvalidOperationException($"broken invariant: conf change at {e.Index} does not decode: {decoded.ErrorValue}");
-        var cc = decoded.ResultValue;
-        var error = _cluster.Validate(cc);
-        if (error is { } refused)
-        {
-            // Raft still has to see the change, as a no-op (node id 0).
-            AskRunner(new ConfChange(cc.ID, cc.Type, 0UL, cc.Context));
-            _waits.Trigger(cc.ID, new ConfChangeResult(_cluster, refused));
-            return false;
-        }
-
-        _confState = AskRunner(cc);
-        var removedSelf = false;
-        var id = cc.NodeID;
-        switch (cc.Type.Tag)
-        {
-            case ConfChangeType.Tags.ConfChangeAddNode:
-            case ConfChangeType.Tags.ConfChangeAddLearnerNode:
-                var ctx = ConfigChangeContext.FromJson(cc.Context);
-                if (ctx.Member.Id != id)
-                    throw new InvalidOperationException($"broken invariant: got different member ID: {id:x} in the conf change, {ctx.Member.Id:x} in its context");
-                if (ctx.IsPromote)
-                {
-                    _cluster = _cluster.Promote(id);
-                }
-                else
-                {
-                    _cluster = _cluster.Add(ctx.Member);
-                    if (id != _self)
-                        _transport.AddPeer(id, ctx.Member.PeerUrls);
-                }
-                _log.LogInformation("added member {Id:x} {PeerUrls} (promote: {Promote})", id, ctx.Member.PeerUrls, ctx.IsPromote);
-                if (id == _self)
-                    _metrics.SetLearner(cc.Type.IsConfChangeAddLearnerNode && !ctx.IsPromote);
-                break;
-            case ConfChangeType.Tags.ConfChangeRemoveNode:
-                _cluster = _cluster.Remove(id);
-                _log.LogInformation("removed member {Id:x}", id);
-                if (id == _self)
-                    removedSelf = true;
-                else
-                    _transport.RemovePeer(id);
-                break;
-            case ConfChangeType.Tags.ConfChangeUpdateNode:
-                var m = ClusterMember.FromJson(cc.Context);
-                if (m.Id != id)
-                    throw new InvalidOperationException($"broken invariant: got different member ID: {id:x} in the conf change, {m.Id:x} in its context");
-                _cluster = _cluster.UpdatePeerUrls(id, m.PeerUrls);
-                if (id != _self)
-                    _transport.UpdatePeer(id, m.PeerUrls);
-                break;
-        }
-        _sink.OnCluster(_cluster);
-        _waits.Trigger(cc.ID, new ConfChangeResult(_cluster, null));
-        return removedSelf;
-    }
-
-    /// <summary>RawNode.applyConfChange through the runner, which owns the node.</summary>
-    private ConfState AskRunner(ConfChange cc)
-    {
-        var req = new ApplyConfChangeRequest(cc);
-        _runner.PostFromApply(req);
-        return req.Done.Task.GetAwaiter().GetResult();
-    }
-
-    /// <summary>
-    /// etcd's triggerSnapshot: every snapshot-count applied entries. A state machine that can capture
-    /// its state (<see cref="ISnapshotCapture"/>) is serialized on another thread, as etcd marshals
-    /// its store clone in the background. One at a time, and after one that took a time T from
-    /// trigger to saved, the next waits until <see cref="SnapshotPauseFactor"/> × T has passed after it: the
-    /// whole state is written each time, so for a large state a fixed count of entries between
-    /// snapshots would spend most of the machine rewriting it (etcd's store persists itself and its
-    /// snapshots stay small). A small state takes milliseconds and is snapshotted on the count.
-    /// </summary>
-    private void TriggerSnapshot()
-    {
-        if (_appliedi - _snapi <= _snapshotCount || _abort.IsCancellationRequested)
-            return;
-        if (!_snapshotSaved.IsCompleted)
-            return;
-        var now = Stopwatch.GetTimestamp();
-        if (_snapshotSaved.IsCompletedSuccessfully)
-        {
-            var finished = _snapshotSaved.Result;
-            if (now < finished + (finished - _snapshotStarted) * SnapshotPauseFactor)
-                return;
-        }
-        _log.LogInformation(
-            "triggering snapshot, local-member-id {Self:x}, local-member-applied-index {Appliedi}, local-member-snapshot-index {Snapi}, local-member-snapshot-count {Count}",
-            _self, _appliedi, _snapi, _snapshotCount);
-        var (index, confState, cluster, compact) = (_appliedi, _confState, _cluster, InflightSnapshots == 0);
-        _snapi = _appliedi;
-        _snapshotStarted = now;
-        if (_sm is not ISnapshotCapture capture)
-        {
-            var request = new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, _sm.TakeSnapshot()), compact);
-            _snapshotSaved = request.Saved.Task;
-            _runner.PostFromApply(request);
-            return;
-        }
-        var serialize = capture.CaptureSnapshot();
-        // On a thread of its own: a serialization that takes seconds on a pool thread makes the pool
-        // add threads, which then contend for the few cores with the loops.
-        _snapshotSaved = Task.Factory.StartNew(() =>
-        {
-            try
-            {
-                var request = new CreateSnapshotRequest(index, confState, SnapshotEnvelope.Pack(cluster, serialize()), compact);
-                _runner.PostFromApply(request);
-                return request.Saved.Task;
-            }
-            catch (Exception ex)
-            {
-                _log.LogCritical(ex, "taking a snapshot failed; stopping the member");
-                _sink.OnFatal(ex);
-                throw;
-            }
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
-    }
-
-    /// <summary>
-    /// How long a snapshot's time, from trigger to saved, holds back the next (see
-    /// <see cref="TriggerSnapshot"/>): snapshots of a large state take at most a tenth of the time. With
-    /// a quarter, the three members of a cluster on two cores spent a third of their CPU on snapshots
-    /// of a store of 300,000 keys under a put load.
-    /// </summary>
-    internal const int SnapshotPauseFactor = 9;
-
-    /// <summary>How often a due but held-back snapshot is looked at again while nothing is applied.</summary>
-    private static readonly TimeSpan SnapshotRecheck = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>
-    /// etcd's createMergedSnapshotMessage and sendMergedSnap: the MsgSnap gets a fresh snapshot of
-    /// the state machine at the applied index, and goes out on the transport's snapshot path.
-    /// </summary>
-    private void SendMergedSnapshot(Message m)
-    {
-        var data = SnapshotEnvelope.Pack(_cluster, _sm.TakeSnapshot());
-        var snapshot = new Snapshot(data, new SnapshotMetadata(_confState, _appliedi, _appliedt));
-        var merged = new Message(m.Type, m.To, m.From, m.Term, m.LogTerm, m.Index, m.Entries, m.Commit, snapshot, m.Reject, m.RejectHint, m.Context);
-        Interlocked.Increment(ref _inflightSnapshots);
-        _log.LogInformation("sending merged snapshot from {From:x} to {To:x}, {Bytes} bytes, index {Index}", m.From, m.To, data.Length, _appliedi);
-        _transport.SendSnapshot(merged);
     }
 }

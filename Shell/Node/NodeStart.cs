@@ -1,6 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.FSharp.Collections;
-using Microsoft.FSharp.Core;
 using Raft.Core;
 using Raft.Interop.Wire;
 using Raft.Shell.Node.Membership;
@@ -72,17 +70,9 @@ internal static class NodeStart
             : await JoinAsync(o, fetchCluster, walOptions, log, ct).ConfigureAwait(false);
     }
 
-    private static Config RaftConfig(RaftNodeOptions o, ulong id, ulong applied) =>
-        new(id, o.ElectionTicks, 1, applied, MaxSizePerMsg, 0UL, 0UL, MaxInflightMsgs, true, o.PreVote,
-            ReadOnlyOption.ReadOnlySafe, false, FSharpOption<ulong>.None);
-
-    private static RawNode CreateRawNode(Config config, MemoryStorage storage)
-    {
-        var valid = ConfigModule.validate(config);
-        if (valid.IsError)
-            throw new NodeStartException($"invalid raft configuration: {valid.ErrorValue}");
-        return RawNodeModule.create(valid.ResultValue, storage);
-    }
+    private static RawNode CreateRawNode(RaftNodeOptions o, ulong id, ulong applied, MemoryStorage storage) =>
+        CoreAdapter.NewRawNode(id, o.ElectionTicks, applied, MaxSizePerMsg, MaxInflightMsgs, o.PreVote, storage, out var error)
+            ?? throw new NodeStartException($"invalid raft configuration: {error}");
 
     /// <summary>The members named by --initial-cluster, with ids from their URLs and the token.</summary>
     private static List<ClusterMember> InitialMembers(RaftNodeOptions o)
@@ -113,12 +103,11 @@ internal static class NodeStart
         var storage = NodeStorage.Create(o.EffectiveDataDir, new WalMetadata(self.Id, clusterId), walOptions);
         try
         {
-            var rn = CreateRawNode(RaftConfig(o, self.Id, 0), MemoryStorageModule.empty);
-            var boot = Bootstrap.bootstrap(ListModule.OfArray(peers), rn);
-            if (boot.IsError)
-                throw new NodeStartException($"cannot bootstrap: {boot.ErrorValue}");
+            var rn = CreateRawNode(o, self.Id, 0, CoreAdapter.EmptyStorage);
+            var booted = CoreAdapter.Bootstrap(rn, peers, out var bootError)
+                ?? throw new NodeStartException($"cannot bootstrap: {bootError}");
             log.LogInformation("starting local member {Id:x} of new cluster {ClusterId:x}", self.Id, clusterId);
-            return new StartedMember(self.Id, clusterId, boot.ResultValue, storage, Pb.emptySnapshot, ClusterView.Empty(clusterId),
+            return new StartedMember(self.Id, clusterId, booted, storage, CoreAdapter.EmptySnapshot, ClusterView.Empty(clusterId),
                 members.Where(m => m.Id != self.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), members.Count, IsNew: true);
         }
         catch
@@ -167,8 +156,8 @@ internal static class NodeStart
                 $"error validating peerURLs: member {o.Name} at {string.Join(",", self.PeerUrls)} is not in the cluster (add it first); the cluster has {string.Join(", ", existing.Members.Select(m => $"{MemberIds.Format(m.Id)}={string.Join(",", m.PeerUrls)}"))}");
         var storage = NodeStorage.Create(o.EffectiveDataDir, new WalMetadata(me.Id, existing.ClusterId), walOptions);
         log.LogInformation("starting local member {Id:x} joining cluster {ClusterId:x}", me.Id, existing.ClusterId);
-        var rn = CreateRawNode(RaftConfig(o, me.Id, 0), MemoryStorageModule.empty);
-        return new StartedMember(me.Id, existing.ClusterId, rn, storage, Pb.emptySnapshot, ClusterView.Empty(existing.ClusterId),
+        var rn = CreateRawNode(o, me.Id, 0, CoreAdapter.EmptyStorage);
+        return new StartedMember(me.Id, existing.ClusterId, rn, storage, CoreAdapter.EmptySnapshot, ClusterView.Empty(existing.ClusterId),
             existing.Members.Where(m => m.Id != me.Id).Select(m => (m.Id, m.PeerUrls)).ToArray(), existing.Members.Count(m => !m.IsLearner), IsNew: true);
     }
 
@@ -211,7 +200,7 @@ internal static class NodeStart
             var id = state.Metadata.NodeId;
             var clusterId = state.Metadata.ClusterId;
             var snapshot = state.Snapshot;
-            var hasSnapshot = !Pb.isEmptySnap(snapshot);
+            var hasSnapshot = !CoreAdapter.IsEmpty(snapshot);
             var cluster = ClusterView.Empty(clusterId);
             if (hasSnapshot)
             {
@@ -224,44 +213,32 @@ internal static class NodeStart
                 throw new NodeStartException(
                     $"the member has been permanently removed from the cluster; the data-dir used by this member ({o.EffectiveDataDir}) must be removed");
 
-            var snapOption = hasSnapshot ? FSharpOption<Snapshot>.Some(snapshot) : FSharpOption<Snapshot>.None;
             NodeBootstrap.StorageImage image;
             if (o.ForceNewCluster)
             {
                 var selfContext = new ClusterMember(id, RaftNodeOptions.SplitUrls(o.InitialAdvertisePeerUrls).Order(StringComparer.Ordinal).ToArray(), false, "", []).ToJson();
-                var forced = NodeBootstrap.restartAsStandaloneNode(id, selfContext, snapOption, state.HardState, state.Entries);
-                if (forced.IsError)
-                    throw new NodeStartException($"cannot force a new cluster: {forced.ErrorValue}");
-                var f = forced.ResultValue;
+                var f = CoreAdapter.ForceStandalone(id, selfContext, snapshot, state.HardState, state.Entries, out var forceError)
+                    ?? throw new NodeStartException($"cannot force a new cluster: {forceError}");
                 if (f.DiscardedEntries > 0)
                     log.LogInformation("discarding {Count} uncommitted WAL entries (commit index {Commit})", f.DiscardedEntries, state.HardState.Commit);
                 // Written before the node starts, with an empty hard state, as etcd does.
-                storage.Save(Pb.emptyHardState, f.WalEntries);
+                storage.Save(CoreAdapter.EmptyHardState, f.WalEntries);
                 image = f.Storage;
                 log.LogWarning("forcing restart of member {Id:x} in cluster {ClusterId:x} as a one-member cluster, commit index {Commit}",
                     id, clusterId, image.HardState.Commit);
             }
             else
             {
-                image = NodeBootstrap.restartNode(snapOption, state.HardState, state.Entries);
+                image = CoreAdapter.RestartImage(snapshot, state.HardState, state.Entries);
                 log.LogInformation("restarting local member {Id:x} in cluster {ClusterId:x}, commit index {Commit}", id, clusterId, image.HardState.Commit);
             }
 
-            var ms = MemoryStorageModule.empty;
-            if (hasSnapshot)
-            {
-                var applied = MemoryStorageModule.applySnapshot(image.Snapshot, ms);
-                if (applied.IsError)
-                    throw new NodeStartException($"cannot load snapshot {snapshot.Metadata.Index}: {StorageErrorModule.message(applied.ErrorValue)}");
-                ms = applied.ResultValue;
-            }
-            ms = MemoryStorageModule.setHardState(image.HardState, ms);
-            ms = MemoryStorageModule.append(image.Entries, ms);
-            var rn = CreateRawNode(RaftConfig(o, id, snapshot.Metadata.Index), ms);
+            var ms = CoreAdapter.LoadImage(image, out var loadError)
+                ?? throw new NodeStartException($"cannot load snapshot {snapshot.Metadata.Index}: {loadError}");
+            var rn = CreateRawNode(o, id, snapshot.Metadata.Index, ms);
             var peers = cluster.Members.Values.Where(m => m.Id != id && !o.ForceNewCluster).Select(m => (m.Id, m.PeerUrls)).ToArray();
             // The members the log will hold once replayed (etcd knows them from its stores).
-            var ids = NodeBootstrap.getIDs(snapOption, image.Entries);
-            var members = ids.IsOk ? ids.ResultValue.Length : 1;
+            var members = CoreAdapter.MemberCount(snapshot, image.Entries) ?? 1;
             return new StartedMember(id, clusterId, rn, storage, snapshot, cluster, peers, o.ForceNewCluster ? 1 : Math.Max(1, members));
         }
         catch
@@ -276,10 +253,9 @@ internal static class NodeStart
     {
         foreach (var e in entries)
         {
-            if (e.Index > commit || !e.Type.IsEntryConfChange)
+            if (e.Index > commit)
                 continue;
-            var cc = Codec.unmarshalConfChange(e.Data);
-            if (cc.IsOk && cc.ResultValue.Type.IsConfChangeRemoveNode && cc.ResultValue.NodeID == self)
+            if (CoreAdapter.TryDecodeConfChange(e) is { } cc && CoreAdapter.KindOf(cc.Type) == ConfChangeKind.RemoveNode && cc.NodeID == self)
                 return true;
         }
         return false;

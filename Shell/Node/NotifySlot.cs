@@ -12,14 +12,9 @@ internal sealed class NotifySlot
     private readonly ManualResetEventSlim _posted = new(false, spinCount: 0);
     private int _full;
 
-    /// <summary>A slot nobody reads (a Ready with nothing to apply): posts always succeed.</summary>
-    public bool Detached { get; init; }
-
     /// <summary>Puts a signal in the slot unless it is full. Only the runner posts.</summary>
     public bool TryPost()
     {
-        if (Detached)
-            return true;
         if (Interlocked.CompareExchange(ref _full, 1, 0) != 0)
             return false;
         _posted.Set();
@@ -39,7 +34,7 @@ internal sealed class NotifySlot
     }
 
     /// <summary>Takes a signal already there, without waiting.</summary>
-    public bool TryTakeNow() => Detached || Interlocked.CompareExchange(ref _full, 0, 1) == 1;
+    public bool TryTakeNow() => Interlocked.CompareExchange(ref _full, 0, 1) == 1;
 }
 
 /// <summary>What the runner hands the apply loop for one Ready (the seed's <c>apply</c>).</summary>

@@ -43,7 +43,8 @@ public sealed class RaftNodeDependencies
 /// A running member (etcd's EtcdServer, reduced to the raft node): a runner that owns the RawNode,
 /// an apply loop over the host's <see cref="IStateMachine"/>, a linearizable-read loop, the WAL and
 /// snapshots, and the peer transport. Start one with <see cref="StartAsync"/>; stop it with
-/// <see cref="StopAsync()"/> or by disposing it.
+/// <see cref="StopAsync()"/> or by disposing it. This class is the public API and the wiring; the
+/// work is done by <see cref="Proposer"/>, <see cref="MembershipAdmin"/> and <see cref="NodeLifecycle"/>.
 /// </summary>
 public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplySink
 {
@@ -51,23 +52,16 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     private readonly StartedMember _start;
     private readonly ILogger _log;
     private readonly RequestIdGenerator _ids;
-    private readonly RequestWaits _waits = new();
     private readonly AppliedIndexWait _appliedWait = new();
+    private readonly LeaderState _leader = new();
     private readonly RaftRunner _runner;
     private readonly ApplyLoop _apply;
     private readonly ReadIndexLoop _reads;
-    private readonly IPeerTransport _transport;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly object _stopLock = new();
-    private Task? _stopTask;
-    private Task _publish = Task.CompletedTask;
+    private readonly NodeLifecycle _lifecycle;
+    private readonly Proposer _proposer;
+    private readonly MembershipAdmin _admin;
+    private readonly NodeParts _parts;
     private volatile ClusterView _cluster;
-    private TaskCompletionSource _leaderChanged = NewSignal();
-    private TaskCompletionSource _firstCommitInTerm = NewSignal();
-    private ulong _lead;
-    private ulong _committed;
-    private Exception? _failure;
 
     private RaftNode(RaftNodeOptions options, StartedMember start, IStateMachine stateMachine, RaftNodeDependencies deps)
     {
@@ -81,13 +75,14 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         var failpoints = deps.Failpoints
             ?? (string.IsNullOrEmpty(options.Failpoints) ? FailpointSet.FromEnvironment : FailpointSet.TryParse(options.Failpoints, out _));
         Failpoints = failpoints;
+        var waits = new RequestWaits();
         var transportFactory = deps.Transport ?? TcpPeerTransport.Factory(deps.LoggerFactory, deps.MeterFactory);
-        _transport = transportFactory(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
+        var transport = transportFactory(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
         var settings = new RunnerSettings(
             options.HeartbeatInterval,
-            deps.Planner ?? ((input, state) => Planner.plan(input, state)),
+            deps.Planner ?? CoreAdapter.Plan,
             start.Storage,
-            _transport,
+            transport,
             failpoints,
             _log,
             Metrics,
@@ -98,15 +93,17 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         if (deps.Planner is not null)
             _log.LogWarning("running with a planner other than Core's");
         _runner = new RaftRunner(start.RawNode, settings, this);
-        _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, _transport, _waits, _appliedWait,
-            Metrics, _log, this, options.SnapshotCount);
-        _reads = new ReadIndexLoop(_runner, _ids, _appliedWait, () => Volatile.Read(ref _leaderChanged).Task,
-            () => Volatile.Read(ref _firstCommitInTerm).Task, () => Volatile.Read(ref _lead) != 0, options.RequestTimeout, Metrics, _log);
+        _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, transport, waits, _appliedWait,
+            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor));
+        _reads = new ReadIndexLoop(_runner, _ids, _appliedWait, () => _leader.LeaderChanged,
+            () => _leader.FirstCommitInTerm, () => _leader.Lead != 0, options.RequestTimeout, Metrics, _log);
+        _lifecycle = new NodeLifecycle(_log, start.Id);
+        _proposer = new Proposer(_runner, waits, Metrics, _leader, _lifecycle, options.RequestTimeout);
+        _admin = new MembershipAdmin(options, start.Id, () => _cluster, transport, _runner, _proposer, _ids, waits, _leader, _lifecycle, _log);
+        _parts = new NodeParts(_runner, _apply, _reads, transport, start.Storage, waits, _appliedWait);
         _appliedWait.Trigger(start.Snapshot.Metadata.Index);
         Metrics.SetApplied(start.Snapshot.Metadata.Index);
     }
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>
     /// Starts a member: bootstraps, joins or restarts from <paramref name="options"/>' data
@@ -138,64 +135,9 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
                 NodeStart.DiscardNew(options.EffectiveDataDir, log);
             throw;
         }
-        node.Run();
+        node._lifecycle.Start(node._parts, start.Peers, NodeLifecycle.TicksToAdvance(start.VotingMembersAtStart, options.ElectionTicks),
+            ct => node._lifecycle.PublishAsync(node._proposer, node._ids, start.ClusterId, options, ct));
         return node;
-    }
-
-    private void Run()
-    {
-        foreach (var (id, urls) in _start.Peers)
-            _transport.AddPeer(id, urls);
-        _apply.Start();
-        _runner.Start();
-        _reads.Start();
-        AdjustTicks();
-        _publish = Task.Run(PublishAsync);
-    }
-
-    /// <summary>
-    /// etcd's adjustTicks: a member alone campaigns almost at once; a member of a larger cluster
-    /// fast-forwards all but two ticks of its first election timeout, so a fresh cluster elects
-    /// a leader quickly while pre-vote keeps a restarting member from disturbing a live one.
-    /// </summary>
-    private void AdjustTicks()
-    {
-        var ticks = _start.VotingMembersAtStart <= 1 ? _options.ElectionTicks - 1 : _options.ElectionTicks - 2;
-        if (ticks > 0)
-            _runner.Post(new AdvanceTicksInput(ticks));
-    }
-
-    /// <summary>
-    /// etcd's publish: proposes this member's name and client URLs until they are applied, so the
-    /// cluster knows the member has started.
-    /// </summary>
-    private async Task PublishAsync()
-    {
-        var ct = _stopping.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                var id = _ids.Next();
-                var data = EntryData.MemberAttributes(id, _start.Id, _options.Name, RaftNodeOptions.SplitUrls(_options.AdvertiseClientUrls));
-                await ProposeDataAsync(id, data, ct).ConfigureAwait(false);
-                _log.LogInformation("published local member {Id:x} to cluster {ClusterId:x}: name {Name}, client URLs {Urls}",
-                    _start.Id, _start.ClusterId, _options.Name, _options.AdvertiseClientUrls);
-                return;
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (RaftException ex) when (ex.Code == RaftErrorCode.Stopped)
-            {
-                return;
-            }
-            catch (RaftException ex)
-            {
-                _log.LogWarning("failed to publish local member to cluster through raft: {Error}", ex.Message);
-            }
-        }
     }
 
     // ------------------------------------------------------------------------------------------
@@ -226,13 +168,13 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     public ulong AppliedIndex => _appliedWait.Applied;
 
     /// <summary>The highest index known committed.</summary>
-    public ulong CommittedIndex => Volatile.Read(ref _committed);
+    public ulong CommittedIndex => _leader.Committed;
 
     /// <summary>The current leader's id, 0 when none is known.</summary>
-    public ulong Leader => Volatile.Read(ref _lead);
+    public ulong Leader => _leader.Lead;
 
     /// <summary>Completes when the node has stopped; faulted when it stopped because of a failure.</summary>
-    public Task Stopped => _stopped.Task;
+    public Task Stopped => _lifecycle.Stopped;
 
     /// <inheritdoc/>
     public event EventHandler<LeaderChangedEventArgs>? LeaderChanged;
@@ -242,23 +184,14 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     {
         get
         {
-            var rn = _runner.Current;
-            var b = RawNodeModule.basicStatus(rn);
-            var role = b.SoftState.RaftState.Tag switch
-            {
-                StateType.Tags.StateLeader => NodeRole.Leader,
-                StateType.Tags.StateCandidate => NodeRole.Candidate,
-                StateType.Tags.StatePreCandidate => NodeRole.PreCandidate,
-                _ => NodeRole.Follower,
-            };
-            var snapIndex = MemoryStorageModule.snapshot(RawNodeModule.storage(rn)).Metadata.Index;
-            return new NodeStatus(_start.Id, _start.ClusterId, b.HardState.Term, b.HardState.Vote, b.SoftState.Lead, role,
-                b.HardState.Commit, AppliedIndex, snapIndex, RawNodeModule.raft(rn).IsLearner);
+            var s = CoreAdapter.Status(_runner.Current);
+            return new NodeStatus(_start.Id, _start.ClusterId, s.HardState.Term, s.HardState.Vote, s.Lead, s.Role,
+                s.HardState.Commit, AppliedIndex, s.SnapshotIndex, s.IsLearner);
         }
     }
 
     /// <summary>etcd's raft status (with every peer's progress on a leader) as etcd's JSON.</summary>
-    public string RaftStatusJson => StatusModule.toJson(RawNodeModule.status(_runner.Current));
+    public string RaftStatusJson => CoreAdapter.StatusJson(_runner.Current);
 
     /// <inheritdoc/>
     public Task<object?> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken = default)
@@ -266,7 +199,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         // Failures come in the task, as from an async method.
         try
         {
-            ThrowIfStopping();
+            _lifecycle.ThrowIfStopping();
         }
         catch (RaftException ex)
         {
@@ -275,205 +208,31 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         if (command.Length + EntryData.Overhead > _options.MaxRequestBytes)
             return Task.FromException<object?>(new RaftException(RaftErrorCode.RequestTooLarge, "etcdserver: request is too large"));
         var id = _ids.Next();
-        return ProposeDataAsync(id, EntryData.Command(id, command.Span), cancellationToken);
-    }
-
-    /// <summary>
-    /// etcd's processInternalRaftRequestOnce: register the wait, propose, wait for the apply loop,
-    /// within the request timeout; the wait is dropped whatever happens.
-    /// </summary>
-    private async Task<object?> ProposeDataAsync(ulong id, byte[] data, CancellationToken ct)
-    {
-        var applied = _waits.RegisterSource(id);
-        var input = new ProposeInput(data, applied);
-        Metrics.ProposalPending();
-        try
-        {
-            return await RunProposalAsync(input, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _waits.Forget(id);
-            Metrics.ProposalDone();
-        }
-    }
-
-    /// <summary>
-    /// Hands the proposal to the runner and waits for its wait: completed by the apply loop, or failed
-    /// by the runner when raft refuses the proposal.
-    /// </summary>
-    private async Task<object?> RunProposalAsync(ProposeInput input, CancellationToken ct)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
-        timeout.CancelAfter(_options.RequestTimeout);
-        try
-        {
-            _runner.Post(input);
-            return await input.Applied.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            input.Abandon();
-            Metrics.ProposalFailed();
-            ThrowIfStopping();
-            throw Volatile.Read(ref _lead) == 0
-                ? new RaftException(RaftErrorCode.NoLeader, "etcdserver: no leader")
-                : new RaftException(RaftErrorCode.Timeout, "etcdserver: request timed out");
-        }
-        catch (OperationCanceledException)
-        {
-            input.Abandon();
-            Metrics.ProposalFailed();
-            throw;
-        }
+        return _proposer.ProposeDataAsync(id, EntryData.Command(id, command.Span), cancellationToken);
     }
 
     /// <inheritdoc/>
     public Task ReadIndexAsync(CancellationToken cancellationToken = default)
     {
-        ThrowIfStopping();
+        _lifecycle.ThrowIfStopping();
         return _reads.WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc/>
-    public async Task<Interop.Member> AddMemberAsync(IReadOnlyList<string> peerUrls, bool isLearner, CancellationToken cancellationToken = default)
-    {
-        ThrowIfStopping();
-        var urls = PeerUrls.TryParse(peerUrls, out var error) ?? throw new ArgumentException(error, nameof(peerUrls));
-        // etcd's member add: the id mixes in the time, so a member added again gets a new id.
-        var member = new ClusterMember(MemberIds.ComputeMemberId(urls, "", DateTimeOffset.UtcNow), urls, isLearner, "", []);
-        if (_options.StrictReconfigCheck && !isLearner)
-        {
-            if (!_cluster.IsReadyToAddVotingMember())
-                throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
-            if (!IsConnectedToAllVoters())
-                throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: unhealthy cluster");
-        }
-        var type = isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode;
-        var result = await ConfigureAsync(type, member.Id, member.ToJson(), cancellationToken).ConfigureAwait(false);
-        return (result.Cluster.Member(member.Id) ?? member).ToApi();
-    }
+    public Task<Interop.Member> AddMemberAsync(IReadOnlyList<string> peerUrls, bool isLearner, CancellationToken cancellationToken = default) =>
+        _admin.AddMemberAsync(peerUrls, isLearner, cancellationToken);
 
     /// <inheritdoc/>
-    public async Task RemoveMemberAsync(ulong memberId, CancellationToken cancellationToken = default)
-    {
-        ThrowIfStopping();
-        if (_options.StrictReconfigCheck)
-            MayRemoveMember(memberId);
-        await ConfigureAsync(ConfChangeType.ConfChangeRemoveNode, memberId, [], cancellationToken).ConfigureAwait(false);
-    }
+    public Task RemoveMemberAsync(ulong memberId, CancellationToken cancellationToken = default) =>
+        _admin.RemoveMemberAsync(memberId, cancellationToken);
 
     /// <inheritdoc/>
-    public async Task PromoteMemberAsync(ulong memberId, CancellationToken cancellationToken = default)
-    {
-        ThrowIfStopping();
-        IsLearnerReady(memberId);
-        if (_options.StrictReconfigCheck && !_cluster.IsReadyToPromoteMember())
-            throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
-        var ctx = new ConfigChangeContext(new ClusterMember(memberId, [], false, "", []), IsPromote: true);
-        await ConfigureAsync(ConfChangeType.ConfChangeAddNode, memberId, ctx.ToJson(), cancellationToken).ConfigureAwait(false);
-    }
+    public Task PromoteMemberAsync(ulong memberId, CancellationToken cancellationToken = default) =>
+        _admin.PromoteMemberAsync(memberId, cancellationToken);
 
     /// <inheritdoc/>
-    public async Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default)
-    {
-        ThrowIfStopping();
-        if (_cluster.Member(transferee) is not { IsLearner: false })
-            throw new RaftException(RaftErrorCode.MemberNotFound, "etcdserver: bad leader transferee");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        timeout.CancelAfter(_options.RequestTimeout);
-        try
-        {
-            while (Volatile.Read(ref _lead) != transferee)
-            {
-                var changed = Volatile.Read(ref _leaderChanged).Task;
-                _runner.Post(new TransferLeaderInput(transferee));
-                // Re-ask every election timeout: a transfer that did not finish in one is aborted by raft.
-                await Task.WhenAny(changed, Task.Delay(TimeSpan.FromMilliseconds(_options.ElectionTimeoutMs), timeout.Token))
-                    .ConfigureAwait(false);
-                timeout.Token.ThrowIfCancellationRequested();
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            ThrowIfStopping();
-            throw new RaftException(RaftErrorCode.Timeout, "etcdserver: request timed out, leader transfer took too long");
-        }
-    }
-
-    /// <summary>etcd's configure: propose a conf change and wait until it is applied here.</summary>
-    private async Task<ConfChangeResult> ConfigureAsync(ConfChangeType type, ulong nodeId, byte[] context, CancellationToken ct)
-    {
-        var cc = new ConfChange(_ids.Next(), type, nodeId, context);
-        var input = new ProposeInput(cc, _waits.RegisterSource(cc.ID));
-        try
-        {
-            var result = (ConfChangeResult?)await RunProposalAsync(input, ct).ConfigureAwait(false)
-                ?? throw new InvalidOperationException("broken invariant: conf change applied without a result");
-            if (result.Error is { } refused)
-                throw MembershipException(refused);
-            _log.LogInformation("applied a configuration change through raft: {Type} {Node:x}", type, nodeId);
-            return result;
-        }
-        finally
-        {
-            _waits.Forget(cc.ID);
-        }
-    }
-
-    private static RaftException MembershipException(MembershipError e) => e switch
-    {
-        MembershipError.IdRemoved => new RaftException(RaftErrorCode.MemberNotFound, "membership: ID removed"),
-        MembershipError.IdExists => new RaftException(RaftErrorCode.PeerUrlExists, "membership: ID exists"),
-        MembershipError.IdNotFound => new RaftException(RaftErrorCode.MemberNotFound, "membership: ID not found"),
-        MembershipError.PeerUrlExists => new RaftException(RaftErrorCode.PeerUrlExists, "membership: peerURL exists"),
-        MembershipError.MemberNotLearner => new RaftException(RaftErrorCode.MemberNotLearner, "membership: can only promote a learner member"),
-        _ => new RaftException(RaftErrorCode.Unhealthy, "membership: too many learner members in cluster"),
-    };
-
-    /// <summary>etcd's isConnectedFullySince(now - HealthInterval) over the voting members.</summary>
-    private bool IsConnectedToAllVoters()
-    {
-        var since = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(_options.HealthIntervalMs);
-        return _cluster.VotingMembers.Where(m => m.Id != _start.Id).All(m => _transport.ActiveSince(m.Id) is { } t && t <= since);
-    }
-
-    /// <summary>etcd's mayRemoveMember.</summary>
-    private void MayRemoveMember(ulong id)
-    {
-        if (_cluster.Member(id) is { IsLearner: true })
-            return;
-        if (!_cluster.IsReadyToRemoveVotingMember(id))
-            throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
-        // A member that is down is not part of the active quorum and is safe to remove.
-        if (id != _start.Id && _transport.ActiveSince(id) is null)
-            return;
-        var voters = _cluster.VotingMembers.ToArray();
-        var since = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(_options.HealthIntervalMs);
-        var active = voters.Count(m => m.Id == _start.Id || _transport.ActiveSince(m.Id) is { } t && t <= since);
-        if (active - 1 < 1 + (voters.Length - 1) / 2)
-            throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: unhealthy cluster");
-    }
-
-    /// <summary>etcd's isLearnerReady: only the leader knows; a learner must have 90% of the leader's match.</summary>
-    private void IsLearnerReady(ulong id)
-    {
-        var status = RawNodeModule.status(_runner.Current);
-        if (status.Progress.IsEmpty)
-            throw new RaftException(RaftErrorCode.NotLeader, "etcdserver: not leader");
-        if (status.Progress.TryGetValue(id, out var learner))
-        {
-            var leader = status.Progress[status.Basic.ID];
-            if (learner.Match < leader.Match * 0.9)
-                throw new RaftException(RaftErrorCode.LearnerNotReady, "etcdserver: can only promote a learner member which is in sync with leader");
-        }
-    }
-
-    private void ThrowIfStopping()
-    {
-        if (_stopping.IsCancellationRequested)
-            throw new RaftException(RaftErrorCode.Stopped, "etcdserver: server stopped", Volatile.Read(ref _failure));
-    }
+    public Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default) =>
+        _admin.TransferLeadershipAsync(transferee, cancellationToken);
 
     // ------------------------------------------------------------------------------------------
     // For the transport.
@@ -502,14 +261,14 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     public void ReportSnapshot(ulong id, SnapshotStatus status)
     {
         _runner.Post(new SnapshotStatusInput(id, status));
-        _apply.SnapshotSent(status.IsSnapshotFinish);
+        _apply.SnapshotSent(CoreAdapter.IsFinished(status));
     }
 
     /// <summary>A peer told us this member was removed from the cluster: stop, as etcd does.</summary>
     public void ReportRemoved(ulong reportedBy)
     {
         _log.LogError("member {Self:x} was removed from the cluster (reported by {By:x}); the data-dir used by this member must be removed", _start.Id, reportedBy);
-        _ = StopAsync(new RaftException(RaftErrorCode.Stopped, "the member has been permanently removed from the cluster"));
+        _ = _lifecycle.StopAsync(new RaftException(RaftErrorCode.Stopped, "the member has been permanently removed from the cluster"));
     }
 
     // ------------------------------------------------------------------------------------------
@@ -517,13 +276,10 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
 
     void IRunnerSink.OnLeaderUpdate(LeaderUpdate update, ulong term)
     {
-        var previous = Interlocked.Exchange(ref _lead, update.Lead);
+        var previous = _leader.Update(update);
         Metrics.SetLeader(update.Lead != 0, update.IsLeader);
         if (update.NewLeader)
-        {
             Metrics.LeaderChanged();
-            Interlocked.Exchange(ref _leaderChanged, NewSignal()).TrySetResult();
-        }
         if (previous != update.Lead && LeaderChanged is { } handler)
         {
             var args = new LeaderChangedEventArgs(previous, update.Lead, term);
@@ -545,21 +301,17 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
 
     void IRunnerSink.OnApply(ApplyItem item) => _apply.Enqueue(item);
 
-    void IRunnerSink.OnCommittedIndex(ulong index)
-    {
-        if (index > Volatile.Read(ref _committed))
-            Volatile.Write(ref _committed, index);
-    }
+    void IRunnerSink.OnCommittedIndex(ulong index) => _leader.OnCommitted(index);
 
     void IRunnerSink.OnRedirectSnapshot(Message message) => _apply.OfferMsgSnap(message);
 
     bool IRunnerSink.IsRemoved(ulong id) => _cluster.IsRemoved(id);
 
-    void IRunnerSink.OnFatal(Exception error) => _ = StopAsync(error);
+    void IRunnerSink.OnFatal(Exception error) => _ = _lifecycle.StopAsync(error);
 
     void IApplySink.OnCluster(ClusterView cluster) => _cluster = cluster;
 
-    void IApplySink.OnFirstCommitInTerm() => Interlocked.Exchange(ref _firstCommitInTerm, NewSignal()).TrySetResult();
+    void IApplySink.OnFirstCommitInTerm() => _leader.OnFirstCommitInTerm();
 
     void IApplySink.OnRemovedSelf()
     {
@@ -567,11 +319,11 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         // Like etcd's stopWithDelay: let the runner send what it has (a leader's commit of the
         // removal) before stopping.
         _ = Task.Delay(TimeSpan.FromSeconds(1)).ContinueWith(
-            _ => StopAsync(new RaftException(RaftErrorCode.Stopped, "the member has been permanently removed from the cluster")),
+            _ => _lifecycle.StopAsync(new RaftException(RaftErrorCode.Stopped, "the member has been permanently removed from the cluster")),
             TaskScheduler.Default);
     }
 
-    void IApplySink.OnFatal(Exception error) => _ = StopAsync(error);
+    void IApplySink.OnFatal(Exception error) => _ = _lifecycle.StopAsync(error);
 
     // ------------------------------------------------------------------------------------------
     // Stopping.
@@ -580,56 +332,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// Stops gracefully: refuses new requests, ends the runner after the Ready in hand, lets the
     /// apply loop finish what it was handed, stops the transport and closes the WAL.
     /// </summary>
-    public Task StopAsync() => StopAsync(null);
-
-    private Task StopAsync(Exception? failure)
-    {
-        lock (_stopLock)
-        {
-            if (failure is not null && _failure is null)
-                Volatile.Write(ref _failure, failure);
-            return _stopTask ??= Task.Run(StopCoreAsync);
-        }
-    }
-
-    private async Task StopCoreAsync()
-    {
-        _stopping.Cancel();
-        var stopped = new RaftException(RaftErrorCode.Stopped, "etcdserver: server stopped", Volatile.Read(ref _failure));
-        try
-        {
-            await _reads.StopAsync().ConfigureAwait(false);
-            await _publish.ConfigureAwait(false);
-            await _runner.StopAsync().ConfigureAwait(false);
-            await _apply.StopAsync().ConfigureAwait(false);
-            if (_transport is IAsyncDisposable d)
-                await d.DisposeAsync().ConfigureAwait(false);
-            else if (_transport is IDisposable sd)
-                sd.Dispose();
-        }
-        catch (Exception ex)
-        {
-            _log.LogError(ex, "error while stopping");
-        }
-        finally
-        {
-            try
-            {
-                _start.Storage.Close();
-            }
-            catch (Exception ex)
-            {
-                _log.LogError(ex, "failed to close the WAL");
-            }
-            _waits.FailAll(stopped);
-            _appliedWait.Stop(stopped);
-            _log.LogInformation("stopped member {Id:x}", _start.Id);
-            if (Volatile.Read(ref _failure) is { } f and not RaftException { Code: RaftErrorCode.Stopped })
-                _stopped.TrySetException(f);
-            else
-                _stopped.TrySetResult();
-        }
-    }
+    public Task StopAsync() => _lifecycle.StopAsync(null);
 
     /// <summary>Stops the node (see <see cref="StopAsync()"/>) and releases its meter.</summary>
     public async ValueTask DisposeAsync()

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
-using Microsoft.FSharp.Collections;
-using Microsoft.FSharp.Core;
 using Raft.Core;
 using Raft.Shell.Storage;
 
@@ -28,12 +26,14 @@ internal sealed record RunnerSettings(
 /// <summary>
 /// The one loop that owns the RawNode (the seed's raftNode.start). It ticks on the heartbeat
 /// interval, steps messages, takes proposals and reports, pulls each Ready, asks the planner for
-/// the plan and runs the plan's effects in the order given. Runs on a dedicated thread.
+/// the plan and hands it to the <see cref="ReadyInterpreter"/>. Runs on a dedicated thread.
 /// </summary>
 internal sealed class RaftRunner
 {
     private readonly RunnerSettings _s;
     private readonly IRunnerSink _sink;
+    private readonly ReadyInterpreter _interpreter;
+    private readonly SnapshotCreator _snapshots;
     private readonly ConcurrentQueue<RunnerInput> _inbox = new();
     private readonly ConcurrentQueue<ApplySideRequest> _applySide = new();
     // No spinning before blocking: the threads that wake the runner need the core it would spin on.
@@ -41,17 +41,14 @@ internal sealed class RaftRunner
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ProposeInput> _waitingForLeader = [];
-    private readonly FSharpFunc<ulong, bool> _isRemoved;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Thread _thread;
 
     private RawNode _rn;
     private volatile RawNode _published;
-    private PlannerState _plannerState = Planner.initial;
-    private bool _isLeader;
+    private PlannerState _plannerState = CoreAdapter.InitialPlannerState;
     private int _pendingMessages;
     private TimeSpan _nextTick;
-    private Task _snapshotSaves = Task.CompletedTask;
     private Exception? _failure;
 
     public RaftRunner(RawNode rn, RunnerSettings settings, IRunnerSink sink)
@@ -60,12 +57,20 @@ internal sealed class RaftRunner
         _published = rn;
         _s = settings;
         _sink = sink;
-        _isRemoved = FuncConvert.FromFunc<ulong, bool>(sink.IsRemoved);
-        _thread = new Thread(Run) { IsBackground = true, Name = $"raft-runner-{RawNodeModule.id(rn):x}" };
+        _interpreter = new ReadyInterpreter(this, settings, sink);
+        _snapshots = new SnapshotCreator(this, settings);
+        _thread = new Thread(Run) { IsBackground = true, Name = $"raft-runner-{CoreAdapter.Id(rn):x}" };
     }
 
     /// <summary>The node as of the end of the last operation; safe to read from any thread.</summary>
     public RawNode Current => _published;
+
+    /// <summary>The node itself, for the runner's helpers on the runner's thread.</summary>
+    internal RawNode Node
+    {
+        get => _rn;
+        set => _rn = value;
+    }
 
     /// <summary>Completes when the loop has ended (and the WAL work it started is done).</summary>
     public Task Completion => _done.Task;
@@ -147,11 +152,11 @@ internal sealed class RaftRunner
                 DrainInbox();
                 ProposeWaiting();
                 TickIfDue();
-                DrainLogs();
-                if (RawNodeModule.hasReady(_rn))
+                _rn = CoreAdapter.DrainLogs(_rn, _s.Logger);
+                if (CoreAdapter.HasReady(_rn))
                     HandleReady();
                 _published = _rn;
-                if (!_inbox.IsEmpty || !_applySide.IsEmpty || RawNodeModule.hasReady(_rn))
+                if (!_inbox.IsEmpty || !_applySide.IsEmpty || CoreAdapter.HasReady(_rn))
                     continue;
                 var wait = _nextTick - _clock.Elapsed;
                 if (wait > TimeSpan.Zero)
@@ -186,7 +191,7 @@ internal sealed class RaftRunner
             if (input is ProposeInput p)
                 p.Applied.TrySetException(stopped);
         // Mark done before failing apply-side requests, so that later ones fail at once.
-        _snapshotSaves.ContinueWith(t =>
+        _snapshots.Saves.ContinueWith(t =>
         {
             if (t.Exception is { } ex)
                 _s.Logger.LogError(ex, "saving a snapshot failed");
@@ -195,22 +200,12 @@ internal sealed class RaftRunner
         }, TaskScheduler.Default);
     }
 
-    private void DrainLogs()
-    {
-        var (lines, rn) = RawNodeModule.drainLogs(_rn);
-        if (!lines.IsEmpty)
-        {
-            _rn = rn;
-            CoreLog.Write(_s.Logger, lines);
-        }
-    }
-
     private void TickIfDue()
     {
         var now = _clock.Elapsed;
         if (now < _nextTick)
             return;
-        _rn = RawNodeModule.tick(_rn);
+        _rn = CoreAdapter.Tick(_rn);
         _nextTick += _s.HeartbeatInterval;
         // A loop held up for several intervals ticks once and starts afresh, as Go's ticker drops
         // the ticks it could not deliver.
@@ -231,29 +226,29 @@ internal sealed class RaftRunner
         {
             case StepInput s:
                 Interlocked.Decrement(ref _pendingMessages);
-                _rn = RawNodeModule.step(s.Message, _rn).Item1;
+                _rn = CoreAdapter.Step(_rn, s.Message);
                 break;
             case ProposeInput p:
-                if (RawNodeModule.raft(_rn).Lead == 0)
-                    _waitingForLeader.Add(p);
-                else
+                if (CoreAdapter.AdmitProposal(_rn))
                     Propose(p);
+                else
+                    _waitingForLeader.Add(p);
                 break;
             case ReadIndexInput r:
-                _rn = RawNodeModule.readIndex(r.Context, _rn);
+                _rn = CoreAdapter.ReadIndex(_rn, r.Context);
                 break;
             case UnreachableInput u:
-                _rn = RawNodeModule.reportUnreachable(u.Id, _rn);
+                _rn = CoreAdapter.ReportUnreachable(_rn, u.Id);
                 break;
             case SnapshotStatusInput ss:
-                _rn = RawNodeModule.reportSnapshot(ss.Id, ss.Status, _rn);
+                _rn = CoreAdapter.ReportSnapshot(_rn, ss.Id, ss.Status);
                 break;
             case TransferLeaderInput t:
-                _rn = RawNodeModule.transferLeader(t.Transferee, _rn);
+                _rn = CoreAdapter.TransferLeader(_rn, t.Transferee);
                 break;
             case AdvanceTicksInput a:
                 for (var i = 0; i < a.Ticks; i++)
-                    _rn = RawNodeModule.tick(_rn);
+                    _rn = CoreAdapter.Tick(_rn);
                 break;
         }
     }
@@ -262,23 +257,20 @@ internal sealed class RaftRunner
     {
         if (!p.Claim())
             return;
-        var (rn, result) = p.ConfChange is { } cc
-            ? RawNodeModule.proposeConfChange(ConfChangeI.NewV1(cc), _rn)
-            : RawNodeModule.propose(p.Data, _rn);
+        var (rn, outcome, error) = CoreAdapter.Propose(_rn, p.Data, p.ConfChange);
         _rn = rn;
-        if (result.IsOk)
+        if (outcome == ProposalOutcome.Accepted)
             return;
         _s.Metrics.ProposalFailed();
-        var error = result.ErrorValue;
-        p.Applied.TrySetException(error.IsErrProposalDropped
+        p.Applied.TrySetException(outcome == ProposalOutcome.Dropped
             ? new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.ProposalDropped, "raft proposal dropped")
-            : new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.Unhealthy, $"proposal refused: {RaftErrorModule.message(error)}"));
+            : new Raft.Interop.RaftException(Raft.Interop.RaftErrorCode.Unhealthy, $"proposal refused: {error}"));
     }
 
     /// <summary>Proposals held while no leader was known go in once there is one.</summary>
     private void ProposeWaiting()
     {
-        if (_waitingForLeader.Count == 0 || RawNodeModule.raft(_rn).Lead == 0)
+        if (!CoreAdapter.ReleaseHeldProposals(_rn, _waitingForLeader.Count))
             return;
         foreach (var p in _waitingForLeader)
             Propose(p);
@@ -292,71 +284,15 @@ internal sealed class RaftRunner
             switch (req)
             {
                 case ApplyConfChangeRequest a:
-                    var (rn, cs) = RawNodeModule.applyConfChange(ConfChangeI.NewV1(a.ConfChange), _rn);
+                    var (rn, cs) = CoreAdapter.ApplyConfChange(_rn, a.ConfChange);
                     _rn = rn;
                     a.Done.TrySetResult(cs);
                     break;
                 case CreateSnapshotRequest c:
-                    CreateSnapshot(c);
+                    _snapshots.Create(c);
                     break;
             }
         }
-    }
-
-    /// <summary>
-    /// etcd's EtcdServer.snapshot: record the snapshot in the raft storage, compact the in-memory
-    /// log leaving catch-up entries, and save the snapshot to disk in the background (the WAL is
-    /// safe to share), then release the WAL and purge old files.
-    /// </summary>
-    private void CreateSnapshot(CreateSnapshotRequest c)
-    {
-        var created = RawNodeModule.createSnapshot(c.Index, FSharpOption<ConfState>.Some(c.ConfState), c.Data, _rn);
-        if (created.IsError)
-        {
-            // The log moved past it meanwhile (a newer snapshot arrived): nothing to do, as in etcd.
-            if (created.ErrorValue.IsErrSnapOutOfDate)
-            {
-                c.Saved.TrySetResult(Stopwatch.GetTimestamp());
-                return;
-            }
-            throw new InvalidOperationException($"broken invariant: failed to create snapshot at {c.Index}: {StorageErrorModule.message(created.ErrorValue)}");
-        }
-        var (snap, withSnap) = created.ResultValue;
-        _rn = withSnap;
-        if (c.Compact)
-        {
-            var compactIndex = c.Index > _s.SnapshotCatchUpEntries ? c.Index - _s.SnapshotCatchUpEntries : 1UL;
-            var compacted = RawNodeModule.compact(compactIndex, _rn);
-            if (compacted.IsOk)
-            {
-                _rn = compacted.ResultValue;
-                _s.Logger.LogInformation("compacted Raft logs, compact-index {CompactIndex}", compactIndex);
-            }
-            else if (!compacted.ErrorValue.IsErrCompacted)
-                throw new InvalidOperationException($"broken invariant: failed to compact at {compactIndex}: {StorageErrorModule.message(compacted.ErrorValue)}");
-        }
-        else
-        {
-            _s.Logger.LogInformation("skip compaction since there is an inflight snapshot");
-        }
-        _snapshotSaves = _snapshotSaves.ContinueWith(_ =>
-        {
-            try
-            {
-                var started = Stopwatch.GetTimestamp();
-                _s.Storage.SaveSnap(snap);
-                _s.Storage.Release(snap);
-                _s.Metrics.SnapSave(Stopwatch.GetElapsedTime(started));
-                _s.Logger.LogInformation("saved snapshot, snapshot-index {Index}", snap.Metadata.Index);
-                _s.Storage.Purge(_s.MaxWalFiles, _s.MaxSnapFiles);
-                c.Saved.TrySetResult(Stopwatch.GetTimestamp());
-            }
-            catch (Exception ex)
-            {
-                c.Saved.TrySetException(ex);
-                throw;
-            }
-        }, CancellationToken.None, TaskContinuationOptions.LongRunning, TaskScheduler.Default); // seconds of disk work for a large state: not on a pool thread
     }
 
     // ------------------------------------------------------------------------------------------
@@ -364,102 +300,11 @@ internal sealed class RaftRunner
 
     private void HandleReady()
     {
-        var (rd, rn) = RawNodeModule.ready(_rn);
+        var (rd, rn) = CoreAdapter.Ready(_rn);
         _rn = rn;
-        if (FSharpOption<SoftState>.get_IsSome(rd.SoftState))
-            _isLeader = rd.SoftState.Value.RaftState.IsStateLeader;
-        var input = new PlanInput(rd, _isLeader, _isRemoved, _clock.Elapsed, _s.HeartbeatInterval);
-        var plan = _s.Planner(input, _plannerState);
+        var plan = _s.Planner(CoreAdapter.PlanInput(rd, _sink.IsRemoved, _clock.Elapsed, _s.HeartbeatInterval), _plannerState);
         _plannerState = plan.State;
-
-        var notify = new NotifySlot { Detached = rd.CommittedEntries.Length == 0 && Pb.isEmptySnap(rd.Snapshot) };
-        var applied = false;
-        foreach (var effect in plan.Effects)
-        {
-            switch (effect.Tag)
-            {
-                case Effect.Tags.UpdateSoftState:
-                    _sink.OnLeaderUpdate(((Effect.UpdateSoftState)effect).Item, RawNodeModule.raft(_rn).Term);
-                    break;
-                case Effect.Tags.PublishReadState:
-                    _sink.OnReadState(((Effect.PublishReadState)effect).Item);
-                    break;
-                case Effect.Tags.Apply:
-                    RunApply(((Effect.Apply)effect).Item, notify);
-                    applied = true;
-                    break;
-                case Effect.Tags.Save:
-                    var save = (Effect.Save)effect;
-                    Fire(applied ? Failpoint.RaftBeforeSave : Failpoint.RaftBeforeSaveWaitWalSync);
-                    var started = Stopwatch.GetTimestamp();
-                    _s.Storage.Save(save.hardState, save.entries);
-                    if (save.mustSync)
-                        _s.Metrics.WalFsync(Stopwatch.GetElapsedTime(started));
-                    Fire(Failpoint.RaftAfterSave);
-                    break;
-                case Effect.Tags.ProposalsCommitted:
-                    _s.Metrics.SetCommitted(((Effect.ProposalsCommitted)effect).Item);
-                    break;
-                case Effect.Tags.Send:
-                    Fire(_isLeader ? Failpoint.RaftBeforeLeaderSend : Failpoint.RaftBeforeFollowerSend);
-                    _s.Transport.Send(ListModule.ToArray(((Effect.Send)effect).Item));
-                    break;
-                case Effect.Tags.SaveSnapshot:
-                    Fire(Failpoint.RaftBeforeSaveSnap);
-                    _s.Storage.SaveSnap(((Effect.SaveSnapshot)effect).Item);
-                    Fire(Failpoint.RaftAfterSaveSnap);
-                    break;
-                case Effect.Tags.Sync:
-                    var syncStarted = Stopwatch.GetTimestamp();
-                    _s.Storage.Sync();
-                    _s.Metrics.WalFsync(Stopwatch.GetElapsedTime(syncStarted));
-                    break;
-                case Effect.Tags.NotifyPersisted:
-                case Effect.Tags.WaitApplied:
-                    PostNotify(notify);
-                    break;
-                case Effect.Tags.ApplySnapshotToLog:
-                    var snap = ((Effect.ApplySnapshotToLog)effect).Item;
-                    Fire(Failpoint.RaftBeforeApplySnap);
-                    var withSnap = RawNodeModule.applySnapshotToStorage(snap, _rn);
-                    if (withSnap.IsError)
-                        throw new InvalidOperationException($"broken invariant: cannot apply snapshot {snap.Metadata.Index} to the raft log: {StorageErrorModule.message(withSnap.ErrorValue)}");
-                    _rn = withSnap.ResultValue;
-                    _s.Logger.LogInformation("applied incoming Raft snapshot, snapshot-index {Index}", snap.Metadata.Index);
-                    Fire(Failpoint.RaftAfterApplySnap);
-                    break;
-                case Effect.Tags.Release:
-                    _s.Storage.Release(((Effect.Release)effect).Item);
-                    Fire(Failpoint.RaftAfterWALRelease);
-                    break;
-                case Effect.Tags.AppendToLog:
-                    _rn = RawNodeModule.appendToStorage(((Effect.AppendToLog)effect).Item, _rn);
-                    break;
-                case Effect.Tags.RedirectSnapshot:
-                    _sink.OnRedirectSnapshot(((Effect.RedirectSnapshot)effect).Item);
-                    break;
-                case Effect.Tags.HeartbeatLate:
-                    var late = (Effect.HeartbeatLate)effect;
-                    _s.Logger.LogWarning(
-                        "leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk; to {To:x}, heartbeat-interval {Interval}, expected-duration {Expected}, exceeded-duration {Exceeded}",
-                        late.To, _s.HeartbeatInterval, 2 * _s.HeartbeatInterval, late.Exceeded);
-                    _s.Metrics.HeartbeatSendFailure();
-                    break;
-                case Effect.Tags.Advance:
-                    _rn = RawNodeModule.advance(rd, _rn);
-                    break;
-                default:
-                    throw new InvalidOperationException($"broken invariant: unknown effect {effect}");
-            }
-        }
-    }
-
-    private void RunApply(ApplyWork work, NotifySlot notify)
-    {
-        if (FSharpOption<ulong>.get_IsSome(work.CommittedIndex))
-            _sink.OnCommittedIndex(work.CommittedIndex.Value);
-        if (!notify.Detached)
-            _sink.OnApply(new ApplyItem(work.Entries, work.Snapshot, notify));
+        _interpreter.Run(rd, plan);
     }
 
     /// <summary>
@@ -467,7 +312,7 @@ internal sealed class RaftRunner
     /// need the runner (a conf change to apply, a snapshot to record): those requests are served
     /// here, so the wait cannot deadlock.
     /// </summary>
-    private void PostNotify(NotifySlot notify)
+    internal void PostNotify(NotifySlot notify)
     {
         while (!notify.TryPost())
         {
@@ -478,25 +323,4 @@ internal sealed class RaftRunner
             _wake.Reset();
         }
     }
-
-    private void Fire(Failpoint fp) => _s.Failpoints?.Hit(fp);
-}
-
-/// <summary>etcd's fixed numbers that the node uses.</summary>
-internal static class Defaults
-{
-    /// <summary>Entries kept in memory after a snapshot for slow followers (DefaultSnapshotCatchUpEntries).</summary>
-    public const ulong SnapshotCatchUpEntries = 5000;
-
-    /// <summary>MsgSnaps the apply side may hold (maxInFlightMsgSnap).</summary>
-    public const int MaxInFlightMsgSnap = 16;
-
-    /// <summary>How long compaction stays paused after a snapshot was sent (releaseDelayAfterSnapshot).</summary>
-    public static readonly TimeSpan ReleaseDelayAfterSnapshot = TimeSpan.FromSeconds(30);
-
-    /// <summary>How often the read loop re-sends an unanswered ReadIndex (readIndexRetryTime).</summary>
-    public static readonly TimeSpan ReadIndexRetryTime = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>Messages received but not yet stepped, beyond which new ones are dropped (recvc's size).</summary>
-    public const int MaxPendingMessages = 4096;
 }

@@ -96,16 +96,15 @@ internal sealed class ApplyConfChangeRequest(ConfChange confChange) : ApplySideR
 }
 
 /// <summary>
-/// Record a snapshot of the applied state at <see cref="Index"/> in the raft storage, save it to
-/// disk, release the WAL and compact the in-memory log (etcd's EtcdServer.snapshot).
+/// Record a snapshot of the applied state in the raft storage, compact the in-memory log as the
+/// order says, save it to disk and release the WAL (etcd's EtcdServer.snapshot).
 /// </summary>
-internal sealed class CreateSnapshotRequest(ulong index, ConfState confState, byte[] data, bool compact) : ApplySideRequest
+internal sealed class CreateSnapshotRequest(SnapshotOrder order, ConfState confState, byte[] data) : ApplySideRequest
 {
-    public ulong Index { get; } = index;
+    /// <summary>Core's decision: the index, and how far to compact.</summary>
+    public SnapshotOrder Order { get; } = order;
     public ConfState ConfState { get; } = confState;
     public byte[] Data { get; } = data;
-    /// <summary>False while a snapshot is being sent to a follower (etcd pauses compaction then).</summary>
-    public bool Compact { get; } = compact;
 
     /// <summary>
     /// Completes with the <see cref="System.Diagnostics.Stopwatch"/> timestamp at which the snapshot

@@ -100,8 +100,8 @@ public sealed class NodeStorage : IDisposable
         }
     }
 
-    /// <summary>Appends entries and the hard state; durable on return when raft requires it (etcd's Save).</summary>
-    public void Save(HardState hardState, Entry[] entries) => Wal.Save(hardState, entries);
+    /// <summary>Appends entries and the hard state; durable on return when <paramref name="mustSync"/> (raft's MustSync) says so.</summary>
+    public void Save(HardState hardState, Entry[] entries, bool mustSync = true) => Wal.Save(hardState, entries, mustSync);
 
     /// <summary>
     /// Saves a snapshot: the snap file first (fsynced), then the WAL's snapshot record (fsynced),

@@ -258,17 +258,17 @@ public sealed class Wal : IDisposable
     }
 
     /// <summary>
-    /// Appends entries, then the hard state if it is not empty (etcd's Save). fdatasyncs only when
-    /// raft requires it (entries, or a new term or vote); cuts a new segment once the current one
-    /// has passed the segment size.
+    /// Appends entries, then the hard state if it is not empty (etcd's Save). fdatasyncs when
+    /// <paramref name="mustSync"/> says so: raft decides that (the Ready's MustSync, carried by the
+    /// planner's Save), not the WAL; a caller without a Ready syncs. Cuts a new segment once the
+    /// current one has passed the segment size.
     /// </summary>
-    public void Save(HardState st, Entry[] ents)
+    public void Save(HardState st, Entry[] ents, bool mustSync = true)
     {
         lock (gate)
         {
             var enc = Writable();
             if (Pb.isEmptyHardState(st) && ents.Length == 0) return;
-            var mustSync = ents.Length != 0 || st.Vote != state.Vote || st.Term != state.Term;
             foreach (var e in ents)
             {
                 enc.EncodeEntry(e);

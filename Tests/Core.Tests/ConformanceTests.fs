@@ -12,7 +12,8 @@ let harnesses: Map<string, Harness> =
         [ "quorum", QuorumHarness.harness
           "confchange", ConfChangeHarness.harness
           "interaction", InteractionHarness.harness
-          "planner", PlannerHarness.harness ]
+          "planner", PlannerHarness.harness
+          "apply-planner", ApplyPlannerHarness.harness ]
 
 let private scriptTests (root: string) =
     [ for script in scripts root -> testCase script <| fun () -> check harnesses root script ]

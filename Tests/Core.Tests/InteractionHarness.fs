@@ -140,7 +140,6 @@ type private Env() =
     member env.PlanInput(idx: int, rd: Ready) : PlanInput =
         let node = nodes[idx]
         { Ready = rd
-          IsLeader = (RawNode.basicStatus node.Rn).SoftState.RaftState = StateLeader
           IsRemoved = fun _ -> false
           Now = TimeSpan.FromTicks(heartbeatInterval.Ticks * node.Ticks)
           HeartbeatInterval = heartbeatInterval }

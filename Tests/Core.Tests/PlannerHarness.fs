@@ -5,9 +5,9 @@
 ///   ----
 ///   <the plan, as PlanText prints it>
 ///
-/// Within a script the planner state carries over from one `plan` to the next, as in the seed's loop;
-/// so does whether the node leads (taken from each Ready's soft state, false until one says so), and
-/// so do the arguments: `now` (a monotonic clock reading, starting at 0), `heartbeat` (the heartbeat
+/// Within a script the planner state carries over from one `plan` to the next, as in the seed's loop
+/// (whether the node leads is part of it, taken from each Ready's soft state), and so do the
+/// arguments: `now` (a monotonic clock reading, starting at 0), `heartbeat` (the heartbeat
 /// interval, 100ms until set) and `removed` (the removed member ids, none until set).
 module Raft.Core.Tests.PlannerHarness
 
@@ -17,7 +17,6 @@ open Raft.Core.Tests.DataDriven
 
 type private Session =
     { mutable State: PlannerState
-      mutable IsLeader: bool
       mutable Now: TimeSpan
       mutable Heartbeat: TimeSpan
       mutable Removed: Set<uint64> }
@@ -27,12 +26,9 @@ let private plan (s: Session) (d: TestData) =
     d.Arg "heartbeat" |> Option.iter (fun _ -> s.Heartbeat <- ReadyText.parseDuration (d.ArgValue "heartbeat"))
     d.Arg "removed" |> Option.iter (fun ids -> s.Removed <- ids |> List.filter ((<>) "") |> List.map uint64 |> Set.ofList)
     let rd = ReadyText.parse d.Input
-    // The seed's `islead`: changes only with a soft state.
-    rd.SoftState |> Option.iter (fun ss -> s.IsLeader <- ss.RaftState = StateLeader)
     let removed = s.Removed
     let input =
         { Ready = rd
-          IsLeader = s.IsLeader
           IsRemoved = fun id -> removed.Contains id
           Now = s.Now
           HeartbeatInterval = s.Heartbeat }
@@ -44,7 +40,6 @@ let private plan (s: Session) (d: TestData) =
 let harness () : TestData -> string =
     let s =
         { State = Planner.initial
-          IsLeader = false
           Now = TimeSpan.Zero
           Heartbeat = TimeSpan.FromMilliseconds 100.0
           Removed = Set.empty }

@@ -1,14 +1,15 @@
-/// The order the planner guarantees, as FsCheck properties over generated Readys (leaders and
+/// The order the planner guarantees, as Hedgehog properties over generated Readys (leaders and
 /// followers, with and without snapshots, overlapping entries, conf changes, messages). Each
 /// property is also run against a named broken planner — a realistic mistake, several of them
 /// etcd's own — and must catch it.
 module Raft.Core.Tests.PlannerProperties
 
 open System
-open FsCheck
-open FsCheck.FSharp
-open Xunit
+open Expecto
+open Hedgehog
+open Hedgehog.FSharp
 open Raft.Core
+open Raft.Core.Tests.PropertyCheck
 
 // ---- generated cases ---------------------------------------------------------------------------
 
@@ -25,15 +26,15 @@ type Case =
     member c.Input: PlanInput =
         let removed = c.Removed
         { Ready = c.Ready
-          IsLeader = c.IsLeader
           IsRemoved = fun id -> removed.Contains id
           Now = c.Now
           HeartbeatInterval = c.Interval }
 
     member c.Display =
         sprintf
-            "leader=%b removed=%A now=%s interval=%s lead=%d heartbeats=%A\n%s"
+            "leader=%b (before the Ready: %b) removed=%A now=%s interval=%s lead=%d heartbeats=%A\n%s"
             c.IsLeader
+            c.State.IsLeader
             (Set.toList c.Removed)
             (PlanText.duration c.Now)
             (PlanText.duration c.Interval)
@@ -42,6 +43,13 @@ type Case =
             (Describe.ready c.Ready)
 
 let private ms (n: int) = TimeSpan.FromMilliseconds(float n)
+
+let private choose (lo: int, hi: int) = Gen.int32 (Range.constant lo hi)
+let private listOfLength (n: int) (g: Gen<'a>) = Gen.list (Range.singleton n) g
+
+/// Any sub-list of `xs`, in order.
+let private subListOf (xs: 'a list) =
+    listOfLength xs.Length Gen.bool |> Gen.map (fun keep -> List.zip xs keep |> List.filter snd |> List.map fst)
 
 let private genEntryType =
     Gen.frequency [ 6, Gen.constant EntryNormal; 1, Gen.constant EntryConfChange; 1, Gen.constant EntryConfChangeV2 ]
@@ -62,23 +70,23 @@ let private confState = { Pb.emptyConfState with Voters = [ 1UL; 2UL; 3UL ] }
 
 let private genCase: Gen<Case> =
     gen {
-        let! isLeader = Gen.elements [ true; false ]
-        let! snapIndex = Gen.frequency [ 2, Gen.constant 0UL; 1, Gen.choose (1, 20) |> Gen.map uint64 ]
-        let! firstTerm = Gen.choose (1, 3) |> Gen.map uint64
+        let! isLeader = Gen.item [ true; false ]
+        let! snapIndex = Gen.frequency [ 2, Gen.constant 0UL; 1, choose (1, 20) |> Gen.map uint64 ]
+        let! firstTerm = choose (1, 3) |> Gen.map uint64
         // The log after the snapshot: n entries with non-decreasing terms.
-        let! n = Gen.choose (0, 6)
-        let! bumps = Gen.listOfLength n (Gen.elements [ 0UL; 0UL; 0UL; 1UL ])
-        let! types = Gen.listOfLength n genEntryType
-        let! nodes = Gen.listOfLength n (Gen.choose (1, 5) |> Gen.map uint64)
+        let! n = choose (0, 6)
+        let! bumps = listOfLength n (Gen.item [ 0UL; 0UL; 0UL; 1UL ])
+        let! types = listOfLength n genEntryType
+        let! nodes = listOfLength n (choose (1, 5) |> Gen.map uint64)
         let terms = bumps |> List.scan (+) firstTerm |> List.tail
         let log =
             List.zip3 terms types nodes
             |> List.mapi (fun i (term, t, node) -> { Term = term; Index = snapIndex + 1UL + uint64 i; Type = t; Data = dataFor t node })
             |> Array.ofList
         // Committed: positions a..b (none when b = 0); unstable: the suffix from u (none when u > n).
-        let! b = Gen.choose (0, n)
-        let! a = Gen.choose (1, max 1 b)
-        let! u = Gen.choose (1, n + 1)
+        let! b = choose (0, n)
+        let! a = choose (1, max 1 b)
+        let! u = choose (1, n + 1)
         let committed = if b = 0 then [||] else log[a - 1 .. b - 1]
         let unstable = log[u - 1 ..]
         let snapshot =
@@ -86,18 +94,18 @@ let private genCase: Gen<Case> =
             else { Data = [||]; Metadata = { ConfState = confState; Index = snapIndex; Term = firstTerm } }
         let lastTerm = if n = 0 then firstTerm else log[n - 1].Term
         let commit = if b = 0 then snapIndex else log[b - 1].Index
-        let! vote = Gen.choose (0, 3) |> Gen.map uint64
-        let! hardState = Gen.elements [ Pb.emptyHardState; { Term = lastTerm; Vote = vote; Commit = commit } ]
-        let! syncWithoutEntries = Gen.elements [ true; false ]
-        let! lead = Gen.choose (0, 3) |> Gen.map uint64
-        let! followerState = Gen.elements [ StateFollower; StateCandidate; StatePreCandidate ]
+        let! vote = choose (0, 3) |> Gen.map uint64
+        let! hardState = Gen.item [ Pb.emptyHardState; { Term = lastTerm; Vote = vote; Commit = commit } ]
+        let! syncWithoutEntries = Gen.item [ true; false ]
+        let! lead = choose (0, 3) |> Gen.map uint64
+        let! followerState = Gen.item [ StateFollower; StateCandidate; StatePreCandidate ]
         let! softState =
-            Gen.elements [ None; Some { Lead = lead; RaftState = if isLeader then StateLeader else followerState } ]
-        let! readStates = Gen.listOfLength 2 (Gen.choose (0, 9)) |> Gen.map (List.map (fun i -> { Index = uint64 i; RequestCtx = [| byte i |] }))
-        let! readStateCount = Gen.choose (0, 2)
-        let! msgCount = Gen.choose (0, 8)
-        let! msgTypes = Gen.listOfLength msgCount (Gen.elements messageTypes)
-        let! targets = Gen.listOfLength msgCount (Gen.choose (2, 5) |> Gen.map uint64)
+            Gen.item [ None; Some { Lead = lead; RaftState = if isLeader then StateLeader else followerState } ]
+        let! readStates = listOfLength 2 (choose (0, 9)) |> Gen.map (List.map (fun i -> { Index = uint64 i; RequestCtx = [| byte i |] }))
+        let! readStateCount = choose (0, 2)
+        let! msgCount = choose (0, 8)
+        let! msgTypes = listOfLength msgCount (Gen.item messageTypes)
+        let! targets = listOfLength msgCount (choose (2, 5) |> Gen.map uint64)
         let messages =
             List.zip msgTypes targets
             |> List.mapi (fun i (t, target) ->
@@ -111,11 +119,12 @@ let private genCase: Gen<Case> =
                     Snapshot =
                         if t = MsgSnap then { Data = [||]; Metadata = { ConfState = confState; Index = 7UL; Term = 1UL } }
                         else Pb.emptySnapshot })
-        let! removed = Gen.subListOf [ 2UL; 3UL; 4UL; 5UL ] |> Gen.map Set.ofSeq
-        let! now = Gen.choose (0, 1000) |> Gen.map ms
-        let! seen = Gen.subListOf [ 2UL; 3UL; 4UL; 5UL ]
-        let! ages = Gen.listOfLength seen.Length (Gen.choose (0, 500))
-        let! stateLead = Gen.choose (0, 3) |> Gen.map uint64
+        let! removed = subListOf [ 2UL; 3UL; 4UL; 5UL ] |> Gen.map Set.ofSeq
+        let! now = choose (0, 1000) |> Gen.map ms
+        let! seen = subListOf [ 2UL; 3UL; 4UL; 5UL ]
+        let! ages = listOfLength seen.Length (choose (0, 500))
+        let! stateLead = choose (0, 3) |> Gen.map uint64
+        let! ledBefore = Gen.item [ true; false ]
         return
             { Ready =
                 { SoftState = softState
@@ -132,6 +141,8 @@ let private genCase: Gen<Case> =
               Interval = ms 100
               State =
                 { Lead = stateLead
+                  // Without a soft state the Ready leaves leadership as it was.
+                  IsLeader = if softState.IsNone then isLeader else ledBefore
                   LastHeartbeat = List.zip seen ages |> List.map (fun (p, age) -> p, now - ms age) |> Map.ofList } }
     }
 
@@ -146,7 +157,7 @@ let private first pred effects = positions pred effects |> List.tryHead
 let private last pred effects = positions pred effects |> List.tryLast
 
 let private isSave = function Save _ -> true | _ -> false
-let private isSaveWithEntries = function Save(_, ents, _) -> ents.Length > 0 | _ -> false
+let private isSaveWithEntries = function Save(_, ents, _, _) -> ents.Length > 0 | _ -> false
 let private isSend = function Send _ -> true | _ -> false
 let private isApply = function Apply _ -> true | _ -> false
 let private isNotify = function NotifyPersisted -> true | _ -> false
@@ -181,7 +192,7 @@ let advanceLastAndOnce: Check =
 let entriesSavedOnce: Check =
     fun case effects ->
         let rd = case.Ready
-        let saves = effects |> List.choose (function Save(hs, ents, sync) -> Some(hs, ents, sync) | _ -> None)
+        let saves = effects |> List.choose (function Save(hs, ents, sync, _) -> Some(hs, ents, sync) | _ -> None)
         let savedEntries = saves |> List.collect (fun (_, ents, _) -> List.ofArray ents)
         let savedStates = saves |> List.filter (fun (hs, _, _) -> not (Pb.isEmptyHardState hs))
         all
@@ -260,7 +271,7 @@ let messageProcessing: Check =
             msgs
             |> List.filter (fun m ->
                 live m && m.Type <> MsgSnap && (m.Type <> MsgAppResp || Some m = lastAppResp))
-        let sent = effects |> List.collect (function Send ms -> ms | _ -> [])
+        let sent = effects |> List.collect (function Send(ms, _) -> ms | _ -> [])
         let redirected = effects |> List.choose (function RedirectSnapshot m -> Some m | _ -> None)
         let expectedRedirected = msgs |> List.filter (fun m -> live m && m.Type = MsgSnap) |> List.rev
         all
@@ -268,12 +279,27 @@ let messageProcessing: Check =
               fun () -> require (redirected = expectedRedirected) "the MsgSnaps redirected are not the live ones"
               fun () -> require ((positions isSend effects).Length <= 1) "messages sent in more than one batch" ]
 
+/// Whether the Ready gives the apply loop anything to do.
+let private hasApplyWork (rd: Ready) = rd.CommittedEntries.Length > 0 || hasSnapshot rd
+
+/// The apply loop hears of a Ready only when it has something to apply, and then once.
+let applyOnlyWithWork: Check =
+    fun case effects ->
+        let applies = positions isApply effects
+        if hasApplyWork case.Ready then
+            require (applies.Length = 1) "a Ready with work for the apply loop is not handed to it exactly once"
+        else
+            require
+                (applies.IsEmpty && (positions isNotify effects).IsEmpty && not (List.contains WaitApplied effects))
+                "the apply loop is told of a Ready with nothing to apply"
+
 /// The apply loop waits once for the disk (and once more for a snapshot before it opens it); the
 /// raft loop's notifications must let all of those waits finish, each after the work it stands for.
 let notifyCountFreesTheApplyLoop: Check =
     fun case effects ->
         let notifies = positions isNotify effects
-        let waits = if hasSnapshot case.Ready then 2 else 1
+        let waits = if hasSnapshot case.Ready then 2 elif hasApplyWork case.Ready then 1 else 0
+        if waits = 0 then require notifies.IsEmpty "notifications without an apply loop waiting for them" else
         all
             [ fun () -> require (notifies.Length = waits) (sprintf "%d notifications for %d waits of the apply loop" notifies.Length waits)
               fun () -> require (allBefore (positions isApply effects) notifies) "a notification before the apply loop got its work"
@@ -323,6 +349,31 @@ let heartbeatTiming: Check =
         let actual = effects |> List.choose (function HeartbeatLate(p, e) -> Some(p, e) | _ -> None)
         require (actual = expected) (sprintf "late heartbeats %A, expected %A" actual expected)
 
+/// The failpoints are the seed's gofail sites, named on the effect each guards: the save ahead of
+/// the apply is raftBeforeSaveWaitWalSync, a later one raftBeforeSave; a leader's send is
+/// raftBeforeLeaderSend, anyone else's raftBeforeFollowerSend.
+let failpointsNameTheirEffect: Check =
+    fun case effects ->
+        let applyAt = first isApply effects
+        let expect what (actual: Guard) (expected: Guard) =
+            if actual = expected then None else Some(sprintf "%s guarded by %A, expected %A" what actual expected)
+        effects
+        |> List.indexed
+        |> List.tryPick (fun (i, e) ->
+            match e with
+            | Save(_, _, _, g) ->
+                let before =
+                    match applyAt with
+                    | Some a when i < a -> RaftBeforeSaveWaitWalSync
+                    | _ -> RaftBeforeSave
+                expect "a save" g { Before = Some before; After = Some RaftAfterSave }
+            | Send(_, g) ->
+                expect "a send" g (Guards.before (if case.IsLeader then RaftBeforeLeaderSend else RaftBeforeFollowerSend))
+            | SaveSnapshot(_, g) -> expect "a snapshot save" g { Before = Some RaftBeforeSaveSnap; After = Some RaftAfterSaveSnap }
+            | ApplySnapshotToLog(_, g) -> expect "apply-snapshot-to-log" g { Before = Some RaftBeforeApplySnap; After = Some RaftAfterApplySnap }
+            | Release(_, g) -> expect "a release" g { Before = None; After = Some RaftAfterWALRelease }
+            | _ -> None)
+
 // ---- broken planners ---------------------------------------------------------------------------
 
 let private realPlanner: Planner = Planner.plan
@@ -335,11 +386,14 @@ let private rewrite (f: PlanInput -> Effect list -> Effect list) : Planner =
 
 let private moveTo (pred: Effect -> bool) (insertAt: Effect list -> int) (effects: Effect list) =
     let moved = effects |> List.filter pred
-    let rest = effects |> List.filter (pred >> not)
-    let at = insertAt rest
-    List.take at rest @ moved @ List.skip at rest
+    if moved.IsEmpty then effects
+    else
+        let rest = effects |> List.filter (pred >> not)
+        let at = insertAt rest
+        List.take at rest @ moved @ List.skip at rest
 
-let private indexAfter pred effects = (List.findIndex pred effects) + 1
+/// Just after the first effect that matches; the front when none does.
+let private indexAfter pred effects = (List.tryFindIndex pred effects |> Option.defaultValue -1) + 1
 let private indexOf pred effects = List.findIndex pred effects
 
 /// Advances once the snapshot is in the log, and again at the end.
@@ -380,15 +434,17 @@ let appendsBeforeSaving: Planner =
 
 /// Lets followers send in parallel with their save, as a leader does.
 let followerSendsBeforeSaving: Planner =
-    rewrite (fun input effects -> if input.IsLeader then effects else moveTo isSend (indexAfter isApply) effects)
+    fun input state ->
+        let p = Planner.plan input state
+        if p.State.IsLeader then p else { p with Effects = moveTo isSend (indexAfter isApply) p.Effects }
 
 /// Thinks a later message of any type supersedes an earlier one of the same type.
 let keepsLastOfEveryType: Planner =
     rewrite (fun _ effects ->
         effects
         |> List.map (function
-            | Send ms ->
-                Send(ms |> List.indexed |> List.filter (fun (i, m) -> ms |> List.indexed |> List.forall (fun (j, n) -> j <= i || n.Type <> m.Type)) |> List.map snd)
+            | Send(ms, g) ->
+                Send(ms |> List.indexed |> List.filter (fun (i, m) -> ms |> List.indexed |> List.forall (fun (j, n) -> j <= i || n.Type <> m.Type)) |> List.map snd, g)
             | e -> e))
 
 /// Notifies the apply loop once per Ready even when it also waits for a snapshot.
@@ -398,6 +454,20 @@ let forgetsSnapshotNotify: Planner =
             let i = indexOf isNotify effects
             List.removeAt i effects
         else effects)
+
+/// Hands every Ready to the apply loop, with nothing in it, and notifies it (the seed's way; the
+/// runner then has to recognise such Readys itself).
+let appliesEveryReady: Planner =
+    rewrite (fun input effects ->
+        if List.exists isApply effects then effects
+        else
+            let withApply = moveTo isApply (fun _ -> 0) (Apply { Entries = [||]; Snapshot = Pb.emptySnapshot; CommittedIndex = None } :: effects)
+            List.take (withApply.Length - 1) withApply @ [ NotifyPersisted; Advance ])
+
+/// etcd 3.5.4's one site for both saves: raftBeforeSave, wherever the save stands.
+let oneSiteForEverySave: Planner =
+    rewrite (fun _ effects ->
+        effects |> List.map (function Save(hs, ents, sync, _) -> Save(hs, ents, sync, Guards.save RaftBeforeSave) | e -> e))
 
 /// Waits for the conf change to be applied only after sending.
 let waitsAfterSending: Planner =
@@ -412,39 +482,38 @@ let lateAfterOneInterval: Planner =
 
 // ---- running them ------------------------------------------------------------------------------
 
-let private config = Config.QuickThrowOnFailure.WithMaxTest(1000)
-
 /// Marks a failure where the planner threw rather than broke the property.
 let private plannerThrew = "the planner threw: "
 
-let private verify (planner: Planner) (check: Check) =
-    Check.One(
-        config,
-        Prop.forAll (Arb.fromGen genCase) (fun case ->
-            let outcome =
-                try
-                    let plan = planner case.Input case.State
-                    check case plan.Effects |> Option.map (fun why -> sprintf "%s\nplan:\n%s" why (PlanText.describe plan.Effects))
-                with ex ->
-                    Some(plannerThrew + ex.ToString())
-            match outcome with
-            | None -> ()
-            | Some why -> failwith why)
-    )
+let private planProperty (planner: Planner) (check: Check) =
+    property {
+        let! case = genCase
+        let outcome =
+            try
+                let plan = planner case.Input case.State
+                check case plan.Effects |> Option.map (fun why -> sprintf "%s\nplan:\n%s" why (PlanText.describe plan.Effects))
+            with ex ->
+                Some(plannerThrew + ex.ToString())
+        match outcome with
+        | None -> ()
+        | Some why -> failwithf "%s\ncase: %s" why case.Display
+    }
+
+let private verify (planner: Planner) (check: Check) = Hog.holds (planProperty planner check)
 
 /// The property must fail on the broken planner by finding a violation, not because the broken
 /// planner threw.
 let private caught (planner: Planner) (check: Check) =
-    let failure =
-        try
-            verify planner check
-            None
-        with ex ->
-            Some ex.Message
-    match failure with
-    | None -> Assert.Fail "the property did not catch the broken planner"
-    | Some message when message.Contains plannerThrew -> Assert.Fail message
-    | Some _ -> ()
+    let config =
+        PropertyConfig.defaults
+        |> PropertyConfig.withTests 1000<tests>
+        |> PropertyConfig.withSeed (Seed.from Hog.seed)
+    let report = Property.reportWith config (planProperty planner check)
+    match report.Status with
+    | Failed _ ->
+        let text = Report.render report
+        if text.Contains plannerThrew then failtestf "the broken planner threw instead of breaking the property (RAFT_PROP_SEED=%d):\n%s" Hog.seed text
+    | _ -> failtestf "the property did not catch the broken planner (RAFT_PROP_SEED=%d)" Hog.seed
 
 let properties: (string * Check * string * Planner) list =
     [ "advance is last and appears once", advanceLastAndOnce, "advancesTwiceWithSnapshot", advancesTwiceWithSnapshot
@@ -455,31 +524,26 @@ let properties: (string * Check * string * Planner) list =
       "append to log comes after save", appendAfterSave, "appendsBeforeSaving", appendsBeforeSaving
       "a follower sends only after its save, a leader before", followerSendsAfterSave, "followerSendsBeforeSaving", followerSendsBeforeSaving
       "message processing keeps the other messages in order", messageProcessing, "keepsLastOfEveryType", keepsLastOfEveryType
+      "a Ready reaches the apply loop only with something to apply", applyOnlyWithWork, "appliesEveryReady", appliesEveryReady
       "the notify count lets the apply loop's waits finish", notifyCountFreesTheApplyLoop, "forgetsSnapshotNotify", forgetsSnapshotNotify
       "a follower committing a conf change waits before sending", waitAppliedBeforeFollowerSends, "waitsAfterSending", waitsAfterSending
-      "heartbeats are late after twice the interval", heartbeatTiming, "lateAfterOneInterval", lateAfterOneInterval ]
+      "heartbeats are late after twice the interval", heartbeatTiming, "lateAfterOneInterval", lateAfterOneInterval
+      "failpoints are named by the effect they guard", failpointsNameTheirEffect, "oneSiteForEverySave", oneSiteForEverySave ]
 
-let propertyNames () : obj[] seq = properties |> Seq.map (fun (name, _, _, _) -> [| box name |])
+[<Tests>]
+let tests =
+    testList "Planner" [
+        for name, check, brokenName, broken in properties do
+            testCase (sprintf "the planner keeps: %s" name) <| fun () -> verify realPlanner check
+            testCase (sprintf "%s is caught by: %s" brokenName name) <| fun () -> caught broken check
 
-let private find name = properties |> List.find (fun (n, _, _, _) -> n = name)
-
-[<Theory; MemberData(nameof propertyNames)>]
-let ``the planner keeps`` (property: string) =
-    let _, check, _, _ = find property
-    verify realPlanner check
-
-[<Theory; MemberData(nameof propertyNames)>]
-let ``a broken planner is caught by`` (property: string) =
-    let _, check, _, broken = find property
-    caught broken check
-
-/// Each broken planner breaks its own property only where it means to: it still keeps advance
-/// last (so a caught failure is the intended one, not an accident of the rewrite).
-[<Fact>]
-let ``broken planners differ from the real one only where they mean to`` () =
-    for _, _, name, broken in properties do
-        if name <> "advancesTwiceWithSnapshot" then
-            try
-                verify broken advanceLastAndOnce
-            with ex ->
-                failwithf "%s breaks more than it should: %s" name ex.Message
+        /// Each broken planner breaks its own property only where it means to: it still keeps advance
+        /// last (so a caught failure is the intended one, not an accident of the rewrite).
+        testCase "broken planners differ from the real one only where they mean to" <| fun () ->
+            for _, _, name, broken in properties do
+                if name <> "advancesTwiceWithSnapshot" then
+                    try
+                        verify broken advanceLastAndOnce
+                    with ex ->
+                        failtestf "%s breaks more than it should: %s" name ex.Message
+    ]

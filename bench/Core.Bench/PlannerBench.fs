@@ -31,9 +31,8 @@ let followerReady count : Ready =
         Messages = [| { Pb.emptyMessage with Type = MsgAppResp; From = 2UL; To = 1UL; Term = 2UL; Index = 100UL + uint64 count } |]
         MustSync = true }
 
-let private input ready isLeader : PlanInput =
+let private input ready : PlanInput =
     { Ready = ready
-      IsLeader = isLeader
       IsRemoved = fun _ -> false
       Now = TimeSpan.FromSeconds 10.0
       HeartbeatInterval = TimeSpan.FromMilliseconds 100.0 }
@@ -44,11 +43,13 @@ type PlannerBench() =
     let state =
         { Planner.initial with
             Lead = 1UL
+            IsLeader = true
             LastHeartbeat = Map [ 2UL, TimeSpan.FromSeconds 9.95; 3UL, TimeSpan.FromSeconds 9.95 ] }
-    let leader1 = input (leaderReady 1) true
-    let leader64 = input (leaderReady 64) true
-    let follower1 = input (followerReady 1) false
-    let follower64 = input (followerReady 64) false
+    let leader1 = input (leaderReady 1)
+    let leader64 = input (leaderReady 64)
+    let follower1 = input (followerReady 1)
+    let follower64 = input (followerReady 64)
+    let followerState = { state with IsLeader = false }
 
     [<Benchmark>]
     member _.Leader1() = Planner.plan leader1 state
@@ -57,7 +58,7 @@ type PlannerBench() =
     member _.Leader64() = Planner.plan leader64 state
 
     [<Benchmark>]
-    member _.Follower1() = Planner.plan follower1 state
+    member _.Follower1() = Planner.plan follower1 followerState
 
     [<Benchmark>]
-    member _.Follower64() = Planner.plan follower64 state
+    member _.Follower64() = Planner.plan follower64 followerState

@@ -33,7 +33,8 @@ public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulon
         var id = cc.NodeID;
         if (Removed.Contains(id))
             return MembershipError.IdRemoved;
-        if (cc.Type.IsConfChangeAddNode || cc.Type.IsConfChangeAddLearnerNode)
+        var kind = CoreAdapter.KindOf(cc.Type);
+        if (kind is ConfChangeKind.AddNode or ConfChangeKind.AddLearnerNode)
         {
             var ctx = ConfigChangeContext.FromJson(cc.Context);
             if (ctx.IsPromote)
@@ -53,9 +54,9 @@ public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulon
                 return MembershipError.TooManyLearners;
             return null;
         }
-        if (cc.Type.IsConfChangeRemoveNode)
+        if (kind == ConfChangeKind.RemoveNode)
             return Members.ContainsKey(id) ? null : MembershipError.IdNotFound;
-        if (cc.Type.IsConfChangeUpdateNode)
+        if (kind == ConfChangeKind.UpdateNode)
         {
             if (!Members.ContainsKey(id))
                 return MembershipError.IdNotFound;
@@ -87,51 +88,24 @@ public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulon
     public ClusterView UpdateAttributes(ulong id, string name, IReadOnlyList<string> clientUrls) =>
         Members.TryGetValue(id, out var m) ? this with { Members = Members.SetItem(id, m with { Name = name, ClientUrls = clientUrls }) } : this;
 
-    /// <summary>etcd's IsReadyToAddVotingMember: quorum of the future cluster must be started.</summary>
-    public bool IsReadyToAddVotingMember()
-    {
-        var nmembers = 1;
-        var nstarted = 0;
-        foreach (var m in VotingMembers)
-        {
-            if (m.IsStarted)
-                nstarted++;
-            nmembers++;
-        }
-        if (nstarted == 1 && nmembers == 2)
-            return true;
-        return nstarted >= nmembers / 2 + 1;
-    }
+    /// <summary>
+    /// etcd's IsReadyToAddVotingMember: a majority of the cluster that <paramref name="newMemberId"/>
+    /// would join must be started (Core's ReconfigQuorum).
+    /// </summary>
+    public bool IsReadyToAddVotingMember(ulong newMemberId) =>
+        CoreAdapter.ReadyToAddVoter(VotingIds(), IsStarted, newMemberId);
 
-    /// <summary>etcd's IsReadyToRemoveVotingMember.</summary>
-    public bool IsReadyToRemoveVotingMember(ulong id)
-    {
-        var nmembers = 0;
-        var nstarted = 0;
-        foreach (var m in VotingMembers)
-        {
-            if (m.Id == id)
-                continue;
-            if (m.IsStarted)
-                nstarted++;
-            nmembers++;
-        }
-        return nstarted >= nmembers / 2 + 1;
-    }
+    /// <summary>etcd's IsReadyToRemoveVotingMember: a majority of the voters left must be started.</summary>
+    public bool IsReadyToRemoveVotingMember(ulong id) =>
+        CoreAdapter.ReadyToRemoveVoter(VotingIds(), IsStarted, id);
 
-    /// <summary>etcd's IsReadyToPromoteMember.</summary>
-    public bool IsReadyToPromoteMember()
-    {
-        var nmembers = 1;
-        var nstarted = 1;
-        foreach (var m in VotingMembers)
-        {
-            if (m.IsStarted)
-                nstarted++;
-            nmembers++;
-        }
-        return nstarted >= nmembers / 2 + 1;
-    }
+    /// <summary>etcd's IsReadyToPromoteMember: a majority of the voters with <paramref name="learnerId"/> must be started.</summary>
+    public bool IsReadyToPromoteMember(ulong learnerId) =>
+        CoreAdapter.ReadyToPromote(VotingIds(), IsStarted, learnerId);
+
+    private ulong[] VotingIds() => VotingMembers.Select(m => m.Id).ToArray();
+
+    private bool IsStarted(ulong id) => Member(id) is { IsStarted: true };
 }
 
 /// <summary>Why a membership change is refused (etcd's membership errors).</summary>

@@ -26,7 +26,7 @@ public class PlannerOverrideTests
         var planner = PlannerOverride.Load($"{Self}:Raft.Shell.Tests.Cli.CountingPlanner.Plan");
         Assert.NotNull(planner);
         var before = CountingPlanner.Calls;
-        var plan = planner(new PlanInput(Pb.emptyReady, false, Microsoft.FSharp.Core.FuncConvert.FromFunc<ulong, bool>(_ => false), TimeSpan.Zero, TimeSpan.FromMilliseconds(100)), Planner.initial);
+        var plan = planner(new PlanInput(Pb.emptyReady, Microsoft.FSharp.Core.FuncConvert.FromFunc<ulong, bool>(_ => false), TimeSpan.Zero, TimeSpan.FromMilliseconds(100)), Planner.initial);
         Assert.Equal(before + 1, CountingPlanner.Calls);
         Assert.True(plan.Effects.Last().IsAdvance);
         Assert.Null(PlannerOverride.Load(null));

@@ -19,7 +19,8 @@ public static class BrokenPlanners
     /// which answers the client, before the same entries are saved to the WAL. The rule is dropped
     /// for Readys that commit a client's command; the member's own entries (bootstrap, no-op,
     /// publish) keep Core's order, so the member can start with <c>raftBeforeSave</c> armed and
-    /// the first crash happens under a client's write.
+    /// the first crash happens under a client's write. The moved save names the failpoint 3.5.4 had
+    /// there, raftBeforeSave (Core's order names the save ahead of apply raftBeforeSaveWaitWalSync).
     /// </summary>
     public static Plan ApplyBeforeSave(PlanInput input, PlannerState state)
     {
@@ -31,9 +32,11 @@ public static class BrokenPlanners
         var apply = effects.FindIndex(e => e.IsApply);
         if (save < 0 || save > apply)
             return plan;
-        var saveEffect = effects[save];
+        // Moved after the apply, the save is where 3.5.4 had it, behind its one site: raftBeforeSave.
+        var moved = (Effect.Save)effects[save];
         effects.RemoveAt(save);
-        effects.Insert(effects.FindIndex(e => e.IsApply) + 1, saveEffect);
+        effects.Insert(effects.FindIndex(e => e.IsApply) + 1,
+            Effect.NewSave(moved.hardState, moved.entries, moved.mustSync, Guards.save(GofailSite.RaftBeforeSave)));
         return new Plan(ListModule.OfSeq(effects), plan.State);
     }
 }

@@ -40,6 +40,15 @@ public class FailpointTests
     }
 
     [Fact]
+    public void CoresGofailSitesAreTheShellsFailpoints()
+    {
+        // Core names the sites on its effects; the shell arms them by the same names, every one.
+        Assert.Equal(
+            Enum.GetValues<Failpoint>().Select(FailpointSet.SeedName).Order(StringComparer.Ordinal),
+            CoreAdapter.GofailSiteNames.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task ArmedSleepsFireAtTheirEffects()
     {
         using var dir = new TempDir();

@@ -133,7 +133,7 @@ public class SnapshotCaptureTests
         // after its serialization ended, so the second started no sooner than factor × T after that.
         TimeSpan gap;
         lock (sm.CapturedAt) gap = System.Diagnostics.Stopwatch.GetElapsedTime(sm.SerializedAt[0], sm.CapturedAt[1]);
-        Assert.True(gap >= ApplyLoop.SnapshotPauseFactor * serializeTime, $"second snapshot {gap} after the first was serialized");
+        Assert.True(gap >= SnapshotScheduler.PauseFactor * serializeTime, $"second snapshot {gap} after the first was serialized");
         // Taken while idle, it holds everything applied.
         Assert.Equal(node.AppliedIndex, node.Status.SnapshotIndex);
     }
