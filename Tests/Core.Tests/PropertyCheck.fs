@@ -1,6 +1,5 @@
 /// How the property tests run: each property is checked over 1000 generated inputs, and each
 /// deliberately broken variant is shown caught by the same property within 1000 tries.
-/// (PlannerProperties.fs still checks its properties with FsCheck directly.)
 module Raft.Core.Tests.PropertyCheck
 
 /// Hedgehog properties, the project's property library going forward (integrated shrinking gives
