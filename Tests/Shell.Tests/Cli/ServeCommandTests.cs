@@ -84,6 +84,24 @@ public class ServeCommandTests
         var (exit, _, error) = Run(["serve", .. args.Split(' ')]);
         Assert.NotEqual(0, exit);
         Assert.Contains(expected, error);
+        // The command names its flags, not the configuration keys a library host sets.
+        Assert.DoesNotContain("Raft:", error);
+    }
+
+    [Fact]
+    public void EveryOptionWithAFlagIsNamedByItsFlag()
+    {
+        var flags = ServeCommand.Create().Options.Select(o => o.Name).ToHashSet();
+        // Set only by a library host or the environment: no flag.
+        string[] noFlag = [nameof(Raft.Shell.Node.RaftNodeOptions.HealthIntervalMs), nameof(Raft.Shell.Node.RaftNodeOptions.Failpoints)];
+        foreach (var p in typeof(Raft.Shell.Node.RaftNodeOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            var name = ServeCommand.FlagOf(p.Name);
+            if (noFlag.Contains(p.Name))
+                Assert.Equal($"Raft:{p.Name}", name);
+            else
+                Assert.Contains(name, flags);
+        }
     }
 
     [Fact]
