@@ -100,6 +100,10 @@ public sealed class PackedSamples : IDisposable
         foreach (var key in psi.Environment.Keys.ToArray())
             if (key.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase) || key.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase))
                 psi.Environment.Remove(key);
+        // No build servers or reused build nodes outlive the command (they would hold its output pipes).
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        psi.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+        psi.Environment["UseSharedCompilation"] = "false";
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
         return psi;
