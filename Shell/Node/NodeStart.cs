@@ -59,7 +59,7 @@ internal static class NodeStart
         }
         catch (Exception ex)
         {
-            throw new NodeStartException($"cannot access data directory {dataDir}: {ex.Message}", ex);
+            throw new NodeStartException(RaftNodeOptions.DescribeDataDirError(dataDir, ex), ex);
         }
         var walOptions = new WalOptions { UnsafeNoFsync = o.UnsafeNoFsync, Logger = log };
 

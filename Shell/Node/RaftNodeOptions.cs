@@ -195,6 +195,35 @@ public sealed class RaftNodeOptions
         return errors;
     }
 
+    /// <summary>
+    /// Why directory <paramref name="dataDir"/> could not be created (<paramref name="error"/> is
+    /// what creating it threw), in words about the path: a file in the way, a dangling link, no
+    /// permission to write in the nearest existing directory. The runtime's own message says only
+    /// "Could not find a part of the path" or "The file ... already exists".
+    /// </summary>
+    internal static string DescribeDataDirError(string dataDir, Exception error)
+    {
+        var full = Path.GetFullPath(dataDir);
+        if (new FileInfo(full).LinkTarget is { } target && !Directory.Exists(full))
+            return $"cannot create data directory {full}: it is a symbolic link to {target}, which is not a directory";
+        if (File.Exists(full))
+            return $"cannot create data directory {full}: a file is in the way (it must be a directory)";
+        // The nearest ancestor that exists decides: a file cannot hold a directory, and a directory
+        // must be writable to make the rest of the path in it.
+        for (var parent = Path.GetDirectoryName(full); parent is not null; parent = Path.GetDirectoryName(parent))
+        {
+            if (File.Exists(parent))
+                return $"cannot create data directory {full}: {parent} is a file, not a directory";
+            if (Directory.Exists(parent))
+            {
+                return error is UnauthorizedAccessException
+                    ? $"cannot create data directory {full}: no permission to write in {parent}"
+                    : $"cannot create data directory {full} in {parent}: {error.Message}";
+            }
+        }
+        return $"cannot create data directory {full}: {error.Message}";
+    }
+
     private static void CheckUrls(string option, string? urls, bool required, List<string> errors)
     {
         var list = SplitUrls(urls);
