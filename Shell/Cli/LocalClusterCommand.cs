@@ -140,6 +140,8 @@ public static class LocalClusterCommand
         }
         var members = Members(dataDir, ports);
         output.WriteLine($"local cluster of {members.Count} members, data under {Path.GetFullPath(dataDir)}; Ctrl-C stops it");
+        // One process for all: a member cannot be stopped or killed alone.
+        output.WriteLine("the members share this process; to stop or kill one member alone, run one `raft serve` per member (README: Run a cluster)");
         // All members stop together: when one fails, the others are stopped too.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var runs = members.Select(o => Task.Run(async () =>
