@@ -146,7 +146,7 @@ public static class LocalClusterCommand
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var runs = members.Select(o => Task.Run(async () =>
         {
-            var code = await ServeCommand.RunMemberAsync(o, level, o.Name, output, stop.Token).ConfigureAwait(false);
+            var code = await ServeCommand.RunMemberAsync(o, level, o.Name, output, stop.Token, error).ConfigureAwait(false);
             if (code != 0)
                 await stop.CancelAsync().ConfigureAwait(false);
             return code;

@@ -109,6 +109,10 @@ public static class ServeCommand
         return (errors.Count == 0 ? o : null, errors);
     }
 
+    /// <summary>The node names options by their configuration keys (<c>Raft:InitialCluster</c>); the command names its flags.</summary>
+    public static string WithFlags(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, RaftNodeOptions.SectionName + @":(\w+)", m => FlagOf(m.Groups[1].Value));
+
     /// <summary>
     /// The flag that sets the option whose property is <paramref name="property"/>, for error
     /// messages; an option without a flag keeps its configuration key.
@@ -149,12 +153,13 @@ public static class ServeCommand
                 result.InvocationConfiguration.Error.WriteLine($"raft serve: {e}");
             return 2;
         }
-        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct);
+        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct, result.InvocationConfiguration.Error);
     }
 
     /// <summary>Runs one member until <paramref name="ct"/> fires or the member stops; returns the exit code.</summary>
-    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct, TextWriter? error = null)
     {
+        error ??= Console.Error;
         WebApplication app;
         try
         {
@@ -162,7 +167,7 @@ public static class ServeCommand
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or BadImageFormatException)
         {
-            await Console.Error.WriteLineAsync($"raft serve: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"raft serve: {WithFlags(ex.Message)}").ConfigureAwait(false);
             return 1;
         }
         await using (app.ConfigureAwait(false))
@@ -173,7 +178,7 @@ public static class ServeCommand
             }
             catch (Exception ex) when (ex is NodeStartException or OptionsValidationException or ArgumentException or IOException or System.Net.Sockets.SocketException)
             {
-                await Console.Error.WriteLineAsync($"raft serve{(prefix is null ? "" : $" [{prefix}]")}: {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"raft serve{(prefix is null ? "" : $" [{prefix}]")}: {WithFlags(ex.Message)}").ConfigureAwait(false);
                 return 1;
             }
             var node = app.Services.GetRequiredService<RaftNode>();

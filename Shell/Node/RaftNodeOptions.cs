@@ -12,6 +12,9 @@ public sealed class RaftNodeOptions
     /// <summary>The configuration section hosting binds.</summary>
     public const string SectionName = "Raft";
 
+    /// <summary>The configuration key of the option whose property is <paramref name="property"/>, e.g. <c>Raft:InitialCluster</c>; messages name options by it.</summary>
+    public static string Key(string property) => $"{SectionName}:{property}";
+
     /// <summary>Human-readable name of this member (<c>--name</c>).</summary>
     public string Name { get; set; } = "default";
 
@@ -128,7 +131,7 @@ public sealed class RaftNodeOptions
     /// Checks the options as etcd checks its flags. Returns every problem, each naming the option
     /// by its configuration key (<c>Raft:InitialCluster</c>); empty when the options are usable.
     /// </summary>
-    public IReadOnlyList<string> Validate() => Validate(property => $"{SectionName}:{property}");
+    public IReadOnlyList<string> Validate() => Validate(Key);
 
     /// <summary>
     /// As <see cref="Validate()"/>, naming each option by <paramref name="optionName"/> of its

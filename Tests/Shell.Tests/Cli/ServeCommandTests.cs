@@ -89,6 +89,29 @@ public class ServeCommandTests
     }
 
     [Fact]
+    public async Task StartErrorsNameTheFlagsAndThePath()
+    {
+        using var dir = new TempDir();
+        string[] urls(int client, int peer) =>
+        [
+            "--listen-client-urls", $"http://127.0.0.1:{client}", "--advertise-client-urls", $"http://127.0.0.1:{client}",
+            "--listen-peer-urls", $"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peer}",
+        ];
+        var joining = Parse(["--name", "j1", "--data-dir", dir.Sub("j1"), "--initial-cluster-state", "existing", .. urls(NodeCluster.FreePort(), NodeCluster.FreePort())])!;
+        var error = new StringWriter();
+        Assert.Equal(1, await ServeCommand.RunMemberAsync(joining, Microsoft.Extensions.Logging.LogLevel.Error, null, TextWriter.Null, CancellationToken.None, error));
+        Assert.Contains("--initial-cluster-state existing needs the other members in --initial-cluster", error.ToString());
+        Assert.DoesNotContain("Raft:", error.ToString());
+
+        var file = dir.Sub("file");
+        File.WriteAllText(file, "");
+        var blocked = Parse(["--data-dir", file, .. urls(NodeCluster.FreePort(), NodeCluster.FreePort())])!;
+        error = new StringWriter();
+        Assert.Equal(1, await ServeCommand.RunMemberAsync(blocked, Microsoft.Extensions.Logging.LogLevel.Error, null, TextWriter.Null, CancellationToken.None, error));
+        Assert.Contains($"raft serve: cannot create data directory {file}: a file is in the way", error.ToString());
+    }
+
+    [Fact]
     public void EveryOptionWithAFlagIsNamedByItsFlag()
     {
         var flags = ServeCommand.Create().Options.Select(o => o.Name).ToHashSet();
