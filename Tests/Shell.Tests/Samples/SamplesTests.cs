@@ -114,6 +114,23 @@ public sealed class SamplesTests(PackedSamples packed, ITestOutputHelper log) : 
         }
     }
 
+    [Fact]
+    public void TheRaftToolInstallsFromTheFeedAndRuns()
+    {
+        Assert.True(packed.Pack.Exit == 0, packed.Pack.Output);
+        var tools = Path.Combine(packed.Root, "tools");
+        var (exit, output) = PackedSamples.Dotnet(packed.Root, TimeSpan.FromMinutes(2),
+            "tool", "install", "Raft.Tool", "--tool-path", tools, "--version", packed.Version, "--add-source", packed.Feed);
+        Assert.True(exit == 0, output);
+        var psi = new ProcessStartInfo(Path.Combine(tools, "raft"), ["--help"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        using var raft = Process.Start(psi)!;
+        var help = raft.StandardOutput.ReadToEnd();
+        Assert.True(raft.WaitForExit(60_000), "raft --help did not exit");
+        Assert.Equal(0, raft.ExitCode);
+        Assert.Contains("serve", help);
+        Assert.Contains("local-cluster", help);
+    }
+
     private static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
