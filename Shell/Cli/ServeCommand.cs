@@ -17,10 +17,13 @@ public static class ServeCommand
 {
     private static readonly RaftNodeOptions Defaults = new();
 
+    /// <summary>etcd's default client URL, which <c>raft serve</c> keeps (a library host has none by default).</summary>
+    public const string DefaultClientUrl = "http://127.0.0.1:2379";
+
     private static readonly Option<string> Name = Flag("--name", "Human-readable name for this member.", Defaults.Name);
     private static readonly Option<string?> DataDir = new("--data-dir") { Description = "Path to the data directory (default: ${name}.raft)." };
-    private static readonly Option<string> ListenClientUrls = Flag("--listen-client-urls", "List of URLs to listen on for client traffic.", Defaults.ListenClientUrls);
-    private static readonly Option<string> AdvertiseClientUrls = Flag("--advertise-client-urls", "List of this member's client URLs to advertise to the public.", Defaults.AdvertiseClientUrls);
+    private static readonly Option<string> ListenClientUrls = Flag("--listen-client-urls", "List of URLs to listen on for client traffic.", DefaultClientUrl);
+    private static readonly Option<string> AdvertiseClientUrls = Flag("--advertise-client-urls", "List of this member's client URLs to advertise to the public.", DefaultClientUrl);
     private static readonly Option<string> ListenPeerUrls = Flag("--listen-peer-urls", "List of URLs to listen on for peer traffic.", Defaults.ListenPeerUrls);
     private static readonly Option<string> InitialAdvertisePeerUrls = Flag("--initial-advertise-peer-urls", "List of this member's peer URLs to advertise to the rest of the cluster.", Defaults.InitialAdvertisePeerUrls);
     private static readonly Option<string?> InitialCluster = new("--initial-cluster") { Description = "Initial cluster configuration for bootstrapping (default: ${name}=${initial-advertise-peer-urls})." };
@@ -102,9 +105,42 @@ public static class ServeCommand
         // etcd's ErrUnsetAdvertiseClientURLsFlag.
         if (Explicit(r, ListenClientUrls) && !Explicit(r, AdvertiseClientUrls))
             errors.Add("--advertise-client-urls is required when --listen-client-urls is set explicitly");
-        errors.AddRange(o.Validate());
+        errors.AddRange(o.Validate(FlagOf));
         return (errors.Count == 0 ? o : null, errors);
     }
+
+    /// <summary>The node names options by their configuration keys (<c>Raft:InitialCluster</c>); the command names its flags.</summary>
+    public static string WithFlags(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, RaftNodeOptions.SectionName + @":(\w+)", m => FlagOf(m.Groups[1].Value));
+
+    /// <summary>
+    /// The flag that sets the option whose property is <paramref name="property"/>, for error
+    /// messages; an option without a flag keeps its configuration key.
+    /// </summary>
+    public static string FlagOf(string property) => property switch
+    {
+        nameof(RaftNodeOptions.Name) => Name.Name,
+        nameof(RaftNodeOptions.DataDir) => DataDir.Name,
+        nameof(RaftNodeOptions.ListenClientUrls) => ListenClientUrls.Name,
+        nameof(RaftNodeOptions.AdvertiseClientUrls) => AdvertiseClientUrls.Name,
+        nameof(RaftNodeOptions.ListenPeerUrls) => ListenPeerUrls.Name,
+        nameof(RaftNodeOptions.InitialAdvertisePeerUrls) => InitialAdvertisePeerUrls.Name,
+        nameof(RaftNodeOptions.InitialCluster) => InitialCluster.Name,
+        nameof(RaftNodeOptions.InitialClusterState) => InitialClusterState.Name,
+        nameof(RaftNodeOptions.InitialClusterToken) => InitialClusterToken.Name,
+        nameof(RaftNodeOptions.ForceNewCluster) => ForceNewCluster.Name,
+        nameof(RaftNodeOptions.SnapshotCount) => SnapshotCount.Name,
+        nameof(RaftNodeOptions.SnapshotCatchUpEntries) => SnapshotCatchUpEntries.Name,
+        nameof(RaftNodeOptions.HeartbeatIntervalMs) => HeartbeatInterval.Name,
+        nameof(RaftNodeOptions.ElectionTimeoutMs) => ElectionTimeout.Name,
+        nameof(RaftNodeOptions.MaxWalFiles) => MaxWals.Name,
+        nameof(RaftNodeOptions.MaxSnapFiles) => MaxSnapshots.Name,
+        nameof(RaftNodeOptions.MaxRequestBytes) => MaxRequestBytes.Name,
+        nameof(RaftNodeOptions.PreVote) => PreVote.Name,
+        nameof(RaftNodeOptions.StrictReconfigCheck) => StrictReconfigCheck.Name,
+        nameof(RaftNodeOptions.UnsafeNoFsync) => UnsafeNoFsync.Name,
+        _ => $"{RaftNodeOptions.SectionName}:{property}",
+    };
 
     private static bool Explicit(ParseResult r, Option option) => r.GetResult(option) is OptionResult { Implicit: false };
 
@@ -117,12 +153,13 @@ public static class ServeCommand
                 result.InvocationConfiguration.Error.WriteLine($"raft serve: {e}");
             return 2;
         }
-        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct);
+        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct, result.InvocationConfiguration.Error);
     }
 
     /// <summary>Runs one member until <paramref name="ct"/> fires or the member stops; returns the exit code.</summary>
-    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct, TextWriter? error = null)
     {
+        error ??= Console.Error;
         WebApplication app;
         try
         {
@@ -130,7 +167,7 @@ public static class ServeCommand
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or BadImageFormatException)
         {
-            await Console.Error.WriteLineAsync($"raft serve: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"raft serve: {WithFlags(ex.Message)}").ConfigureAwait(false);
             return 1;
         }
         await using (app.ConfigureAwait(false))
@@ -141,7 +178,7 @@ public static class ServeCommand
             }
             catch (Exception ex) when (ex is NodeStartException or OptionsValidationException or ArgumentException or IOException or System.Net.Sockets.SocketException)
             {
-                await Console.Error.WriteLineAsync($"raft serve{(prefix is null ? "" : $" [{prefix}]")}: {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"raft serve{(prefix is null ? "" : $" [{prefix}]")}: {WithFlags(ex.Message)}").ConfigureAwait(false);
                 return 1;
             }
             var node = app.Services.GetRequiredService<RaftNode>();

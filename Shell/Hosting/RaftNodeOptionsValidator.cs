@@ -4,7 +4,7 @@ using Raft.Shell.Node;
 namespace Raft.Shell.Hosting;
 
 /// <summary>Checks <see cref="RaftNodeOptions"/> when the host first asks for them, with every problem in the message.</summary>
-public sealed class RaftNodeOptionsValidator : IValidateOptions<RaftNodeOptions>
+internal sealed class RaftNodeOptionsValidator : IValidateOptions<RaftNodeOptions>
 {
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, RaftNodeOptions options)

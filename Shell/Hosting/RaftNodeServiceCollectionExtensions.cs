@@ -46,4 +46,19 @@ public static class RaftNodeServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddRaftNode(this IServiceCollection services, RaftNodeOptions options) =>
         services.AddRaftNode(o => options.CopyTo(o));
+
+    /// <summary>
+    /// As <see cref="AddRaftNode(IServiceCollection, Action{RaftNodeOptions}?)"/> for a typed state
+    /// machine: the host registers an <see cref="IStateMachine{TCommand, TResult}"/>, which the node
+    /// runs through <paramref name="codec"/>, and proposes with the registered
+    /// <see cref="RaftNode{TCommand, TResult}"/>, whose proposals complete with typed results.
+    /// </summary>
+    public static IServiceCollection AddRaftNode<TCommand, TResult>(this IServiceCollection services, ICommandCodec<TCommand> codec, Action<RaftNodeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(codec);
+        services.TryAddSingleton(codec);
+        services.TryAddSingleton<IStateMachine>(sp => TypedStateMachine.Create(sp.GetRequiredService<IStateMachine<TCommand, TResult>>(), codec));
+        services.TryAddSingleton(sp => new RaftNode<TCommand, TResult>(sp.GetRequiredService<IRaftNode>(), codec));
+        return services.AddRaftNode(configure);
+    }
 }

@@ -6,7 +6,7 @@ namespace Raft.Shell.IO;
 /// An open file holding an exclusive open-file-description lock (etcd's fileutil.LockedFile).
 /// Closing it releases the lock. Reads and writes are positional; the file has no cursor.
 /// </summary>
-public sealed class LockedFile : IDisposable
+internal sealed class LockedFile : IDisposable
 {
     private LockedFile(SafeFileHandle handle, string path)
     {

@@ -57,14 +57,14 @@ internal static class NodeStart
         }
         catch (Exception ex)
         {
-            throw new NodeStartException($"cannot access data directory {dataDir}: {ex.Message}", ex);
+            throw new NodeStartException(RaftNodeOptions.DescribeDataDirError(dataDir, ex), ex);
         }
         var walOptions = new WalOptions { UnsafeNoFsync = o.UnsafeNoFsync, Logger = log };
 
         if (NodeStorage.Exists(dataDir))
             return Restart(o, stateMachine, walOptions, log);
         if (o.ForceNewCluster)
-            log.LogWarning("--force-new-cluster has no effect: {DataDir} holds no WAL yet", dataDir);
+            log.LogWarning("{Option} has no effect: {DataDir} holds no WAL yet", RaftNodeOptions.Key(nameof(o.ForceNewCluster)), dataDir);
         return o.IsNewCluster
             ? StartNew(o, walOptions, log)
             : await JoinAsync(o, fetchCluster, walOptions, log, ct).ConfigureAwait(false);
@@ -78,7 +78,7 @@ internal static class NodeStart
     private static List<ClusterMember> InitialMembers(RaftNodeOptions o)
     {
         var cluster = InitialCluster.TryParse(o.EffectiveInitialCluster, out var error)
-            ?? throw new NodeStartException($"--initial-cluster: {error}");
+            ?? throw new NodeStartException($"{RaftNodeOptions.Key(nameof(o.InitialCluster))}: {error}");
         var members = new List<ClusterMember>();
         foreach (var (name, urls) in cluster.Members)
         {
@@ -131,7 +131,7 @@ internal static class NodeStart
         var self = local.Single(m => m.Name == o.Name);
         var remoteUrls = local.Where(m => m.Name != o.Name).SelectMany(m => m.PeerUrls).ToArray();
         if (remoteUrls.Length == 0)
-            throw new NodeStartException("--initial-cluster-state existing needs the other members in --initial-cluster");
+            throw new NodeStartException($"{RaftNodeOptions.Key(nameof(o.InitialClusterState))} existing needs the other members in {RaftNodeOptions.Key(nameof(o.InitialCluster))}");
         // The member that answers may not have applied this member's addition yet: ask again for a while.
         RemoteCluster existing;
         ClusterMember? me = null;

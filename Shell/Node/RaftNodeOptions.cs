@@ -3,13 +3,17 @@ using Raft.Shell.Node.Membership;
 namespace Raft.Shell.Node;
 
 /// <summary>
-/// A member's settings, with etcd's names and defaults (server/embed/config.go); bind them from
-/// configuration (section <c>Raft</c> in hosting) and check them with <see cref="Validate"/>.
+/// A member's settings, with etcd's names and defaults (server/embed/config.go) except that a
+/// member has no client URLs unless given; bind them from configuration (section <c>Raft</c> in
+/// hosting, keys are the property names) and check them with <see cref="Validate()"/>.
 /// </summary>
 public sealed class RaftNodeOptions
 {
     /// <summary>The configuration section hosting binds.</summary>
     public const string SectionName = "Raft";
+
+    /// <summary>The configuration key of the option whose property is <paramref name="property"/>, e.g. <c>Raft:InitialCluster</c>; messages name options by it.</summary>
+    public static string Key(string property) => $"{SectionName}:{property}";
 
     /// <summary>Human-readable name of this member (<c>--name</c>).</summary>
     public string Name { get; set; } = "default";
@@ -23,11 +27,18 @@ public sealed class RaftNodeOptions
     /// <summary>Comma-separated peer URLs of this member to advertise to the rest of the cluster (<c>--initial-advertise-peer-urls</c>).</summary>
     public string InitialAdvertisePeerUrls { get; set; } = "http://127.0.0.1:2380";
 
-    /// <summary>Comma-separated URLs to listen on for client traffic (<c>--listen-client-urls</c>); used by the host, not the node.</summary>
-    public string ListenClientUrls { get; set; } = "http://127.0.0.1:2379";
+    /// <summary>
+    /// Comma-separated URLs to listen on for client traffic (<c>--listen-client-urls</c>); used by
+    /// the host, not the node. Empty (the default) for a host that serves no clients; <c>raft serve</c>
+    /// defaults to etcd's http://127.0.0.1:2379.
+    /// </summary>
+    public string ListenClientUrls { get; set; } = "";
 
-    /// <summary>Comma-separated client URLs of this member, published to the cluster (<c>--advertise-client-urls</c>).</summary>
-    public string AdvertiseClientUrls { get; set; } = "http://127.0.0.1:2379";
+    /// <summary>
+    /// Comma-separated client URLs of this member, published to the cluster
+    /// (<c>--advertise-client-urls</c>). Empty (the default): the member publishes none.
+    /// </summary>
+    public string AdvertiseClientUrls { get; set; } = "";
 
     /// <summary>
     /// Initial cluster configuration for bootstrapping, <c>name=url,...</c> (<c>--initial-cluster</c>);
@@ -117,38 +128,48 @@ public sealed class RaftNodeOptions
     public TimeSpan RequestTimeout => TimeSpan.FromSeconds(5) + TimeSpan.FromMilliseconds(2.0 * ElectionTimeoutMs);
 
     /// <summary>
-    /// Checks the options as etcd checks its flags. Returns every problem, each naming the flag;
-    /// empty when the options are usable.
+    /// Checks the options as etcd checks its flags. Returns every problem, each naming the option
+    /// by its configuration key (<c>Raft:InitialCluster</c>); empty when the options are usable.
     /// </summary>
-    public IReadOnlyList<string> Validate()
+    public IReadOnlyList<string> Validate() => Validate(Key);
+
+    /// <summary>
+    /// As <see cref="Validate()"/>, naming each option by <paramref name="optionName"/> of its
+    /// property name (<c>nameof(InitialCluster)</c>): a command line names its flags.
+    /// </summary>
+    public IReadOnlyList<string> Validate(Func<string, string> optionName)
     {
         var errors = new List<string>();
+        string N(string property) => optionName(property);
         if (string.IsNullOrWhiteSpace(Name))
-            errors.Add("--name must not be empty");
+            errors.Add($"{N(nameof(Name))} must not be empty");
         if (InitialClusterState is not ("new" or "existing"))
-            errors.Add($"--initial-cluster-state must be \"new\" or \"existing\" (got \"{InitialClusterState}\")");
+            errors.Add($"{N(nameof(InitialClusterState))} must be \"new\" or \"existing\" (got \"{InitialClusterState}\")");
         if (HeartbeatIntervalMs <= 0)
-            errors.Add($"--heartbeat-interval must be positive (got {HeartbeatIntervalMs})");
+            errors.Add($"{N(nameof(HeartbeatIntervalMs))} must be positive (got {HeartbeatIntervalMs})");
         if (ElectionTimeoutMs <= 0)
-            errors.Add($"--election-timeout must be positive (got {ElectionTimeoutMs})");
+            errors.Add($"{N(nameof(ElectionTimeoutMs))} must be positive (got {ElectionTimeoutMs})");
         else if (HeartbeatIntervalMs > 0 && 5 * HeartbeatIntervalMs > ElectionTimeoutMs)
-            errors.Add($"--election-timeout[{ElectionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[{HeartbeatIntervalMs}ms]");
+            errors.Add($"{N(nameof(ElectionTimeoutMs))}[{ElectionTimeoutMs}ms] should be at least as 5 times as {N(nameof(HeartbeatIntervalMs))}[{HeartbeatIntervalMs}ms]");
         if (ElectionTimeoutMs > 50000)
-            errors.Add($"--election-timeout[{ElectionTimeoutMs}ms] is too long, and should be set less than 50000ms");
+            errors.Add($"{N(nameof(ElectionTimeoutMs))}[{ElectionTimeoutMs}ms] is too long, and should be set less than 50000ms");
         if (SnapshotCount == 0)
-            errors.Add("--snapshot-count must be positive");
+            errors.Add($"{N(nameof(SnapshotCount))} must be positive");
         if (MaxRequestBytes <= 0)
-            errors.Add($"--max-request-bytes must be positive (got {MaxRequestBytes})");
-        if (MaxWalFiles < 0 || MaxSnapFiles < 0)
-            errors.Add("--max-wals and --max-snapshots must not be negative");
-        CheckUrls("--listen-peer-urls", ListenPeerUrls, errors);
-        CheckUrls("--initial-advertise-peer-urls", InitialAdvertisePeerUrls, errors);
-        CheckUrls("--listen-client-urls", ListenClientUrls, errors);
-        CheckUrls("--advertise-client-urls", AdvertiseClientUrls, errors);
+            errors.Add($"{N(nameof(MaxRequestBytes))} must be positive (got {MaxRequestBytes})");
+        if (MaxWalFiles < 0)
+            errors.Add($"{N(nameof(MaxWalFiles))} must not be negative (got {MaxWalFiles})");
+        if (MaxSnapFiles < 0)
+            errors.Add($"{N(nameof(MaxSnapFiles))} must not be negative (got {MaxSnapFiles})");
+        CheckUrls(N(nameof(ListenPeerUrls)), ListenPeerUrls, required: true, errors);
+        CheckUrls(N(nameof(InitialAdvertisePeerUrls)), InitialAdvertisePeerUrls, required: true, errors);
+        // A node that serves no clients (a library host's own) has no client URLs.
+        CheckUrls(N(nameof(ListenClientUrls)), ListenClientUrls, required: false, errors);
+        CheckUrls(N(nameof(AdvertiseClientUrls)), AdvertiseClientUrls, required: false, errors);
         var cluster = Membership.InitialCluster.TryParse(EffectiveInitialCluster, out var clusterError);
         if (cluster is null)
         {
-            errors.Add($"--initial-cluster: {clusterError}");
+            errors.Add($"{N(nameof(InitialCluster))}: {clusterError}");
         }
         else if (!ForceNewCluster || IsNewCluster)
         {
@@ -156,19 +177,19 @@ public sealed class RaftNodeOptions
             // cluster, at exactly its advertised peer URLs.
             if (!cluster.Members.TryGetValue(Name, out var urls))
             {
-                errors.Add($"--initial-cluster has no member named \"{Name}\" (--name); it lists {string.Join(", ", cluster.Members.Keys)}");
+                errors.Add($"{N(nameof(InitialCluster))} has no member named \"{Name}\" ({N(nameof(Name))}); it lists {string.Join(", ", cluster.Members.Keys)}");
             }
             else
             {
                 var advertised = PeerUrls.TryParse(SplitUrls(InitialAdvertisePeerUrls), out _);
                 if (advertised is not null && !urls.SequenceEqual(advertised, StringComparer.Ordinal))
-                    errors.Add($"--initial-cluster has {Name}={string.Join(",", urls)} but missing from --initial-advertise-peer-urls={string.Join(",", advertised)}");
+                    errors.Add($"{N(nameof(InitialCluster))} has {Name}={string.Join(",", urls)} but missing from {N(nameof(InitialAdvertisePeerUrls))}={string.Join(",", advertised)}");
             }
         }
         if (Failpoints is { Length: > 0 })
         {
             if (FailpointSet.TryParse(Failpoints, out var fpError) is null)
-                errors.Add($"failpoints: {fpError}");
+                errors.Add($"{N(nameof(Failpoints))}: {fpError}");
         }
         else if (FailpointSet.EnvironmentError is { } envError)
         {
@@ -177,9 +198,39 @@ public sealed class RaftNodeOptions
         return errors;
     }
 
-    private static void CheckUrls(string flag, string urls, List<string> errors)
+    /// <summary>
+    /// Why directory <paramref name="dataDir"/> could not be created (<paramref name="error"/> is
+    /// what creating it threw), in words about the path: a file in the way, a dangling link, no
+    /// permission to write in the nearest existing directory. The runtime's own message says only
+    /// "Could not find a part of the path" or "The file ... already exists".
+    /// </summary>
+    internal static string DescribeDataDirError(string dataDir, Exception error)
     {
-        if (PeerUrls.TryParse(SplitUrls(urls), out var error) is null)
-            errors.Add($"{flag}: {error}");
+        var full = Path.GetFullPath(dataDir);
+        if (new FileInfo(full).LinkTarget is { } target && !Directory.Exists(full))
+            return $"cannot create data directory {full}: it is a symbolic link to {target}, which is not a directory";
+        if (File.Exists(full))
+            return $"cannot create data directory {full}: a file is in the way (it must be a directory)";
+        // The nearest ancestor that exists decides: a file cannot hold a directory, and a directory
+        // must be writable to make the rest of the path in it.
+        for (var parent = Path.GetDirectoryName(full); parent is not null; parent = Path.GetDirectoryName(parent))
+        {
+            if (File.Exists(parent))
+                return $"cannot create data directory {full}: {parent} is a file, not a directory";
+            if (Directory.Exists(parent))
+            {
+                return error is UnauthorizedAccessException
+                    ? $"cannot create data directory {full}: no permission to write in {parent}"
+                    : $"cannot create data directory {full} in {parent}: {error.Message}";
+            }
+        }
+        return $"cannot create data directory {full}: {error.Message}";
+    }
+
+    private static void CheckUrls(string option, string? urls, bool required, List<string> errors)
+    {
+        var list = SplitUrls(urls);
+        if ((required || list.Count > 0) && PeerUrls.TryParse(list, out var error) is null)
+            errors.Add($"{option}: {error}");
     }
 }

@@ -1,7 +1,7 @@
 namespace Raft.Shell.Snap;
 
 /// <summary>Why a snap file could not be read (etcd's snap.Err*).</summary>
-public enum SnapshotErrorKind
+internal enum SnapshotErrorKind
 {
     /// <summary>The file, or the data in it, is empty.</summary>
     Empty,
@@ -12,7 +12,7 @@ public enum SnapshotErrorKind
 }
 
 /// <summary>A snap file that cannot be used, naming the file.</summary>
-public sealed class SnapshotException : Exception
+internal sealed class SnapshotException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public SnapshotException(SnapshotErrorKind kind, string path, string message, Exception? inner = null)

@@ -14,7 +14,7 @@ namespace Raft.Shell.Snap;
 /// index) holding a snappb.snapshot, whose data is the marshalled raftpb.Snapshot and whose crc is
 /// the CRC-32C of that data.
 /// </summary>
-public sealed class Snapshotter
+internal sealed class Snapshotter
 {
     private const string SnapSuffix = ".snap";
     private readonly ILogger log;

@@ -13,13 +13,13 @@ namespace Raft.Shell.Storage;
 /// <param name="Entries">The entries after the snapshot.</param>
 /// <param name="Snapshot">The newest snapshot both on disk and recorded in the WAL; empty (index 0) when none.</param>
 /// <param name="Repaired">True when a torn tail was cut off the WAL on the way.</param>
-public sealed record RestartState(WalMetadata Metadata, HardState HardState, Entry[] Entries, Snapshot Snapshot, bool Repaired);
+internal sealed record RestartState(WalMetadata Metadata, HardState HardState, Entry[] Entries, Snapshot Snapshot, bool Repaired);
 
 /// <summary>
 /// A member's durable storage (etcd's etcdserver.Storage): the WAL in <c>DATA/member/wal</c> and
 /// snap files in <c>DATA/member/snap</c>. Calls block until the disk has what they wrote.
 /// </summary>
-public sealed class NodeStorage : IDisposable
+internal sealed class NodeStorage : IDisposable
 {
     private NodeStorage(string dataDir, WalLog wal, Snapshotter snapshotter)
     {

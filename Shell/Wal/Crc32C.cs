@@ -8,7 +8,7 @@ namespace Raft.Shell.Wal;
 /// <c>crc32.Update(crc, crc32.MakeTable(crc32.Castagnoli), p)</c>, so a running value can be
 /// carried from one record to the next as etcd does. Uses the CPU's crc32 instruction.
 /// </summary>
-public static class Crc32C
+internal static class Crc32C
 {
     /// <summary>Continues <paramref name="crc"/> over <paramref name="data"/>.</summary>
     public static uint Update(uint crc, ReadOnlySpan<byte> data)

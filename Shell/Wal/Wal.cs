@@ -10,7 +10,7 @@ namespace Raft.Shell.Wal;
 /// <param name="Metadata">The metadata record's payload.</param>
 /// <param name="State">The last hard state saved (empty when none was).</param>
 /// <param name="Entries">Entries after the snapshot the WAL was opened at, later duplicates having replaced earlier ones.</param>
-public sealed record WalContents(byte[] Metadata, HardState State, Entry[] Entries);
+internal sealed record WalContents(byte[] Metadata, HardState State, Entry[] Entries);
 
 /// <summary>
 /// etcd's write-ahead log, in etcd's on-disk format. A WAL is created empty or opened at a
@@ -18,7 +18,7 @@ public sealed record WalContents(byte[] Metadata, HardState State, Entry[] Entri
 /// Calls block on the disk: the Ready loop must not go on until what it saved is durable, and
 /// fdatasync has no asynchronous form. One writer at a time; the methods take a lock anyway.
 /// </summary>
-public sealed class Wal : IDisposable
+internal sealed class Wal : IDisposable
 {
     private static readonly TimeSpan WarnSyncDuration = TimeSpan.FromSeconds(1);
 

@@ -1,7 +1,7 @@
 namespace Raft.Shell.Wal;
 
 /// <summary>What went wrong reading or writing a WAL; etcd's wal.Err* plus the shell's own cases.</summary>
-public enum WalErrorKind
+internal enum WalErrorKind
 {
     /// <summary>A record's running CRC-32C does not match its data, or a segment's opening crc record breaks the chain.</summary>
     CrcMismatch,
@@ -26,7 +26,7 @@ public enum WalErrorKind
 }
 
 /// <summary>A WAL error; for damage on disk it names the segment file and the byte offset of the frame.</summary>
-public sealed class WalException : Exception
+internal sealed class WalException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public WalException(WalErrorKind kind, string message, string? file = null, long? offset = null, Exception? inner = null)

@@ -5,7 +5,7 @@ using Raft.Shell.IO;
 namespace Raft.Shell.Wal;
 
 /// <summary>Read-only checks over a WAL directory, and purging of old segments.</summary>
-public static class WalInspect
+internal static class WalInspect
 {
     /// <summary>
     /// The snapshot records whose index is at most the last saved commit index (etcd's

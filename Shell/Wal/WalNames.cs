@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Raft.Shell.Wal;
 
 /// <summary>Segment file names: <c>%016x-%016x.wal</c>, sequence then the first index the segment may hold.</summary>
-public static class WalNames
+internal static class WalNames
 {
     /// <summary>The name of segment <paramref name="seq"/> starting at <paramref name="index"/>.</summary>
     public static string Format(ulong seq, ulong index) => $"{seq:x16}-{index:x16}.wal";

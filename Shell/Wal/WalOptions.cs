@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Raft.Shell.Wal;
 
 /// <summary>Settings of a <see cref="Wal"/>.</summary>
-public sealed class WalOptions
+internal sealed class WalOptions
 {
     /// <summary>etcd's segment size: 64,000,000 bytes.</summary>
     public const long DefaultSegmentSizeBytes = 64 * 1000 * 1000;

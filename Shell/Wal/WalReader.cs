@@ -6,7 +6,7 @@ namespace Raft.Shell.Wal;
 /// <see cref="WalException"/> naming the file and offset, and a torn tail ends the reading with
 /// <see cref="TornFile"/> and <see cref="TornOffset"/> set.
 /// </summary>
-public sealed class WalReader : IDisposable
+internal sealed class WalReader : IDisposable
 {
     private readonly List<Segment> segments;
     private readonly WalDecoder decoder;

@@ -1,7 +1,7 @@
 namespace Raft.Shell.Wal;
 
 /// <summary>The walpb.Record types.</summary>
-public static class RecordType
+internal static class RecordType
 {
     /// <summary>Metadata (etcd's Metadata: node id and cluster id) at the head of each segment.</summary>
     public const long Metadata = 1;
@@ -27,7 +27,7 @@ public static class RecordType
 }
 
 /// <summary>One decoded and verified WAL record, with where it was found.</summary>
-public sealed class WalRecord
+internal sealed class WalRecord
 {
     internal WalRecord(long type, uint crc, byte[]? data, string file, long offset, ReadOnlyMemory<byte> raw)
     {

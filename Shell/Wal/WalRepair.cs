@@ -5,7 +5,7 @@ using Raft.Shell.IO;
 namespace Raft.Shell.Wal;
 
 /// <summary>etcd's wal.Repair: cuts a torn write off the end of the last segment.</summary>
-public static class WalRepair
+internal static class WalRepair
 {
     /// <summary>
     /// Reads the last segment; if it ends in a torn write, copies it to <c>NAME.wal.broken</c>,

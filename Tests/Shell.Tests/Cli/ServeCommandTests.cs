@@ -84,6 +84,47 @@ public class ServeCommandTests
         var (exit, _, error) = Run(["serve", .. args.Split(' ')]);
         Assert.NotEqual(0, exit);
         Assert.Contains(expected, error);
+        // The command names its flags, not the configuration keys a library host sets.
+        Assert.DoesNotContain("Raft:", error);
+    }
+
+    [Fact]
+    public async Task StartErrorsNameTheFlagsAndThePath()
+    {
+        using var dir = new TempDir();
+        string[] urls(int client, int peer) =>
+        [
+            "--listen-client-urls", $"http://127.0.0.1:{client}", "--advertise-client-urls", $"http://127.0.0.1:{client}",
+            "--listen-peer-urls", $"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peer}",
+        ];
+        var joining = Parse(["--name", "j1", "--data-dir", dir.Sub("j1"), "--initial-cluster-state", "existing", .. urls(NodeCluster.FreePort(), NodeCluster.FreePort())])!;
+        var error = new StringWriter();
+        Assert.Equal(1, await ServeCommand.RunMemberAsync(joining, Microsoft.Extensions.Logging.LogLevel.Error, null, TextWriter.Null, CancellationToken.None, error));
+        Assert.Contains("--initial-cluster-state existing needs the other members in --initial-cluster", error.ToString());
+        Assert.DoesNotContain("Raft:", error.ToString());
+
+        var file = dir.Sub("file");
+        File.WriteAllText(file, "");
+        var blocked = Parse(["--data-dir", file, .. urls(NodeCluster.FreePort(), NodeCluster.FreePort())])!;
+        error = new StringWriter();
+        Assert.Equal(1, await ServeCommand.RunMemberAsync(blocked, Microsoft.Extensions.Logging.LogLevel.Error, null, TextWriter.Null, CancellationToken.None, error));
+        Assert.Contains($"raft serve: cannot create data directory {file}: a file is in the way", error.ToString());
+    }
+
+    [Fact]
+    public void EveryOptionWithAFlagIsNamedByItsFlag()
+    {
+        var flags = ServeCommand.Create().Options.Select(o => o.Name).ToHashSet();
+        // Set only by a library host or the environment: no flag.
+        string[] noFlag = [nameof(Raft.Shell.Node.RaftNodeOptions.HealthIntervalMs), nameof(Raft.Shell.Node.RaftNodeOptions.Failpoints)];
+        foreach (var p in typeof(Raft.Shell.Node.RaftNodeOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            var name = ServeCommand.FlagOf(p.Name);
+            if (noFlag.Contains(p.Name))
+                Assert.Equal($"Raft:{p.Name}", name);
+            else
+                Assert.Contains(name, flags);
+        }
     }
 
     [Fact]

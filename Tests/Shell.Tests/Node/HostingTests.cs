@@ -67,20 +67,20 @@ public class HostingTests
             ["Raft:ListenPeerUrls"] = "ftp://x:1",
         }, new ListStateMachine());
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        Assert.Contains(ex.Failures, f => f.Contains("--initial-cluster-state"));
-        Assert.Contains(ex.Failures, f => f.Contains("--election-timeout[200ms] should be at least as 5 times as --heartbeat-interval[100ms]"));
-        Assert.Contains(ex.Failures, f => f.Contains("--listen-peer-urls"));
+        Assert.Contains(ex.Failures, f => f.Contains("Raft:InitialClusterState"));
+        Assert.Contains(ex.Failures, f => f.Contains("Raft:ElectionTimeoutMs[200ms] should be at least as 5 times as Raft:HeartbeatIntervalMs[100ms]"));
+        Assert.Contains(ex.Failures, f => f.Contains("Raft:ListenPeerUrls"));
         host.Dispose();
     }
 
     [Theory]
-    [InlineData("Name", "", "--name")]
+    [InlineData("Name", "", "Raft:Name")]
     [InlineData("InitialCluster", "other=http://127.0.0.1:2380", "no member named \"default\"")]
-    [InlineData("InitialCluster", "default=http://127.0.0.1:9999", "missing from --initial-advertise-peer-urls")]
-    [InlineData("SnapshotCount", "0", "--snapshot-count")]
+    [InlineData("InitialCluster", "default=http://127.0.0.1:9999", "missing from Raft:InitialAdvertisePeerUrls")]
+    [InlineData("SnapshotCount", "0", "Raft:SnapshotCount")]
     [InlineData("ElectionTimeoutMs", "60000", "too long")]
     [InlineData("Failpoints", "raftNowhere=panic", "unknown failpoint")]
-    public void OptionsValidationNamesTheFlag(string property, string value, string expected)
+    public void OptionsValidationNamesTheConfigurationKey(string property, string value, string expected)
     {
         var o = new RaftNodeOptions();
         var p = typeof(RaftNodeOptions).GetProperty(property)!;
