@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Raft.Core;
 using Raft.Interop.Wire;
+using Raft.Shell.Node;
 using Raft.Shell.Snap;
 using Raft.Shell.Storage;
 using Raft.Shell.Wal;
@@ -38,7 +39,7 @@ public static class WalDumpCommand
             output.WriteLine(snap is null ? "empty" : $"term={snap.Metadata.Term} index={snap.Metadata.Index} {Conf(snap.Metadata.ConfState)} data={snap.Data.Length} bytes");
         }
         var (records, entries, segments) = (0, 0, 0);
-        var state = Pb.emptyHardState;
+        var state = CoreAdapter.EmptyHardState;
         string? lastFile = null;
         try
         {
@@ -98,17 +99,14 @@ public static class WalDumpCommand
                 return $"index={s.Index} term={s.Term}" + (s.ConfState is null ? "" : " " + Conf(s.ConfState));
             case RecordType.Entry:
                 var e = RaftpbMarshal.UnmarshalEntry(d);
-                var head = $"index={e.Index} term={e.Term} {Pb.entryTypeName(e.Type)} size={e.Data.Length}";
-                return Codec.confChangeOfEntry(e) is { } cc && cc.Value.IsOk
-                    ? $"{head} {Describe(cc.Value.ResultValue)}"
+                var head = $"index={e.Index} term={e.Term} {CoreAdapter.EntryTypeName(e.Type)} size={e.Data.Length}";
+                return CoreAdapter.DescribeConfChanges(e) is { } changes
+                    ? $"{head} {changes}"
                     : e.Data.Length == 0 ? head : $"{head} {Preview(e.Data)}";
             default:
                 return $"size={d.Length}";
         }
     }
-
-    private static string Describe(ConfChangeI cc) =>
-        string.Join(" ", Pb.asV2(cc).Changes.Select(c => $"{Pb.confChangeTypeName(c.Type)}({c.NodeID:x})"));
 
     private static string Conf(ConfState cs) =>
         $"voters=[{string.Join(",", cs.Voters.Select(v => v.ToString("x")))}] learners=[{string.Join(",", cs.Learners.Select(v => v.ToString("x")))}]";

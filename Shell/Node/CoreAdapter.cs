@@ -305,6 +305,24 @@ internal static class CoreAdapter
         return decoded.IsOk ? decoded.ResultValue : null;
     }
 
+    /// <summary>etcd's name of an entry type (EntryNormal, EntryConfChange, EntryConfChangeV2).</summary>
+    public static string EntryTypeName(EntryType type) => Pb.entryTypeName(type);
+
+    /// <summary>etcd's name of a message type (MsgApp, MsgSnap, ...).</summary>
+    public static string MessageTypeName(MessageType type) => Pb.messageTypeName(type);
+
+    /// <summary>
+    /// The changes of a conf change entry (v1 or v2) as "ConfChangeAddNode(2) ...", or null when
+    /// the entry is not a conf change or does not decode.
+    /// </summary>
+    public static string? DescribeConfChanges(Entry e)
+    {
+        var decoded = Codec.confChangeOfEntry(e);
+        if (decoded is null || !decoded.Value.IsOk)
+            return null;
+        return string.Join(" ", Pb.asV2(decoded.Value.ResultValue).Changes.Select(c => $"{Pb.confChangeTypeName(c.Type)}({c.NodeID:x})"));
+    }
+
     public static ConfChangeKind KindOf(ConfChangeType type) =>
         type.Tag switch
         {
