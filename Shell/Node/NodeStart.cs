@@ -62,8 +62,9 @@ internal static class NodeStart
             throw new NodeStartException($"cannot access data directory {dataDir}: {ex.Message}", ex);
         }
         var walOptions = new WalOptions { UnsafeNoFsync = o.UnsafeNoFsync, Logger = log };
+        o.ConfigureStorage?.Invoke(walOptions);
 
-        if (NodeStorage.Exists(dataDir))
+        if (NodeStorage.Exists(dataDir, walOptions))
             return Restart(o, stateMachine, walOptions, log);
         if (o.ForceNewCluster)
             log.LogWarning("--force-new-cluster has no effect: {DataDir} holds no WAL yet", dataDir);
