@@ -1,0 +1,610 @@
+using Raft.Shell.IO;
+
+namespace Raft.Shell.Tests.PowerLoss;
+
+/// <summary>How a power cut treats the writes that were not synced.</summary>
+public enum CutMode
+{
+    /// <summary>Every unsynced write is lost: only what was synced survives.</summary>
+    DropAll,
+
+    /// <summary>
+    /// A random subset of the unsynced writes survives, 512-byte sector by sector and in any order
+    /// (a later sector may survive while an earlier one is lost), as a disk and a page cache that
+    /// write back out of order leave them.
+    /// </summary>
+    Tear,
+}
+
+/// <summary>
+/// A disk in memory under one directory (its root) that keeps, per file, what was synced and the
+/// writes since, and per directory, the entries made durable by its last fsync and its entries
+/// now. <see cref="PowerCut"/> gives the disk as it comes back after a power failure: file data
+/// as of each file's last fsync (plus, when tearing, some sectors written since), directory
+/// entries (creations, renames, removals) as of each directory's last fsync. From the cut on,
+/// every call on this disk, and on the files opened on it, fails as a dead disk does.
+/// </summary>
+internal sealed class SimDisk : IFileSystem
+{
+    public const int Sector = 512;
+
+    private readonly object gate = new();
+    private readonly string root;
+    private readonly SimDir rootDir;
+    private bool dead;
+    private Func<SimOp, bool>? cutWhen;
+    private Random? cutRandom;
+    private CutMode cutMode;
+
+    public SimDisk(string root)
+        : this(Normalize(root), new SimDir())
+    {
+    }
+
+    private SimDisk(string root, SimDir rootDir)
+    {
+        this.root = root;
+        this.rootDir = rootDir;
+    }
+
+    /// <summary>The directory this disk holds; it always exists.</summary>
+    public string Root => root;
+
+    /// <summary>
+    /// Directories whose fsyncs are ignored (they return without making anything durable): a WAL
+    /// or a file system that forgets them. Null ignores none.
+    /// </summary>
+    public Func<string, bool>? IgnoreDirectoryFsync { get; set; }
+
+    /// <summary>Whether the power was cut.</summary>
+    public bool IsDead
+    {
+        get
+        {
+            lock (gate) return dead;
+        }
+    }
+
+    /// <summary>The disk as it came back from a cut that <see cref="CutWhen"/> triggered; null before.</summary>
+    public SimDisk? Survivor { get; private set; }
+
+    /// <summary>Completes when <see cref="CutWhen"/> triggered a cut.</summary>
+    public TaskCompletionSource Triggered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>File syncs and directory syncs done, directory syncs ignored.</summary>
+    public (int FileSyncs, int DirSyncs, int DirSyncsIgnored) Syncs { get; private set; }
+
+    /// <summary>Unsynced bytes that the cut dropped, and those it kept (tearing).</summary>
+    public (long Dropped, long Kept, int SectorsLostBeforeKept) CutStats { get; private set; }
+
+    /// <summary>
+    /// Cuts the power from inside the first operation that <paramref name="when"/> matches, before
+    /// it takes effect: that operation fails, <see cref="Survivor"/> holds the disk after the cut
+    /// and <see cref="Triggered"/> completes.
+    /// </summary>
+    public void CutWhen(Func<SimOp, bool> when, CutMode mode, Random random)
+    {
+        lock (gate)
+        {
+            cutWhen = when;
+            cutMode = mode;
+            cutRandom = random;
+        }
+    }
+
+    /// <summary>Cuts the power now (or returns the survivor of a cut already triggered).</summary>
+    public SimDisk PowerCut(CutMode mode, Random random)
+    {
+        lock (gate)
+        {
+            if (Survivor is not null) return Survivor;
+            dead = true;
+            var files = new Dictionary<SimFile, SimFile>(ReferenceEqualityComparer.Instance);
+            var stats = new CutStatsBuilder();
+            var copy = new SimDisk(root, CopyDurable(rootDir, files, mode, random, stats));
+            CutStats = (stats.Dropped, stats.Kept, stats.LostBeforeKept);
+            Survivor = copy;
+            return copy;
+        }
+    }
+
+    private sealed class CutStatsBuilder
+    {
+        public long Dropped;
+        public long Kept;
+        public int LostBeforeKept;
+    }
+
+    private static SimDir CopyDurable(SimDir dir, Dictionary<SimFile, SimFile> files, CutMode mode, Random random, CutStatsBuilder stats)
+    {
+        var copy = new SimDir();
+        foreach (var (name, node) in dir.Durable.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            copy.Entries[name] = node switch
+            {
+                SimDir d => CopyDurable(d, files, mode, random, stats),
+                SimFile f => files.TryGetValue(f, out var done) ? done : files[f] = CopyFile(f, mode, random, stats),
+                _ => throw new InvalidOperationException("unknown node"),
+            };
+        }
+        copy.Sync();
+        return copy;
+    }
+
+    private static SimFile CopyFile(SimFile f, CutMode mode, Random random, CutStatsBuilder stats)
+    {
+        var copy = new SimFile();
+        copy.Current = f.Durable.Clone();
+        // A share of the unsynced writes that survives, per file: sometimes few, sometimes most.
+        var keep = mode == CutMode.Tear ? random.Next(0, 5) / 4.0 : 0.0;
+        var lostOne = false;
+        foreach (var op in f.Pending)
+        {
+            if (op.Data is null)
+            {
+                if (random.NextDouble() < keep) copy.Current.SetLength(op.Offset);
+                continue;
+            }
+            // Sector by sector of the file, each kept or lost on its own.
+            var at = 0;
+            while (at < op.Data.Length)
+            {
+                var off = op.Offset + at;
+                var n = (int)Math.Min(op.Data.Length - at, Sector - off % Sector);
+                if (random.NextDouble() < keep)
+                {
+                    copy.Current.Write(op.Data.AsSpan(at, n), off);
+                    stats.Kept += n;
+                    if (lostOne) stats.LostBeforeKept++;
+                }
+                else
+                {
+                    stats.Dropped += n;
+                    lostOne = true;
+                }
+                at += n;
+            }
+        }
+        copy.Settle();
+        return copy;
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // IFileSystem
+
+    public IDiskFile? TryOpenLocked(string path, FileMode mode, FileAccess access)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Open, path);
+            var (dir, name) = Parent(path);
+            dir.Entries.TryGetValue(name, out var node);
+            if (node is SimDir) throw new UnauthorizedAccessException($"{path} is a directory");
+            var file = node as SimFile;
+            switch (mode)
+            {
+                case FileMode.Open when file is null:
+                    throw new FileNotFoundException($"no file {path}", path);
+                case FileMode.CreateNew when file is not null:
+                    throw new IOException($"{path} already exists");
+            }
+            if (file?.Locked == true) return null;
+            if (file is null)
+            {
+                file = new SimFile();
+                dir.Entries[name] = file;
+            }
+            else if (mode is FileMode.Create or FileMode.Truncate)
+            {
+                file.SetLength(0);
+            }
+            file.Locked = true;
+            return new SimHandle(this, file, path, locked: true, direct: false);
+        }
+    }
+
+    public IDiskFile OpenRead(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Open, path);
+            return new SimHandle(this, File(path), path, locked: false, direct: false);
+        }
+    }
+
+    public IDiskFile CreateForWrite(string path, bool tryDirect, out bool direct)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Open, path);
+            var (dir, name) = Parent(path);
+            dir.Entries.TryGetValue(name, out var node);
+            if (node is SimDir) throw new UnauthorizedAccessException($"{path} is a directory");
+            if (node is SimFile f) f.SetLength(0);
+            else dir.Entries[name] = f = new SimFile();
+            direct = tryDirect;
+            return new SimHandle(this, f, path, locked: false, direct);
+        }
+    }
+
+    public bool FileExists(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Lookup, path);
+            return TryResolve(path) is SimFile;
+        }
+    }
+
+    public bool DirectoryExists(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Lookup, path);
+            return TryResolve(path) is SimDir;
+        }
+    }
+
+    public void CreateDirectory(string path, bool ownerOnly = false)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.CreateDirectory, path);
+            var dir = rootDir;
+            foreach (var part in Parts(path))
+            {
+                if (!dir.Entries.TryGetValue(part, out var node))
+                    dir.Entries[part] = node = new SimDir();
+                dir = node as SimDir ?? throw new IOException($"{part} in {path} is a file");
+            }
+        }
+    }
+
+    public void DeleteDirectory(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Delete, path);
+            var (dir, name) = Parent(path);
+            if (!dir.Entries.TryGetValue(name, out var node) || node is not SimDir)
+                throw new DirectoryNotFoundException($"no directory {path}");
+            dir.Entries.Remove(name);
+        }
+    }
+
+    public void MoveDirectory(string from, string to)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Rename, from, to);
+            var (fromDir, fromName) = Parent(from);
+            var (toDir, toName) = Parent(to);
+            if (!fromDir.Entries.TryGetValue(fromName, out var node) || node is not SimDir)
+                throw new DirectoryNotFoundException($"no directory {from}");
+            if (toDir.Entries.ContainsKey(toName)) throw new IOException($"{to} already exists");
+            fromDir.Entries.Remove(fromName);
+            toDir.Entries[toName] = node;
+        }
+    }
+
+    public void MoveFile(string from, string to)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Rename, from, to);
+            var (fromDir, fromName) = Parent(from);
+            var (toDir, toName) = Parent(to);
+            if (!fromDir.Entries.TryGetValue(fromName, out var node) || node is not SimFile)
+                throw new FileNotFoundException($"no file {from}", from);
+            if (toDir.Entries.TryGetValue(toName, out var there) && there is SimDir)
+                throw new IOException($"{to} is a directory");
+            fromDir.Entries.Remove(fromName);
+            toDir.Entries[toName] = node;
+        }
+    }
+
+    public void DeleteFile(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Delete, path);
+            var (dir, name) = Parent(path);
+            if (dir.Entries.TryGetValue(name, out var node) && node is SimFile)
+                dir.Entries.Remove(name);
+        }
+    }
+
+    public string[] ListFiles(string dir)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Lookup, dir);
+            var norm = Normalize(dir);
+            var d = TryResolve(norm) as SimDir ?? throw new DirectoryNotFoundException($"no directory {dir}");
+            return d.Entries.Where(kv => kv.Value is SimFile).Select(kv => Path.Combine(norm, kv.Key)).ToArray();
+        }
+    }
+
+    public byte[] ReadAllBytes(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.Read, path);
+            var f = File(path);
+            var b = new byte[f.Current.Length];
+            f.Current.Read(b, 0);
+            return b;
+        }
+    }
+
+    public void FsyncDirectory(string path)
+    {
+        lock (gate)
+        {
+            Enter(SimOpKind.SyncDirectory, path);
+            var d = TryResolve(path) as SimDir ?? throw new DirectoryNotFoundException($"no directory {path}");
+            if (IgnoreDirectoryFsync?.Invoke(Normalize(path)) == true)
+            {
+                Syncs = Syncs with { DirSyncsIgnored = Syncs.DirSyncsIgnored + 1 };
+                return;
+            }
+            d.Sync();
+            Syncs = Syncs with { DirSyncs = Syncs.DirSyncs + 1 };
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+
+    // Every operation starts here, under the gate: a dead disk fails, and a cut set up with
+    // CutWhen happens before the operation it matches.
+    private void Enter(SimOpKind kind, string path, string? to = null)
+    {
+        if (dead) throw new IOException("input/output error: the disk lost power");
+        if (cutWhen is { } when && when(new SimOp(kind, Normalize(path), to)))
+        {
+            cutWhen = null;
+            PowerCut(cutMode, cutRandom!);
+            Triggered.TrySetResult();
+            throw new IOException("input/output error: the disk lost power");
+        }
+    }
+
+    private static string Normalize(string path) => Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar);
+
+    private string[] Parts(string path)
+    {
+        var p = Normalize(path);
+        if (p == root) return [];
+        if (!p.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new InvalidOperationException($"{path} is outside the simulated disk at {root}");
+        return p[(root.Length + 1)..].Split(Path.DirectorySeparatorChar);
+    }
+
+    private SimNode? TryResolve(string path)
+    {
+        SimNode node = rootDir;
+        foreach (var part in Parts(path))
+        {
+            if (node is not SimDir d || !d.Entries.TryGetValue(part, out var next)) return null;
+            node = next;
+        }
+        return node;
+    }
+
+    private (SimDir Dir, string Name) Parent(string path)
+    {
+        var parts = Parts(path);
+        if (parts.Length == 0) throw new IOException($"{path} is the root of the disk");
+        SimNode node = rootDir;
+        foreach (var part in parts[..^1])
+        {
+            if (node is not SimDir d || !d.Entries.TryGetValue(part, out var next))
+                throw new DirectoryNotFoundException($"no directory for {path}");
+            node = next;
+        }
+        return (node as SimDir ?? throw new DirectoryNotFoundException($"no directory for {path}"), parts[^1]);
+    }
+
+    private SimFile File(string path) =>
+        TryResolve(path) as SimFile ?? throw new FileNotFoundException($"no file {path}", path);
+
+    private abstract class SimNode;
+
+    private sealed class SimDir : SimNode
+    {
+        public Dictionary<string, SimNode> Entries { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, SimNode> Durable { get; private set; } = new(StringComparer.Ordinal);
+
+        public void Sync() => Durable = new Dictionary<string, SimNode>(Entries, StringComparer.Ordinal);
+    }
+
+    private sealed record PendingOp(long Offset, byte[]? Data);
+
+    private sealed class SimFile : SimNode
+    {
+        public SparseBytes Current { get; set; } = new();
+
+        public SparseBytes Durable { get; private set; } = new();
+
+        public List<PendingOp> Pending { get; } = [];
+
+        public bool Locked { get; set; }
+
+        public void Write(ReadOnlySpan<byte> data, long offset)
+        {
+            Current.Write(data, offset);
+            Pending.Add(new PendingOp(offset, data.ToArray()));
+        }
+
+        public void SetLength(long length)
+        {
+            Current.SetLength(length);
+            Pending.Add(new PendingOp(length, null));
+        }
+
+        /// <summary>After a cut: what the file holds now is what is on the disk.</summary>
+        public void Settle()
+        {
+            Pending.Clear();
+            Durable = Current.Clone();
+        }
+
+        public void Sync()
+        {
+            foreach (var op in Pending)
+            {
+                if (op.Data is null) Durable.SetLength(op.Offset);
+                else Durable.Write(op.Data, op.Offset);
+            }
+            Pending.Clear();
+        }
+    }
+
+    private sealed class SimHandle(SimDisk disk, SimFile file, string path, bool locked, bool direct) : IDiskFile
+    {
+        private const int DirectAlignment = 4096;
+        private bool disposed;
+
+        public long Length
+        {
+            get
+            {
+                lock (disk.gate)
+                {
+                    Check(SimOpKind.Read);
+                    return file.Current.Length;
+                }
+            }
+        }
+
+        public int Read(Span<byte> buffer, long offset)
+        {
+            lock (disk.gate)
+            {
+                Check(SimOpKind.Read);
+                return file.Current.Read(buffer, offset);
+            }
+        }
+
+        public void Write(ReadOnlySpan<byte> data, long offset)
+        {
+            lock (disk.gate)
+            {
+                Check(SimOpKind.Write);
+                // O_DIRECT refuses unaligned buffers, offsets and lengths (EINVAL).
+                if (direct && (offset % DirectAlignment != 0 || data.Length % DirectAlignment != 0))
+                    throw new IOException($"write {path}: invalid argument (O_DIRECT write of {data.Length} bytes at {offset})");
+                file.Write(data, offset);
+            }
+        }
+
+        public void SetLength(long length)
+        {
+            lock (disk.gate)
+            {
+                Check(SimOpKind.SetLength);
+                file.SetLength(length);
+            }
+        }
+
+        public void Preallocate(long size)
+        {
+            lock (disk.gate)
+            {
+                Check(SimOpKind.SetLength);
+                if (file.Current.Length < size) file.SetLength(size);
+            }
+        }
+
+        public void Fdatasync() => Fsync();
+
+        public void Fsync()
+        {
+            lock (disk.gate)
+            {
+                Check(SimOpKind.SyncFile);
+                file.Sync();
+                disk.Syncs = disk.Syncs with { FileSyncs = disk.Syncs.FileSyncs + 1 };
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (disk.gate)
+            {
+                if (disposed) return;
+                disposed = true;
+                if (locked) file.Locked = false;
+            }
+        }
+
+        private void Check(SimOpKind kind)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            disk.Enter(kind, path);
+        }
+    }
+}
+
+/// <summary>What a disk operation does.</summary>
+public enum SimOpKind
+{
+    Open,
+    Lookup,
+    Read,
+    Write,
+    SetLength,
+    SyncFile,
+    SyncDirectory,
+    CreateDirectory,
+    Rename,
+    Delete,
+}
+
+/// <summary>One operation on a <see cref="SimDisk"/>, for choosing where to cut the power.</summary>
+/// <param name="Kind">What it does.</param>
+/// <param name="Path">The file or directory (the source of a rename), as opened.</param>
+/// <param name="To">The target of a rename.</param>
+public sealed record SimOp(SimOpKind Kind, string Path, string? To);
+
+/// <summary>File content with a length beyond what was written: what lies past the written bytes reads as zeros.</summary>
+internal sealed class SparseBytes
+{
+    private byte[] buf = [];
+
+    public long Length { get; private set; }
+
+    public SparseBytes Clone() => new() { buf = (byte[])buf.Clone(), Length = Length };
+
+    public void Write(ReadOnlySpan<byte> data, long offset)
+    {
+        var end = offset + data.Length;
+        if (end > buf.Length)
+        {
+            var grown = new byte[Math.Max(end, Math.Min(buf.Length * 2L, end + (1 << 20)))];
+            buf.AsSpan(0, (int)Math.Min(buf.Length, Length)).CopyTo(grown);
+            buf = grown;
+        }
+        data.CopyTo(buf.AsSpan((int)offset));
+        if (end > Length) Length = end;
+    }
+
+    public void SetLength(long length)
+    {
+        // What a shorter length cuts off reads as zeros if the file grows again.
+        if (length < Length && length < buf.Length)
+            buf.AsSpan((int)length, (int)(Math.Min(buf.Length, Length) - length)).Clear();
+        Length = length;
+    }
+
+    public int Read(Span<byte> dest, long offset)
+    {
+        if (offset >= Length) return 0;
+        var n = (int)Math.Min(dest.Length, Length - offset);
+        var fromBuf = (int)Math.Clamp(buf.Length - offset, 0, n);
+        buf.AsSpan((int)Math.Min(offset, buf.Length), fromBuf).CopyTo(dest);
+        dest[fromBuf..n].Clear();
+        return n;
+    }
+}
