@@ -9,9 +9,10 @@ public enum CutMode
     DropAll,
 
     /// <summary>
-    /// A random subset of the unsynced writes survives, 512-byte sector by sector and in any order
-    /// (a later sector may survive while an earlier one is lost), as a disk and a page cache that
-    /// write back out of order leave them.
+    /// Each 512-byte sector written since the last sync comes back as it was at some moment since
+    /// (never written back, or written back after some of the writes), chosen sector by sector, so
+    /// a later sector may have reached the disk while an earlier one did not: what a disk and a
+    /// page cache that write back out of order leave.
     /// </summary>
     Tear,
 }
@@ -56,6 +57,9 @@ internal sealed class SimDisk : IFileSystem
     /// </summary>
     public Func<string, bool>? IgnoreDirectoryFsync { get; set; }
 
+    /// <summary>How long a file sync takes (outside the disk's lock: a cut meanwhile finds the writes unsynced).</summary>
+    public TimeSpan FileSyncLatency { get; set; }
+
     /// <summary>Whether the power was cut.</summary>
     public bool IsDead
     {
@@ -75,7 +79,7 @@ internal sealed class SimDisk : IFileSystem
     public (int FileSyncs, int DirSyncs, int DirSyncsIgnored) Syncs { get; private set; }
 
     /// <summary>Unsynced bytes that the cut dropped, and those it kept (tearing).</summary>
-    public (long Dropped, long Kept, int SectorsLostBeforeKept) CutStats { get; private set; }
+    public (long Dropped, long Kept, int FilesLosingASectorBeforeAKeptOne) CutStats { get; private set; }
 
     /// <summary>
     /// Cuts the power from inside the first operation that <paramref name="when"/> matches, before
@@ -131,40 +135,80 @@ internal sealed class SimDisk : IFileSystem
         return copy;
     }
 
+    // Tearing: each 512-byte sector touched since the last sync comes back as it was after some
+    // prefix of the unsynced operations, chosen for each sector on its own (the page cache wrote
+    // it back at some moment, or never), so a later sector may be new while an earlier one is
+    // old; the length comes back as after a prefix of its own.
     private static SimFile CopyFile(SimFile f, CutMode mode, Random random, CutStatsBuilder stats)
     {
-        var copy = new SimFile();
-        copy.Current = f.Durable.Clone();
-        // A share of the unsynced writes that survives, per file: sometimes few, sometimes most.
-        var keep = mode == CutMode.Tear ? random.Next(0, 5) / 4.0 : 0.0;
-        var lostOne = false;
-        foreach (var op in f.Pending)
+        var copy = new SimFile { Current = f.Durable.Clone() };
+        var ops = f.Pending;
+        if (ops.Count == 0 || mode == CutMode.DropAll)
         {
-            if (op.Data is null)
-            {
-                if (random.NextDouble() < keep) copy.Current.SetLength(op.Offset);
-                continue;
-            }
-            // Sector by sector of the file, each kept or lost on its own.
-            var at = 0;
-            while (at < op.Data.Length)
-            {
-                var off = op.Offset + at;
-                var n = (int)Math.Min(op.Data.Length - at, Sector - off % Sector);
-                if (random.NextDouble() < keep)
-                {
-                    copy.Current.Write(op.Data.AsSpan(at, n), off);
-                    stats.Kept += n;
-                    if (lostOne) stats.LostBeforeKept++;
-                }
-                else
-                {
-                    stats.Dropped += n;
-                    lostOne = true;
-                }
-                at += n;
-            }
+            stats.Dropped += ops.Sum(o => (long)(o.Data?.Length ?? 0));
+            copy.Settle();
+            return copy;
         }
+        var sectors = new SortedSet<long>();
+        var length = f.Durable.Length;
+        var lengths = new long[ops.Count + 1];
+        lengths[0] = length;
+        for (var i = 0; i < ops.Count; i++)
+        {
+            var op = ops[i];
+            if (op.Data is { } data)
+            {
+                for (var sct = op.Offset / Sector; sct * Sector < op.Offset + data.Length; sct++) sectors.Add(sct);
+                length = Math.Max(length, op.Offset + data.Length);
+            }
+            else
+            {
+                // A cut-off part that held bytes (synced or not) comes back zeroed, or not.
+                var extent = Math.Min(length, Math.Max(f.Durable.Extent, f.Current.Extent));
+                for (var sct = op.Offset / Sector; sct * Sector < extent; sct++) sectors.Add(sct);
+                length = op.Offset;
+            }
+            lengths[i + 1] = length;
+        }
+        var image = new byte[Sector];
+        var (lostAt, keptAt) = (long.MaxValue, -1L);
+        foreach (var sct in sectors)
+        {
+            var start = sct * Sector;
+            image.AsSpan().Clear();
+            f.Durable.Read(image, start);
+            // Only the operations that touch this sector count as choices.
+            var touching = new List<int>();
+            for (var i = 0; i < ops.Count; i++)
+            {
+                var op = ops[i];
+                if (op.Data is { } d ? op.Offset < start + Sector && op.Offset + d.Length > start : op.Offset < start + Sector)
+                    touching.Add(i);
+            }
+            var upTo = random.Next(touching.Count + 1);
+            for (var k = 0; k < upTo; k++)
+            {
+                var op = ops[touching[k]];
+                if (op.Data is { } d)
+                {
+                    var from = Math.Max(start, op.Offset);
+                    var to = Math.Min(start + Sector, op.Offset + d.Length);
+                    d.AsSpan((int)(from - op.Offset), (int)(to - from)).CopyTo(image.AsSpan((int)(from - start)));
+                    stats.Kept += to - from;
+                }
+                else if (op.Offset < start + Sector)
+                {
+                    image.AsSpan((int)Math.Max(0, op.Offset - start)).Clear();
+                }
+            }
+            for (var k = upTo; k < touching.Count; k++)
+                stats.Dropped += ops[touching[k]].Data is { } d ? Math.Min(start + Sector, ops[touching[k]].Offset + d.Length) - Math.Max(start, ops[touching[k]].Offset) : 0;
+            if (upTo < touching.Count) lostAt = Math.Min(lostAt, sct);
+            if (upTo > 0) keptAt = Math.Max(keptAt, sct);
+            copy.Current.Write(image, start);
+        }
+        if (keptAt > lostAt) stats.LostBeforeKept++;
+        copy.Current.SetLength(lengths[random.Next(lengths.Length)]);
         copy.Settle();
         return copy;
     }
@@ -521,6 +565,7 @@ internal sealed class SimDisk : IFileSystem
 
         public void Fsync()
         {
+            if (disk.FileSyncLatency > TimeSpan.Zero) Thread.Sleep(disk.FileSyncLatency);
             lock (disk.gate)
             {
                 Check(SimOpKind.SyncFile);
@@ -574,6 +619,9 @@ internal sealed class SparseBytes
     private byte[] buf = [];
 
     public long Length { get; private set; }
+
+    /// <summary>How far bytes were ever stored; beyond it everything reads as zeros.</summary>
+    public long Extent => Math.Min(buf.Length, Length);
 
     public SparseBytes Clone() => new() { buf = (byte[])buf.Clone(), Length = Length };
 

@@ -142,7 +142,7 @@ public class StoragePowerLossTests(ITestOutputHelper output)
                 Assert.True(disk.IsDead);
                 var after = disk.Survivor!;
                 cuts++;
-                lostBeforeKept += disk.CutStats.SectorsLostBeforeKept > 0 ? 1 : 0;
+                lostBeforeKept += disk.CutStats.FilesLosingASectorBeforeAKeptOne > 0 ? 1 : 0;
                 var why = Check(after, acked, i => payloads[i], Options(after, segment, noFsync));
                 if (why is not null)
                 {
