@@ -36,6 +36,7 @@ internal sealed class SimDisk : IFileSystem
     private Func<SimOp, bool>? cutWhen;
     private Random? cutRandom;
     private CutMode cutMode;
+    private int cutUnit = Sector;
 
     public SimDisk(string root)
         : this(Normalize(root), new SimDir())
@@ -86,18 +87,22 @@ internal sealed class SimDisk : IFileSystem
     /// it takes effect: that operation fails, <see cref="Survivor"/> holds the disk after the cut
     /// and <see cref="Triggered"/> completes.
     /// </summary>
-    public void CutWhen(Func<SimOp, bool> when, CutMode mode, Random random)
+    public void CutWhen(Func<SimOp, bool> when, CutMode mode, Random random, int unit = Sector)
     {
         lock (gate)
         {
             cutWhen = when;
             cutMode = mode;
             cutRandom = random;
+            cutUnit = unit;
         }
     }
 
-    /// <summary>Cuts the power now (or returns the survivor of a cut already triggered).</summary>
-    public SimDisk PowerCut(CutMode mode, Random random)
+    /// <summary>
+    /// Cuts the power now (or returns the survivor of a cut already triggered). Tearing keeps or
+    /// loses blocks of <paramref name="unit"/> bytes: the 512-byte sector, or a 4096-byte page.
+    /// </summary>
+    public SimDisk PowerCut(CutMode mode, Random random, int unit = Sector)
     {
         lock (gate)
         {
@@ -105,7 +110,7 @@ internal sealed class SimDisk : IFileSystem
             dead = true;
             var files = new Dictionary<SimFile, SimFile>(ReferenceEqualityComparer.Instance);
             var stats = new CutStatsBuilder();
-            var copy = new SimDisk(root, CopyDurable(rootDir, files, mode, random, stats));
+            var copy = new SimDisk(root, CopyDurable(rootDir, files, mode, random, unit, stats));
             CutStats = (stats.Dropped, stats.Kept, stats.LostBeforeKept);
             Survivor = copy;
             return copy;
@@ -119,15 +124,15 @@ internal sealed class SimDisk : IFileSystem
         public int LostBeforeKept;
     }
 
-    private static SimDir CopyDurable(SimDir dir, Dictionary<SimFile, SimFile> files, CutMode mode, Random random, CutStatsBuilder stats)
+    private static SimDir CopyDurable(SimDir dir, Dictionary<SimFile, SimFile> files, CutMode mode, Random random, int unit, CutStatsBuilder stats)
     {
         var copy = new SimDir();
         foreach (var (name, node) in dir.Durable.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             copy.Entries[name] = node switch
             {
-                SimDir d => CopyDurable(d, files, mode, random, stats),
-                SimFile f => files.TryGetValue(f, out var done) ? done : files[f] = CopyFile(f, mode, random, stats),
+                SimDir d => CopyDurable(d, files, mode, random, unit, stats),
+                SimFile f => files.TryGetValue(f, out var done) ? done : files[f] = CopyFile(f, mode, random, unit, stats),
                 _ => throw new InvalidOperationException("unknown node"),
             };
         }
@@ -135,11 +140,12 @@ internal sealed class SimDisk : IFileSystem
         return copy;
     }
 
-    // Tearing: each 512-byte sector touched since the last sync comes back as it was after some
-    // prefix of the unsynced operations, chosen for each sector on its own (the page cache wrote
-    // it back at some moment, or never), so a later sector may be new while an earlier one is
-    // old; the length comes back as after a prefix of its own.
-    private static SimFile CopyFile(SimFile f, CutMode mode, Random random, CutStatsBuilder stats)
+    // Tearing: each block of `unit` bytes (a 512-byte sector, or a 4096-byte page) touched since
+    // the last sync comes back as it was after some prefix of the unsynced operations, chosen for
+    // each block on its own (the page cache wrote it back at some moment, or never), so a later
+    // block may be new while an earlier one is old; the length comes back as after a prefix of
+    // its own.
+    private static SimFile CopyFile(SimFile f, CutMode mode, Random random, int unit, CutStatsBuilder stats)
     {
         var copy = new SimFile { Current = f.Durable.Clone() };
         var ops = f.Pending;
@@ -158,23 +164,23 @@ internal sealed class SimDisk : IFileSystem
             var op = ops[i];
             if (op.Data is { } data)
             {
-                for (var sct = op.Offset / Sector; sct * Sector < op.Offset + data.Length; sct++) sectors.Add(sct);
+                for (var sct = op.Offset / unit; sct * unit < op.Offset + data.Length; sct++) sectors.Add(sct);
                 length = Math.Max(length, op.Offset + data.Length);
             }
             else
             {
                 // A cut-off part that held bytes (synced or not) comes back zeroed, or not.
                 var extent = Math.Min(length, Math.Max(f.Durable.Extent, f.Current.Extent));
-                for (var sct = op.Offset / Sector; sct * Sector < extent; sct++) sectors.Add(sct);
+                for (var sct = op.Offset / unit; sct * unit < extent; sct++) sectors.Add(sct);
                 length = op.Offset;
             }
             lengths[i + 1] = length;
         }
-        var image = new byte[Sector];
+        var image = new byte[unit];
         var (lostAt, keptAt) = (long.MaxValue, -1L);
         foreach (var sct in sectors)
         {
-            var start = sct * Sector;
+            var start = sct * unit;
             image.AsSpan().Clear();
             f.Durable.Read(image, start);
             // Only the operations that touch this sector count as choices.
@@ -182,7 +188,7 @@ internal sealed class SimDisk : IFileSystem
             for (var i = 0; i < ops.Count; i++)
             {
                 var op = ops[i];
-                if (op.Data is { } d ? op.Offset < start + Sector && op.Offset + d.Length > start : op.Offset < start + Sector)
+                if (op.Data is { } d ? op.Offset < start + unit && op.Offset + d.Length > start : op.Offset < start + unit)
                     touching.Add(i);
             }
             var upTo = random.Next(touching.Count + 1);
@@ -192,17 +198,17 @@ internal sealed class SimDisk : IFileSystem
                 if (op.Data is { } d)
                 {
                     var from = Math.Max(start, op.Offset);
-                    var to = Math.Min(start + Sector, op.Offset + d.Length);
+                    var to = Math.Min(start + unit, op.Offset + d.Length);
                     d.AsSpan((int)(from - op.Offset), (int)(to - from)).CopyTo(image.AsSpan((int)(from - start)));
                     stats.Kept += to - from;
                 }
-                else if (op.Offset < start + Sector)
+                else if (op.Offset < start + unit)
                 {
                     image.AsSpan((int)Math.Max(0, op.Offset - start)).Clear();
                 }
             }
             for (var k = upTo; k < touching.Count; k++)
-                stats.Dropped += ops[touching[k]].Data is { } d ? Math.Min(start + Sector, ops[touching[k]].Offset + d.Length) - Math.Max(start, ops[touching[k]].Offset) : 0;
+                stats.Dropped += ops[touching[k]].Data is { } d ? Math.Min(start + unit, ops[touching[k]].Offset + d.Length) - Math.Max(start, ops[touching[k]].Offset) : 0;
             if (upTo < touching.Count) lostAt = Math.Min(lostAt, sct);
             if (upTo > 0) keptAt = Math.Max(keptAt, sct);
             copy.Current.Write(image, start);
@@ -407,7 +413,7 @@ internal sealed class SimDisk : IFileSystem
         if (cutWhen is { } when && when(new SimOp(kind, Normalize(path), to)))
         {
             cutWhen = null;
-            PowerCut(cutMode, cutRandom!);
+            PowerCut(cutMode, cutRandom!, cutUnit);
             Triggered.TrySetResult();
             throw new IOException("input/output error: the disk lost power");
         }

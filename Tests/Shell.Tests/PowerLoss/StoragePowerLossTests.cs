@@ -27,8 +27,12 @@ public class StoragePowerLossTests(ITestOutputHelper output)
     /// What a restart recovers must hold every acknowledged entry (up to <paramref name="acked"/>),
     /// each with its own bytes, contiguously from the snapshot; null when it does, else what is wrong.
     /// </summary>
-    private static string? Check(SimDisk disk, ulong acked, Func<ulong, Entry> expected, WalOptions options)
+    private static string? Check(SimDisk disk, ulong acked, Func<ulong, Entry> expected, WalOptions options) =>
+        Check(disk, acked, expected, options, out _);
+
+    private static string? Check(SimDisk disk, ulong acked, Func<ulong, Entry> expected, WalOptions options, out bool repaired)
     {
+        repaired = false;
         RestartState st;
         try
         {
@@ -40,6 +44,7 @@ public class StoragePowerLossTests(ITestOutputHelper output)
         {
             return $"restart failed: {ex.Message}";
         }
+        repaired = st.Repaired;
         var snapIndex = st.Snapshot.Metadata.Index;
         var next = snapIndex + 1;
         foreach (var e in st.Entries)
@@ -109,7 +114,7 @@ public class StoragePowerLossTests(ITestOutputHelper output)
     public void TornCutsAtRandomOperationsKeepEveryAcknowledgedEntry(bool noFsync)
     {
         var random = TestSeed.NewRandom(output.WriteLine);
-        var (runs, cuts, lostBeforeKept, failures) = (noFsync ? 40 : 150, 0, 0, new List<string>());
+        var (runs, cuts, lostBeforeKept, repairs, failures) = (noFsync ? 40 : 150, 0, 0, 0, new List<string>());
         var payloads = new Dictionary<ulong, Entry>();
         Entry Make(ulong i, Random r) => payloads.TryGetValue(i, out var e) ? e : payloads[i] = Ent(i, size: r.Next(20, 3000));
         for (var run = 0; run < runs; run++)
@@ -117,13 +122,15 @@ public class StoragePowerLossTests(ITestOutputHelper output)
             payloads.Clear();
             var disk = new SimDisk(Root());
             var segment = random.Next(2) == 0 ? 16 * 1024 : 64 * 1024;
+            // Torn by 512-byte sector in some runs, by 4096-byte page in others.
+            var unit = random.Next(2) == 0 ? SimDisk.Sector : 4096;
             NodeStorage.Create(disk.Root, new WalMetadata(1, 2), Options(disk, segment, noFsync)).Close();
             ulong acked = 0;
             for (var round = 0; round < 3; round++)
             {
                 var (s, _) = NodeStorage.Restart(disk.Root, Options(disk, segment, noFsync));
                 var countdown = random.Next(1, 400);
-                disk.CutWhen(_ => --countdown == 0, CutMode.Tear, new Random(random.Next()));
+                disk.CutWhen(_ => --countdown == 0, CutMode.Tear, new Random(random.Next()), unit);
                 try
                 {
                     for (var n = 0; n < 1000; n++)
@@ -143,7 +150,8 @@ public class StoragePowerLossTests(ITestOutputHelper output)
                 var after = disk.Survivor!;
                 cuts++;
                 lostBeforeKept += disk.CutStats.FilesLosingASectorBeforeAKeptOne > 0 ? 1 : 0;
-                var why = Check(after, acked, i => payloads[i], Options(after, segment, noFsync));
+                var why = Check(after, acked, i => payloads[i], Options(after, segment, noFsync), out var repaired);
+                repairs += repaired ? 1 : 0;
                 if (why is not null)
                 {
                     failures.Add($"run {run} round {round}: {why}");
@@ -152,7 +160,7 @@ public class StoragePowerLossTests(ITestOutputHelper output)
                 disk = after;
             }
         }
-        output.WriteLine($"{cuts} cuts, {lostBeforeKept} kept a sector after a lost one, {failures.Count} lost acknowledged entries");
+        output.WriteLine($"{cuts} cuts, {lostBeforeKept} kept a sector after a lost one, {repairs} restarts repaired a torn tail, {failures.Count} lost acknowledged entries");
         foreach (var f in failures.Take(5)) output.WriteLine(f);
         if (noFsync)
         {
@@ -162,6 +170,7 @@ public class StoragePowerLossTests(ITestOutputHelper output)
         {
             Assert.True(failures.Count == 0, $"{string.Join("; ", failures.Take(3))} ({TestSeed.Describe})");
             Assert.True(lostBeforeKept > cuts / 10, $"only {lostBeforeKept} of {cuts} cuts kept a sector after a lost one ({TestSeed.Describe})");
+            Assert.True(repairs > cuts / 10, $"only {repairs} of {cuts} restarts repaired a torn tail ({TestSeed.Describe})");
         }
     }
 }
