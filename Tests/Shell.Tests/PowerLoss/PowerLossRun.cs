@@ -42,7 +42,7 @@ internal sealed class PowerLossResult
 
     public override string ToString() =>
         $"{Cuts} power cuts ({CutsDuringSnapshot} while a snap file was written, {TornCuts} torn, {CutsKeepingASectorAfterALostOne} keeping a sector after a lost one), " +
-        $"{Acknowledged} acknowledged writes, {Checks} checks covering {AcknowledgedChecked} acknowledged writes, snapshots up to {Snapshots}, " +
+        $"{Acknowledged} acknowledged writes, {Checks} checks covering {AcknowledgedChecked} acknowledged writes, highest snapshot index {Snapshots}, " +
         $"lost {Lost}, restart failures {RestartFailures}, divergent members {Divergent}";
 }
 
