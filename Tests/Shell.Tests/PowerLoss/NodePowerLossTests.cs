@@ -31,6 +31,18 @@ public class NodePowerLossTests(ITestOutputHelper output)
         Assert.True(r.Acknowledged > 0 && r.AcknowledgedChecked > 0, $"{r} ({TestSeed.Describe})");
     }
 
+    /// <summary>
+    /// One member at a time loses power while the others keep taking writes; it reboots from what
+    /// its disk kept and catches up (from a snapshot when the log it needs was compacted away).
+    /// </summary>
+    [Fact]
+    public async Task OneMemberAtATimeLosesPowerAndCatchesUp()
+    {
+        var r = await Run(new PowerLossSettings(3, 8, OneAtATime: true));
+        Assert.True(r.Lost == 0 && r.RestartFailures == 0 && r.Divergent == 0, $"{r}: {string.Join("; ", r.Problems.Take(3))} ({TestSeed.Describe})");
+        Assert.Equal(8, r.Checks);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

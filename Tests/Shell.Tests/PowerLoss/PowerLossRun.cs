@@ -14,13 +14,15 @@ namespace Raft.Shell.Tests.PowerLoss;
 /// <param name="SegmentSize">WAL segment size (small: segments are cut often).</param>
 /// <param name="IgnoreWalDirFsync">After the first start, the disks ignore fsyncs of the WAL directory: a WAL that does not make its new segments' names durable.</param>
 /// <param name="StopAtFirstLoss">End the run at the first check that finds a loss.</param>
+/// <param name="OneAtATime">Each cut takes one member's power only; the others keep taking writes while it is down.</param>
 internal sealed record PowerLossSettings(
     int Members,
     int Cycles,
     bool NoFsync = false,
     long SegmentSize = 32 * 1024,
     bool IgnoreWalDirFsync = false,
-    bool StopAtFirstLoss = false);
+    bool StopAtFirstLoss = false,
+    bool OneAtATime = false);
 
 /// <summary>What a power-loss run saw.</summary>
 internal sealed class PowerLossResult
@@ -35,6 +37,7 @@ internal sealed class PowerLossResult
     public int Lost;
     public int RestartFailures;
     public int Divergent;
+    public int SnapshotsReceived;
     public int Snapshots;
     public List<string> Problems { get; } = [];
 
@@ -43,7 +46,7 @@ internal sealed class PowerLossResult
     public override string ToString() =>
         $"{Cuts} power cuts ({CutsDuringSnapshot} while a snap file was written, {TornCuts} torn, {CutsKeepingASectorAfterALostOne} keeping a sector after a lost one), " +
         $"{Acknowledged} acknowledged writes, {Checks} checks covering {AcknowledgedChecked} acknowledged writes, highest snapshot index {Snapshots}, " +
-        $"lost {Lost}, restart failures {RestartFailures}, divergent members {Divergent}";
+        $"lost {Lost}, restart failures {RestartFailures}, divergent members {Divergent}, snapshots received by a rebooted member {SnapshotsReceived}";
 }
 
 /// <summary>
@@ -67,6 +70,8 @@ internal sealed class PowerLossRun : IAsyncDisposable
     private readonly Dictionary<string, ListStateMachine> machines = new();
     private readonly HashSet<string> acked = [];
     private readonly PowerLossResult result = new();
+    private IReadOnlyList<string> rebooted = [];
+    private readonly Dictionary<string, int> restoresAtBoot = new();
 
     public PowerLossRun(PowerLossSettings settings, Random random, Action<string> log)
     {
@@ -119,7 +124,9 @@ internal sealed class PowerLossRun : IAsyncDisposable
 
     private async Task<bool> BootAsync(int cycle)
     {
-        var started = await Task.WhenAll(names.Select(async n =>
+        List<string> down;
+        lock (nodes) down = names.Where(n => !nodes.ContainsKey(n)).ToList();
+        var started = await Task.WhenAll(down.Select(async n =>
         {
             var sm = new ListStateMachine();
             try
@@ -129,6 +136,7 @@ internal sealed class PowerLossRun : IAsyncDisposable
                 {
                     nodes[n] = node;
                     machines[n] = sm;
+                    restoresAtBoot[n] = sm.Restores;
                 }
                 return null;
             }
@@ -205,6 +213,8 @@ internal sealed class PowerLossRun : IAsyncDisposable
                 result.Divergent++;
                 result.Problems.Add($"cycle {cycle}: {n} applied another sequence than {names[0]}");
             }
+        // A restore after the start came with a snapshot from the leader.
+        result.SnapshotsReceived += rebooted.Count(n => machines[n].Restores > restoresAtBoot[n]);
         var present = reference.ToHashSet();
         var missing = acked.Where(v => !present.Contains(v)).ToList();
         result.Checks++;
@@ -275,21 +285,30 @@ internal sealed class PowerLossRun : IAsyncDisposable
             await timer;
         var triggered = kind != 0 && disks[victim].Triggered.Task.IsCompleted;
         if (kind == 2 && triggered) result.CutsDuringSnapshot++;
-        // The whole cluster loses power: every disk as of now.
-        var after = names.ToDictionary(n => n, n => disks[n].PowerCut(mode, new Random(cutSeeds[n])));
+        // The whole cluster loses power (every disk as of now), or only the victim.
+        string[] cut = settings.OneAtATime ? [victim] : names;
+        var after = cut.ToDictionary(n => n, n => disks[n].PowerCut(mode, new Random(cutSeeds[n])));
         result.Cuts++;
         if (mode == CutMode.Tear) result.TornCuts++;
-        if (names.Any(n => disks[n].CutStats.FilesLosingASectorBeforeAKeptOne > 0)) result.CutsKeepingASectorAfterALostOne++;
+        if (cut.Any(n => disks[n].CutStats.FilesLosingASectorBeforeAKeptOne > 0)) result.CutsKeepingASectorAfterALostOne++;
 
+        if (settings.OneAtATime)
+        {
+            // The others go on without it, far enough that it may need a snapshot to catch up.
+            await nodes[victim].DisposeAsync();
+            await Task.Delay(random.Next(100, 600));
+        }
         stopClients.Cancel();
-        await Task.WhenAll(names.Select(n => nodes[n].DisposeAsync().AsTask()));
+        await Task.WhenAll(cut.Select(n => nodes[n].DisposeAsync().AsTask()));
         await Task.WhenAll(clients);
         foreach (var v in newlyAcked) acked.Add(v);
         result.Acknowledged += newlyAcked.Count;
-        log($"cycle {cycle}: power cut {cutWhat}{(kind != 0 && !triggered ? " (not reached: cut after 3 s)" : "")}, {mode}; {newlyAcked.Count} acknowledged, " +
-            $"dropped {names.Sum(n => disks[n].CutStats.Dropped)} unsynced bytes, kept {names.Sum(n => disks[n].CutStats.Kept)}");
-        foreach (var n in names) disks[n] = after[n];
-        lock (nodes) nodes.Clear();
+        log($"cycle {cycle}: power cut{(settings.OneAtATime ? $" of {victim} only," : "")} {cutWhat}{(kind != 0 && !triggered ? " (not reached: cut after 3 s)" : "")}, {mode}; {newlyAcked.Count} acknowledged, " +
+            $"dropped {cut.Sum(n => disks[n].CutStats.Dropped)} unsynced bytes, kept {cut.Sum(n => disks[n].CutStats.Kept)}");
+        foreach (var n in cut) disks[n] = after[n];
+        lock (nodes)
+            foreach (var n in cut) nodes.Remove(n);
+        rebooted = cut;
     }
 
     public async ValueTask DisposeAsync()
