@@ -38,6 +38,7 @@ internal sealed class PowerLossResult
     public int RestartFailures;
     public int Divergent;
     public int SnapshotsReceived;
+    public int DirectoryFsyncsIgnored;
     public int Snapshots;
     public List<string> Problems { get; } = [];
 
@@ -291,6 +292,7 @@ internal sealed class PowerLossRun : IAsyncDisposable
         result.Cuts++;
         if (mode == CutMode.Tear) result.TornCuts++;
         if (cut.Any(n => disks[n].CutStats.FilesLosingASectorBeforeAKeptOne > 0)) result.CutsKeepingASectorAfterALostOne++;
+        result.DirectoryFsyncsIgnored += cut.Sum(n => disks[n].Syncs.DirSyncsIgnored);
 
         if (settings.OneAtATime)
         {
