@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 
 namespace Raft.Shell.IO;
 
@@ -16,7 +15,7 @@ internal sealed unsafe class DirectFileWriter : IDisposable
     private const int Alignment = 4096;
     private const int BufferSize = 4 << 20;
 
-    private readonly SafeFileHandle _handle;
+    private readonly IDiskFile _file;
     private readonly bool _direct;
     private byte* _buffer;
     private int _filled;
@@ -24,10 +23,14 @@ internal sealed unsafe class DirectFileWriter : IDisposable
 
     /// <summary>Creates or truncates <paramref name="path"/>.</summary>
     public DirectFileWriter(string path)
+        : this(NativeFileSystem.Instance, path)
     {
-        var direct = Native.TryCreateDirect(path);
-        _direct = direct is not null;
-        _handle = direct ?? File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None);
+    }
+
+    /// <summary>Creates or truncates <paramref name="path"/> on <paramref name="fs"/>.</summary>
+    internal DirectFileWriter(IFileSystem fs, string path)
+    {
+        _file = fs.CreateForWrite(path, tryDirect: true, out _direct);
         if (_direct)
             _buffer = (byte*)NativeMemory.AlignedAlloc(BufferSize, Alignment);
     }
@@ -40,7 +43,7 @@ internal sealed unsafe class DirectFileWriter : IDisposable
     {
         if (!_direct)
         {
-            RandomAccess.Write(_handle, bytes, _flushed);
+            _file.Write(bytes, _flushed);
             _flushed += bytes.Length;
             return;
         }
@@ -65,15 +68,15 @@ internal sealed unsafe class DirectFileWriter : IDisposable
             var padded = (_filled + Alignment - 1) / Alignment * Alignment;
             new Span<byte>(_buffer + _filled, padded - _filled).Clear();
             FlushBuffer(padded);
-            RandomAccess.SetLength(_handle, length);
+            _file.SetLength(length);
             _flushed = length;
         }
-        RandomAccess.FlushToDisk(_handle);
+        _file.Fsync();
     }
 
     private void FlushBuffer(int length)
     {
-        RandomAccess.Write(_handle, new ReadOnlySpan<byte>(_buffer, length), _flushed);
+        _file.Write(new ReadOnlySpan<byte>(_buffer, length), _flushed);
         _flushed += length;
         _filled = 0;
     }
@@ -81,7 +84,7 @@ internal sealed unsafe class DirectFileWriter : IDisposable
     /// <summary>Closes the file (without fsync unless <see cref="Complete"/> ran).</summary>
     public void Dispose()
     {
-        _handle.Dispose();
+        _file.Dispose();
         if (_buffer is not null)
         {
             NativeMemory.AlignedFree(_buffer);

@@ -60,8 +60,9 @@ internal static class NodeStart
             throw new NodeStartException(RaftNodeOptions.DescribeDataDirError(dataDir, ex), ex);
         }
         var walOptions = new WalOptions { UnsafeNoFsync = o.UnsafeNoFsync, Logger = log };
+        o.ConfigureStorage?.Invoke(walOptions);
 
-        if (NodeStorage.Exists(dataDir))
+        if (NodeStorage.Exists(dataDir, walOptions))
             return Restart(o, stateMachine, walOptions, log);
         if (o.ForceNewCluster)
             log.LogWarning("{Option} has no effect: {DataDir} holds no WAL yet", RaftNodeOptions.Key(nameof(o.ForceNewCluster)), dataDir);

@@ -96,6 +96,12 @@ public sealed class RaftNodeOptions
     /// </summary>
     public string? Failpoints { get; set; }
 
+    /// <summary>
+    /// Adjusts the storage settings the node derives from these options (tests: a simulated disk,
+    /// small segments). Internal, and not copied by <see cref="CopyTo"/>.
+    /// </summary>
+    internal Action<Raft.Shell.Wal.WalOptions>? ConfigureStorage { get; set; }
+
     /// <summary>Copies every option to <paramref name="target"/>.</summary>
     public void CopyTo(RaftNodeOptions target)
     {

@@ -18,12 +18,20 @@ internal sealed class Snapshotter
 {
     private const string SnapSuffix = ".snap";
     private readonly ILogger log;
+    private readonly IFileSystem fs;
 
     /// <summary>A snapshotter over <paramref name="dir"/>, which must exist.</summary>
     public Snapshotter(string dir, ILogger? logger = null)
+        : this(dir, logger, NativeFileSystem.Instance)
+    {
+    }
+
+    /// <summary>A snapshotter over <paramref name="dir"/> on <paramref name="fs"/>.</summary>
+    internal Snapshotter(string dir, ILogger? logger, IFileSystem fs)
     {
         Dir = dir;
         log = logger ?? NullLogger.Instance;
+        this.fs = fs;
     }
 
     /// <summary>The snap directory.</summary>
@@ -43,21 +51,21 @@ internal sealed class Snapshotter
         var path = Path.Combine(Dir, FileName(snapshot.Metadata.Term, snapshot.Metadata.Index));
         try
         {
-            using (var f = new DirectFileWriter(path))
+            using (var f = new DirectFileWriter(fs, path))
             {
                 foreach (var piece in pieces)
                     f.Write(piece.Span);
                 f.Complete();
             }
             // The WAL's snapshot record will point at this file: its name must be durable first.
-            Native.FsyncDirectory(Dir);
+            fs.FsyncDirectory(Dir);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             log.LogWarning(ex, "failed to write a snap file {Path}", path);
             try
             {
-                File.Delete(path);
+                fs.DeleteFile(path);
             }
             catch (IOException rex)
             {
@@ -117,14 +125,14 @@ internal sealed class Snapshotter
             Snapshot snap;
             try
             {
-                snap = Read(path);
+                snap = Read(fs, path);
             }
             catch (Exception ex) when (ex is SnapshotException or IOException)
             {
                 log.LogWarning(ex, "failed to read a snap file {Path}", path);
                 try
                 {
-                    File.Move(path, path + ".broken", overwrite: true);
+                    fs.MoveFile(path, path + ".broken");
                     log.LogWarning("renamed to a broken snap file {Path}.broken", path);
                 }
                 catch (IOException rex)
@@ -140,9 +148,12 @@ internal sealed class Snapshotter
 
     /// <summary>Reads and checks one snap file.</summary>
     /// <exception cref="SnapshotException">The file is empty, corrupt, or fails its CRC.</exception>
-    public static Snapshot Read(string path)
+    public static Snapshot Read(string path) => Read(NativeFileSystem.Instance, path);
+
+    /// <inheritdoc cref="Read(string)"/>
+    internal static Snapshot Read(IFileSystem fs, string path)
     {
-        var b = File.ReadAllBytes(path);
+        var b = fs.ReadAllBytes(path);
         if (b.Length == 0) throw new SnapshotException(SnapshotErrorKind.Empty, path, "empty snapshot");
         Raft.Interop.Snappb.snapshot serialized;
         try
@@ -171,7 +182,7 @@ internal sealed class Snapshotter
     /// <summary>Removes <c>*.snap.db</c> files (state-machine snapshots) older than <paramref name="snap"/> (etcd's ReleaseSnapDBs).</summary>
     public void ReleaseSnapDBs(Snapshot snap)
     {
-        foreach (var path in Directory.EnumerateFiles(Dir, "*.snap.db"))
+        foreach (var path in fs.ListFiles(Dir).Where(p => p.EndsWith(".snap.db", StringComparison.Ordinal)))
         {
             var hex = Path.GetFileName(path)[..^".snap.db".Length];
             if (!ulong.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var index))
@@ -182,7 +193,7 @@ internal sealed class Snapshotter
             if (index < snap.Metadata.Index)
             {
                 log.LogInformation("found orphaned .snap.db file; deleting {Path}", path);
-                File.Delete(path);
+                fs.DeleteFile(path);
             }
         }
     }
@@ -195,7 +206,7 @@ internal sealed class Snapshotter
         foreach (var name in names.Skip(keep).Reverse())
         {
             var path = Path.Combine(Dir, name);
-            File.Delete(path);
+            fs.DeleteFile(path);
             removed.Add(path);
             log.LogInformation("purged {Path}", path);
         }
@@ -204,8 +215,8 @@ internal sealed class Snapshotter
 
     // Snap file names, newest first.
     private string[] SnapNames() =>
-        Directory.Exists(Dir)
-            ? Directory.EnumerateFiles(Dir, "*" + SnapSuffix).Select(Path.GetFileName).OfType<string>()
+        fs.DirectoryExists(Dir)
+            ? fs.ListFiles(Dir).Select(Path.GetFileName).OfType<string>()
                 .Where(n => n.EndsWith(SnapSuffix, StringComparison.Ordinal)).OrderDescending(StringComparer.Ordinal).ToArray()
             : [];
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Raft.Core;
 using Raft.Interop.Wire;
+using Raft.Shell.IO;
 using Raft.Shell.Snap;
 using Raft.Shell.Wal;
 using WalLog = Raft.Shell.Wal.Wal;
@@ -21,8 +22,11 @@ internal sealed record RestartState(WalMetadata Metadata, HardState HardState, E
 /// </summary>
 internal sealed class NodeStorage : IDisposable
 {
-    private NodeStorage(string dataDir, WalLog wal, Snapshotter snapshotter)
+    private readonly IFileSystem fs;
+
+    private NodeStorage(string dataDir, WalLog wal, Snapshotter snapshotter, IFileSystem fs)
     {
+        this.fs = fs;
         DataDir = dataDir;
         Wal = wal;
         Snapshotter = snapshotter;
@@ -49,14 +53,21 @@ internal sealed class NodeStorage : IDisposable
     /// <summary>True when the data directory already holds a WAL (the member has run before).</summary>
     public static bool Exists(string dataDir) => WalNames.Exist(WalDir(dataDir));
 
+    /// <summary>True when the data directory, on the file system of <paramref name="options"/>, already holds a WAL.</summary>
+    internal static bool Exists(string dataDir, WalOptions options) => WalNames.Exist(options.FileSystem, WalDir(dataDir));
+
     /// <summary>Creates the storage of a new member.</summary>
     /// <exception cref="WalException">AlreadyExists.</exception>
     public static NodeStorage Create(string dataDir, WalMetadata metadata, WalOptions? options = null)
     {
         options ??= new WalOptions();
-        Directory.CreateDirectory(SnapDir(dataDir));
+        var fs = options.FileSystem;
+        fs.CreateDirectory(SnapDir(dataDir));
+        // The member directory's name must be durable, or a power cut can take the whole member
+        // away with it; the WAL's creation fsyncs the member directory (holding snap and wal).
+        fs.FsyncDirectory(Path.GetFullPath(dataDir));
         var wal = WalLog.Create(WalDir(dataDir), metadata.Marshal(), options);
-        return new NodeStorage(dataDir, wal, new Snapshotter(SnapDir(dataDir), options.Logger));
+        return new NodeStorage(dataDir, wal, new Snapshotter(SnapDir(dataDir), options.Logger, fs), fs);
     }
 
     /// <summary>
@@ -69,10 +80,11 @@ internal sealed class NodeStorage : IDisposable
     {
         options ??= new WalOptions();
         var log = options.Logger;
+        var fs = options.FileSystem;
         var walDir = WalDir(dataDir);
-        Directory.CreateDirectory(SnapDir(dataDir));
-        var snapshotter = new Snapshotter(SnapDir(dataDir), log);
-        var snapshot = snapshotter.LoadNewestAvailable(WalInspect.ValidSnapshotEntries(walDir)) ?? Pb.emptySnapshot;
+        fs.CreateDirectory(SnapDir(dataDir));
+        var snapshotter = new Snapshotter(SnapDir(dataDir), log, fs);
+        var snapshot = snapshotter.LoadNewestAvailable(WalInspect.ValidSnapshotEntries(fs, walDir)) ?? Pb.emptySnapshot;
         var walSnap = Pb.isEmptySnap(snapshot) ? WalSnapshot.Empty : WalSnapshot.Of(snapshot);
 
         var repaired = false;
@@ -83,13 +95,13 @@ internal sealed class NodeStorage : IDisposable
             {
                 var contents = wal.ReadAll();
                 var state = new RestartState(WalMetadata.Unmarshal(contents.Metadata), contents.State, contents.Entries, snapshot, repaired);
-                return (new NodeStorage(dataDir, wal, snapshotter), state);
+                return (new NodeStorage(dataDir, wal, snapshotter, fs), state);
             }
             catch (WalException ex) when (ex.Kind == WalErrorKind.UnexpectedEof && !repaired)
             {
                 wal.Close();
                 log.LogWarning(ex, "WAL ends in a torn write; repairing");
-                if (!WalRepair.Repair(walDir, log)) throw;
+                if (!WalRepair.Repair(fs, walDir, log)) throw;
                 repaired = true;
             }
             catch
@@ -126,7 +138,7 @@ internal sealed class NodeStorage : IDisposable
     /// <summary>Removes old WAL segments (those not locked) and snap files beyond the numbers to keep.</summary>
     public void Purge(int keepWalFiles, int keepSnapFiles)
     {
-        WalInspect.Purge(WalDir(DataDir), keepWalFiles);
+        WalInspect.Purge(fs, WalDir(DataDir), keepWalFiles);
         Snapshotter.Purge(keepSnapFiles);
     }
 

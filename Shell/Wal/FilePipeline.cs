@@ -8,13 +8,15 @@ namespace Raft.Shell.Wal;
 /// </summary>
 internal sealed class FilePipeline : IDisposable
 {
+    private readonly IFileSystem fs;
     private readonly string dir;
     private readonly long size;
     private int count;
     private Task<LockedFile> next;
 
-    public FilePipeline(string dir, long size)
+    public FilePipeline(IFileSystem fs, string dir, long size)
     {
+        this.fs = fs;
         this.dir = dir;
         this.size = size;
         next = Task.Run(Allocate);
@@ -33,7 +35,7 @@ internal sealed class FilePipeline : IDisposable
         // Alternate names so the file being prepared is never the one just handed out.
         var path = Path.Combine(dir, $"{count % 2}.tmp");
         // Truncate: a .tmp left by a crash may hold an old header.
-        var f = LockedFile.TryOpen(path, FileMode.Create, FileAccess.ReadWrite)
+        var f = LockedFile.TryOpen(fs, path, FileMode.Create, FileAccess.ReadWrite)
             ?? throw new WalException(WalErrorKind.Locked, "segment file being prepared is locked", path);
         try
         {
@@ -56,7 +58,7 @@ internal sealed class FilePipeline : IDisposable
             var f = next.GetAwaiter().GetResult();
             var path = f.Path;
             f.Dispose();
-            File.Delete(path);
+            fs.DeleteFile(path);
         }
         catch (Exception ex) when (ex is IOException or WalException or UnauthorizedAccessException)
         {

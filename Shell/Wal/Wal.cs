@@ -27,6 +27,7 @@ internal sealed class Wal : IDisposable
 
     private readonly object gate = new();
     private readonly WalOptions options;
+    private readonly IFileSystem fs;
     private readonly ILogger log;
     private readonly List<LockedFile> locks;
     private readonly List<Segment>? readOnlySegments;
@@ -43,6 +44,7 @@ internal sealed class Wal : IDisposable
     {
         Dir = dir;
         this.options = options;
+        fs = options.FileSystem;
         log = options.Logger;
         this.locks = locks;
         this.readOnlySegments = readOnlySegments;
@@ -72,18 +74,19 @@ internal sealed class Wal : IDisposable
     public static Wal Create(string dir, byte[] metadata, WalOptions? options = null)
     {
         options ??= new WalOptions();
+        var fs = options.FileSystem;
         dir = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
-        if (WalNames.Exist(dir)) throw new WalException(WalErrorKind.AlreadyExists, "a WAL already exists", dir);
+        if (WalNames.Exist(fs, dir)) throw new WalException(WalErrorKind.AlreadyExists, "a WAL already exists", dir);
 
         // Built beside the final directory and renamed, so that creation appears atomic.
         var tmp = dir + ".tmp";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-        CreatePrivateDirectory(tmp);
+        if (fs.DirectoryExists(tmp)) fs.DeleteDirectory(tmp);
+        fs.CreateDirectory(tmp, ownerOnly: true);
         Wal? w = null;
         try
         {
             var first = Path.Combine(tmp, WalNames.Format(0, 0));
-            var f = LockedFile.TryOpen(first, FileMode.CreateNew, FileAccess.ReadWrite)
+            var f = LockedFile.TryOpen(fs, first, FileMode.CreateNew, FileAccess.ReadWrite)
                 ?? throw new WalException(WalErrorKind.Locked, "first segment is locked", first);
             w = new Wal(dir, options, [f], null, WalSnapshot.Empty) { metadata = metadata };
             f.Preallocate(options.SegmentSizeBytes);
@@ -92,18 +95,22 @@ internal sealed class Wal : IDisposable
             w.encoder.Encode(RecordType.Metadata, metadata, hasData: true);
             w.SaveSnapshot(WalSnapshot.Empty);
 
+            // The segment's name in the temporary directory must be durable before the directory
+            // is renamed into place: a durable rename of a directory whose entries are not leaves
+            // an empty WAL directory after a power cut.
+            fs.FsyncDirectory(tmp);
             // Keep the lock while renaming; a released lock could be taken by someone else meanwhile.
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-            Directory.Move(tmp, dir);
+            if (fs.DirectoryExists(dir)) fs.DeleteDirectory(dir);
+            fs.MoveDirectory(tmp, dir);
             f.Relocated(Path.Combine(dir, WalNames.Format(0, 0)));
-            Native.FsyncDirectory(Path.GetDirectoryName(dir) ?? "/");
-            w.pipeline = new FilePipeline(dir, options.SegmentSizeBytes);
+            fs.FsyncDirectory(Path.GetDirectoryName(dir) ?? "/");
+            w.pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes);
             return w;
         }
         catch
         {
             w?.CloseQuietly();
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            if (fs.DirectoryExists(tmp)) fs.DeleteDirectory(tmp);
             throw;
         }
     }
@@ -117,8 +124,9 @@ internal sealed class Wal : IDisposable
     public static Wal Open(string dir, WalSnapshot snap, WalOptions? options = null)
     {
         options ??= new WalOptions();
+        var fs = options.FileSystem;
         dir = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
-        var names = WalNames.Read(dir);
+        var names = WalNames.Read(fs, dir);
         var at = WalNames.SearchIndex(names, snap.Index);
         if (at < 0 || !WalNames.IsValidSeq(names[at..]))
             throw new WalException(WalErrorKind.FileNotFound, $"no valid segment sequence covers index {snap.Index}", dir);
@@ -128,7 +136,7 @@ internal sealed class Wal : IDisposable
             foreach (var name in names[at..])
             {
                 var path = Path.Combine(dir, name);
-                locks.Add(LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite, LockWait)
+                locks.Add(LockedFile.TryOpen(fs, path, FileMode.Open, FileAccess.ReadWrite, LockWait)
                     ?? throw new WalException(WalErrorKind.Locked, "segment is locked by another open of this WAL", path));
             }
         }
@@ -138,8 +146,8 @@ internal sealed class Wal : IDisposable
             throw;
         }
         var w = new Wal(dir, options, locks, null, snap);
-        w.decoder = new WalDecoder(locks.Select(l => new Segment(l.Path, l.Handle, l.Length)).ToList());
-        w.pipeline = new FilePipeline(dir, options.SegmentSizeBytes);
+        w.decoder = new WalDecoder(locks.Select(l => new Segment(l.Path, l.File, l.Length)).ToList());
+        w.pipeline = new FilePipeline(fs, dir, options.SegmentSizeBytes);
         return w;
     }
 
@@ -152,7 +160,7 @@ internal sealed class Wal : IDisposable
     {
         options ??= new WalOptions();
         dir = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
-        var segments = WalReader.OpenSegments(dir, snap.Index);
+        var segments = WalReader.OpenSegments(options.FileSystem, dir, snap.Index);
         return new Wal(dir, options, [], segments, snap) { decoder = new WalDecoder(segments) };
     }
 
@@ -238,7 +246,7 @@ internal sealed class Wal : IDisposable
             state = st;
             start = WalSnapshot.Empty;
             if (readOnlySegments is not null)
-                foreach (var s in readOnlySegments) s.Handle.Dispose();
+                foreach (var s in readOnlySegments) s.File.Dispose();
             if (tail is not null) encoder = new WalEncoder(tail, d.LastCrc, d.LastOffset);
             decoder = null;
             return new WalContents(meta ?? [], st, ents.ToArray());
@@ -349,7 +357,7 @@ internal sealed class Wal : IDisposable
                 foreach (var l in locks) l.Dispose();
                 locks.Clear();
                 if (readOnlySegments is not null)
-                    foreach (var s in readOnlySegments) s.Handle.Dispose();
+                    foreach (var s in readOnlySegments) s.File.Dispose();
             }
         }
     }
@@ -416,13 +424,7 @@ internal sealed class Wal : IDisposable
 
         // The header is durable before the segment gets its real name.
         newTail.MoveTo(fpath);
-        Native.FsyncDirectory(Dir);
+        fs.FsyncDirectory(Dir);
         log.LogInformation("created a new WAL segment {Path}", fpath);
-    }
-
-    private static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(path);
-        else Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 }

@@ -1,12 +1,12 @@
 using System.Buffers.Binary;
 using Google.Protobuf;
-using Microsoft.Win32.SafeHandles;
 using Raft.Interop.Wire;
+using Raft.Shell.IO;
 
 namespace Raft.Shell.Wal;
 
-/// <summary>A segment file being read: its path, an open handle and its length when opened.</summary>
-internal sealed record Segment(string Path, SafeFileHandle Handle, long Length);
+/// <summary>A segment file being read: its path, the open file and its length when opened.</summary>
+internal sealed record Segment(string Path, IDiskFile File, long Length);
 
 /// <summary>How a call to <see cref="WalDecoder.Next"/> ended.</summary>
 internal enum DecodeOutcome
@@ -37,7 +37,7 @@ internal sealed class WalDecoder
 
     private readonly IReadOnlyList<Segment> segments;
     private readonly byte[] window = new byte[1 << 20];
-    private SafeFileHandle? windowHandle;
+    private IDiskFile? windowFile;
     private long windowStart;
     private int windowLength;
     private int current;
@@ -333,17 +333,17 @@ internal sealed class WalDecoder
     // Makes the window cover `offset` in `seg`; false at the end of the file.
     private bool Fill(Segment seg, long offset)
     {
-        if (windowHandle == seg.Handle && offset >= windowStart && offset < windowStart + windowLength) return true;
+        if (windowFile == seg.File && offset >= windowStart && offset < windowStart + windowLength) return true;
         var want = (int)Math.Min(window.Length, seg.Length - offset);
         if (want <= 0) return false;
         var got = 0;
         while (got < want)
         {
-            var r = RandomAccess.Read(seg.Handle, window.AsSpan(got, want - got), offset + got);
+            var r = seg.File.Read(window.AsSpan(got, want - got), offset + got);
             if (r == 0) break;
             got += r;
         }
-        windowHandle = seg.Handle;
+        windowFile = seg.File;
         windowStart = offset;
         windowLength = got;
         return got > 0;

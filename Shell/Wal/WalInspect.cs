@@ -12,11 +12,14 @@ internal static class WalInspect
     /// ValidSnapshotEntries): the snapshots a restart may load.
     /// </summary>
     /// <exception cref="WalException">The WAL is corrupt.</exception>
-    public static IReadOnlyList<WalSnapshot> ValidSnapshotEntries(string dir)
+    public static IReadOnlyList<WalSnapshot> ValidSnapshotEntries(string dir) => ValidSnapshotEntries(NativeFileSystem.Instance, dir);
+
+    /// <inheritdoc cref="ValidSnapshotEntries(string)"/>
+    internal static IReadOnlyList<WalSnapshot> ValidSnapshotEntries(IFileSystem fs, string dir)
     {
         var snaps = new List<WalSnapshot>();
         var state = Pb.emptyHardState;
-        using var reader = WalReader.Open(dir);
+        using var reader = WalReader.Open(fs, dir);
         while (reader.TryRead(out var rec))
         {
             if (rec!.Type == RecordType.Snapshot) snaps.Add(Parse(rec, WalSnapshot.Unmarshal));
@@ -42,19 +45,22 @@ internal static class WalInspect
     /// first one an open WAL still holds locked (etcd's PurgeFile for <c>.wal</c>).
     /// </summary>
     /// <returns>The paths removed.</returns>
-    public static IReadOnlyList<string> Purge(string dir, int keep)
+    public static IReadOnlyList<string> Purge(string dir, int keep) => Purge(NativeFileSystem.Instance, dir, keep);
+
+    /// <inheritdoc cref="Purge(string, int)"/>
+    internal static IReadOnlyList<string> Purge(IFileSystem fs, string dir, int keep)
     {
-        var names = WalNames.Exist(dir) ? WalNames.Read(dir) : [];
+        var names = WalNames.Exist(fs, dir) ? WalNames.Read(fs, dir) : [];
         var removed = new List<string>();
         for (var i = 0; names.Length - i > keep; i++)
         {
             var path = Path.Combine(dir, names[i]);
-            using var l = LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite);
+            using var l = LockedFile.TryOpen(fs, path, FileMode.Open, FileAccess.ReadWrite);
             if (l is null) break;
-            File.Delete(path);
+            fs.DeleteFile(path);
             removed.Add(path);
         }
-        if (removed.Count > 0) Native.FsyncDirectory(dir);
+        if (removed.Count > 0) fs.FsyncDirectory(dir);
         return removed;
     }
 

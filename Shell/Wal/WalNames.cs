@@ -1,4 +1,5 @@
 using System.Globalization;
+using Raft.Shell.IO;
 
 namespace Raft.Shell.Wal;
 
@@ -19,10 +20,13 @@ internal static class WalNames
 
     /// <summary>The segment names in <paramref name="dir"/>, in order.</summary>
     /// <exception cref="WalException">FileNotFound when there is none.</exception>
-    public static string[] Read(string dir)
+    public static string[] Read(string dir) => Read(NativeFileSystem.Instance, dir);
+
+    /// <inheritdoc cref="Read(string)"/>
+    internal static string[] Read(IFileSystem fs, string dir)
     {
-        var names = Directory.Exists(dir)
-            ? Directory.EnumerateFiles(dir).Select(Path.GetFileName).OfType<string>().Where(n => TryParse(n, out _, out _))
+        var names = fs.DirectoryExists(dir)
+            ? fs.ListFiles(dir).Select(Path.GetFileName).OfType<string>().Where(n => TryParse(n, out _, out _))
                 .Order(StringComparer.Ordinal).ToArray()
             : [];
         if (names.Length == 0) throw new WalException(WalErrorKind.FileNotFound, "file not found", dir);
@@ -30,8 +34,11 @@ internal static class WalNames
     }
 
     /// <summary>True when <paramref name="dir"/> holds at least one segment (etcd's wal.Exist).</summary>
-    public static bool Exist(string dir) =>
-        Directory.Exists(dir) && Directory.EnumerateFiles(dir, "*.wal").Any(p => TryParse(Path.GetFileName(p), out _, out _));
+    public static bool Exist(string dir) => Exist(NativeFileSystem.Instance, dir);
+
+    /// <inheritdoc cref="Exist(string)"/>
+    internal static bool Exist(IFileSystem fs, string dir) =>
+        fs.DirectoryExists(dir) && fs.ListFiles(dir).Any(p => TryParse(Path.GetFileName(p), out _, out _));
 
     /// <summary>The last position in <paramref name="names"/> whose start index is at most <paramref name="index"/>.</summary>
     public static int SearchIndex(IReadOnlyList<string> names, ulong index)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Raft.Shell.IO;
 
 namespace Raft.Shell.Wal;
 
@@ -20,4 +21,7 @@ internal sealed class WalOptions
 
     /// <summary>Where the WAL logs segment cuts, repairs and slow syncs.</summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>The file system the WAL, the snap files and the storage live on; tests put a lossy disk here.</summary>
+    internal IFileSystem FileSystem { get; set; } = NativeFileSystem.Instance;
 }

@@ -1,3 +1,5 @@
+using Raft.Shell.IO;
+
 namespace Raft.Shell.Wal;
 
 /// <summary>
@@ -29,12 +31,15 @@ internal sealed class WalReader : IDisposable
 
     /// <summary>Opens every segment in <paramref name="dir"/>, from the oldest still there.</summary>
     /// <exception cref="WalException">FileNotFound when there is no segment or the sequence has a hole.</exception>
-    public static WalReader Open(string dir) => new(OpenSegments(dir, null));
+    public static WalReader Open(string dir) => Open(NativeFileSystem.Instance, dir);
+
+    /// <inheritdoc cref="Open(string)"/>
+    internal static WalReader Open(IFileSystem fs, string dir) => new(OpenSegments(fs, dir, null));
 
     /// <summary>Opens the segments from the one covering <paramref name="index"/> on (all of them for null).</summary>
-    internal static List<Segment> OpenSegments(string dir, ulong? index)
+    internal static List<Segment> OpenSegments(IFileSystem fs, string dir, ulong? index)
     {
-        var names = WalNames.Read(dir);
+        var names = WalNames.Read(fs, dir);
         var at = index is { } i ? WalNames.SearchIndex(names, i) : 0;
         if (at < 0 || !WalNames.IsValidSeq(names[at..]))
             throw new WalException(WalErrorKind.FileNotFound, $"no valid segment sequence covers index {index}", dir);
@@ -44,13 +49,13 @@ internal sealed class WalReader : IDisposable
             foreach (var name in names[at..])
             {
                 var path = Path.Combine(dir, name);
-                var h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                list.Add(new Segment(path, h, RandomAccess.GetLength(h)));
+                var f = fs.OpenRead(path);
+                list.Add(new Segment(path, f, f.Length));
             }
         }
         catch
         {
-            foreach (var s in list) s.Handle.Dispose();
+            foreach (var s in list) s.File.Dispose();
             throw;
         }
         return list;
@@ -78,6 +83,6 @@ internal sealed class WalReader : IDisposable
     /// <summary>Closes the segment files.</summary>
     public void Dispose()
     {
-        foreach (var s in segments) s.Handle.Dispose();
+        foreach (var s in segments) s.File.Dispose();
     }
 }

@@ -15,27 +15,30 @@ internal static class WalRepair
     /// True when the segment now reads cleanly to its end; false when it could not be repaired
     /// (damage that is not a torn tail, or the segment is locked by an open WAL).
     /// </returns>
-    public static bool Repair(string dir, ILogger? logger = null)
+    public static bool Repair(string dir, ILogger? logger = null) => Repair(NativeFileSystem.Instance, dir, logger);
+
+    /// <inheritdoc cref="Repair(string, ILogger?)"/>
+    internal static bool Repair(IFileSystem fs, string dir, ILogger? logger = null)
     {
         var log = logger ?? NullLogger.Instance;
         string[] names;
         try
         {
-            names = WalNames.Read(dir);
+            names = WalNames.Read(fs, dir);
         }
         catch (WalException)
         {
             return false;
         }
         var path = Path.Combine(dir, names[^1]);
-        using var f = LockedFile.TryOpen(path, FileMode.Open, FileAccess.ReadWrite, Wal.LockWait);
+        using var f = LockedFile.TryOpen(fs, path, FileMode.Open, FileAccess.ReadWrite, Wal.LockWait);
         if (f is null)
         {
             log.LogWarning("cannot repair {Path}: it is locked", path);
             return false;
         }
         log.LogInformation("repairing {Path}", path);
-        var decoder = new WalDecoder([new Segment(path, f.Handle, f.Length)]);
+        var decoder = new WalDecoder([new Segment(path, f.File, f.Length)]);
         try
         {
             while (true)
@@ -49,22 +52,21 @@ internal static class WalRepair
                         return true;
                     case DecodeOutcome.Torn:
                         var broken = path + ".broken";
-                        using (var copy = File.Create(broken))
+                        using (var copy = fs.CreateForWrite(broken, tryDirect: false, out _))
                         {
-                            // The handle is shared with the lock; copy by position without moving a cursor.
                             var buf = new byte[1 << 20];
                             long pos = 0;
                             int n;
-                            while ((n = RandomAccess.Read(f.Handle, buf, pos)) > 0)
+                            while ((n = f.Read(buf, pos)) > 0)
                             {
-                                copy.Write(buf, 0, n);
+                                copy.Write(buf.AsSpan(0, n), pos);
                                 pos += n;
                             }
-                            copy.Flush(flushToDisk: true);
+                            copy.Fsync();
                         }
                         f.SetLength(decoder.LastOffset);
                         f.Fsync();
-                        Native.FsyncDirectory(dir);
+                        fs.FsyncDirectory(dir);
                         log.LogInformation("repaired {Path}: cut at offset {Offset}, copy in {Broken}", path, decoder.LastOffset, broken);
                         return true;
                 }
