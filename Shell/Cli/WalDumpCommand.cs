@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Raft.Core;
 using Raft.Interop.Wire;
-using Raft.Shell.Node;
+using Raft.Shell;
 using Raft.Shell.Snap;
 using Raft.Shell.Storage;
 using Raft.Shell.Wal;

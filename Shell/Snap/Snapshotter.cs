@@ -46,7 +46,7 @@ internal sealed class Snapshotter
     /// </summary>
     public void SaveSnap(Snapshot snapshot)
     {
-        if (Pb.isEmptySnap(snapshot)) return;
+        if (CoreAdapter.IsEmpty(snapshot)) return;
         var pieces = FilePieces(snapshot);
         var path = Path.Combine(Dir, FileName(snapshot.Metadata.Term, snapshot.Metadata.Index));
         try

@@ -84,8 +84,8 @@ internal sealed class NodeStorage : IDisposable
         var walDir = WalDir(dataDir);
         fs.CreateDirectory(SnapDir(dataDir));
         var snapshotter = new Snapshotter(SnapDir(dataDir), log, fs);
-        var snapshot = snapshotter.LoadNewestAvailable(WalInspect.ValidSnapshotEntries(fs, walDir)) ?? Pb.emptySnapshot;
-        var walSnap = Pb.isEmptySnap(snapshot) ? WalSnapshot.Empty : WalSnapshot.Of(snapshot);
+        var snapshot = snapshotter.LoadNewestAvailable(WalInspect.ValidSnapshotEntries(fs, walDir)) ?? CoreAdapter.EmptySnapshot;
+        var walSnap = CoreAdapter.IsEmpty(snapshot) ? WalSnapshot.Empty : WalSnapshot.Of(snapshot);
 
         var repaired = false;
         while (true)

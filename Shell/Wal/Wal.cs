@@ -32,7 +32,7 @@ internal sealed class Wal : IDisposable
     private readonly List<LockedFile> locks;
     private readonly List<Segment>? readOnlySegments;
     private byte[]? metadata;
-    private HardState state = Pb.emptyHardState;
+    private HardState state = CoreAdapter.EmptyHardState;
     private WalSnapshot start;
     private WalDecoder? decoder;
     private WalEncoder? encoder;
@@ -179,7 +179,7 @@ internal sealed class Wal : IDisposable
         {
             var d = decoder ?? throw new InvalidOperationException("wal: ReadAll may be called once, on an opened WAL");
             byte[]? meta = null;
-            var st = Pb.emptyHardState;
+            var st = CoreAdapter.EmptyHardState;
             var ents = new List<Entry>();
             var match = false;
             DecodeOutcome outcome;
@@ -276,7 +276,7 @@ internal sealed class Wal : IDisposable
         lock (gate)
         {
             var enc = Writable();
-            if (Pb.isEmptyHardState(st) && ents.Length == 0) return;
+            if (CoreAdapter.IsEmpty(st) && ents.Length == 0) return;
             foreach (var e in ents)
             {
                 enc.EncodeEntry(e);
@@ -386,7 +386,7 @@ internal sealed class Wal : IDisposable
 
     private void SaveState(HardState st)
     {
-        if (Pb.isEmptyHardState(st)) return;
+        if (CoreAdapter.IsEmpty(st)) return;
         state = st;
         Writable().Encode(RecordType.State, RaftpbMarshal.Marshal(st), hasData: true);
     }

@@ -18,7 +18,7 @@ internal static class WalInspect
     internal static IReadOnlyList<WalSnapshot> ValidSnapshotEntries(IFileSystem fs, string dir)
     {
         var snaps = new List<WalSnapshot>();
-        var state = Pb.emptyHardState;
+        var state = CoreAdapter.EmptyHardState;
         using var reader = WalReader.Open(fs, dir);
         while (reader.TryRead(out var rec))
         {

@@ -2,9 +2,10 @@ using Microsoft.Extensions.Logging;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using Raft.Core;
+using Raft.Shell.Node;
 using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 
-namespace Raft.Shell.Node;
+namespace Raft.Shell;
 
 /// <summary>How raft took a proposal.</summary>
 internal enum ProposalOutcome
@@ -42,7 +43,7 @@ internal enum EntryKindOfLog
 }
 
 /// <summary>
-/// The one place where the node's C# code meets the F# core's compiled forms (modules, options,
+/// The one place where the shell's C# code meets the F# core's compiled forms (modules, options,
 /// lists, results, union tags): every RawNode, planner and codec operation the node uses, as a
 /// C#-shaped method. Failures that break an invariant throw <see cref="InvalidOperationException"/>.
 /// </summary>
@@ -54,6 +55,9 @@ internal static class CoreAdapter
     public static Snapshot EmptySnapshot => Pb.emptySnapshot;
 
     public static HardState EmptyHardState => Pb.emptyHardState;
+
+    /// <summary>Whether the hard state is the empty one (etcd's IsEmptyHardState).</summary>
+    public static bool IsEmpty(HardState hardState) => Pb.isEmptyHardState(hardState);
 
     public static Ready EmptyReady => Pb.emptyReady;
 
