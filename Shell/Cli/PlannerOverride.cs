@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Runtime.Loader;
 using Raft.Core;
 using Raft.Shell.Node;
+using Raft.Shell.Node.Advanced;
 
 namespace Raft.Cli;
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Raft.Interop;
 using Raft.Shell.Node;
+using Raft.Shell.Node.Advanced;
 
 namespace Raft.Shell.Hosting;
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Raft.Interop;
 using Raft.Shell.Node;
+using Raft.Shell.Node.Advanced;
 
 namespace Raft.Shell.Hosting;
 

@@ -4,7 +4,7 @@ namespace Raft.Shell.Node;
 /// etcd's wait.WaitTime over the applied index: a task completes once the apply loop has applied
 /// the index it waits for.
 /// </summary>
-public sealed class AppliedIndexWait
+internal sealed class AppliedIndexWait
 {
     private readonly object _lock = new();
     private readonly SortedDictionary<ulong, TaskCompletionSource> _waits = new();

@@ -4,6 +4,8 @@ using Raft.Core;
 using Raft.Interop;
 using Raft.Shell.Node.Membership;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>What a conf change's proposer learns when it is applied (etcd's confChangeResponse).</summary>

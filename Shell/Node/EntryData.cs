@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Raft.Shell.Node;
 
 /// <summary>What a normal entry carries (etcd's InternalRaftRequest, reduced to what we need).</summary>
-public enum EntryKind
+internal enum EntryKind
 {
     /// <summary>Empty data: the no-op a new leader appends.</summary>
     Noop,
@@ -21,7 +21,7 @@ public enum EntryKind
 /// reqIDGen, so that the proposing member can hand the result to the waiting caller), then the
 /// payload. Empty data is the leader's no-op.
 /// </summary>
-public static class EntryData
+internal static class EntryData
 {
     private const byte CommandTag = 1;
     private const byte AttributesTag = 2;

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Raft.Shell.Node;
 
 /// <summary>The seed's gofail sites, where crash tests stop or slow the Ready loop.</summary>
-public enum Failpoint
+internal enum Failpoint
 {
     /// <summary>Before the save that precedes apply when committed entries overlap unstable ones.</summary>
     RaftBeforeSaveWaitWalSync,
@@ -31,10 +31,10 @@ public enum Failpoint
 /// <summary>What an armed failpoint does when reached.</summary>
 /// <param name="Kind">panic, exit or sleep.</param>
 /// <param name="Argument">Exit code for exit, milliseconds for sleep.</param>
-public readonly record struct FailpointAction(FailpointActionKind Kind, int Argument);
+internal readonly record struct FailpointAction(FailpointActionKind Kind, int Argument);
 
 /// <summary>The actions gofail offers that crash tests use.</summary>
-public enum FailpointActionKind
+internal enum FailpointActionKind
 {
     /// <summary>Crash the process as an unhandled panic would (Environment.FailFast).</summary>
     Panic,
@@ -50,7 +50,7 @@ public enum FailpointActionKind
 /// <c>sleep(ms)</c> (names are the seed's, e.g. <c>raftBeforeSave</c>). The node holds none at all
 /// when nothing is armed, so an unarmed site costs one null check.
 /// </summary>
-public sealed class FailpointSet
+internal sealed class FailpointSet
 {
     /// <summary>The environment variable read by <see cref="FromEnvironment"/>.</summary>
     public const string EnvironmentVariable = "RAFT_FAILPOINTS";

@@ -3,6 +3,8 @@ using Raft.Core;
 using Raft.Interop;
 using Raft.Shell.Node.Membership;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>

@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Raft.Core;
 using Raft.Shell.Node.Membership;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>

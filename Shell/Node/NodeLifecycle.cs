@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Raft.Interop;
 using Raft.Shell.Storage;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>The parts of a running member that start and stop together.</summary>

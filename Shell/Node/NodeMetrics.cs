@@ -7,7 +7,7 @@ namespace Raft.Shell.Node;
 /// (server/etcdserver/metrics.go, server/wal/metrics.go) so that dashboards built for etcd read
 /// them. Gauges are observed from fields the node updates.
 /// </summary>
-public sealed class NodeMetrics : IDisposable
+internal sealed class NodeMetrics : IDisposable
 {
     /// <summary>The meter's name.</summary>
     public const string MeterName = "Raft.Node";

@@ -5,15 +5,9 @@ using Raft.Shell.Node.Membership;
 using Raft.Shell.Storage;
 using Raft.Shell.Wal;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
-
-/// <summary>The membership of a running cluster as one of its members reports it (for joining).</summary>
-/// <param name="ClusterId">The cluster id.</param>
-/// <param name="Members">Its members.</param>
-public sealed record RemoteCluster(ulong ClusterId, IReadOnlyList<ClusterMember> Members);
-
-/// <summary>Asks the members at these peer URLs for their cluster's membership (etcd's GetClusterFromRemotePeers).</summary>
-public delegate Task<RemoteCluster> ClusterFetcher(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken);
 
 /// <summary>A failure to start a member, with a message that says what to fix.</summary>
 public sealed class NodeStartException(string message, Exception? inner = null) : Exception(message, inner);

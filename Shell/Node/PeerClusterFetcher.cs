@@ -1,13 +1,15 @@
 using Raft.Shell.Node.Membership;
 using Raft.Shell.Transport;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>
 /// etcd's GetClusterFromRemotePeers over our peer protocol: asks each peer URL in turn for its
 /// membership and takes the first answer.
 /// </summary>
-public static class PeerClusterFetcher
+internal static class PeerClusterFetcher
 {
     /// <summary>A <see cref="ClusterFetcher"/> that gives each peer <paramref name="timeout"/> to answer (1 s by default).</summary>
     public static ClusterFetcher Create(TimeSpan? timeout = null) =>

@@ -5,17 +5,9 @@ using Raft.Core;
 using Raft.Interop;
 using Raft.Shell.Node.Membership;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
-
-/// <summary>What a transport is built from: who this member is and where its messages go.</summary>
-/// <param name="MemberId">This member.</param>
-/// <param name="ClusterId">Its cluster.</param>
-/// <param name="ListenPeerUrls">Where to listen for peers.</param>
-/// <param name="Node">The node that receives messages and reports.</param>
-public sealed record PeerTransportContext(ulong MemberId, ulong ClusterId, IReadOnlyList<string> ListenPeerUrls, RaftNode Node);
-
-/// <summary>Builds the peer transport once the member's identity is known.</summary>
-public delegate IPeerTransport PeerTransportFactory(PeerTransportContext context);
 
 /// <summary>The parts of a node that a host (or a test) may replace.</summary>
 public sealed class RaftNodeDependencies
@@ -36,7 +28,7 @@ public sealed class RaftNodeDependencies
     public ClusterFetcher? FetchCluster { get; init; }
 
     /// <summary>Armed failpoints; by default those of the options, else of <c>RAFT_FAILPOINTS</c>.</summary>
-    public FailpointSet? Failpoints { get; init; }
+    internal FailpointSet? Failpoints { get; init; }
 }
 
 /// <summary>
@@ -150,16 +142,16 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     public ulong ClusterId => _start.ClusterId;
 
     /// <summary>The node's metrics (the Raft.Node meter).</summary>
-    public NodeMetrics Metrics { get; }
+    internal NodeMetrics Metrics { get; }
 
     /// <summary>The failpoints armed in this node, if any.</summary>
-    public FailpointSet? Failpoints { get; }
+    internal FailpointSet? Failpoints { get; }
 
     /// <summary>The options the node runs with.</summary>
     public RaftNodeOptions Options => _options;
 
     /// <summary>The applied membership, with the removed ids.</summary>
-    public ClusterView Cluster => _cluster;
+    internal ClusterView Cluster => _cluster;
 
     /// <inheritdoc/>
     public IReadOnlyList<Interop.Member> Members => _cluster.Members.Values.Select(m => m.ToApi()).ToArray();

@@ -4,10 +4,9 @@ using Microsoft.Extensions.Logging;
 using Raft.Core;
 using Raft.Shell.Storage;
 
-namespace Raft.Shell.Node;
+using Raft.Shell.Node.Advanced;
 
-/// <summary>Turns a Ready into its plan; the shell runs the plan's effects in order and decides nothing.</summary>
-public delegate Plan PlannerFunction(PlanInput input, PlannerState state);
+namespace Raft.Shell.Node;
 
 /// <summary>What the runner needs besides the RawNode.</summary>
 internal sealed record RunnerSettings(

@@ -5,7 +5,7 @@ namespace Raft.Shell.Node;
 /// milliseconds at start-up and a counter that may carry into the timestamp. Ids differ across
 /// members (prefix) and across restarts more than a millisecond apart (timestamp).
 /// </summary>
-public sealed class RequestIdGenerator
+internal sealed class RequestIdGenerator
 {
     private const int TsLen = 5 * 8;
     private const int CntLen = 8;

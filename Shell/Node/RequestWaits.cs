@@ -7,7 +7,7 @@ namespace Raft.Shell.Node;
 /// loop completes it with the result when it applies that request. Ids not registered (requests
 /// of other members) are ignored.
 /// </summary>
-public sealed class RequestWaits
+internal sealed class RequestWaits
 {
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<object?>> _waits = new();
 

@@ -9,7 +9,7 @@ namespace Raft.Shell.Node;
 /// <c>RSN1</c>, a 4-byte little-endian length, that many bytes of membership JSON, then the state
 /// machine's bytes to the end.
 /// </summary>
-public static class SnapshotEnvelope
+internal static class SnapshotEnvelope
 {
     private static ReadOnlySpan<byte> Magic => "RSN1"u8;
 

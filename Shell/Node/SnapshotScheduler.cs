@@ -4,6 +4,8 @@ using Microsoft.Extensions.Logging;
 using Raft.Core;
 using Raft.Interop;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>

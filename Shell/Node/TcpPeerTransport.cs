@@ -3,10 +3,12 @@ using Microsoft.Extensions.Logging;
 using Raft.Core;
 using Raft.Shell.Transport;
 
+using Raft.Shell.Node.Advanced;
+
 namespace Raft.Shell.Node;
 
 /// <summary>The TCP <see cref="PeerTransport"/> as the node's transport.</summary>
-public static class TcpPeerTransport
+internal static class TcpPeerTransport
 {
     /// <summary>
     /// A factory for <see cref="RaftNodeDependencies.Transport"/>: builds the transport for the

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Raft.Core;
 using Raft.Shell.Node;
+using Raft.Shell.Node.Advanced;
 
 namespace Raft.Shell.Transport;
 

@@ -38,7 +38,7 @@ public sealed record ClusterMember(ulong Id, IReadOnlyList<string> PeerUrls, boo
 /// </summary>
 /// <param name="Member">The member added or promoted.</param>
 /// <param name="IsPromote">Whether this AddNode promotes an existing learner.</param>
-public sealed record ConfigChangeContext(ClusterMember Member, bool IsPromote)
+internal sealed record ConfigChangeContext(ClusterMember Member, bool IsPromote)
 {
     /// <summary>The JSON etcd writes: the member's fields and <c>"isPromote"</c>.</summary>
     public byte[] ToJson() => MemberJson.Write(Member, IsPromote);

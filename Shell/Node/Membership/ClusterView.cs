@@ -10,7 +10,7 @@ namespace Raft.Shell.Node.Membership;
 /// <param name="ClusterId">The cluster's id.</param>
 /// <param name="Members">Members by id.</param>
 /// <param name="Removed">Ids removed from the cluster; they can never come back.</param>
-public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulong, ClusterMember> Members, ImmutableSortedSet<ulong> Removed)
+internal sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulong, ClusterMember> Members, ImmutableSortedSet<ulong> Removed)
 {
     /// <summary>A cluster with no members yet.</summary>
     public static ClusterView Empty(ulong clusterId) =>
@@ -109,7 +109,7 @@ public sealed record ClusterView(ulong ClusterId, ImmutableSortedDictionary<ulon
 }
 
 /// <summary>Why a membership change is refused (etcd's membership errors).</summary>
-public enum MembershipError
+internal enum MembershipError
 {
     /// <summary>membership: ID removed.</summary>
     IdRemoved,

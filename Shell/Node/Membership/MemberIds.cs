@@ -10,7 +10,7 @@ namespace Raft.Shell.Node.Membership;
 /// (big-endian) of SHA-1 over its sorted peer URLs, the cluster token and, for a member added at
 /// runtime, the Unix time; a cluster id is the same over its initial member ids in order.
 /// </summary>
-public static class MemberIds
+internal static class MemberIds
 {
     /// <summary>The default <c>--initial-cluster-token</c>.</summary>
     public const string DefaultClusterToken = "etcd-cluster";

@@ -7,7 +7,7 @@ namespace Raft.Shell.Node.Membership;
 /// The applied membership as JSON, with members in etcd's Member form: carried in snapshots and
 /// answered to members that join.
 /// </summary>
-public static class MembershipJson
+internal static class MembershipJson
 {
     /// <summary>The view as JSON: <c>{"clusterID":N,"members":[member...],"removed":[id...]}</c>.</summary>
     public static byte[] Write(ClusterView c)

@@ -17,6 +17,18 @@ public class PublicSurfaceTests
     }
 
     [Fact]
+    public void TheNodeNamespaceExportsOnlyWhatAHostNeeds()
+    {
+        // The runner, apply loop, metrics, failpoints, membership bookkeeping and request waits are
+        // internal; the extension points for advanced hosts and tests live in Raft.Shell.Node.Advanced.
+        string[] expected = ["Raft.Shell.Node.NodeStartException", "Raft.Shell.Node.RaftNode", "Raft.Shell.Node.RaftNodeDependencies", "Raft.Shell.Node.RaftNodeOptions"];
+        var exported = NodeAssembly.GetExportedTypes().Where(t => t.Namespace == "Raft.Shell.Node").Select(t => t.FullName!).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(expected, exported);
+        Assert.All(NodeAssembly.GetExportedTypes().Where(t => t.Namespace == "Raft.Shell.Node.Advanced"),
+            t => Assert.Contains(t.Name, new[] { "PlannerFunction", "IPeerTransport", "NoPeerTransport", "PeerTransportContext", "PeerTransportFactory", "RemoteCluster", "ClusterFetcher" }));
+    }
+
+    [Fact]
     public void TheNodePackageNeedsNoWebFramework()
     {
         var references = NodeAssembly.GetReferencedAssemblies().Select(a => a.Name!).ToArray();

@@ -1,3 +1,4 @@
+using Raft.Shell.Node.Advanced;
 using System.Text;
 using Raft.Interop;
 using Raft.Shell.Node;

@@ -1,6 +1,30 @@
 using Raft.Core;
+using Raft.Shell.Node.Membership;
 
-namespace Raft.Shell.Node;
+// Extension points of the node for advanced hosts and tests: the planner, the peer transport and
+// how a joining member learns the cluster. A host that only runs a node needs none of them.
+namespace Raft.Shell.Node.Advanced;
+
+/// <summary>Turns a Ready into its plan; the shell runs the plan's effects in order and decides nothing.</summary>
+public delegate Plan PlannerFunction(PlanInput input, PlannerState state);
+
+/// <summary>What a transport is built from: who this member is and where its messages go.</summary>
+/// <param name="MemberId">This member.</param>
+/// <param name="ClusterId">Its cluster.</param>
+/// <param name="ListenPeerUrls">Where to listen for peers.</param>
+/// <param name="Node">The node that receives messages and reports.</param>
+public sealed record PeerTransportContext(ulong MemberId, ulong ClusterId, IReadOnlyList<string> ListenPeerUrls, RaftNode Node);
+
+/// <summary>Builds the peer transport once the member's identity is known.</summary>
+public delegate IPeerTransport PeerTransportFactory(PeerTransportContext context);
+
+/// <summary>The membership of a running cluster as one of its members reports it (for joining).</summary>
+/// <param name="ClusterId">The cluster id.</param>
+/// <param name="Members">Its members.</param>
+public sealed record RemoteCluster(ulong ClusterId, IReadOnlyList<ClusterMember> Members);
+
+/// <summary>Asks the members at these peer URLs for their cluster's membership (etcd's GetClusterFromRemotePeers).</summary>
+public delegate Task<RemoteCluster> ClusterFetcher(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken);
 
 /// <summary>
 /// What the node needs from the peer transport (etcd's rafthttp.Transporter): sending never blocks
