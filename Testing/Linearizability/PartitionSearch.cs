@@ -41,20 +41,59 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
     /// <summary>One choice on the search path; the path is a persistent list so the longest one can be kept for free.</summary>
     private sealed record Frame(int Node, TState Before, TState After, Frame? Parent, int Depth);
 
-    private sealed class CacheEntry(ulong[] bits, TState state, int hash)
+    /// <summary>
+    /// A configuration in the cache. The taken set is stored compactly (see <see cref="Compact"/>):
+    /// <see cref="Lo"/> whole words of completed operations all taken, then the words up to the
+    /// last taken completed operation, then the words of the operations with an unknown outcome.
+    /// </summary>
+    private sealed class CacheEntry(int lo, ulong[] words, int length, TState state, int hash)
     {
-        public readonly ulong[] Bits = bits;
-        public readonly TState State = state;
-        public readonly int Hash = hash;
+        public int Lo = lo;
+        public ulong[] Words = words;
+        public int Length = length;
+        public TState State = state;
+        public int Hash = hash;
     }
 
     private sealed class CacheComparer(IEqualityComparer<TState> states) : IEqualityComparer<CacheEntry>
     {
         public bool Equals(CacheEntry? a, CacheEntry? b) =>
-            ReferenceEquals(a, b) || (a is not null && b is not null && a.Hash == b.Hash
-                && a.Bits.AsSpan().SequenceEqual(b.Bits) && states.Equals(a.State, b.State));
+            ReferenceEquals(a, b) || (a is not null && b is not null && a.Hash == b.Hash && a.Lo == b.Lo
+                && a.Words.AsSpan(0, a.Length).SequenceEqual(b.Words.AsSpan(0, b.Length)) && states.Equals(a.State, b.State));
 
         public int GetHashCode(CacheEntry e) => e.Hash;
+    }
+
+    // Bit positions: completed operations by call time from 0, so that the taken ones form a run of
+    // whole words from the start plus a short frontier; operations with an unknown outcome (which
+    // can stay untaken to the end) in words of their own after them.
+    private int[] _bit = [];
+    private int _completedWords;
+
+    private void NumberBits(int n)
+    {
+        _bit = new int[n];
+        var completed = Enumerable.Range(0, n).Where(i => !_ops[i].Op.OutcomeUnknown)
+            .OrderBy(i => _ops[i].Op.Call).ThenBy(i => i).ToArray();
+        for (int b = 0; b < completed.Length; b++) _bit[completed[b]] = b;
+        _completedWords = (completed.Length + 63) / 64;
+        int next = _completedWords * 64;
+        for (int i = 0; i < n; i++)
+            if (_ops[i].Op.OutcomeUnknown) _bit[i] = next++;
+    }
+
+    /// <summary>Writes the compact form of <paramref name="taken"/> to <paramref name="into"/>; returns (Lo, Length).</summary>
+    private (int Lo, int Length) Compact(ulong[] taken, ulong[] into)
+    {
+        var completed = taken.AsSpan(0, _completedWords);
+        int lo = completed.IndexOfAnyExcept(ulong.MaxValue);
+        if (lo < 0) lo = _completedWords;
+        int hi = completed.LastIndexOfAnyExcept(0UL);
+        int len = Math.Max(0, hi - lo + 1);
+        completed.Slice(lo, len).CopyTo(into);
+        var unknown = taken.AsSpan(_completedWords);
+        unknown.CopyTo(into.AsSpan(len));
+        return (lo, len + unknown.Length);
     }
 
     public PartitionResult<TInput, TOutput> Run()
@@ -69,7 +108,11 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
 
         var stateComparer = _model.StateComparer;
         var cache = new HashSet<CacheEntry>(new CacheComparer(stateComparer));
-        var taken = new ulong[(n + 63) / 64];
+        NumberBits(n);
+        int unknownCount = _ops.Count(o => o.Op.OutcomeUnknown);
+        var taken = new ulong[_completedWords + (unknownCount + 63) / 64];
+        var scratch = new ulong[taken.Length];
+        var probe = new CacheEntry(0, scratch, 0, _model.Init(), 0);
         ulong setHash = 0;
 
         TState state = _model.Init();
@@ -99,13 +142,16 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
                 var (ok, after) = _model.Step(state, o.Input, o.Output);
                 if (ok)
                 {
-                    taken[op >> 6] |= 1UL << (op & 63);
+                    int bit = _bit[op];
+                    taken[bit >> 6] |= 1UL << (bit & 63);
                     ulong h = setHash ^ zobrist[op];
                     int hash = HashCode.Combine(h, after is null ? 0 : stateComparer.GetHashCode(after));
-                    var probeKey = new CacheEntry(taken, after, hash);
-                    if (!cache.Contains(probeKey))
+                    (probe.Lo, probe.Length) = Compact(taken, scratch);
+                    probe.State = after;
+                    probe.Hash = hash;
+                    if (!cache.Contains(probe))
                     {
-                        cache.Add(new CacheEntry((ulong[])taken.Clone(), after, hash));
+                        cache.Add(new CacheEntry(probe.Lo, scratch.AsSpan(0, probe.Length).ToArray(), probe.Length, after, hash));
                         top = new Frame(entry, state, after, top, (top?.Depth ?? 0) + 1);
                         if (best is null || top.Depth > best.Depth) best = top;
                         setHash = h;
@@ -114,7 +160,7 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
                         entry = _next[0];
                         continue;
                     }
-                    taken[op >> 6] &= ~(1UL << (op & 63));
+                    taken[bit >> 6] &= ~(1UL << (bit & 63));
                 }
                 entry = _next[entry];
             }
@@ -125,7 +171,8 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
                 entry = top.Node;
                 int undone = _opOf[entry];
                 state = top.Before;
-                taken[undone >> 6] &= ~(1UL << (undone & 63));
+                int undoneBit = _bit[undone];
+                taken[undoneBit >> 6] &= ~(1UL << (undoneBit & 63));
                 setHash ^= zobrist[undone];
                 top = top.Parent;
                 Unlift(entry);
@@ -270,8 +317,10 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
             }
             b.AppendLine($"State after it: {stateText}.");
         }
-        b.AppendLine($"#{blockingRep.Index} returned at {Time(by)}, so it or an operation invoked by then must take effect next, " +
-                     "but none of them fits that state:");
+        b.AppendLine(by == Operation.Never
+            ? "Only operations with an unknown outcome remain, and none of them fits that state:"
+            : $"#{blockingRep.Index} returned at {Time(by)}, so it or an operation invoked by then must take effect next, " +
+              "but none of them fits that state:");
         foreach (int i in window)
         {
             var r = Rep(i);
