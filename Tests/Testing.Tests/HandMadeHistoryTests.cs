@@ -229,6 +229,22 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Every_operation_that_could_go_next_is_in_the_window()
+    {
+        var result = Check(
+            Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
+            Op(2, 20, 40, KvInput.Get("x"), KvOutput.Read("b")),
+            Op(3, 25, 45, KvInput.Get("x"), KvOutput.Read("c")),
+            Op(1, 30, 50, KvInput.Get("x"), KvOutput.Read("a")),
+            Op(4, 41, 60, KvInput.Get("x"), KvOutput.Read("a")));
+        var v = Assert.Single(result.Violations);
+        // #3 fits and is taken; #1 returns first and fits nowhere; #4 was called after #1 returned.
+        Assert.Equal([0, 3], Indexes(v.Prefix));
+        Assert.Equal(1, v.Blocking.Index);
+        Assert.Equal([1, 2], Indexes(v.Window));
+    }
+
+    [Fact]
     public void An_operation_returning_before_its_call_is_refused()
     {
         Assert.Throws<ArgumentException>(() => LinearizabilityChecker.Check(KvModel.Instance,
