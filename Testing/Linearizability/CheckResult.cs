@@ -137,9 +137,9 @@ public sealed class CheckResult<TInput, TOutput>
             CheckOutcome.Illegal => "NOT linearizable",
             _ => "Undecided",
         });
-        b.Append($": {OperationCount} operations in {Partitions.Count} partitions, {Partitions.Sum(p => p.Steps)} steps");
-        if (illegal > 0) b.Append($"; {illegal} partitions with a violation");
-        if (unknown > 0) b.Append($"; {unknown} partitions undecided");
+        b.Append($": {Count(OperationCount, "operation")} in {Count(Partitions.Count, "partition")}, {Count(Partitions.Sum(p => p.Steps), "step")}");
+        if (illegal > 0) b.Append($"; {Count(illegal, "partition")} with a violation");
+        if (unknown > 0) b.Append($"; {Count(unknown, "partition")} undecided");
         b.AppendLine(".");
         foreach (var p in Partitions)
         {
@@ -151,4 +151,6 @@ public sealed class CheckResult<TInput, TOutput>
 
     /// <inheritdoc/>
     public override string ToString() => Describe();
+
+    private static string Count(long n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
 }
