@@ -42,7 +42,7 @@ public sealed class CustomModelTests(ITestOutputHelper output)
     [InlineData(10, CheckOutcome.Ok)]
     [InlineData(11, CheckOutcome.Ok)]
     [InlineData(5, CheckOutcome.Illegal)]
-    public void A_read_concurrent_with_two_adds_sees_a_sum_of_some_of_them(long seen, CheckOutcome expected)
+    public void AReadConcurrentWithTwoAddsSeesASumOfSomeOfThem(long seen, CheckOutcome expected)
     {
         var result = LinearizabilityChecker.Check(new CounterModel(), new[]
         {
@@ -56,7 +56,7 @@ public sealed class CustomModelTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_read_missing_a_completed_add_is_rejected_and_reported_with_the_models_words()
+    public void AReadMissingACompletedAddIsRejectedAndReportedWithTheModelsWords()
     {
         var result = LinearizabilityChecker.Check(new CounterModel(), new[]
         {
@@ -73,7 +73,7 @@ public sealed class CustomModelTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void An_add_with_an_unknown_outcome_may_count_or_not()
+    public void AnAddWithAnUnknownOutcomeMayCountOrNot()
     {
         foreach (long seen in new long[] { 1, 11 })
         {

@@ -23,7 +23,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     private static int[] Indexes(IEnumerable<ReportedOperation<KvInput, KvOutput>> ops) => ops.Select(o => o.Index).ToArray();
 
     [Fact]
-    public void Stale_read_after_a_completed_write_is_rejected()
+    public void StaleReadAfterACompletedWriteIsRejected()
     {
         var result = Check(
             Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
@@ -39,7 +39,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void The_same_read_overlapping_the_second_write_is_accepted()
+    public void TheSameReadOverlappingTheSecondWriteIsAccepted()
     {
         // Only the timing differs from the stale read: the read may take effect before put b.
         var result = Check(
@@ -50,7 +50,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Lost_write_is_rejected()
+    public void LostWriteIsRejected()
     {
         // put 2 was acknowledged, yet two later reads by another client still see 1.
         var result = Check(
@@ -63,7 +63,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Acknowledged_first_write_then_read_of_absent_is_rejected()
+    public void AcknowledgedFirstWriteThenReadOfAbsentIsRejected()
     {
         var result = Check(
             Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
@@ -72,7 +72,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Read_of_a_key_never_written_is_absent()
+    public void ReadOfAKeyNeverWrittenIsAbsent()
     {
         Assert.Equal(CheckOutcome.Ok, Check(Op(1, 0, 10, KvInput.Get("x"), KvOutput.Absent)).Outcome);
         Assert.Equal(CheckOutcome.Illegal, Check(Op(1, 0, 10, KvInput.Get("x"), KvOutput.Read(""))).Outcome);
@@ -82,7 +82,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     [InlineData("a", CheckOutcome.Ok)]
     [InlineData("b", CheckOutcome.Ok)]
     [InlineData("c", CheckOutcome.Illegal)]
-    public void Concurrent_writes_are_accepted_in_either_order(string seen, CheckOutcome expected)
+    public void ConcurrentWritesAreAcceptedInEitherOrder(string seen, CheckOutcome expected)
     {
         var result = Check(
             Op(1, 0, 100, KvInput.Put("x", "a"), KvOutput.Done),
@@ -93,7 +93,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_read_concurrent_with_a_write_may_see_either_value_but_not_go_back()
+    public void AReadConcurrentWithAWriteMaySeeEitherValueButNotGoBack()
     {
         var put = Op(1, 10, 100, KvInput.Put("x", "new"), KvOutput.Done);
         var init = Op(1, 0, 5, KvInput.Put("x", "old"), KvOutput.Done);
@@ -106,7 +106,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Operations_touching_at_one_instant_count_as_concurrent()
+    public void OperationsTouchingAtOneInstantCountAsConcurrent()
     {
         Assert.Equal(CheckOutcome.Ok, Check(
             Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
@@ -117,7 +117,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Timed_out_write_that_took_effect_later_is_accepted()
+    public void TimedOutWriteThatTookEffectLaterIsAccepted()
     {
         var result = Check(
             Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
@@ -129,7 +129,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Timed_out_write_that_never_took_effect_is_accepted()
+    public void TimedOutWriteThatNeverTookEffectIsAccepted()
     {
         var result = Check(
             Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
@@ -141,7 +141,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Timed_out_write_takes_effect_once_and_not_before_its_call()
+    public void TimedOutWriteTakesEffectOnceAndNotBeforeItsCall()
     {
         // Seen, then gone again with nothing else written: it cannot take effect twice.
         Assert.Equal(CheckOutcome.Illegal, Check(
@@ -156,7 +156,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Compare_and_set_succeeds_iff_the_value_is_the_expected_one()
+    public void CompareAndSetSucceedsIffTheValueIsTheExpectedOne()
     {
         Assert.Equal(CheckOutcome.Ok, Check(
             Op(1, 0, 10, KvInput.CompareAndSet("x", null, "1"), KvOutput.Swapped(true)),
@@ -188,7 +188,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Delete_makes_the_key_absent()
+    public void DeleteMakesTheKeyAbsent()
     {
         var put = Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done);
         var delete = Op(1, 20, 30, KvInput.Delete("x"), KvOutput.Done);
@@ -197,7 +197,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void The_violation_message_names_the_operations_that_cannot_be_ordered()
+    public void TheViolationMessageNamesTheOperationsThatCannotBeOrdered()
     {
         var result = LinearizabilityChecker.Check(KvModel.Instance, new[]
         {
@@ -229,7 +229,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Every_operation_that_could_go_next_is_in_the_window()
+    public void EveryOperationThatCouldGoNextIsInTheWindow()
     {
         var result = Check(
             Op(1, 0, 10, KvInput.Put("x", "a"), KvOutput.Done),
@@ -245,7 +245,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void An_operation_returning_before_its_call_is_refused()
+    public void AnOperationReturningBeforeItsCallIsRefused()
     {
         Assert.Throws<ArgumentException>(() => LinearizabilityChecker.Check(KvModel.Instance,
             [Op(1, 10, 5, KvInput.Get("x"), KvOutput.Absent)]));
@@ -259,7 +259,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
             .ToArray();
 
     [Fact]
-    public void A_step_budget_ends_in_unknown_instead_of_searching_on()
+    public void AStepBudgetEndsInUnknownInsteadOfSearchingOn()
     {
         var limited = LinearizabilityChecker.Check(KvModel.Instance, Hard(16), new CheckOptions { MaxStepsPerPartition = 5_000 });
         output.WriteLine(limited.Describe());
@@ -274,7 +274,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_time_budget_ends_in_unknown_instead_of_searching_on()
+    public void ATimeBudgetEndsInUnknownInsteadOfSearchingOn()
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         var result = LinearizabilityChecker.Check(KvModel.Instance, Hard(40), new CheckOptions { Timeout = TimeSpan.FromMilliseconds(200) });
@@ -285,7 +285,7 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Cancellation_throws()
+    public void CancellationThrows()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
         Assert.ThrowsAny<OperationCanceledException>(() =>

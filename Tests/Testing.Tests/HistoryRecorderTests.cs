@@ -8,7 +8,7 @@ namespace Raft.Testing.Tests;
 public sealed class HistoryRecorderTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task Concurrent_clients_of_a_locked_store_record_a_linearizable_history()
+    public async Task ConcurrentClientsOfALockedStoreRecordALinearizableHistory()
     {
         var store = new Dictionary<string, string>();
         var gate = new object();
@@ -53,7 +53,7 @@ public sealed class HistoryRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_failed_read_is_dropped_and_a_failed_write_has_an_unknown_outcome()
+    public void AFailedReadIsDroppedAndAFailedWriteHasAnUnknownOutcome()
     {
         var recorder = new HistoryRecorder<KvInput, KvOutput>();
         recorder.Begin(1, KvInput.Get("x")).Failed();
@@ -65,7 +65,7 @@ public sealed class HistoryRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void An_operation_ends_once()
+    public void AnOperationEndsOnce()
     {
         var p = new HistoryRecorder<KvInput, KvOutput>().Begin(1, KvInput.Get("x"));
         p.Complete(KvOutput.Absent);

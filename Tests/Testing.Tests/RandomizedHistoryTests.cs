@@ -25,7 +25,7 @@ public sealed class RandomizedHistoryTests(ITestOutputHelper output)
         new(Clients: rng.Next(2, 8), Keys: rng.Next(1, 4), Operations: rng.Next(20, 400));
 
     [Fact]
-    public void Histories_of_an_atomic_register_are_linearizable()
+    public void HistoriesOfAnAtomicRegisterAreLinearizable()
     {
         int seed = Seed();
         var rng = new Random(seed);
@@ -43,7 +43,7 @@ public sealed class RandomizedHistoryTests(ITestOutputHelper output)
 
     /// <summary>A read changed to a value no operation wrote: the broken variant the property must catch.</summary>
     [Fact]
-    public void A_read_of_a_value_never_written_is_caught()
+    public void AReadOfAValueNeverWrittenIsCaught()
     {
         int seed = Seed();
         var rng = new Random(seed);
@@ -71,7 +71,7 @@ public sealed class RandomizedHistoryTests(ITestOutputHelper output)
     /// are unique, so once W2 took effect the key never holds u again.
     /// </summary>
     [Fact]
-    public void A_stale_read_is_caught()
+    public void AStaleReadIsCaught()
     {
         int seed = Seed();
         var rng = new Random(seed);
@@ -104,7 +104,7 @@ public sealed class RandomizedHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Results_do_not_depend_on_parallelism()
+    public void ResultsDoNotDependOnParallelism()
     {
         int seed = Seed();
         var rng = new Random(seed);
