@@ -21,6 +21,26 @@ public interface IModel<TState, TInput, TOutput>
     /// </summary>
     (bool Ok, TState Next) Step(TState state, TInput input, TOutput output);
 
+    /// <summary>
+    /// True when this operation never changes the state: whenever <see cref="Step"/> accepts it,
+    /// <c>Next</c> equals the state it was given (a read; a compare-and-set that answered "not
+    /// swapped"). The search then takes it as soon as it fits, without trying other orders, which
+    /// saves most of the backtracking around reads. False is always correct, only slower; true for
+    /// an operation that can change the state makes the checker unsound.
+    /// </summary>
+    bool IsReadOnly(TInput input, TOutput output) => false;
+
+    /// <summary>
+    /// Narrows, before the search, what the operations with an unknown outcome in one partition can
+    /// have done, from what the others saw; the search is exponential in how many such operations
+    /// are pending at once, and most of them are settled by the history. Returns one entry per
+    /// operation of <paramref name="partition"/>: its return time unchanged; an earlier one than
+    /// <see cref="Operation.Never"/> when the partition shows it took effect by then; or null to
+    /// leave it out when the partition shows that, if any order works, one without it does. Only
+    /// operations with an unknown outcome may change. The default, null, narrows nothing.
+    /// </summary>
+    long?[]? NarrowUnknownOutcomes(IReadOnlyList<Operation<TInput, TOutput>> partition) => null;
+
     /// <summary>Equality and hash of states, used to remember which configurations were explored.</summary>
     IEqualityComparer<TState> StateComparer { get; }
 

@@ -120,6 +120,70 @@ public sealed class KvModel : IModel<string?, KvInput, KvOutput>
     }
 
     /// <inheritdoc/>
+    /// <remarks>Gets, and compare-and-sets that answered "not swapped".</remarks>
+    public bool IsReadOnly(KvInput input, KvOutput output) =>
+        input.Op == KvOp.Get || (input.Op == KvOp.CompareAndSet && output.Kind == KvOutputKind.Swapped && !output.Succeeded);
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A get with an unknown outcome constrains nothing and is left out. A put or compare-and-set with
+    /// an unknown outcome whose value no other write of the key writes: if a completed get saw that
+    /// value, or a completed compare-and-set swapped from it, the write took effect before the first
+    /// of those returned; if nothing saw it, it is left out (removing it from an order changes only the
+    /// value of the key until the next write, which no read saw and no swap depended on). The second
+    /// needs every compare-and-set of the key to have answered "swapped": a failed or unknown one
+    /// can depend on, or act on, a value nobody read, so such partitions keep their unknown puts.
+    /// Deletes with an unknown outcome are kept (absent is also the value before any write).
+    /// </remarks>
+    public long?[]? NarrowUnknownOutcomes(IReadOnlyList<Operation<KvInput, KvOutput>> partition)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        var writers = new Dictionary<string, int>(StringComparer.Ordinal);
+        var firstSeen = new Dictionary<string, long>(StringComparer.Ordinal);
+        bool onlySwapsThatSucceeded = true;
+        foreach (var o in partition)
+        {
+            if (o.Input.Op is KvOp.Put or KvOp.CompareAndSet && o.Input.Value is { } written)
+                writers[written] = writers.GetValueOrDefault(written) + 1;
+            if (o.Input.Op == KvOp.CompareAndSet && (o.OutcomeUnknown || o.Output.Kind != KvOutputKind.Swapped || !o.Output.Succeeded))
+                onlySwapsThatSucceeded = false;
+            if (o.OutcomeUnknown || o.Output.Kind == KvOutputKind.Unknown) continue;
+            string? seen = o.Input.Op switch
+            {
+                KvOp.Get => o.Output.Value,
+                KvOp.CompareAndSet when o.Output.Succeeded => o.Input.Expected,
+                _ => null,
+            };
+            if (seen is not null)
+                firstSeen[seen] = Math.Min(firstSeen.GetValueOrDefault(seen, long.MaxValue), o.Return);
+        }
+
+        var returns = new long?[partition.Count];
+        for (int i = 0; i < partition.Count; i++)
+        {
+            var o = partition[i];
+            returns[i] = o.Return;
+            if (!o.OutcomeUnknown) continue;
+            if (o.Input.Op == KvOp.Get)
+            {
+                returns[i] = null;
+            }
+            else if (o.Input.Op is KvOp.Put or KvOp.CompareAndSet && writers[o.Input.Value!] == 1)
+            {
+                if (firstSeen.TryGetValue(o.Input.Value!, out long by))
+                {
+                    if (by >= o.Call) returns[i] = by;
+                }
+                else if (onlySwapsThatSucceeded)
+                {
+                    returns[i] = null;
+                }
+            }
+        }
+        return returns;
+    }
+
+    /// <inheritdoc/>
     public IEqualityComparer<string?> StateComparer => StringComparer.Ordinal;
 
     /// <inheritdoc/>

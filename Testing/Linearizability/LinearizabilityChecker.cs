@@ -26,9 +26,10 @@ public static class LinearizabilityChecker
         ArgumentNullException.ThrowIfNull(history);
         options ??= new CheckOptions();
 
+        var all = history as IReadOnlyList<Operation<TInput, TOutput>> ?? history.ToList();
         var byKey = new Dictionary<string, List<(int, Operation<TInput, TOutput>)>>(StringComparer.Ordinal);
         int count = 0;
-        foreach (var op in history)
+        foreach (var op in all)
         {
             if (op.Return < op.Call || op.Call == Operation.Never)
                 throw new ArgumentException($"operation #{count} returns ({op.Return}) before it is called ({op.Call})", nameof(history));
@@ -45,7 +46,9 @@ public static class LinearizabilityChecker
             : long.MaxValue;
         void Run(int i)
         {
-            results[i] = new PartitionSearch<TState, TInput, TOutput>(model, keys[i], byKey[keys[i]], options, deadline, cancellationToken).Run();
+            var ops = byKey[keys[i]];
+            results[i] = new PartitionSearch<TState, TInput, TOutput>(
+                model, keys[i], Narrow(model, ops), ops.Count, all, options, deadline, cancellationToken).Run();
         }
 
         if (options.MaxDegreeOfParallelism <= 1 || keys.Length <= 1)
@@ -65,5 +68,28 @@ public static class LinearizabilityChecker
             : results.Any(r => r.Outcome == CheckOutcome.Unknown) ? CheckOutcome.Unknown
             : CheckOutcome.Ok;
         return new CheckResult<TInput, TOutput>(outcome, results, count);
+    }
+
+    // Applies the model's narrowing of unknown outcomes to one partition; see IModel.NarrowUnknownOutcomes.
+    private static List<(int, Operation<TInput, TOutput>)> Narrow<TState, TInput, TOutput>(
+        IModel<TState, TInput, TOutput> model, List<(int Index, Operation<TInput, TOutput> Op)> ops)
+    {
+        if (!ops.Any(o => o.Op.OutcomeUnknown)) return ops;
+        var returns = model.NarrowUnknownOutcomes(ops.Select(o => o.Op).ToList());
+        if (returns is null) return ops;
+        if (returns.Length != ops.Count)
+            throw new InvalidOperationException($"the model narrowed {returns.Length} operations of a partition of {ops.Count}");
+        var narrowed = new List<(int, Operation<TInput, TOutput>)>(ops.Count);
+        for (int j = 0; j < ops.Count; j++)
+        {
+            var (index, op) = ops[j];
+            if (!op.OutcomeUnknown && returns[j] != op.Return)
+                throw new InvalidOperationException($"the model changed operation #{index}, whose outcome is known");
+            if (returns[j] is not { } r) continue;
+            if (r < op.Call)
+                throw new InvalidOperationException($"the model narrowed operation #{index} to return before its call");
+            narrowed.Add((index, r == op.Return ? op : op with { Return = r }));
+        }
+        return narrowed;
     }
 }

@@ -11,12 +11,26 @@ namespace Raft.Testing.Linearizability;
 /// has reached an operation that had to take effect already, so it undoes the last choice and tries
 /// the next call after it. A configuration (set of operations taken, model state) seen before is
 /// never explored twice: its outcome is already known to be a dead end.
+///
+/// Operations with an unknown outcome may take effect at any point after their call, or never: the
+/// search succeeds once every completed operation is taken, and a configuration is not explored
+/// when one with the same completed operations and state, and a subset of its unknown ones, was:
+/// having fewer of them taken leaves more choices, so that one succeeds whenever this one would.
+/// Without this, every subset of the pending unknown operations would be a configuration of its own.
+///
+/// Operations the model declares read-only (<see cref="IModel{TState, TInput, TOutput}.IsReadOnly"/>)
+/// are tried first at each point, and one that fits is taken without trying the alternatives: if
+/// any order completes from here, one that takes that operation now does too (it may move to the
+/// front, since it is a candidate and changes nothing), so when taking it leads nowhere, neither
+/// does this point.
 /// </summary>
 internal sealed class PartitionSearch<TState, TInput, TOutput>
 {
     private readonly IModel<TState, TInput, TOutput> _model;
     private readonly string _key;
     private readonly List<(int Index, Operation<TInput, TOutput> Op)> _ops;
+    private readonly IReadOnlyList<Operation<TInput, TOutput>> _history;
+    private readonly int _operationCount;
     private readonly CheckOptions _options;
     private readonly long _deadline;
     private readonly CancellationToken _cancellationToken;
@@ -28,8 +42,11 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
     private int[] _match = [];
 
     public PartitionSearch(IModel<TState, TInput, TOutput> model, string key,
-        List<(int, Operation<TInput, TOutput>)> ops, CheckOptions options, long deadline, CancellationToken cancellationToken)
+        List<(int, Operation<TInput, TOutput>)> ops, int operationCount, IReadOnlyList<Operation<TInput, TOutput>> history,
+        CheckOptions options, long deadline, CancellationToken cancellationToken)
     {
+        _history = history;
+        _operationCount = operationCount;
         _model = model;
         _key = key;
         _ops = ops;
@@ -38,13 +55,17 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
         _cancellationToken = cancellationToken;
     }
 
-    /// <summary>One choice on the search path; the path is a persistent list so the longest one can be kept for free.</summary>
-    private sealed record Frame(int Node, TState Before, TState After, Frame? Parent, int Depth);
+    /// <summary>
+    /// One choice on the search path; the path is a persistent list so the longest one can be kept
+    /// for free. Pass: the pass it was taken in (see <see cref="Run"/>); one taken in the read-only
+    /// pass was taken without alternatives, so undoing it undoes the point it was taken at too.
+    /// </summary>
+    private sealed record Frame(int Node, int Pass, TState Before, TState After, Frame? Parent, int Depth);
 
     /// <summary>
-    /// A configuration in the cache. The taken set is stored compactly (see <see cref="Compact"/>):
-    /// <see cref="Lo"/> whole words of completed operations all taken, then the words up to the
-    /// last taken completed operation, then the words of the operations with an unknown outcome.
+    /// The completed part of a configuration: the taken completed operations, stored compactly (see
+    /// <see cref="Compact"/>: <see cref="Lo"/> whole words all taken, then the words up to the last
+    /// taken one), and the state. The cache maps it to the unknown-outcome sets seen with it.
     /// </summary>
     private sealed class CacheEntry(int lo, ulong[] words, int length, TState state, int hash)
     {
@@ -82,7 +103,7 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
             if (_ops[i].Op.OutcomeUnknown) _bit[i] = next++;
     }
 
-    /// <summary>Writes the compact form of <paramref name="taken"/> to <paramref name="into"/>; returns (Lo, Length).</summary>
+    /// <summary>Writes the compact form of the completed part of <paramref name="taken"/> to <paramref name="into"/>; returns (Lo, Length).</summary>
     private (int Lo, int Length) Compact(ulong[] taken, ulong[] into)
     {
         var completed = taken.AsSpan(0, _completedWords);
@@ -91,9 +112,31 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
         int hi = completed.LastIndexOfAnyExcept(0UL);
         int len = Math.Max(0, hi - lo + 1);
         completed.Slice(lo, len).CopyTo(into);
-        var unknown = taken.AsSpan(_completedWords);
-        unknown.CopyTo(into.AsSpan(len));
-        return (lo, len + unknown.Length);
+        return (lo, len);
+    }
+
+    /// <summary>
+    /// Records the unknown-outcome set <paramref name="unknown"/> under a completed part already
+    /// seen; false (and nothing recorded) when a subset of it was seen.
+    /// </summary>
+    private static bool AddUnlessSubsumed(List<ulong[]> seen, ReadOnlySpan<ulong> unknown)
+    {
+        foreach (var u in seen)
+        {
+            bool subset = true;
+            for (int w = 0; w < u.Length && subset; w++) subset = (u[w] & ~unknown[w]) == 0;
+            if (subset) return false;
+        }
+        // Supersets of the new set are subsumed by it from now on.
+        var added = unknown.ToArray();
+        seen.RemoveAll(u =>
+        {
+            for (int w = 0; w < u.Length; w++)
+                if ((added[w] & ~u[w]) != 0) return false;
+            return true;
+        });
+        seen.Add(added);
+        return true;
     }
 
     public PartitionResult<TInput, TOutput> Run()
@@ -101,19 +144,26 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
         int n = _ops.Count;
         BuildList(n);
 
-        // Zobrist hashing keeps the hash of the taken set up to date in O(1) per choice.
+        // Zobrist hashing keeps the hash of the taken completed operations up to date in O(1) per choice.
         var zobrist = new ulong[n];
         ulong z = 0x9E3779B97F4A7C15UL ^ (ulong)n;
-        for (int i = 0; i < n; i++) zobrist[i] = SplitMix(ref z);
+        for (int i = 0; i < n; i++) zobrist[i] = _ops[i].Op.OutcomeUnknown ? 0 : SplitMix(ref z);
 
         var stateComparer = _model.StateComparer;
-        var cache = new HashSet<CacheEntry>(new CacheComparer(stateComparer));
+        var cache = new Dictionary<CacheEntry, List<ulong[]>>(new CacheComparer(stateComparer));
         NumberBits(n);
         int unknownCount = _ops.Count(o => o.Op.OutcomeUnknown);
         var taken = new ulong[_completedWords + (unknownCount + 63) / 64];
-        var scratch = new ulong[taken.Length];
+        var scratch = new ulong[_completedWords];
+        int completedLeft = n - unknownCount;
         var probe = new CacheEntry(0, scratch, 0, _model.Init(), 0);
         ulong setHash = 0;
+
+        // At each point the candidates are tried in two passes: read-only ones first (one that fits
+        // is taken for good), then the others in call order. Every candidate is still tried.
+        var pass = new byte[n];
+        for (int i = 0; i < n; i++)
+            pass[i] = _model.IsReadOnly(_ops[i].Op.Input, _ops[i].Op.Output) ? (byte)0 : (byte)1;
 
         TState state = _model.Init();
         Frame? top = null, best = null;
@@ -121,8 +171,9 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
         long maxSteps = _options.MaxStepsPerPartition ?? long.MaxValue;
         int iterations = 0;
         int entry = _next[0];
+        int current = 0;
 
-        while (_next[0] != -1)
+        while (completedLeft > 0)
         {
             if ((++iterations & 1023) == 0)
             {
@@ -134,7 +185,12 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
             int op = _opOf[entry];
             if (_match[entry] != 0)
             {
-                // A call: can this operation take effect now?
+                // A call: can this operation take effect now, in this pass?
+                if (pass[op] != current)
+                {
+                    entry = _next[entry];
+                    continue;
+                }
                 if (steps >= maxSteps)
                     return Undecided(steps, $"the budget of {maxSteps} steps ran out");
                 steps++;
@@ -149,38 +205,64 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
                     (probe.Lo, probe.Length) = Compact(taken, scratch);
                     probe.State = after;
                     probe.Hash = hash;
-                    if (!cache.Contains(probe))
+                    var unknownTaken = taken.AsSpan(_completedWords);
+                    bool fresh;
+                    if (cache.TryGetValue(probe, out var seen))
                     {
-                        cache.Add(new CacheEntry(probe.Lo, scratch.AsSpan(0, probe.Length).ToArray(), probe.Length, after, hash));
-                        top = new Frame(entry, state, after, top, (top?.Depth ?? 0) + 1);
+                        fresh = AddUnlessSubsumed(seen, unknownTaken);
+                    }
+                    else
+                    {
+                        cache.Add(new CacheEntry(probe.Lo, scratch.AsSpan(0, probe.Length).ToArray(), probe.Length, after, hash),
+                            [unknownTaken.ToArray()]);
+                        fresh = true;
+                    }
+                    if (fresh)
+                    {
+                        if (!o.OutcomeUnknown) completedLeft--;
+                        top = new Frame(entry, current, state, after, top, (top?.Depth ?? 0) + 1);
                         if (best is null || top.Depth > best.Depth) best = top;
                         setHash = h;
                         state = after;
                         Lift(entry);
                         entry = _next[0];
+                        current = 0;
                         continue;
                     }
                     taken[bit >> 6] &= ~(1UL << (bit & 63));
                 }
                 entry = _next[entry];
             }
+            else if (current == 0)
+            {
+                // No read-only candidate fits; the others, from the first.
+                current++;
+                entry = _next[0];
+            }
             else
             {
-                // A return: this operation had to take effect before here. Undo the last choice.
-                if (top is null) return Illegal(steps, best);
-                entry = top.Node;
-                int undone = _opOf[entry];
-                state = top.Before;
-                int undoneBit = _bit[undone];
-                taken[undoneBit >> 6] &= ~(1UL << (undoneBit & 63));
-                setHash ^= zobrist[undone];
-                top = top.Parent;
-                Unlift(entry);
+                // A return: this operation had to take effect before here. Undo the last choice and
+                // try the next candidate after it; a forced choice takes its point down with it.
+                do
+                {
+                    if (top is null) return Illegal(steps, best);
+                    entry = top.Node;
+                    current = top.Pass;
+                    int undone = _opOf[entry];
+                    if (!_ops[undone].Op.OutcomeUnknown) completedLeft++;
+                    state = top.Before;
+                    int undoneBit = _bit[undone];
+                    taken[undoneBit >> 6] &= ~(1UL << (undoneBit & 63));
+                    setHash ^= zobrist[undone];
+                    top = top.Parent;
+                    Unlift(entry);
+                }
+                while (current == 0);
                 entry = _next[entry];
             }
         }
 
-        return new PartitionResult<TInput, TOutput>(_key, CheckOutcome.Ok, n, steps, null, null);
+        return new PartitionResult<TInput, TOutput>(_key, CheckOutcome.Ok, _operationCount, steps, null, null);
     }
 
     private void BuildList(int n)
@@ -243,10 +325,10 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
     }
 
     private PartitionResult<TInput, TOutput> Undecided(long steps, string reason) =>
-        new(_key, CheckOutcome.Unknown, _ops.Count, steps, null, reason);
+        new(_key, CheckOutcome.Unknown, _operationCount, steps, null, reason);
 
     private PartitionResult<TInput, TOutput> Illegal(long steps, Frame? best) =>
-        new(_key, CheckOutcome.Illegal, _ops.Count, steps, Report(best), null);
+        new(_key, CheckOutcome.Illegal, _operationCount, steps, Report(best), null);
 
     private ViolationReport<TInput, TOutput> Report(Frame? best)
     {
@@ -270,8 +352,12 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
         var window = Enumerable.Range(0, n).Where(i => !inPrefix[i] && _ops[i].Op.Call <= by)
             .OrderBy(i => _ops[i].Op.Call).ThenBy(i => _ops[i].Index).ToList();
 
-        ReportedOperation<TInput, TOutput> Rep(int i) =>
-            new(_ops[i].Index, _ops[i].Op, _model.Describe(_ops[i].Op.Input, _ops[i].Op.Output));
+        // Reports show operations as recorded, not as narrowed for the search.
+        ReportedOperation<TInput, TOutput> Rep(int i)
+        {
+            var recorded = _history[_ops[i].Index];
+            return new(_ops[i].Index, recorded, _model.Describe(recorded.Input, recorded.Output));
+        }
 
         var prefixReps = prefix.Select(Rep).ToList();
         var windowReps = window.Select(Rep).ToList();
@@ -297,7 +383,7 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
             $"[{Time(r.Operation.Call).PadLeft(wCall)} .. {Time(r.Operation.Return).PadRight(wRet)}]  {r.Description}";
 
         var b = new StringBuilder();
-        b.AppendLine($"Partition \"{_key}\" is not linearizable ({n} operations).");
+        b.AppendLine($"Partition \"{_key}\" is not linearizable ({_operationCount} operations).");
         if (prefixReps.Count == 0)
         {
             b.AppendLine($"No operation can take effect first; the state is {stateText}.");
@@ -305,6 +391,7 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
         else
         {
             b.Append($"Longest linearizable prefix found: {prefixReps.Count} of {n} operations");
+            if (n < _operationCount) b.Append($" ({_operationCount - n} with an unknown outcome left out: nothing shows they took effect)");
             b.AppendLine(shown.Count < prefixReps.Count
                 ? $"; the last ones and those overlapping #{blockingRep.Index}, in the order they take effect:"
                 : ", in the order they take effect:");
@@ -329,6 +416,6 @@ internal sealed class PartitionSearch<TState, TInput, TOutput>
             // Every one should be rejected (a fitting one would have made the prefix longer); say so if not.
             b.AppendLine(ok ? $"   (fits, giving {_model.DescribeState(after)}, but leads to a dead end)" : "");
         }
-        return new ViolationReport<TInput, TOutput>(_key, n, prefixReps, stateText, blockingRep, windowReps, b.ToString());
+        return new ViolationReport<TInput, TOutput>(_key, _operationCount, prefixReps, stateText, blockingRep, windowReps, b.ToString());
     }
 }
