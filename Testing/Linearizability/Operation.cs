@@ -29,6 +29,16 @@ public static class Operation
         int client, TInput input, long call, TOutput output, long @return) =>
         new(client, input, call, output, @return);
 
+    /// <summary>An operation that was answered, with times as <see cref="TimeSpan"/>s on one clock (stored as ticks).</summary>
+    public static Operation<TInput, TOutput> Completed<TInput, TOutput>(
+        int client, TInput input, TimeSpan call, TOutput output, TimeSpan @return) =>
+        new(client, input, call.Ticks, output, @return.Ticks);
+
+    /// <summary>An operation whose outcome is unknown, called at a <see cref="TimeSpan"/> (stored as ticks).</summary>
+    public static Operation<TInput, TOutput> OutcomeUnknown<TInput, TOutput>(
+        int client, TInput input, TimeSpan call, TOutput unknownOutput) =>
+        new(client, input, call.Ticks, unknownOutput, Never);
+
     /// <summary>
     /// An operation whose outcome is unknown. <paramref name="unknownOutput"/> must be an output the
     /// model accepts whatever the operation did (for the key-value model, <see cref="KvOutput.Unknown"/>).

@@ -245,6 +245,22 @@ public sealed class HandMadeHistoryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TimesMayBeTimeSpans()
+    {
+        static TimeSpan Ms(int v) => TimeSpan.FromMilliseconds(v);
+        var history = new[]
+        {
+            Operation.Completed(1, KvInput.Put("x", "a"), Ms(0), KvOutput.Done, Ms(10)),
+            Operation.OutcomeUnknown(2, KvInput.Put("x", "b"), Ms(20), KvOutput.Unknown),
+            Operation.Completed(3, KvInput.Get("x"), Ms(30), KvOutput.Absent, Ms(40)),
+        };
+        var result = LinearizabilityChecker.Check(KvModel.Instance, history, new CheckOptions { DescribeTime = TimeFormats.TimeSpanTicks });
+        output.WriteLine(result.Describe());
+        Assert.Equal(CheckOutcome.Illegal, result.Outcome);
+        Assert.Contains("[30.000ms .. 40.000ms]", result.Describe());
+    }
+
+    [Fact]
     public void AnOperationReturningBeforeItsCallIsRefused()
     {
         Assert.Throws<ArgumentException>(() => LinearizabilityChecker.Check(KvModel.Instance,
