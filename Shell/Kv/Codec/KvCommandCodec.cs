@@ -1,59 +1,55 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
 using Raft.Kv.Mvcc;
+using Pb = Raft.Kv.Proto;
 
 namespace Raft.Kv.Codec;
 
 /// <summary>
 /// Encodes the store's commands (the Raft entries' data) as etcd encodes them: an
 /// etcdserverpb.InternalRaftRequest holding a PutRequest (field 4) or a DeleteRangeRequest (field 5),
-/// so that etcd's own tools read our log. Leases, the request header and the request id are not used.
+/// so that etcd's own tools read our log. The messages are generated from <c>Proto/*.proto</c>;
+/// leases, the request header and the request id are not used.
 /// </summary>
 public static class KvCommandCodec
 {
-    // InternalRaftRequest fields.
-    private const int PutField = 4;
-    private const int DeleteRangeField = 5;
-
-    // PutRequest fields.
-    private const int PutKey = 1, PutValue = 2, PutLease = 3, PutPrevKv = 4, PutIgnoreValue = 5, PutIgnoreLease = 6;
-
-    // DeleteRangeRequest fields.
-    private const int DelKey = 1, DelRangeEnd = 2, DelPrevKv = 3;
-
     /// <summary>The command bytes of a put.</summary>
-    public static byte[] Encode(PutRequest put)
-    {
-        var body = ProtoWriter.BytesFieldSize(PutKey, put.Key.Length)
-                   + ProtoWriter.BytesFieldSize(PutValue, put.Value.Length)
-                   + ProtoWriter.VarintFieldSize(PutPrevKv, put.PrevKv.AsVarint());
-        var bytes = new byte[ProtoWriter.MessageFieldSize(PutField, body)];
-        var w = new ProtoWriter(bytes);
-        w.WriteMessageHeader(PutField, body);
-        w.WriteBytesField(PutKey, put.Key.Span);
-        w.WriteBytesField(PutValue, put.Value.Span);
-        w.WriteVarintField(PutPrevKv, put.PrevKv.AsVarint());
-        return bytes;
-    }
+    public static byte[] Encode(PutRequest put) =>
+        new Pb.InternalRaftRequest
+        {
+            // Wrapped, not copied: the bytes are only read while the command is written.
+            Put = new Pb.PutRequest
+            {
+                Key = UnsafeByteOperations.UnsafeWrap(put.Key),
+                Value = UnsafeByteOperations.UnsafeWrap(put.Value),
+                PrevKv = put.PrevKv,
+            },
+        }.ToByteArray();
 
     /// <summary>The command bytes of a delete-range.</summary>
-    public static byte[] Encode(DeleteRangeRequest delete)
-    {
-        var body = ProtoWriter.BytesFieldSize(DelKey, delete.Key.Length)
-                   + ProtoWriter.BytesFieldSize(DelRangeEnd, delete.RangeEnd.Length)
-                   + ProtoWriter.VarintFieldSize(DelPrevKv, delete.PrevKv.AsVarint());
-        var bytes = new byte[ProtoWriter.MessageFieldSize(DeleteRangeField, body)];
-        var w = new ProtoWriter(bytes);
-        w.WriteMessageHeader(DeleteRangeField, body);
-        w.WriteBytesField(DelKey, delete.Key.Span);
-        w.WriteBytesField(DelRangeEnd, delete.RangeEnd.Span);
-        w.WriteVarintField(DelPrevKv, delete.PrevKv.AsVarint());
-        return bytes;
-    }
+    public static byte[] Encode(DeleteRangeRequest delete) =>
+        new Pb.InternalRaftRequest
+        {
+            DeleteRange = new Pb.DeleteRangeRequest
+            {
+                Key = UnsafeByteOperations.UnsafeWrap(delete.Key),
+                RangeEnd = UnsafeByteOperations.UnsafeWrap(delete.RangeEnd),
+                PrevKv = delete.PrevKv,
+            },
+        }.ToByteArray();
 
     /// <summary>The size of the request (PutRequest or DeleteRangeRequest) inside encoded command bytes.</summary>
-    public static int RequestSize(ReadOnlySpan<byte> command)
+    public static int RequestSize(ReadOnlyMemory<byte> command)
     {
-        var r = new ProtoReader(command);
-        return r.TryReadTag(out _, out _) && r.TryReadVarint(out var length) ? (int)length : command.Length;
+        try
+        {
+            var input = Input(command);
+            return input.ReadTag() != 0 ? input.ReadLength() : command.Length;
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return command.Length;
+        }
     }
 
     /// <summary>
@@ -62,20 +58,39 @@ public static class KvCommandCodec
     /// cannot: malformed protobuf, no supported request, more than one request, or a lease or
     /// ignore flag this store does not implement.
     /// </summary>
-    public static object Decode(ReadOnlySpan<byte> command)
+    /// <remarks>
+    /// The envelope is read field by field rather than parsed whole: etcd's InternalRaftRequest has a
+    /// field per request type, and a command this store must refuse is recognised by which fields it
+    /// holds (another request type, or two requests), which a parsed message cannot tell apart from
+    /// an absent or merged field.
+    /// </remarks>
+    public static object Decode(ReadOnlyMemory<byte> command)
     {
-        var r = new ProtoReader(command);
+        var segment = Segment(command);
+        var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
         object? request = null;
-        while (!r.AtEnd)
+        while (true)
         {
-            if (!r.TryReadTag(out var field, out var type)) return KvError.Malformed("bad protobuf tag");
-            if (field is PutField or DeleteRangeField)
+            uint tag;
+            try
             {
-                if (type != WireType.LengthDelimited || !r.TryReadLengthDelimited(out var body))
+                tag = input.ReadTag();
+            }
+            catch (InvalidProtocolBufferException)
+            {
+                return KvError.Malformed("bad protobuf tag");
+            }
+            if (tag == 0) break;
+            var field = WireFormat.GetTagFieldNumber(tag);
+            if (field is Pb.InternalRaftRequest.PutFieldNumber or Pb.InternalRaftRequest.DeleteRangeFieldNumber)
+            {
+                if (WireFormat.GetTagWireType(tag) != WireFormat.WireType.LengthDelimited
+                    || EmbeddedBody(segment, (int)input.Position) is not { } body)
                     return KvError.Malformed("bad embedded request");
                 if (request is not null) return KvError.Malformed("more than one request in one command");
-                request = field == PutField ? DecodePut(body) : DecodeDeleteRange(body);
+                request = field == Pb.InternalRaftRequest.PutFieldNumber ? DecodePut(body) : DecodeDeleteRange(body);
                 if (request is KvError) return request;
+                input.SkipLastField();
             }
             else if (field is >= 2 and <= 11 or >= 1000)
             {
@@ -83,56 +98,78 @@ public static class KvCommandCodec
                 // The request id (1) and header (100) are skipped below.
                 return KvError.Malformed($"unsupported request (InternalRaftRequest field {field})");
             }
-            else if (!r.TrySkip(type))
+            else
             {
-                return KvError.Malformed("truncated field");
+                try
+                {
+                    input.SkipLastField();
+                }
+                catch (InvalidProtocolBufferException)
+                {
+                    return KvError.Malformed("truncated field");
+                }
             }
         }
         return request ?? KvError.Malformed("no request");
     }
 
-    private static object DecodePut(ReadOnlySpan<byte> body)
+    /// <summary>
+    /// The body of the length-delimited field whose length starts at <paramref name="at"/> (an index
+    /// into the segment's array, as CodedInputStream.Position counts), or null when it overruns the command.
+    /// </summary>
+    private static ReadOnlyMemory<byte>? EmbeddedBody(ArraySegment<byte> command, int at)
     {
-        var r = new ProtoReader(body);
-        byte[] key = [], value = [];
-        var prevKv = false;
-        while (!r.AtEnd)
+        var end = command.Offset + command.Count;
+        try
         {
-            if (!r.TryReadTag(out var field, out var type)) return KvError.Malformed("bad protobuf tag in put");
-            var ok = field switch
-            {
-                PutKey => r.TryReadBytes(type, out key),
-                PutValue => r.TryReadBytes(type, out value),
-                PutPrevKv => r.TryReadBool(type, out prevKv),
-                PutLease or PutIgnoreValue or PutIgnoreLease => UnsupportedNonZero(ref r, type),
-                _ => r.TrySkip(type),
-            };
-            if (!ok) return KvError.Malformed($"bad put field {field} (leases and ignore flags are not supported)");
+            var length = new CodedInputStream(command.Array!, at, end - at);
+            var size = length.ReadLength();
+            var start = (int)length.Position;
+            return size >= 0 && size <= end - start ? new ReadOnlyMemory<byte>(command.Array, start, size) : (ReadOnlyMemory<byte>?)null;
         }
-        return new PutRequest(key, value, prevKv);
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
     }
 
-    private static object DecodeDeleteRange(ReadOnlySpan<byte> body)
+    private static object DecodePut(ReadOnlyMemory<byte> body)
     {
-        var r = new ProtoReader(body);
-        byte[] key = [], rangeEnd = [];
-        var prevKv = false;
-        while (!r.AtEnd)
+        Pb.PutRequest put;
+        try
         {
-            if (!r.TryReadTag(out var field, out var type)) return KvError.Malformed("bad protobuf tag in delete-range");
-            var ok = field switch
-            {
-                DelKey => r.TryReadBytes(type, out key),
-                DelRangeEnd => r.TryReadBytes(type, out rangeEnd),
-                DelPrevKv => r.TryReadBool(type, out prevKv),
-                _ => r.TrySkip(type),
-            };
-            if (!ok) return KvError.Malformed($"bad delete-range field {field}");
+            put = Pb.PutRequest.Parser.ParseFrom(body.Span);
         }
-        return new DeleteRangeRequest(key, rangeEnd, prevKv);
+        catch (InvalidProtocolBufferException ex)
+        {
+            return KvError.Malformed($"bad put field: {ex.Message}");
+        }
+        // A lease or ignore flag that is zero changes nothing; a non-zero one asks for a feature we lack.
+        if (put.Lease != 0 || put.IgnoreValue || put.IgnoreLease)
+            return KvError.Malformed("bad put field: leases and ignore flags are not supported");
+        return new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv);
     }
 
-    // A lease or ignore flag that is present but zero changes nothing; a non-zero one asks for a feature we lack.
-    private static bool UnsupportedNonZero(ref ProtoReader r, WireType type) =>
-        type == WireType.Varint && r.TryReadVarint(out var v) && v == 0;
+    private static object DecodeDeleteRange(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            var delete = Pb.DeleteRangeRequest.Parser.ParseFrom(body.Span);
+            return new DeleteRangeRequest(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            return KvError.Malformed($"bad delete-range field: {ex.Message}");
+        }
+    }
+
+    private static CodedInputStream Input(ReadOnlyMemory<byte> bytes)
+    {
+        var segment = Segment(bytes);
+        return new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
+    }
+
+    /// <summary>The bytes as an array segment (CodedInputStream reads arrays); copied only when they are not one.</summary>
+    internal static ArraySegment<byte> Segment(ReadOnlyMemory<byte> bytes) =>
+        MemoryMarshal.TryGetArray(bytes, out var segment) ? segment : new ArraySegment<byte>(bytes.ToArray());
 }

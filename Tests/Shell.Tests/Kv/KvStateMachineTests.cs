@@ -202,10 +202,10 @@ public class KvStateMachineTests
         { "22", "bad embedded request" },                    // put, length missing
         { "2205", "bad embedded request" },                  // put, length beyond the end
         { "2203", "bad embedded request" },
-        { "22020A05", "bad put field 1" },                   // key length beyond the put
+        { "22020A05", "bad put field" },                     // key length beyond the put
         { "1A020A01", "unsupported request" },               // a RangeRequest: not a command
         { "32020801", "unsupported request" },               // a TxnRequest
-        { "22020A0122020A01", "bad put field 1" },
+        { "22020A0122020A01", "bad put field" },
         { "22040A016118", "bad put field" },                  // lease field truncated
         { "22050A01611801", "leases and ignore flags are not supported" },
         { "22030A0161" + "2A030A0161", "more than one request" },
