@@ -38,135 +38,54 @@ public static class KvCommandCodec
             },
         }.ToByteArray();
 
-    /// <summary>The size of the request (PutRequest or DeleteRangeRequest) inside encoded command bytes.</summary>
+    /// <summary>The size of the request (PutRequest or DeleteRangeRequest) inside command bytes <see cref="Encode(PutRequest)"/> or <see cref="Encode(DeleteRangeRequest)"/> made.</summary>
+    /// <remarks>
+    /// Such a command is one field: a one-byte tag, the request's length as a varint, the request.
+    /// The size follows from the command's length alone, without reading the command again.
+    /// </remarks>
     public static int RequestSize(ReadOnlyMemory<byte> command)
     {
-        try
+        for (var lengthSize = 1; lengthSize <= 5; lengthSize++)
         {
-            var input = Input(command);
-            return input.ReadTag() != 0 ? input.ReadLength() : command.Length;
+            var size = command.Length - 1 - lengthSize;
+            if (size >= 0 && CodedOutputStream.ComputeLengthSize(size) == lengthSize) return size;
         }
-        catch (InvalidProtocolBufferException)
-        {
-            return command.Length;
-        }
+        return command.Length;
     }
 
     /// <summary>
     /// Decodes command bytes into a <see cref="PutRequest"/> or a <see cref="DeleteRangeRequest"/>
     /// (their bytes copied out of <paramref name="command"/>), or a <see cref="KvError"/> saying why it
-    /// cannot: malformed protobuf, no supported request, more than one request, or a lease or
-    /// ignore flag this store does not implement.
+    /// cannot: malformed protobuf, another etcd request type, no request, a put and a delete-range
+    /// in one command, or a lease or ignore flag this store does not implement.
     /// </summary>
-    /// <remarks>
-    /// The envelope is read field by field rather than parsed whole: etcd's InternalRaftRequest has a
-    /// field per request type, and a command this store must refuse is recognised by which fields it
-    /// holds (another request type, or two requests), which a parsed message cannot tell apart from
-    /// an absent or merged field.
-    /// </remarks>
     public static object Decode(ReadOnlyMemory<byte> command)
     {
-        var segment = Segment(command);
-        var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
-        object? request = null;
-        while (true)
-        {
-            uint tag;
-            try
-            {
-                tag = input.ReadTag();
-            }
-            catch (InvalidProtocolBufferException)
-            {
-                return KvError.Malformed("bad protobuf tag");
-            }
-            if (tag == 0) break;
-            var field = WireFormat.GetTagFieldNumber(tag);
-            if (field is Pb.InternalRaftRequest.PutFieldNumber or Pb.InternalRaftRequest.DeleteRangeFieldNumber)
-            {
-                if (WireFormat.GetTagWireType(tag) != WireFormat.WireType.LengthDelimited
-                    || EmbeddedBody(segment, (int)input.Position) is not { } body)
-                    return KvError.Malformed("bad embedded request");
-                if (request is not null) return KvError.Malformed("more than one request in one command");
-                request = field == Pb.InternalRaftRequest.PutFieldNumber ? DecodePut(body) : DecodeDeleteRange(body);
-                if (request is KvError) return request;
-                input.SkipLastField();
-            }
-            else if (field is >= 2 and <= 11 or >= 1000)
-            {
-                // Another etcd request type (v2, range, txn, lease, auth, ...): not something this store applies.
-                // The request id (1) and header (100) are skipped below.
-                return KvError.Malformed($"unsupported request (InternalRaftRequest field {field})");
-            }
-            else
-            {
-                try
-                {
-                    input.SkipLastField();
-                }
-                catch (InvalidProtocolBufferException)
-                {
-                    return KvError.Malformed("truncated field");
-                }
-            }
-        }
-        return request ?? KvError.Malformed("no request");
-    }
-
-    /// <summary>
-    /// The body of the length-delimited field whose length starts at <paramref name="at"/> (an index
-    /// into the segment's array, as CodedInputStream.Position counts), or null when it overruns the command.
-    /// </summary>
-    private static ReadOnlyMemory<byte>? EmbeddedBody(ArraySegment<byte> command, int at)
-    {
-        var end = command.Offset + command.Count;
+        Pb.InternalRaftRequest request;
         try
         {
-            var length = new CodedInputStream(command.Array!, at, end - at);
-            var size = length.ReadLength();
-            var start = (int)length.Position;
-            return size >= 0 && size <= end - start ? new ReadOnlyMemory<byte>(command.Array, start, size) : (ReadOnlyMemory<byte>?)null;
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            return null;
-        }
-    }
-
-    private static object DecodePut(ReadOnlyMemory<byte> body)
-    {
-        Pb.PutRequest put;
-        try
-        {
-            put = Pb.PutRequest.Parser.ParseFrom(body.Span);
+            request = Pb.InternalRaftRequest.Parser.ParseFrom(command.Span);
         }
         catch (InvalidProtocolBufferException ex)
         {
-            return KvError.Malformed($"bad put field: {ex.Message}");
+            return KvError.Malformed($"bad protobuf: {ex.Message}");
         }
-        // A lease or ignore flag that is zero changes nothing; a non-zero one asks for a feature we lack.
-        if (put.Lease != 0 || put.IgnoreValue || put.IgnoreLease)
-            return KvError.Malformed("bad put field: leases and ignore flags are not supported");
-        return new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv);
-    }
-
-    private static object DecodeDeleteRange(ReadOnlyMemory<byte> body)
-    {
-        try
+        if (request.HasUnknownFields)
+            return KvError.Malformed("unsupported request (a field other than the request id, header, put and delete-range)");
+        switch (request.Put, request.DeleteRange)
         {
-            var delete = Pb.DeleteRangeRequest.Parser.ParseFrom(body.Span);
-            return new DeleteRangeRequest(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
+            case (not null, not null):
+                return KvError.Malformed("more than one request in one command");
+            case ({ } put, null):
+                // A lease or ignore flag that is zero changes nothing; a non-zero one asks for a feature we lack.
+                if (put.Lease != 0 || put.IgnoreValue || put.IgnoreLease)
+                    return KvError.Malformed("bad put: leases and ignore flags are not supported");
+                return new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv);
+            case (null, { } delete):
+                return new DeleteRangeRequest(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
+            default:
+                return KvError.Malformed("no request");
         }
-        catch (InvalidProtocolBufferException ex)
-        {
-            return KvError.Malformed($"bad delete-range field: {ex.Message}");
-        }
-    }
-
-    private static CodedInputStream Input(ReadOnlyMemory<byte> bytes)
-    {
-        var segment = Segment(bytes);
-        return new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
     }
 
     /// <summary>The bytes as an array segment (CodedInputStream reads arrays); copied only when they are not one.</summary>
