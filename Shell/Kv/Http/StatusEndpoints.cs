@@ -81,7 +81,7 @@ internal static class StatusEndpoints
     {
         var exporter = http.RequestServices.GetRequiredService<PrometheusExporter>();
         http.Response.ContentType = PrometheusExporter.ContentType;
-        var text = exporter.Scrape();
+        var text = await exporter.ScrapeAsync(http.RequestAborted);
         http.Response.ContentLength = text.Length;
         await http.Response.Body.WriteAsync(text, http.RequestAborted);
     }
