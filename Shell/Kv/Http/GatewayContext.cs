@@ -93,10 +93,13 @@ internal sealed record GatewayContext(HttpContext Http, IRaftNode Node, KvStateM
                 return (default, EtcdError.BadRequest(ex.Message));
             }
             var buffer = read.Buffer;
-            if (buffer.Length > bodyLimit)
+            var buffered = buffer.Length;
+            if (buffered > bodyLimit)
             {
+                // The size is taken before AdvanceTo: after it the buffer's segments are back in the
+                // pipe's pool and its length no longer means anything.
                 reader.AdvanceTo(buffer.End);
-                return (default, EtcdError.MessageLargerThanMax(buffer.Length * 3 / 4, receiveLimit));
+                return (default, EtcdError.MessageLargerThanMax(buffered * 3 / 4, receiveLimit));
             }
             if (read.IsCompleted)
             {
