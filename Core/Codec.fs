@@ -1,6 +1,8 @@
 /// The little of protobuf that Core itself needs: conf changes travel inside entries as marshalled
 /// bytes, and etcd limits message sizes by an entry's encoded size. Encodings are etcd's (gogoproto,
 /// proto2): non-nullable scalars always written, in field-number order; empty bytes are omitted.
+/// Core's varint is its own (Core depends on FSharp.Core only); the C# side has one other, shared
+/// by the WAL and snap files (Shell/IO/Varint.cs), and Google.Protobuf's everywhere else.
 module Raft.Core.Codec
 
 open System

@@ -12,8 +12,9 @@ public static class KvServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
-    /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for
-    /// <see cref="KvServiceOptions.MetricsMeterNames"/>, and <see cref="KvServiceOptions"/>. Map the HTTP
+    /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
+    /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
+    /// created, and <see cref="KvServiceOptions"/>. Map the HTTP
     /// API with <c>app.MapEtcdJsonApi()</c>; the host registers the <see cref="IRaftNode"/>.
     /// </summary>
     public static IServiceCollection AddKvService(this IServiceCollection services, Action<KvServiceOptions>? configure = null)
@@ -23,7 +24,13 @@ public static class KvServiceCollectionExtensions
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>()));
         services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
-        services.TryAddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames));
+        // Scoped to this container's meter factory: with several members in one process, each
+        // member's /metrics shows its own meters only.
+        services.TryAddSingleton(sp =>
+        {
+            var names = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames;
+            return sp.GetService<IMeterFactory>() is { } scope ? new PrometheusExporter(names, scope) : new PrometheusExporter(names);
+        });
         return services;
     }
 }

@@ -36,7 +36,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture
     public object? Apply(ulong index, ReadOnlyMemory<byte> command)
     {
         var state = Current;
-        switch (KvCommandCodec.Decode(command.Span))
+        switch (KvCommandCodec.Decode(command))
         {
             case PutRequest put:
             {
@@ -81,5 +81,5 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture
 
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
-    public void Restore(ReadOnlyMemory<byte> snapshot) => Volatile.Write(ref _state, KvSnapshotCodec.Decode(snapshot.Span));
+    public void Restore(ReadOnlyMemory<byte> snapshot) => Volatile.Write(ref _state, KvSnapshotCodec.Decode(snapshot));
 }

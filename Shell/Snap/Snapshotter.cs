@@ -86,19 +86,19 @@ internal sealed class Snapshotter
         var data = snapshot.Data;
         var meta = RaftpbConvert.ToProto(snapshot.Metadata).ToByteArray();
         // raftpb.Snapshot: data = 1 (absent when empty), metadata = 2 (always).
-        var dataHeader = data.Length == 0 ? [] : Concat([0x0A], Varint((ulong)data.Length));
-        var metaField = Concat(Concat([0x12], Varint((ulong)meta.Length)), meta);
+        var dataHeader = data.Length == 0 ? [] : Concat([0x0A], VarintBytes((ulong)data.Length));
+        var metaField = Concat(Concat([0x12], VarintBytes((ulong)meta.Length)), meta);
         var innerLength = (ulong)dataHeader.Length + (ulong)data.Length + (ulong)metaField.Length;
         var crc = Crc32C.Update(Crc32C.Update(Crc32C.Compute(dataHeader), data), metaField);
         // snappb.snapshot: crc = 1, data = 2, both always written.
-        var header = Concat(Concat(Concat([0x08], Varint(crc)), [0x12]), Varint(innerLength));
+        var header = Concat(Concat(Concat([0x08], VarintBytes(crc)), [0x12]), VarintBytes(innerLength));
         return [header, dataHeader, data, metaField];
     }
 
-    private static byte[] Varint(ulong v)
+    private static byte[] VarintBytes(ulong v)
     {
         Span<byte> b = stackalloc byte[10];
-        return b[..WalEncoder.PutVarint(b, v)].ToArray();
+        return b[..Varint.Write(b, v)].ToArray();
     }
 
     private static byte[] Concat(byte[] a, byte[] b) => [.. a, .. b];

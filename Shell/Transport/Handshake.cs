@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Raft.Shell.Transport;
 
 /// <summary>What a connection carries after its handshake.</summary>
-public enum ConnectionKind : byte
+internal enum ConnectionKind : byte
 {
     /// <summary>A long-lived stream of raftpb.Message frames (etcd's stream Message).</summary>
     Messages = 1,
@@ -19,7 +19,7 @@ public enum ConnectionKind : byte
 }
 
 /// <summary>The listener's answer to a hello; anything but <see cref="Accepted"/> is followed by a close.</summary>
-public enum HandshakeCode : byte
+internal enum HandshakeCode : byte
 {
     /// <summary>The connection is accepted.</summary>
     Accepted = 0,

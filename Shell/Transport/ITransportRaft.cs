@@ -8,7 +8,7 @@ namespace Raft.Shell.Transport;
 /// synchronously from <see cref="PeerTransport.Send(Message)"/>; every method must return quickly
 /// and never block (post to the runner's queue and return).
 /// </summary>
-public interface ITransportRaft
+internal interface ITransportRaft
 {
     /// <summary>
     /// Offers a message received from a peer (etcd's Process, fed from its bounded recvc). Returns

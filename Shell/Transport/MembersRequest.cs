@@ -7,7 +7,7 @@ namespace Raft.Shell.Transport;
 /// What a transport's <see cref="ITransportRaft"/> implements to answer membership requests
 /// (<see cref="ConnectionKind.Members"/>); a transport whose raft side does not refuses them.
 /// </summary>
-public interface IMembershipSource
+internal interface IMembershipSource
 {
     /// <summary>The current membership, in the form the asker expects.</summary>
     byte[] MembershipJson();
@@ -17,7 +17,7 @@ public interface IMembershipSource
 /// Asks a member at a peer URL for its membership (the client side of etcd's GET /members, used by
 /// GetClusterFromRemotePeers before a joining member knows its own id).
 /// </summary>
-public static class MembersRequest
+internal static class MembersRequest
 {
     /// <summary>Largest answer accepted.</summary>
     public const int MaxAnswerBytes = 16 * 1024 * 1024;

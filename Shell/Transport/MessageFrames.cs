@@ -8,7 +8,7 @@ using Proto = Raft.Interop.Raftpb;
 namespace Raft.Shell.Transport;
 
 /// <summary>How a snapshot connection ends: the receiver's one-byte verdict.</summary>
-public enum SnapshotAck : byte
+internal enum SnapshotAck : byte
 {
     /// <summary>The whole payload arrived and the message was handed to raft.</summary>
     Delivered = 0,

@@ -20,7 +20,7 @@ namespace Raft.Shell.Transport;
 /// <see cref="UpdatePeer"/>. Every connection opens with a handshake and carries length-prefixed
 /// raftpb.Message frames; see <c>Handshake</c> and <c>MessageFrames</c> for the bytes.
 /// </summary>
-public sealed class PeerTransport : IPeerTransport, IAsyncDisposable
+internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
 {
     private readonly TransportContext ctx;
     private readonly PeerDialer dialer;

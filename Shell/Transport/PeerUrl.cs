@@ -7,7 +7,7 @@ namespace Raft.Shell.Transport;
 /// so only the host and port matter and <c>tcp://</c> is accepted too. TLS (<c>https://</c>) is not
 /// supported and is refused rather than silently spoken in clear.
 /// </summary>
-public static class PeerUrl
+internal static class PeerUrl
 {
     /// <summary>The endpoint a URL names: an <see cref="IPEndPoint"/> for an IP literal, else a <see cref="DnsEndPoint"/>.</summary>
     /// <exception cref="FormatException">Not an http:// or tcp:// URL with a host and a port.</exception>

@@ -264,12 +264,12 @@ internal sealed class WalDecoder
         var i = 0;
         while (i < b.Length)
         {
-            if (!TryVarint(b, ref i, out var key)) return false;
+            if (!Varint.TryRead(b, ref i, out var key)) return false;
             var field = key >> 3;
             switch (key & 7)
             {
                 case 0:
-                    if (!TryVarint(b, ref i, out var v)) return false;
+                    if (!Varint.TryRead(b, ref i, out var v)) return false;
                     if (field == 1) type = (long)v;
                     else if (field == 2)
                     {
@@ -278,7 +278,7 @@ internal sealed class WalDecoder
                     }
                     break;
                 case 2:
-                    if (!TryVarint(b, ref i, out var len) || len > (ulong)(b.Length - i)) return false;
+                    if (!Varint.TryRead(b, ref i, out var len) || len > (ulong)(b.Length - i)) return false;
                     if (field == 3)
                     {
                         payload = new Range(i, i + (int)len);
@@ -300,19 +300,6 @@ internal sealed class WalDecoder
             if (field == 0) return false;
         }
         return true;
-    }
-
-    private static bool TryVarint(ReadOnlySpan<byte> b, ref int i, out ulong v)
-    {
-        v = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            if (i >= b.Length) return false;
-            var x = b[i++];
-            v |= (ulong)(x & 0x7f) << shift;
-            if (x < 0x80) return true;
-        }
-        return false;
     }
 
     private int ReadAt(Segment seg, long offset, Span<byte> dest)

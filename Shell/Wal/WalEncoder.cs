@@ -56,13 +56,13 @@ internal sealed class WalEncoder
         BinaryPrimitives.WriteUInt64LittleEndian(f, lenField);
         var w = 8;
         f[w++] = 0x08;
-        w += PutVarint(f[w..], (ulong)type);
+        w += Varint.Write(f[w..], (ulong)type);
         f[w++] = 0x10;
-        w += PutVarint(f[w..], Crc);
+        w += Varint.Write(f[w..], Crc);
         if (hasData)
         {
             f[w++] = 0x1a;
-            w += PutVarint(f[w..], (ulong)data.Length);
+            w += Varint.Write(f[w..], (ulong)data.Length);
             data.CopyTo(f[w..]);
             w += data.Length;
         }
@@ -74,17 +74,4 @@ internal sealed class WalEncoder
     public static int RecordSize(long type, uint crc, int dataLength, bool hasData) =>
         1 + CodedOutputStream.ComputeUInt64Size((ulong)type) + 1 + CodedOutputStream.ComputeUInt32Size(crc)
         + (hasData ? 1 + CodedOutputStream.ComputeLengthSize(dataLength) + dataLength : 0);
-
-    /// <summary>Writes <paramref name="v"/> as a protobuf varint at the start of <paramref name="s"/>; returns its length.</summary>
-    internal static int PutVarint(Span<byte> s, ulong v)
-    {
-        var n = 0;
-        while (v >= 0x80)
-        {
-            s[n++] = (byte)(v | 0x80);
-            v >>= 7;
-        }
-        s[n++] = (byte)v;
-        return n;
-    }
 }

@@ -1,98 +1,121 @@
+using Google.Protobuf;
 using Raft.Kv.Mvcc;
+using Pb = Raft.Kv.Proto;
 
 namespace Raft.Kv.Codec;
 
 /// <summary>
-/// The store's snapshot bytes: a protobuf message { int64 revision = 1; repeated mvccpb.KeyValue kvs = 2; }
-/// with the pairs in key order, so equal states give equal bytes on every member.
+/// The store's snapshot bytes: a <c>raftkv.KvSnapshot</c> (<c>Proto/kvsnapshot.proto</c>: the revision,
+/// then every pair as an mvccpb.KeyValue) with the pairs in key order, so equal states give equal
+/// bytes on every member.
 /// </summary>
+/// <remarks>
+/// A snapshot can be hundreds of megabytes: it is written pair by pair into one array sized up
+/// front, and read pair by pair, rather than built as one KvSnapshot message holding the whole store
+/// (which would copy every pair into message objects first and then into bytes). Google.Protobuf
+/// writes bytes only from a ByteString, so each key and value gets a small wrapper (no copy); with
+/// the calls per field, this takes 100,000 pairs of 256-byte values about 17 ms where the former
+/// hand-written writer took 11 to 12 ms (measured back to back; the wrappers are two thirds of it).
+/// </remarks>
 public static class KvSnapshotCodec
 {
-    private const int RevisionField = 1, KvsField = 2;
-
-    // mvccpb.KeyValue fields.
-    private const int KvKey = 1, KvCreate = 2, KvMod = 3, KvVersion = 4, KvValue = 5, KvLease = 6;
+    private static readonly uint RevisionTag = WireFormat.MakeTag(Pb.KvSnapshot.RevisionFieldNumber, WireFormat.WireType.Varint);
+    private static readonly uint KvsTag = WireFormat.MakeTag(Pb.KvSnapshot.KvsFieldNumber, WireFormat.WireType.LengthDelimited);
 
     /// <summary>Serializes <paramref name="state"/>.</summary>
     public static byte[] Encode(KvState state)
     {
         var pairs = state.Pairs();
         var sizes = new int[pairs.Count];
-        var total = ProtoWriter.VarintFieldSize(RevisionField, state.Revision.AsVarint());
+        long total = state.Revision == 0 ? 0 : CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.RevisionFieldNumber) + CodedOutputStream.ComputeInt64Size(state.Revision);
+        var kvsTagSize = CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.KvsFieldNumber);
         for (var i = 0; i < pairs.Count; i++)
         {
             sizes[i] = PairSize(pairs[i]);
-            total += ProtoWriter.MessageFieldSize(KvsField, sizes[i]);
+            total += kvsTagSize + CodedOutputStream.ComputeLengthSize(sizes[i]) + sizes[i];
         }
+        if (total > Array.MaxLength) throw new InvalidOperationException($"the store's snapshot would take {total} bytes, more than one array holds");
         // Every byte is written below; a snapshot can be hundreds of megabytes, not worth zeroing first.
-        var bytes = GC.AllocateUninitializedArray<byte>(total);
-        var w = new ProtoWriter(bytes);
-        w.WriteVarintField(RevisionField, state.Revision.AsVarint());
+        var bytes = GC.AllocateUninitializedArray<byte>((int)total);
+        var output = new CodedOutputStream(bytes);
+        if (state.Revision != 0)
+        {
+            output.WriteTag(RevisionTag);
+            output.WriteInt64(state.Revision);
+        }
+        // One message object reused for every pair; its bytes fields wrap the store's memory without copying it.
+        var pair = new Pb.KeyValue();
         for (var i = 0; i < pairs.Count; i++)
         {
             var kv = pairs[i];
-            w.WriteMessageHeader(KvsField, sizes[i]);
-            w.WriteBytesField(KvKey, kv.Key.Span);
-            w.WriteVarintField(KvCreate, kv.CreateRevision.AsVarint());
-            w.WriteVarintField(KvMod, kv.ModRevision.AsVarint());
-            w.WriteVarintField(KvVersion, kv.Version.AsVarint());
-            w.WriteBytesField(KvValue, kv.Value.Span);
+            pair.Key = UnsafeByteOperations.UnsafeWrap(kv.Key);
+            pair.CreateRevision = kv.CreateRevision;
+            pair.ModRevision = kv.ModRevision;
+            pair.Version = kv.Version;
+            pair.Value = UnsafeByteOperations.UnsafeWrap(kv.Value);
+            output.WriteTag(KvsTag);
+            output.WriteLength(sizes[i]);
+            pair.WriteTo(output);
         }
-        if (w.Position != total)
-            throw new InvalidOperationException($"broken invariant: store snapshot sized {total} bytes, {w.Position} written");
+        output.Flush();
+        if (output.SpaceLeft != 0)
+            throw new InvalidOperationException($"broken invariant: store snapshot sized {total} bytes, {total - output.SpaceLeft} written");
         return bytes;
     }
 
+    // The size mvccpb.KeyValue's generated code writes (proto3: zero counters and empty bytes left out),
+    // computed without building a message per pair.
     private static int PairSize(KeyValue kv) =>
-        ProtoWriter.BytesFieldSize(KvKey, kv.Key.Length)
-        + ProtoWriter.VarintFieldSize(KvCreate, kv.CreateRevision.AsVarint())
-        + ProtoWriter.VarintFieldSize(KvMod, kv.ModRevision.AsVarint())
-        + ProtoWriter.VarintFieldSize(KvVersion, kv.Version.AsVarint())
-        + ProtoWriter.BytesFieldSize(KvValue, kv.Value.Length);
+        BytesSize(Pb.KeyValue.KeyFieldNumber, kv.Key.Length)
+        + Int64Size(Pb.KeyValue.CreateRevisionFieldNumber, kv.CreateRevision)
+        + Int64Size(Pb.KeyValue.ModRevisionFieldNumber, kv.ModRevision)
+        + Int64Size(Pb.KeyValue.VersionFieldNumber, kv.Version)
+        + BytesSize(Pb.KeyValue.ValueFieldNumber, kv.Value.Length);
+
+    private static int BytesSize(int field, int length) =>
+        length == 0 ? 0 : CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeLengthSize(length) + length;
+
+    private static int Int64Size(int field, long value) =>
+        value == 0 ? 0 : CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeInt64Size(value);
 
     /// <summary>Rebuilds the state <see cref="Encode"/> serialized.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
-    public static KvState Decode(ReadOnlySpan<byte> snapshot)
+    public static KvState Decode(ReadOnlyMemory<byte> snapshot)
     {
-        var r = new ProtoReader(snapshot);
+        var segment = KvCommandCodec.Segment(snapshot);
+        var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
         long revision = 0;
         var pairs = new List<KeyValue>();
-        while (!r.AtEnd)
+        var pair = new Pb.KeyValue();
+        try
         {
-            if (!r.TryReadTag(out var field, out var type)) throw new InvalidDataException("store snapshot: bad protobuf tag");
-            var ok = field switch
+            uint tag;
+            while ((tag = input.ReadTag()) != 0)
             {
-                RevisionField => r.TryReadInt64(type, out revision),
-                KvsField => TryReadPair(ref r, type, pairs),
-                _ => r.TrySkip(type),
-            };
-            if (!ok) throw new InvalidDataException($"store snapshot: bad field {field}");
+                if (tag == RevisionTag)
+                {
+                    revision = input.ReadInt64();
+                }
+                else if (tag == KvsTag)
+                {
+                    // Reading merges into the message: reset what the previous pair set.
+                    pair.Key = ByteString.Empty;
+                    pair.CreateRevision = pair.ModRevision = pair.Version = pair.Lease = 0;
+                    pair.Value = ByteString.Empty;
+                    input.ReadMessage(pair);
+                    if (pair.Lease != 0) throw new InvalidDataException($"store snapshot: pair with a lease ({pair.Lease}); leases are not supported");
+                    pairs.Add(new KeyValue(pair.Key.Memory, pair.CreateRevision, pair.ModRevision, pair.Version, pair.Value.Memory));
+                }
+                else
+                {
+                    input.SkipLastField();
+                }
+            }
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException($"store snapshot: {ex.Message}", ex);
         }
         return KvState.FromSorted(revision, pairs);
-    }
-
-    private static bool TryReadPair(ref ProtoReader outer, WireType type, List<KeyValue> into)
-    {
-        if (type != WireType.LengthDelimited || !outer.TryReadLengthDelimited(out var body)) return false;
-        var r = new ProtoReader(body);
-        byte[] key = [], value = [];
-        long create = 0, mod = 0, version = 0, lease = 0;
-        while (!r.AtEnd)
-        {
-            if (!r.TryReadTag(out var field, out var t)) return false;
-            var ok = field switch
-            {
-                KvKey => r.TryReadBytes(t, out key),
-                KvCreate => r.TryReadInt64(t, out create),
-                KvMod => r.TryReadInt64(t, out mod),
-                KvVersion => r.TryReadInt64(t, out version),
-                KvValue => r.TryReadBytes(t, out value),
-                KvLease => r.TryReadInt64(t, out lease),
-                _ => r.TrySkip(t),
-            };
-            if (!ok || lease != 0) return false;
-        }
-        into.Add(new KeyValue(key, create, mod, version, value));
-        return true;
     }
 }

@@ -1,20 +1,32 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using System.Text;
+using Prometheus;
 
 namespace Raft.Kv.Metrics;
 
 /// <summary>
-/// Exports every instrument of the chosen meters in Prometheus' text exposition format (0.0.4):
-/// counters and observable counters as <c>counter</c>, up-down counters and gauges as <c>gauge</c>,
-/// histograms as <c>histogram</c> with the instrument's advised bucket boundaries (Prometheus' default
-/// buckets otherwise). Names are kept as they are (characters Prometheus does not allow become '_');
-/// meter, instrument and measurement tags become labels.
+/// Exports every instrument of the chosen meters through prometheus-net, in Prometheus' text
+/// exposition format (0.0.4): counters and observable counters as <c>counter</c>, up-down counters and
+/// gauges as <c>gauge</c>, histograms as <c>histogram</c> with the instrument's advised bucket
+/// boundaries (Prometheus' default buckets otherwise). Names are the instruments' own (etcd's names,
+/// e.g. <c>etcd_server_has_leader</c>; characters Prometheus does not allow become '_'); meter,
+/// instrument and measurement tags become labels. Each exporter has a registry of its own, so a
+/// process running several members gives each member's /metrics its own figures.
 /// </summary>
+/// <remarks>
+/// prometheus-net's own bridge from System.Diagnostics.Metrics (MeterAdapter, 8.2.1) is not used: it
+/// names every metric <c>{meter}_{instrument}</c> (<c>raft_node_etcd_server_leader_changes_seen_total</c>
+/// instead of etcd's <c>etcd_server_leader_changes_seen_total</c>), exports counters as gauges, appends
+/// the instrument's type to the help text, and drops a series that has not changed for five minutes
+/// (MetricsExpireAfter), so a quiet member's counters would vanish.
+/// <c>PrometheusExporterTests.PrometheusNetsMeterAdapterRenamesAndRetypes</c> shows the first two.
+/// Here a MeterListener hands each measurement to prometheus-net's metric of the instrument's own
+/// name and kind, and prometheus-net keeps the series and writes the exposition.
+/// </remarks>
 public sealed class PrometheusExporter : IDisposable
 {
-    /// <summary>The content type of <see cref="Scrape"/>'s output.</summary>
+    /// <summary>The content type of <see cref="ScrapeAsync"/>'s output.</summary>
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
     /// <summary>Prometheus' DefBuckets, for histograms that advise none.</summary>
@@ -22,84 +34,97 @@ public sealed class PrometheusExporter : IDisposable
 
     private readonly Func<Meter, bool> _include;
     private readonly MeterListener _listener;
-    private readonly ConcurrentDictionary<Instrument, Aggregator> _instruments = new();
-    private readonly object _scrapeLock = new();
+    private readonly CollectorRegistry _registry = Prometheus.Metrics.NewCustomRegistry();
+    private readonly IMetricFactory _factory;
+    private readonly ConcurrentDictionary<Instrument, Bridge> _instruments = new();
+    private readonly SemaphoreSlim _scrapeLock = new(1, 1);
 
     /// <summary>Exports the instruments of every meter for which <paramref name="include"/> is true.</summary>
     public PrometheusExporter(Func<Meter, bool> include)
     {
         _include = include;
+        _factory = Prometheus.Metrics.WithCustomRegistry(_registry);
         _listener = new MeterListener
         {
             InstrumentPublished = OnInstrumentPublished,
-            MeasurementsCompleted = (instrument, _) => _instruments.TryRemove(instrument, out Aggregator? _),
+            MeasurementsCompleted = (instrument, _) =>
+            {
+                if (_instruments.TryRemove(instrument, out var bridge)) bridge.RemoveAll();
+            },
         };
-        _listener.SetMeasurementEventCallback<byte>((i, v, t, s) => ((Aggregator)s!).Record(v, t));
-        _listener.SetMeasurementEventCallback<short>((i, v, t, s) => ((Aggregator)s!).Record(v, t));
-        _listener.SetMeasurementEventCallback<int>((i, v, t, s) => ((Aggregator)s!).Record(v, t));
-        _listener.SetMeasurementEventCallback<long>((i, v, t, s) => ((Aggregator)s!).Record(v, t));
-        _listener.SetMeasurementEventCallback<float>((i, v, t, s) => ((Aggregator)s!).Record(v, t));
-        _listener.SetMeasurementEventCallback<double>((i, v, t, s) => ((Aggregator)s!).Record(v, t));
-        _listener.SetMeasurementEventCallback<decimal>((i, v, t, s) => ((Aggregator)s!).Record((double)v, t));
+        _listener.SetMeasurementEventCallback<byte>((i, v, t, s) => ((Bridge)s!).Record(v, t));
+        _listener.SetMeasurementEventCallback<short>((i, v, t, s) => ((Bridge)s!).Record(v, t));
+        _listener.SetMeasurementEventCallback<int>((i, v, t, s) => ((Bridge)s!).Record(v, t));
+        _listener.SetMeasurementEventCallback<long>((i, v, t, s) => ((Bridge)s!).Record(v, t));
+        _listener.SetMeasurementEventCallback<float>((i, v, t, s) => ((Bridge)s!).Record(v, t));
+        _listener.SetMeasurementEventCallback<double>((i, v, t, s) => ((Bridge)s!).Record(v, t));
+        _listener.SetMeasurementEventCallback<decimal>((i, v, t, s) => ((Bridge)s!).Record((double)v, t));
         // Start also publishes the instruments that exist already.
         _listener.Start();
     }
 
     /// <summary>Exports the instruments of every meter with one of <paramref name="meterNames"/>.</summary>
     public PrometheusExporter(IEnumerable<string> meterNames)
-        : this(MeterNamed(meterNames))
+        : this(MeterNamed(meterNames, scope: null))
     {
     }
 
-    private static Func<Meter, bool> MeterNamed(IEnumerable<string> meterNames)
+    /// <summary>
+    /// Exports the instruments of the meters with one of <paramref name="meterNames"/> that
+    /// <paramref name="scope"/> created (one member's meters, when several run in one process).
+    /// </summary>
+    public PrometheusExporter(IEnumerable<string> meterNames, IMeterFactory scope)
+        : this(MeterNamed(meterNames, scope))
+    {
+    }
+
+    private static Func<Meter, bool> MeterNamed(IEnumerable<string> meterNames, IMeterFactory? scope)
     {
         var names = meterNames.ToHashSet(StringComparer.Ordinal);
-        return meter => names.Contains(meter.Name);
+        return meter => names.Contains(meter.Name) && (scope is null || ReferenceEquals(meter.Scope, scope));
     }
 
     private void OnInstrumentPublished(Instrument instrument, MeterListener listener)
     {
         if (!_include(instrument.Meter)) return;
-        var aggregator = Aggregator.For(instrument);
-        if (aggregator is null) return;
-        _instruments[instrument] = aggregator;
-        listener.EnableMeasurementEvents(instrument, aggregator);
+        var bridge = Bridge.For(instrument, _factory);
+        if (bridge is null) return;
+        _instruments[instrument] = bridge;
+        listener.EnableMeasurementEvents(instrument, bridge);
     }
 
     /// <summary>The current values of every exported instrument, as UTF-8 exposition text.</summary>
-    public byte[] Scrape() => Encoding.UTF8.GetBytes(ScrapeText());
-
-    /// <summary>The current values of every exported instrument, as exposition text.</summary>
-    public string ScrapeText()
+    public async Task<byte[]> ScrapeAsync(CancellationToken cancellationToken = default)
     {
-        lock (_scrapeLock)
+        await _scrapeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            // Observable instruments report now; drop what they reported last time first.
-            foreach (var a in _instruments.Values)
-            {
-                if (a.Instrument.IsObservable) a.Clear();
-            }
+            // Observable instruments report now; a series they no longer report goes.
+            foreach (var b in _instruments.Values) b.BeginObservation();
             _listener.RecordObservableInstruments();
-
-            var text = new StringBuilder();
-            // One HELP/TYPE block per name, even when several meters (e.g. several nodes in one process) share it.
-            foreach (var group in _instruments.Values.GroupBy(a => a.Name).OrderBy(g => g.Key, StringComparer.Ordinal))
-            {
-                var first = group.First();
-                if (!string.IsNullOrEmpty(first.Instrument.Description))
-                    text.Append("# HELP ").Append(group.Key).Append(' ').Append(EscapeHelp(first.Instrument.Description)).Append('\n');
-                text.Append("# TYPE ").Append(group.Key).Append(' ').Append(first.PrometheusType).Append('\n');
-                foreach (var a in group) a.WriteSeries(text);
-            }
-            return text.ToString();
+            foreach (var b in _instruments.Values) b.EndObservation();
+            using var text = new MemoryStream();
+            await _registry.CollectAndExportAsTextAsync(text, cancellationToken).ConfigureAwait(false);
+            return text.ToArray();
+        }
+        finally
+        {
+            _scrapeLock.Release();
         }
     }
 
+    /// <summary>The current values of every exported instrument, as exposition text.</summary>
+    public string ScrapeText() => System.Text.Encoding.UTF8.GetString(ScrapeAsync().GetAwaiter().GetResult());
+
     /// <summary>Stops listening.</summary>
-    public void Dispose() => _listener.Dispose();
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _scrapeLock.Dispose();
+    }
 
     /// <summary>A metric or label name with the characters Prometheus does not allow replaced by '_'.</summary>
-    public static string SanitizeName(string name, bool label = false)
+    internal static string SanitizeName(string name, bool label = false)
     {
         var chars = name.ToCharArray();
         for (var i = 0; i < chars.Length; i++)
@@ -111,74 +136,149 @@ public sealed class PrometheusExporter : IDisposable
         return chars.Length == 0 ? "_" : new string(chars);
     }
 
-    private static string EscapeHelp(string s) => s.Replace("\\", "\\\\").Replace("\n", "\\n");
-
-    private static string EscapeLabelValue(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
-
-    /// <summary>A sample value as Prometheus writes one: integers plainly, +Inf/-Inf/NaN, else the shortest round-trip form.</summary>
-    public static string FormatValue(double v)
+    /// <summary>
+    /// One instrument's prometheus-net metric. Its label names are fixed by the first measurement
+    /// (meter tags, instrument tags and measurement tags, sorted); a measurement with other tag
+    /// names is not exported, as one metric name cannot have two label sets.
+    /// </summary>
+    private sealed class Bridge
     {
-        if (double.IsPositiveInfinity(v)) return "+Inf";
-        if (double.IsNegativeInfinity(v)) return "-Inf";
-        if (double.IsNaN(v)) return "NaN";
-        if (v == Math.Floor(v) && Math.Abs(v) < 1e15) return ((long)v).ToString(CultureInfo.InvariantCulture);
-        return v.ToString("R", CultureInfo.InvariantCulture).Replace('E', 'e');
-    }
+        private readonly Instrument _instrument;
+        private readonly IMetricFactory _factory;
+        private readonly Kind _kind;
+        private readonly KeyValuePair<string, object?>[] _fixedTags;
+        private readonly object _gate = new();
+        private Collector? _metric;
+        private string[] _labelNames = [];
+        private readonly (string[] Names, LabelValues Values) _untagged;
+        // Observable instruments: the series reported since BeginObservation, and those reported before.
+        private HashSet<LabelValues>? _observed;
+        private readonly HashSet<LabelValues> _series = [];
 
-    /// <summary>The label set of a series: meter tags, instrument tags, then measurement tags, as {a="x",...} (empty for none).</summary>
-    private static string Labels(IEnumerable<KeyValuePair<string, object?>> fixedTags, ReadOnlySpan<KeyValuePair<string, object?>> tags)
-    {
-        var all = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var t in fixedTags) all[SanitizeName(t.Key, label: true)] = Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? "";
-        foreach (var t in tags) all[SanitizeName(t.Key, label: true)] = Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? "";
-        if (all.Count == 0) return "";
-        var sb = new StringBuilder("{");
-        foreach (var (k, v) in all)
+        private enum Kind
         {
-            if (sb.Length > 1) sb.Append(',');
-            sb.Append(k).Append("=\"").Append(EscapeLabelValue(v)).Append('"');
+            Counter,
+            ObservedCounter,
+            UpDownCounter,
+            ObservedGauge,
+            Histogram,
         }
-        return sb.Append('}').ToString();
-    }
 
-    /// <summary>Adds a label to a label set written by <see cref="Labels"/>.</summary>
-    private static string WithLabel(string labels, string name, string value) =>
-        labels.Length == 0 ? $"{{{name}=\"{value}\"}}" : $"{labels[..^1]},{name}=\"{value}\"}}";
+        private Bridge(Instrument instrument, IMetricFactory factory, Kind kind)
+        {
+            _instrument = instrument;
+            _factory = factory;
+            _kind = kind;
+            _fixedTags = [.. instrument.Meter.Tags ?? [], .. instrument.Tags ?? []];
+            _untagged = LabelsOf([]);
+        }
 
-    /// <summary>One instrument's series, keyed by label set.</summary>
-    private abstract class Aggregator(Instrument instrument, string prometheusType)
-    {
-        private readonly KeyValuePair<string, object?>[] _fixedTags =
-            [.. instrument.Meter.Tags ?? [], .. instrument.Tags ?? []];
-
-        public Instrument Instrument { get; } = instrument;
-
-        public string Name { get; } = SanitizeName(instrument.Name);
-
-        public string PrometheusType { get; } = prometheusType;
-
-        protected object Gate { get; } = new();
-
-        protected string LabelsOf(ReadOnlySpan<KeyValuePair<string, object?>> tags) =>
-            tags.IsEmpty && _fixedTags.Length == 0 ? "" : Labels(_fixedTags, tags);
-
-        public abstract void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags);
-
-        public abstract void Clear();
-
-        public abstract void WriteSeries(StringBuilder text);
-
-        public static Aggregator? For(Instrument instrument)
+        public static Bridge? For(Instrument instrument, IMetricFactory factory)
         {
             var type = instrument.GetType();
             if (!type.IsGenericType) return null;
-            var kind = type.GetGenericTypeDefinition();
-            if (kind == typeof(Counter<>)) return new Sum(instrument, "counter");
-            if (kind == typeof(UpDownCounter<>)) return new Sum(instrument, "gauge");
-            if (kind == typeof(ObservableCounter<>)) return new Last(instrument, "counter");
-            if (kind == typeof(ObservableUpDownCounter<>) || kind == typeof(ObservableGauge<>) || kind == typeof(Gauge<>)) return new Last(instrument, "gauge");
-            if (kind == typeof(Histogram<>)) return new HistogramAggregator(instrument, BucketsOf(instrument));
-            return null;
+            var generic = type.GetGenericTypeDefinition();
+            Kind? kind = generic == typeof(Counter<>) ? Kind.Counter
+                : generic == typeof(UpDownCounter<>) ? Kind.UpDownCounter
+                : generic == typeof(ObservableCounter<>) ? Kind.ObservedCounter
+                : generic == typeof(ObservableUpDownCounter<>) || generic == typeof(ObservableGauge<>) || generic == typeof(Gauge<>) ? Kind.ObservedGauge
+                : generic == typeof(Histogram<>) ? Kind.Histogram
+                : null;
+            return kind is { } k ? new Bridge(instrument, factory, k) : null;
+        }
+
+        public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            // Most measurements carry no tags: their label set is the fixed one, worked out once.
+            var (names, values) = tags.IsEmpty ? _untagged : LabelsOf(tags);
+            lock (_gate)
+            {
+                var metric = _metric ??= Create(names);
+                if (!ReferenceEquals(names, _labelNames) && !names.AsSpan().SequenceEqual(_labelNames)) return;
+                if (values.Values.Length > 0)
+                {
+                    _observed?.Add(values);
+                    _series.Add(values);
+                }
+                var unlabelled = values.Values.Length == 0;
+                switch (metric)
+                {
+                    case Prometheus.Counter c when _kind == Kind.ObservedCounter:
+                        if (unlabelled) c.IncTo(value);
+                        else c.WithLabels(values.Values).IncTo(value);
+                        break;
+                    case Prometheus.Counter c:
+                        if (unlabelled) c.Inc(value);
+                        else c.WithLabels(values.Values).Inc(value);
+                        break;
+                    case Prometheus.Gauge g when _kind == Kind.UpDownCounter:
+                        if (unlabelled) g.Inc(value);
+                        else g.WithLabels(values.Values).Inc(value);
+                        break;
+                    case Prometheus.Gauge g:
+                        if (unlabelled) g.Set(value);
+                        else g.WithLabels(values.Values).Set(value);
+                        break;
+                    case Prometheus.Histogram h:
+                        if (unlabelled) h.Observe(value);
+                        else h.WithLabels(values.Values).Observe(value);
+                        break;
+                }
+            }
+        }
+
+        private (string[] Names, LabelValues Values) LabelsOf(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var labels = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            foreach (var t in _fixedTags) labels[SanitizeName(t.Key, label: true)] = Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? "";
+            foreach (var t in tags) labels[SanitizeName(t.Key, label: true)] = Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? "";
+            return ([.. labels.Keys], new LabelValues([.. labels.Values]));
+        }
+
+        private Collector Create(string[] labelNames)
+        {
+            _labelNames = labelNames;
+            var name = SanitizeName(_instrument.Name);
+            var help = _instrument.Description ?? "";
+            return _kind switch
+            {
+                Kind.Counter or Kind.ObservedCounter => _factory.CreateCounter(name, help, labelNames),
+                Kind.UpDownCounter or Kind.ObservedGauge => _factory.CreateGauge(name, help, labelNames),
+                _ => _factory.CreateHistogram(name, help, labelNames, new HistogramConfiguration { Buckets = BucketsOf(_instrument) }),
+            };
+        }
+
+        public void BeginObservation()
+        {
+            if (!_instrument.IsObservable) return;
+            lock (_gate) _observed = [];
+        }
+
+        public void EndObservation()
+        {
+            if (!_instrument.IsObservable) return;
+            lock (_gate)
+            {
+                foreach (var gone in _series.Where(s => !_observed!.Contains(s)).ToList()) Remove(gone);
+                _observed = null;
+            }
+        }
+
+        public void RemoveAll()
+        {
+            lock (_gate)
+                foreach (var s in _series.ToList()) Remove(s);
+        }
+
+        private void Remove(LabelValues series)
+        {
+            _series.Remove(series);
+            switch (_metric)
+            {
+                case Prometheus.Counter c: c.RemoveLabelled(series.Values); break;
+                case Prometheus.Gauge g: g.RemoveLabelled(series.Values); break;
+                case Prometheus.Histogram h: h.RemoveLabelled(series.Values); break;
+            }
         }
 
         private static double[] BucketsOf(Instrument instrument)
@@ -198,106 +298,16 @@ public sealed class PrometheusExporter : IDisposable
         }
     }
 
-    /// <summary>Counters and up-down counters: the sum of every measurement.</summary>
-    private sealed class Sum(Instrument instrument, string prometheusType) : Aggregator(instrument, prometheusType)
+    /// <summary>A series' label values, compared by content.</summary>
+    private sealed record LabelValues(string[] Values)
     {
-        private readonly Dictionary<string, double> _series = new(StringComparer.Ordinal);
+        public bool Equals(LabelValues? other) => other is not null && Values.AsSpan().SequenceEqual(other.Values);
 
-        public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        public override int GetHashCode()
         {
-            var labels = LabelsOf(tags);
-            lock (Gate) _series[labels] = _series.GetValueOrDefault(labels) + value;
-        }
-
-        public override void Clear()
-        {
-            lock (Gate) _series.Clear();
-        }
-
-        public override void WriteSeries(StringBuilder text)
-        {
-            lock (Gate)
-            {
-                foreach (var (labels, value) in _series.OrderBy(s => s.Key, StringComparer.Ordinal))
-                    text.Append(Name).Append(labels).Append(' ').Append(FormatValue(value)).Append('\n');
-            }
-        }
-    }
-
-    /// <summary>Observed values and gauges: the last measurement.</summary>
-    private sealed class Last(Instrument instrument, string prometheusType) : Aggregator(instrument, prometheusType)
-    {
-        private readonly Dictionary<string, double> _series = new(StringComparer.Ordinal);
-
-        public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            var labels = LabelsOf(tags);
-            lock (Gate) _series[labels] = value;
-        }
-
-        public override void Clear()
-        {
-            lock (Gate) _series.Clear();
-        }
-
-        public override void WriteSeries(StringBuilder text)
-        {
-            lock (Gate)
-            {
-                foreach (var (labels, value) in _series.OrderBy(s => s.Key, StringComparer.Ordinal))
-                    text.Append(Name).Append(labels).Append(' ').Append(FormatValue(value)).Append('\n');
-            }
-        }
-    }
-
-    /// <summary>Histograms: a count per bucket (upper bounds inclusive, as Prometheus' le), sum and count.</summary>
-    private sealed class HistogramAggregator(Instrument instrument, double[] bounds) : Aggregator(instrument, "histogram")
-    {
-        private sealed class Series(int buckets)
-        {
-            public readonly long[] Counts = new long[buckets];
-            public double Sum;
-            public long Count;
-        }
-
-        private readonly Dictionary<string, Series> _series = new(StringComparer.Ordinal);
-
-        public override void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            var labels = LabelsOf(tags);
-            var i = Array.BinarySearch(bounds, value);
-            var bucket = i >= 0 ? i : ~i; // the first bound >= value; bounds.Length is +Inf
-            lock (Gate)
-            {
-                if (!_series.TryGetValue(labels, out var s)) _series[labels] = s = new Series(bounds.Length + 1);
-                s.Counts[bucket]++;
-                s.Sum += value;
-                s.Count++;
-            }
-        }
-
-        public override void Clear()
-        {
-            lock (Gate) _series.Clear();
-        }
-
-        public override void WriteSeries(StringBuilder text)
-        {
-            lock (Gate)
-            {
-                foreach (var (labels, s) in _series.OrderBy(x => x.Key, StringComparer.Ordinal))
-                {
-                    long cumulative = 0;
-                    for (var b = 0; b <= bounds.Length; b++)
-                    {
-                        cumulative += s.Counts[b];
-                        var le = b < bounds.Length ? FormatValue(bounds[b]) : "+Inf";
-                        text.Append(Name).Append("_bucket").Append(WithLabel(labels, "le", le)).Append(' ').Append(cumulative).Append('\n');
-                    }
-                    text.Append(Name).Append("_sum").Append(labels).Append(' ').Append(FormatValue(s.Sum)).Append('\n');
-                    text.Append(Name).Append("_count").Append(labels).Append(' ').Append(s.Count).Append('\n');
-                }
-            }
+            var h = new HashCode();
+            foreach (var v in Values) h.Add(v);
+            return h.ToHashCode();
         }
     }
 }

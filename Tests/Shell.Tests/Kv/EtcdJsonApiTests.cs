@@ -185,6 +185,25 @@ public class EtcdJsonApiTests : IAsyncLifetime
         Assert.Equal(2, _server.Store.Current.Revision);
     }
 
+    [Theory]
+    [InlineData(3 * 1024 * 1024)]
+    [InlineData(8 * 1024 * 1024)]
+    public async Task ABodyRefusedUnreadReportsTheSizeItHadReached(int valueBytes)
+    {
+        // Refused as soon as the body buffered so far exceeds what a request within gRPC's receive
+        // limit can take as base64 (the limit's 4/3 plus 64 KiB): the size reported is that buffer's,
+        // as bytes (3/4 of it), so it lies between the limit and the request's own size.
+        var json = $"{{\"key\":\"YQ==\",\"value\":\"{Convert.ToBase64String(new byte[valueBytes])}\"}}";
+        var (status, body) = await _server.PostAsync("/v3/kv/put", json);
+        Assert.Equal(429, status);
+        var match = System.Text.RegularExpressions.Regex.Match(body, @"received message larger than max \((-?\d+) vs\. (\d+)\)");
+        Assert.True(match.Success, body);
+        var reported = long.Parse(match.Groups[1].Value);
+        var limit = long.Parse(match.Groups[2].Value);
+        Assert.Equal(2097152, limit);
+        Assert.InRange(reported, limit + 1, json.Length * 3L / 4);
+    }
+
     [Fact]
     public async Task OtherMethodsAreNotAllowed()
     {

