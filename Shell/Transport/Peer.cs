@@ -43,10 +43,10 @@ internal sealed class Peer : IAsyncDisposable
             case StreamWriter.Enqueued.Queued:
                 return;
             case StreamWriter.Enqueued.Full:
-                ctx.Log.DroppedSendBufferFull(Pb.messageTypeName(m.Type), ctx.LocalId, TransportLog.Id(m.From), peer, Status.IsActive);
+                ctx.Log.DroppedSendBufferFull(CoreAdapter.MessageTypeName(m.Type), ctx.LocalId, TransportLog.Id(m.From), peer, Status.IsActive);
                 break;
             default:
-                ctx.Log.DroppedPeerDown(Pb.messageTypeName(m.Type), ctx.LocalId, peer);
+                ctx.Log.DroppedPeerDown(CoreAdapter.MessageTypeName(m.Type), ctx.LocalId, peer);
                 break;
         }
         ctx.Metrics.SentFailures.Add(1, TransportMetrics.To(peer));

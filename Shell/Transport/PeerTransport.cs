@@ -101,7 +101,7 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(message);
         if (message.To == 0) return;
         if (peers.TryGetValue(message.To, out var p)) p.Send(message);
-        else ctx.Log.UnknownTarget(Pb.messageTypeName(message.Type), TransportLog.Id(message.To));
+        else ctx.Log.UnknownTarget(CoreAdapter.MessageTypeName(message.Type), TransportLog.Id(message.To));
     }
 
     /// <summary>Sends each message in order; never blocks.</summary>
@@ -116,7 +116,7 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
     public void SendSnapshot(Message message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (!message.Type.IsMsgSnap) throw new ArgumentException($"SendSnapshot takes MsgSnap, not {Pb.messageTypeName(message.Type)}", nameof(message));
+        if (!message.Type.IsMsgSnap) throw new ArgumentException($"SendSnapshot takes MsgSnap, not {CoreAdapter.MessageTypeName(message.Type)}", nameof(message));
         Send(message);
     }
 

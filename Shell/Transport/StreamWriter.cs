@@ -25,7 +25,7 @@ internal sealed class StreamWriter : IAsyncDisposable
 
     // The queue entry that asks for a link heartbeat; compared by reference, never sent as a message.
     private static readonly Message LinkHeartbeat =
-        new(MessageType.MsgHeartbeat, 0, 0, 0, 0, 0, [], 0, Pb.emptySnapshot, false, 0, []);
+        new(MessageType.MsgHeartbeat, 0, 0, 0, 0, 0, [], 0, CoreAdapter.EmptySnapshot, false, 0, []);
 
     private readonly TransportContext ctx;
     private readonly ulong peerId;
@@ -144,7 +144,7 @@ internal sealed class StreamWriter : IAsyncDisposable
                         var size = p.CalculateSize();
                         if (size > ctx.Options.MaxFrameSize)
                         {
-                            ctx.Log.DroppedTooLarge(Pb.messageTypeName(m.Type), peer, size, ctx.Options.MaxFrameSize);
+                            ctx.Log.DroppedTooLarge(CoreAdapter.MessageTypeName(m.Type), peer, size, ctx.Options.MaxFrameSize);
                             ctx.Metrics.SentFailures.Add(1, TransportMetrics.To(peer));
                             ctx.Raft.ReportUnreachable(peerId);
                             continue;

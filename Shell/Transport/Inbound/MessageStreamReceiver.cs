@@ -83,7 +83,7 @@ internal sealed class MessageStreamReceiver(TransportContext ctx, string remoteA
             return $"message from {TransportLog.Id(m.From)} to {TransportLog.Id(m.To)} on a connection from {senderId} to {ctx.LocalId}";
         if (!ctx.Raft.TryProcess(m))
         {
-            ctx.Log.DroppedReceiveBufferFull(Pb.messageTypeName(m.Type), ctx.LocalId, senderId);
+            ctx.Log.DroppedReceiveBufferFull(CoreAdapter.MessageTypeName(m.Type), ctx.LocalId, senderId);
             ctx.Metrics.ReceivedFailures.Add(1, TransportMetrics.From(senderId));
         }
         return null;

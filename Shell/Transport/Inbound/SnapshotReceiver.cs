@@ -87,7 +87,7 @@ internal sealed class SnapshotReceiver(TransportContext ctx, string remoteAddres
                 reader.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted) return (null, "connection closed before the snapshot message");
             }
-            if (!m.Type.IsMsgSnap) return (null, $"unexpected message type {Pb.messageTypeName(m.Type)} on a snapshot connection");
+            if (!m.Type.IsMsgSnap) return (null, $"unexpected message type {CoreAdapter.MessageTypeName(m.Type)} on a snapshot connection");
             if (m.From != sender || m.To != ctx.MemberId)
                 return (null, $"message from {TransportLog.Id(m.From)} to {TransportLog.Id(m.To)} on a connection from {senderId} to {ctx.LocalId}");
 
