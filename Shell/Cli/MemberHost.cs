@@ -37,13 +37,7 @@ public static class MemberHost
         // start that fails for a known cause in one line, and lets anything else surface whole.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.WebHost.UseUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls).ToArray());
-        // /metrics exports this member's meters only, even with other members in the process.
-        builder.Services.AddSingleton(sp =>
-        {
-            var names = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames.ToHashSet(StringComparer.Ordinal);
-            var factory = sp.GetRequiredService<IMeterFactory>();
-            return new PrometheusExporter(m => names.Contains(m.Name) && ReferenceEquals(m.Scope, factory));
-        });
+        // AddKvService scopes /metrics to this member's meters, even with other members in the process.
         builder.Services.AddKvService(kv =>
         {
             kv.MaxRequestBytes = options.MaxRequestBytes;
