@@ -198,7 +198,8 @@ public class ClusterTests
         m5.InitialClusterState = "existing";
         var n5 = await c.StartAsync("m5", m5);
         await c.ConvergedAsync(6);
-        Assert.True(n5.Status.IsLearner);
+        // The status is the runner's last published node, which may trail the apply loop briefly.
+        await SingleNodeTests.WaitUntil(() => n5.Status.IsLearner);
         var notLeader = await Assert.ThrowsAsync<RaftException>(() => n4.PromoteMemberAsync(learner.Id));
         Assert.Equal(RaftErrorCode.NotLeader, notLeader.Code);
         // Only the leader can tell whether the learner caught up; leadership may move meanwhile.

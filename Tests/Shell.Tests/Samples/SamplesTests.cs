@@ -22,7 +22,7 @@ public sealed class SamplesTests(PackedSamples packed, ITestOutputHelper log) : 
         Assert.True(packed.Pack.Exit == 0, packed.Pack.Output);
         var packages = Directory.GetFiles(packed.Feed, "*.nupkg").Select(Path.GetFileName).Order().ToArray();
         Assert.Equal(
-            new[] { "Raft.Core", "Raft.Interop", "Raft.KeyValue.AspNetCore", "Raft.Node", "Raft.Tool" }.Select(id => $"{id}.{packed.Version}.nupkg"),
+            new[] { "Raft.Core", "Raft.Interop", "Raft.KeyValue.AspNetCore", "Raft.Node", "Raft.Testing", "Raft.Tool" }.Select(id => $"{id}.{packed.Version}.nupkg"),
             packages);
         Assert.All(packages, p => Assert.True(File.Exists(Path.Combine(packed.Feed, Path.ChangeExtension(p!, ".snupkg"))), $"no symbols for {p}"));
         // A user copying a sample gets the version the repository packs.
