@@ -45,7 +45,22 @@ internal sealed partial class ChaosMember : IDisposable
 
     public RaftProcess? Process { get; private set; }
 
-    public bool IsRunning => Process is { HasExited: false };
+    public bool IsRunning
+    {
+        get
+        {
+            // Read by client tasks while the harness restarts the member.
+            var p = Process;
+            try
+            {
+                return p is { HasExited: false };
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+        }
+    }
 
     /// <summary>Stopped with SIGSTOP and not yet continued.</summary>
     public bool IsPaused { get; private set; }
@@ -79,14 +94,13 @@ internal sealed partial class ChaosMember : IDisposable
     public void Launch()
     {
         Assert.False(IsRunning, $"{Name} is already running");
-        if (Process is { } old)
-        {
+        var old = Process;
+        if (old is not null)
             lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
-            old.Dispose();
-        }
         IsPaused = false;
         Lives++;
         Process = RaftProcess.Start(Args());
+        old?.Dispose();
     }
 
     /// <summary>Waits for the start line; fails the test with the output if the process does not serve.</summary>
