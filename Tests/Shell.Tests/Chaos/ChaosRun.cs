@@ -53,6 +53,13 @@ internal sealed class ChaosRun : IDisposable
     }
 
     public int Seed { get; }
+
+    /// <summary>
+    /// A deliberately broken client: its "linearizable" gets are sent as serializable reads (answered
+    /// by the member alone, however stale) yet recorded as linearizable, to show that the check
+    /// catches stale reads. No artifacts are written for such a run.
+    /// </summary>
+    public bool BrokenReads { get; init; }
     public string Label { get; }
     public List<ChaosMember> Members { get; } = [];
 
@@ -160,7 +167,7 @@ internal sealed class ChaosRun : IDisposable
             else if (dice < 0.75)
             {
                 var pending = _history.Begin(c, KvInput.Get(key));
-                var (_, reply) = await client.GetAsync(m.ClientUrl, key, serializable: false);
+                var (_, reply) = await client.GetAsync(m.ClientUrl, key, serializable: BrokenReads);
                 ok = reply is { Ok: true };
                 if (ok)
                     pending.Complete(KvOutput.Read(GatewayClient.Kvs(reply!).GetValueOrDefault(key)));
@@ -466,6 +473,8 @@ internal sealed class ChaosRun : IDisposable
 
     private string WriteArtifacts(string report, IReadOnlyList<Operation<KvInput, KvOutput>> ops)
     {
+        if (BrokenReads)
+            return "(none: a deliberately broken run)";
         var dir = Path.Combine(ResultsRoot(), $"chaos-{Seed}-{Label}");
         Directory.CreateDirectory(dir);
         var h = new StringBuilder("# call_ms\treturn_ms\tclient\toperation\n");

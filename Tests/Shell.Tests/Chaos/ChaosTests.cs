@@ -54,6 +54,20 @@ public class ChaosTests(ITestOutputHelper output)
     public Task MixedFaultsOnFiveMembers() =>
         RunAsync("mixed5", 5, partitions: true, Enum.GetValues<FaultKind>());
 
+    /// <summary>
+    /// The check is sharp: the same harness with clients whose "linearizable" reads are served
+    /// locally by whichever member they ask reports the stale reads of a cut-off member.
+    /// </summary>
+    [Fact]
+    public async Task StaleReadsFromACutOffMemberAreCaught()
+    {
+        output.WriteLine(TestSeed.Describe);
+        using var run = new ChaosRun(3, TestSeed.Value, "broken-reads", partitions: true, output) { BrokenReads = true };
+        var failure = await Assert.ThrowsAsync<Xunit.Sdk.FailException>(() =>
+            run.RunAsync([FaultKind.IsolateLeader, FaultKind.SplitMinority], TimeSpan.FromSeconds(10), Clients));
+        Assert.Contains("NOT linearizable", failure.Message);
+    }
+
     [Fact]
     public async Task TheFirewallCutsExactlyTheBlockedPairAndLeavesNoRuleBehind()
     {
