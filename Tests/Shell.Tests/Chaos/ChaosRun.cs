@@ -36,6 +36,7 @@ internal sealed class ChaosRun : IDisposable
     private readonly List<FaultEvent> _events = [];
     private readonly StringBuilder _log = new();
     private readonly Firewall? _firewall;
+    private bool _artifactsWritten;
 
     public ChaosRun(int size, int seed, string label, bool partitions, ITestOutputHelper output)
     {
@@ -120,11 +121,12 @@ internal sealed class ChaosRun : IDisposable
                 if (lost.Count > 0) why.AppendLine($"acknowledged writes lost: {string.Join(", ", lost.Take(20))}");
                 foreach (var r in _revisionRegressions.Take(20)) why.AppendLine($"revision went back: {r}");
                 var dir = WriteArtifacts(why.ToString(), ops);
+                _artifactsWritten = true;
                 Assert.Fail($"chaos run '{Label}' failed, seed {Seed} ({TestSeed.Variable}={Seed} replays it); history and logs in {dir}\n{why}");
             }
             return figures;
         }
-        catch (Exception ex) when (ex is not Xunit.Sdk.FailException)
+        catch (Exception ex) when (!_artifactsWritten)
         {
             var dir = WriteArtifacts(ex.ToString(), _history.Operations);
             Log($"run failed: {ex.Message}; history and logs in {dir}");
