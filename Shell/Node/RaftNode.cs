@@ -94,6 +94,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         _admin = new MembershipAdmin(options, start.Id, () => _cluster, transport, _runner, _proposer, _ids, waits, _leader, _lifecycle, _log);
         _parts = new NodeParts(_runner, _apply, _reads, transport, start.Storage, waits, _appliedWait);
         _appliedWait.Trigger(start.Snapshot.Metadata.Index);
+        AppliedCommittedAtStart = _appliedWait.WaitAsync(CoreAdapter.Status(start.RawNode).HardState.Commit);
         Metrics.SetApplied(start.Snapshot.Metadata.Index);
     }
 
@@ -158,6 +159,13 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
 
     /// <summary>The highest index applied to the state machine.</summary>
     public ulong AppliedIndex => _appliedWait.Applied;
+
+    /// <summary>
+    /// Completes once this member has applied every entry its log had committed when it started.
+    /// Until then its state may be older than what it answered before a restart, so local
+    /// (serializable) reads wait for it. Faults if the node stops first.
+    /// </summary>
+    public Task AppliedCommittedAtStart { get; }
 
     /// <summary>The highest index known committed.</summary>
     public ulong CommittedIndex => _leader.Committed;

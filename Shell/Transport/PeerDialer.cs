@@ -18,6 +18,18 @@ internal sealed class PeerDialer(TransportContext ctx)
     public async Task<DialResult> DialAsync(ulong peerId, EndPoint endpoint, ConnectionKind kind, CancellationToken ct)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (SourceAddress(ctx.Options.ListenPeerUrls, endpoint) is { } source)
+        {
+            try
+            {
+                socket.Bind(new IPEndPoint(socket.AddressFamily == AddressFamily.InterNetworkV6 ? source.MapToIPv6() : source, 0));
+            }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                return DialResult.Failed($"bind {source} to dial {endpoint}: {ex.Message}");
+            }
+        }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
@@ -78,6 +90,31 @@ internal sealed class PeerDialer(TransportContext ctx)
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The address outgoing peer connections start from: the host of the first listen-peer URL when
+    /// it is a specific IP of the same family and scope (loopback or not) as the target, else none
+    /// (the kernel picks). A member listening on its own loopback address (127.0.1.2) would otherwise
+    /// dial from 127.0.0.1, and peers could not tell its traffic apart, nor could a firewall rule.
+    /// </summary>
+    internal static IPAddress? SourceAddress(IList<string> listenPeerUrls, EndPoint target)
+    {
+        if (listenPeerUrls.Count == 0 || target is not IPEndPoint { Address: var to }) return null;
+        IPAddress from;
+        try
+        {
+            from = PeerUrl.ParseListen(listenPeerUrls[0]).Address;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+        if (to.IsIPv4MappedToIPv6) to = to.MapToIPv4();
+        if (from.IsIPv4MappedToIPv6) from = from.MapToIPv4();
+        if (from.Equals(IPAddress.Any) || from.Equals(IPAddress.IPv6Any)) return null;
+        if (from.AddressFamily != to.AddressFamily || IPAddress.IsLoopback(from) != IPAddress.IsLoopback(to)) return null;
+        return from;
     }
 
     private string Refused(ulong peerId, EndPoint endpoint, HelloReply r)

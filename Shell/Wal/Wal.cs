@@ -285,7 +285,11 @@ internal sealed class Wal : IDisposable
             SaveState(st);
             if (enc.Offset < options.SegmentSizeBytes)
             {
+                // Without a sync the records still go to the OS: a follower applies what a
+                // commit-only hard state says, and a process killed with it in our buffer would
+                // restart behind what it had already applied and answered.
                 if (mustSync) SyncLocked();
+                else enc.Flush();
                 return;
             }
             Cut();

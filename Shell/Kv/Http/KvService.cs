@@ -88,6 +88,14 @@ internal static class KvService
         var (request, error) = await c.ReadAsync<RangeRequest>(GatewayJsonReader.ReadRange);
         error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
         if (error is null && !request!.Serializable) (_, error) = await c.BarrierAsync();
+        // A restarted member replays its committed log while it already serves: a local read before
+        // the replay is done would answer an older revision than the member answered before.
+        if (error is null && request!.Serializable && c.Node is Raft.Shell.Node.RaftNode { AppliedCommittedAtStart.IsCompleted: false } node)
+            (_, error) = await c.ClusterAsync(async ct =>
+            {
+                await node.AppliedCommittedAtStart.WaitAsync(ct);
+                return true;
+            });
         if (error is not null)
         {
             await c.WriteErrorAsync(error);

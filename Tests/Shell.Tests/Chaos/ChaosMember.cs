@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+using Raft.Shell.Tests.EndToEnd;
+
+namespace Raft.Shell.Tests.Chaos;
+
+/// <summary>
+/// One <c>raft serve</c> member on its own loopback address (127.0.1.<i>n</i>) for both its client
+/// and peer URLs, with free ports on that address, so that iptables rules between two addresses cut
+/// exactly the traffic between two members. It can be killed (SIGKILL), paused (SIGSTOP), resumed
+/// (SIGCONT) and restarted on the same address, ports and data.
+/// </summary>
+internal sealed partial class ChaosMember : IDisposable
+{
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+    private readonly StringBuilder _earlierOutput = new();
+
+    public ChaosMember(int index, string dataDir, string token)
+    {
+        Name = $"m{index}";
+        Address = $"127.0.1.{index}";
+        DataDir = dataDir;
+        Token = token;
+        ClientUrl = $"http://{Address}:{FreePort(Address)}";
+        PeerUrl = $"http://{Address}:{FreePort(Address)}";
+        Client = new GatewayClient(ClientUrl, TimeSpan.FromSeconds(2));
+    }
+
+    public string Name { get; }
+    public string Address { get; }
+    public string DataDir { get; }
+    public string Token { get; }
+    public string ClientUrl { get; }
+    public string PeerUrl { get; }
+
+    /// <summary>The harness's own client (status polls, final reads).</summary>
+    public GatewayClient Client { get; }
+
+    public string InitialCluster { get; set; } = "";
+
+    public RaftProcess? Process { get; private set; }
+
+    public bool IsRunning
+    {
+        get
+        {
+            // Read by client tasks while the harness restarts the member.
+            var p = Process;
+            try
+            {
+                return p is { HasExited: false };
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Stopped with SIGSTOP and not yet continued.</summary>
+    public bool IsPaused { get; private set; }
+
+    /// <summary>Up and answering (running, not paused).</summary>
+    public bool IsServing => IsRunning && !IsPaused;
+
+    public ulong Id { get; private set; }
+
+    /// <summary>How many times this member was started.</summary>
+    public int Lives { get; private set; }
+
+    /// <summary>Everything every process of this member printed, oldest first.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_earlierOutput) return _earlierOutput + (Process?.Output ?? "");
+        }
+    }
+
+    private IEnumerable<string> Args() =>
+    [
+        "serve", "--name", Name, "--data-dir", DataDir,
+        "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
+        "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
+        "--initial-cluster", InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", Token,
+    ];
+
+    /// <summary>Starts a process (the previous one must be gone) without waiting for it.</summary>
+    public void Launch()
+    {
+        Assert.False(IsRunning, $"{Name} is already running");
+        var old = Process;
+        if (old is not null)
+            lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
+        IsPaused = false;
+        Lives++;
+        Process = RaftProcess.Start(Args());
+        old?.Dispose();
+    }
+
+    /// <summary>Waits for the start line; fails the test with the output if the process does not serve.</summary>
+    public async Task WaitStartedAsync(TimeSpan timeout)
+    {
+        var p = Process ?? throw new InvalidOperationException("not launched");
+        Assert.True(await p.WaitForOutputAsync($"{Name}: member ", timeout), $"{Name} did not start:\n{ProcessCluster.Tail(Output, 40)}");
+        var m = StartLine().Match(p.Output);
+        Assert.True(m.Success, $"{Name}: no start line in\n{p.Output}");
+        Id = ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>SIGKILL (a paused process dies too).</summary>
+    public void Kill()
+    {
+        Process?.Kill();
+        IsPaused = false;
+    }
+
+    /// <summary>SIGSTOP: the process freezes with its sockets open, as a long GC pause or a stalled VM.</summary>
+    public void Pause()
+    {
+        Assert.True(IsRunning, $"{Name} is not running");
+        Assert.Equal(0, SendSignal(Process!.Id, SigStop));
+        IsPaused = true;
+    }
+
+    /// <summary>SIGCONT.</summary>
+    public void Resume()
+    {
+        if (!IsPaused) return;
+        if (IsRunning) Assert.Equal(0, SendSignal(Process!.Id, SigCont));
+        IsPaused = false;
+    }
+
+    /// <summary>A free port on <paramref name="address"/> (bound, then released).</summary>
+    private static int FreePort(string address)
+    {
+        using var l = new TcpListener(IPAddress.Parse(address), 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    [GeneratedRegex(@": member ([0-9a-f]+) of cluster ([0-9a-f]+);")]
+    private static partial Regex StartLine();
+
+    public override string ToString() => $"{Name} ({Address})";
+
+    public void Dispose()
+    {
+        Kill();
+        Process?.Dispose();
+        Client.Dispose();
+    }
+}
