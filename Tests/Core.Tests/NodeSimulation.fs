@@ -34,6 +34,9 @@ type PlannerVariant =
     /// an entry at or before the snapshot's index is skipped without discarding the entries read
     /// after it, so entries that a later record replaced survive a restart past a snapshot.
     | StaleWalReplay
+    /// Core's planner, with reads answered from the member's applied state without ReadIndex
+    /// (etcd's serializable reads, offered as linearizable).
+    | LocalReads
 
 /// One step of a run. Members are named 1..n (any int maps onto one); message picks are taken
 /// modulo the number of messages in flight.
@@ -218,7 +221,8 @@ let planWith (variant: PlannerVariant) (input: PlanInput) (state: PlannerState) 
     match variant with
     | CorePlanner
     | SaveWithoutFsync
-    | StaleWalReplay -> plan
+    | StaleWalReplay
+    | LocalReads -> plan
     | ApplyBeforeSave ->
         match indexOf isSave, indexOf isApply with
         | Some s, Some a when s < a ->
@@ -767,8 +771,11 @@ let run (options: RunOptions) (events: Event[]) : Result<Stats, Violation> =
                 let ctx = sprintf "r%d" nextRead
                 let lower =
                     max (match ackedMax.TryGetValue key with | true, v -> v | _ -> 0UL) (match readMax.TryGetValue key with | true, v -> v | _ -> 0UL)
-                m.Reads.Add { Ctx = ctx; Key = key; Lower = lower; Index = None }
-                setRn m (RawNode.readIndex (Encoding.UTF8.GetBytes ctx) m.Rn)
+                if options.Variant = LocalReads then
+                    m.Reads.Add { Ctx = ctx; Key = key; Lower = lower; Index = Some 0UL }
+                else
+                    m.Reads.Add { Ctx = ctx; Key = key; Lower = lower; Index = None }
+                    setRn m (RawNode.readIndex (Encoding.UTF8.GetBytes ctx) m.Rn)
         | Partition mask -> partition <- mask
         | Heal -> partition <- 0
         | Crash(k, keep) -> powerLoss (node k) keep

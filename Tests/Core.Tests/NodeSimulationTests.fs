@@ -9,6 +9,7 @@ module Raft.Core.Tests.NodeSimulationTests
 
 open System
 open Expecto
+open Raft.Core
 open Raft.Core.Tests.NodeSimulation
 
 let private envInt (name: string) (fallback: int) =
@@ -117,6 +118,36 @@ let tests =
                 printfn "NodeSimulation: stale WAL replay caught by seed %d: %s: %s" seed v.Property v.Detail
                 Expect.contains [ "committed entries never change"; "acknowledged writes are durable"; "one leader per term" ] v.Property "the violated property"
                 Expect.isTrue (Result.isOk (runSeed CorePlanner seed)) "the same seed passes with the replay that discards them"
+
+        testCase "a restart reads past a snapshot only the entries the last records wrote" <| fun () ->
+            let entry term index = { Term = term; Index = index; Type = EntryNormal; Data = [||] }
+            let cs = { Pb.emptyConfState with Voters = [ 1UL; 2UL; 3UL ] }
+            let snap = { Data = [||]; Metadata = { ConfState = cs; Index = 12UL; Term = 3UL } }
+            let boot = { Data = [||]; Metadata = { ConfState = cs; Index = 1UL; Term = 1UL } }
+            // Term-2 entries 5..15, then term 3 rewrote the log from 5 to 12, then a snapshot at 12.
+            let records =
+                [ SnapshotRecord(1UL, 1UL)
+                  EntriesRecord [| for i in 5UL .. 15UL -> entry 2UL i |]
+                  EntriesRecord [| for i in 5UL .. 12UL -> entry 3UL i |]
+                  HardStateRecord { Term = 3UL; Vote = 0UL; Commit = 12UL }
+                  SnapshotRecord(12UL, 3UL) ]
+            let indexes (r: Result<NodeBootstrap.StorageImage, string>) =
+                match r with
+                | Ok img -> img.Snapshot.Metadata.Index, img.Entries |> Array.map (fun e -> e.Term, e.Index) |> List.ofArray
+                | Error e -> failtest e
+            Expect.equal (indexes (Disk.recover records [ snap; boot ])) (12UL, []) "the rewritten entries are gone"
+            Expect.equal
+                (indexes (Disk.recoverWith true records [ snap; boot ]))
+                (12UL, [ (2UL, 13UL); (2UL, 14UL); (2UL, 15UL) ])
+                "etcd's ReadAll keeps them"
+
+        testCase "reads answered from the local state without ReadIndex are caught stale" <| fun () ->
+            match firstFailure LocalReads 2000 with
+            | None -> failtest "no seed caught the stale reads"
+            | Some(seed, v) ->
+                printfn "NodeSimulation: local reads caught by seed %d: %s: %s" seed v.Property v.Detail
+                Expect.equal v.Property "reads are linearizable" "the violated property"
+                Expect.isTrue (Result.isOk (runSeed CorePlanner seed)) "the same seed passes with ReadIndex"
 
         testCase "a disk that never fsyncs loses acknowledged writes" <| fun () ->
             match firstFailure SaveWithoutFsync 1000 with
