@@ -879,21 +879,6 @@ module Profile =
           Partitions = 3
           Crashes = 2 }
 
-    /// Members often cut off while the others write and compact, messages delivered one at a time
-    /// and raft loops stepped one effect at a time: followers catch up through snapshots, and a
-    /// snapshot and the entries after it often reach a follower before its next Ready.
-    let lagging =
-        { Ticks = 10
-          RaftSteps = 30
-          ApplySteps = 6
-          RunAlls = 3
-          Deliveries = 30
-          Losses = 2
-          Proposals = 20
-          Reads = 2
-          Partitions = 8
-          Crashes = 1 }
-
 /// The events of a seed for `members` members.
 let generateWith (p: Profile) (members: int) (steps: int) (seed: uint64) : Event[] =
     let rng = Rng seed
