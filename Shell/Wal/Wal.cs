@@ -200,6 +200,16 @@ internal sealed class Wal : IDisposable
                             ents.RemoveRange((int)up, ents.Count - (int)up);
                             ents.Add(e);
                         }
+                        else
+                        {
+                            // An entry at or before the snapshot was written after the entries read
+                            // so far: the log was cut back to it, so they are gone too. etcd's ReadAll
+                            // skips it and keeps them, and a restart then holds stale entries of an
+                            // older term after the snapshot (found by the whole-node simulation, seed
+                            // 6454: a vote granted on that stale last term elected a leader without
+                            // committed entries, which overwrote one).
+                            ents.Clear();
+                        }
                         enti = e.Index;
                         break;
                     case RecordType.State:

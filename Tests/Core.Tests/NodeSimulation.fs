@@ -30,7 +30,7 @@ type PlannerVariant =
     | SnapshotAfterEntries
     /// A disk write that never fsyncs (etcd's --unsafe-no-fsync).
     | SaveWithoutFsync
-    /// Core's planner over a WAL read as etcd 3.5's WAL.ReadAll (and Shell/Wal/Wal.cs) reads it:
+    /// Core's planner over a WAL read as etcd 3.5's WAL.ReadAll reads it (Shell/Wal/Wal.cs did too):
     /// an entry at or before the snapshot's index is skipped without discarding the entries read
     /// after it, so entries that a later record replaced survive a restart past a snapshot.
     | StaleWalReplay

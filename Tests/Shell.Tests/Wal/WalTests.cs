@@ -71,6 +71,39 @@ public class WalTests
         AssertEntries(Ents(1, 5).Concat(Ents(6, 7, term: 2)), got.Entries);
     }
 
+    /// <summary>
+    /// A follower's log was cut back to an index at or before its later snapshot and rewritten
+    /// there: the entries after the snapshot that were written before the cut are stale, and a
+    /// restart from the snapshot must not return them (etcd 3.5's ReadAll did).
+    /// </summary>
+    [Fact]
+    public void EntriesOverwrittenAtOrBeforeTheSnapshotAreNotReturned()
+    {
+        using var t = new TempDir();
+        var none = Microsoft.FSharp.Collections.FSharpList<ulong>.Empty;
+        var voters = Microsoft.FSharp.Collections.ListModule.OfSeq(new[] { 1UL, 2UL, 3UL });
+        var snap = new WalSnapshot(4, 2, new ConfState(voters, none, none, none, false));
+        using (var w = WalLog.Create(t.Path, Meta, Small()))
+        {
+            w.Save(new HardState(1, 1, 2), Ents(1, 10));
+            // A new leader of term 2 cuts the log back to 2 and rewrites 3 and 4, which then commit
+            // and are snapshotted.
+            w.Save(new HardState(2, 2, 4), Ents(3, 4, term: 2));
+            w.SaveSnapshot(snap);
+        }
+        var got = Reopen(t.Path, snap);
+        Assert.Equal(new HardState(2, 2, 4), got.State);
+        Assert.Empty(got.Entries);
+
+        // Entries after the snapshot that follow the cut are kept.
+        using (var w = WalLog.Open(t.Path, snap, Small()))
+        {
+            w.ReadAll();
+            w.Save(new HardState(2, 2, 5), Ents(5, 6, term: 2));
+        }
+        AssertEntries(Ents(5, 6, term: 2), Reopen(t.Path, snap).Entries);
+    }
+
     [Fact]
     public void ReopenedWalAppendsAfterWhatItRead()
     {
