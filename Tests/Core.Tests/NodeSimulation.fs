@@ -14,6 +14,8 @@
 /// by a majority of the disks, and at the end applied by every member.
 module Raft.Core.Tests.NodeSimulation
 
+open Raft.Core.Tests.SimulationSupport
+
 open System
 open System.Collections.Generic
 open System.Text
@@ -76,8 +78,6 @@ type Event =
     /// Delivers the newest message in flight to the member.
     | DeliverNewest of node: int
 
-type Violation = { Step: int; Property: string; Detail: string }
-
 /// What a run exercised.
 type Stats =
     { Acknowledged: int
@@ -90,19 +90,6 @@ type Stats =
       Leaders: int
       /// Effects run by the raft loops (the crash points of an exhaustive run).
       Effects: int }
-
-/// splitmix64.
-type private Rng(seed: uint64) =
-    let mutable state = seed
-
-    member _.Next() =
-        state <- state + 0x9E3779B97F4A7C15UL
-        let mutable z = state
-        z <- (z ^^^ (z >>> 30)) * 0xBF58476D1CE4E5B9UL
-        z <- (z ^^^ (z >>> 27)) * 0x94D049BB133111EBUL
-        z ^^^ (z >>> 31)
-
-    member r.Below(n: int) = int (r.Next() % uint64 n)
 
 // ---------------------------------------------------------------------------------------------
 // The disk.

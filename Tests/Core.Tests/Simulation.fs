@@ -13,6 +13,8 @@
 ///   - term and commit (as persisted, also across restarts) and applied never go back.
 module Raft.Core.Tests.Simulation
 
+open Raft.Core.Tests.SimulationSupport
+
 open System
 open System.Collections.Generic
 open Raft.Core
@@ -54,8 +56,6 @@ type Event =
     | Crash of node: int
     | Compact of node: int
 
-type Violation = { Step: int; Property: string; Detail: string }
-
 /// What a run exercised, to show that the checks had something to check.
 type Stats =
     { Committed: int
@@ -64,19 +64,6 @@ type Stats =
       ConfChanges: int
       Snapshots: int
       Restarts: int }
-
-/// splitmix64.
-type private Rng(seed: uint64) =
-    let mutable state = seed
-
-    member _.Next() =
-        state <- state + 0x9E3779B97F4A7C15UL
-        let mutable z = state
-        z <- (z ^^^ (z >>> 30)) * 0xBF58476D1CE4E5B9UL
-        z <- (z ^^^ (z >>> 27)) * 0x94D049BB133111EBUL
-        z ^^^ (z >>> 31)
-
-    member r.Below(n: int) = int (r.Next() % uint64 n)
 
 /// How often each kind of event happens, in relative weights.
 type Profile =
