@@ -97,7 +97,13 @@ internal sealed class ApplyLoop : IApplyHandler
         _queue.TryAdd(item);
 
     /// <summary>A MsgSnap redirected by the planner; dropped when 16 are already waiting, as etcd does.</summary>
-    public void OfferMsgSnap(Message m) => _snapshots.Offer(m);
+    public void OfferMsgSnap(Message m)
+    {
+        _snapshots.Offer(m);
+        // etcd's apply side looks for MsgSnaps after every Ready; ours hears only of Readys with
+        // something to apply, so an idle cluster would hold the snapshot until the next write.
+        _queue.Wake();
+    }
 
     /// <summary>A snapshot sent to a follower finished; compaction resumes (after a delay when it arrived).</summary>
     public void SnapshotSent(bool succeeded) => _snapshots.Sent(succeeded);
@@ -126,7 +132,9 @@ internal sealed class ApplyLoop : IApplyHandler
                 {
                     if (_queue.IsCompleted)
                         break;
+                    // Between items: everything applied so far is on disk (its notify was taken).
                     TriggerSnapshot();
+                    SendMergedSnapshot();
                     continue;
                 }
                 _notify = item.Notify;

@@ -13,6 +13,7 @@ internal sealed class ApplyQueue<T>
     private readonly ConcurrentQueue<T> _items = new();
     private readonly ManualResetEventSlim _added = new(false, spinCount: 0);
     private volatile bool _completed;
+    private volatile bool _woken;
 
     /// <summary>Queues an item; false once <see cref="CompleteAdding"/> was called.</summary>
     public bool TryAdd(T item)
@@ -31,13 +32,23 @@ internal sealed class ApplyQueue<T>
         _added.Set();
     }
 
+    /// <summary>
+    /// Ends the reader's current wait, or its next one, with no item, so that it looks at work that
+    /// does not come through the queue (a MsgSnap to send).
+    /// </summary>
+    public void Wake()
+    {
+        _woken = true;
+        _added.Set();
+    }
+
     /// <summary>Whether adding is complete and every item has been taken.</summary>
     public bool IsCompleted => _completed && _items.IsEmpty;
 
     /// <summary>
     /// Takes the next item, waiting up to <paramref name="millisecondsTimeout"/> (or forever with
-    /// <see cref="Timeout.Infinite"/>); false when the time ran out or the queue is complete and empty.
-    /// Only one thread reads.
+    /// <see cref="Timeout.Infinite"/>); false when the time ran out, <see cref="Wake"/> was called, or
+    /// the queue is complete and empty. Only one thread reads.
     /// </summary>
     public bool TryTake(out T item, int millisecondsTimeout)
     {
@@ -47,11 +58,16 @@ internal sealed class ApplyQueue<T>
                 return true;
             if (_completed)
                 return _items.TryDequeue(out item!);
-            // Reset before the last look, so that an add after that look sets the event again.
+            if (_woken)
+            {
+                _woken = false;
+                return false;
+            }
+            // Reset before the last look, so that an add or a wake after that look sets the event again.
             _added.Reset();
             if (_items.TryDequeue(out item!))
                 return true;
-            if (_completed)
+            if (_completed || _woken)
                 continue;
             if (!_added.Wait(millisecondsTimeout))
                 return false;
