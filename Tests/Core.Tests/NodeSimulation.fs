@@ -872,13 +872,7 @@ let generateWith (p: Profile) (members: int) (steps: int) (seed: uint64) : Event
     let total =
         p.Ticks + p.RaftSteps + p.ApplySteps + p.RunAlls + p.Deliveries + p.Losses + p.Proposals + p.Reads + p.Partitions + p.Crashes
     Array.init steps (fun _ ->
-        let mutable x = rng.Below total
-        let take (w: int) =
-            if x < w then
-                true
-            else
-                x <- x - w
-                false
+        let take = WeightedDraw(rng, total).Take
         let node () = 1 + rng.Below members
         if take p.Ticks then (if rng.Below 4 = 0 then Tick(node ()) else TickAll)
         elif take p.RaftSteps then RaftStep(node ())

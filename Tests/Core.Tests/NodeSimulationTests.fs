@@ -11,12 +11,7 @@ open System
 open Expecto
 open Raft.Core
 open Raft.Core.Tests.NodeSimulation
-
-let private envInt (name: string) (fallback: int) =
-    match Environment.GetEnvironmentVariable name with
-    | null
-    | "" -> fallback
-    | s -> int s
+open Raft.Core.Tests.SimulationSupport
 
 let private seeds = envInt "RAFT_NODESIM_SEEDS" 10000
 let private steps = envInt "RAFT_NODESIM_STEPS" 800

@@ -99,14 +99,7 @@ let generateWith (p: Profile) (nodes: int) (steps: int) (seed: uint64) : Event[]
     let u = nodes + 1
     let total = p.Ticks + p.Readys + p.Deliveries + p.Losses + p.Proposals + p.ConfChanges + p.Partitions + p.Crashes + p.Compactions
     Array.init steps (fun _ ->
-        let mutable x = rng.Below total
-        // Picks the kind whose share of the total x falls into.
-        let take (w: int) =
-            if x < w then
-                true
-            else
-                x <- x - w
-                false
+        let take = WeightedDraw(rng, total).Take
         let node () = 1 + rng.Below u
         if take p.Ticks then (if rng.Below 5 = 0 then Tick(node ()) else TickAll)
         elif take p.Readys then (if rng.Below 3 = 0 then Ready(node ()) else ReadyAll)

@@ -2,6 +2,8 @@
 /// share: their random source and the form of a broken property.
 module Raft.Core.Tests.SimulationSupport
 
+open System
+
 /// A property broken at a step of a run.
 type Violation = { Step: int; Property: string; Detail: string }
 
@@ -17,3 +19,22 @@ type internal Rng(seed: uint64) =
         z ^^^ (z >>> 31)
 
     member r.Below(n: int) = int (r.Next() % uint64 n)
+
+/// One draw among kinds of event by weight: asked in order, `Take w` is true for the kind whose
+/// share of `total` the draw falls into.
+type internal WeightedDraw(rng: Rng, total: int) =
+    let mutable x = rng.Below total
+
+    member _.Take(w: int) =
+        if x < w then
+            true
+        else
+            x <- x - w
+            false
+
+/// An integer setting from the environment (seed counts and ranges), else `fallback`.
+let envInt (name: string) (fallback: int) =
+    match Environment.GetEnvironmentVariable name with
+    | null
+    | "" -> fallback
+    | s -> int s

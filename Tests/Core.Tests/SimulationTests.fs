@@ -8,12 +8,7 @@ module Raft.Core.Tests.SimulationTests
 open System
 open Expecto
 open Raft.Core.Tests.Simulation
-
-let private envInt (name: string) (fallback: int) =
-    match Environment.GetEnvironmentVariable name with
-    | null
-    | "" -> fallback
-    | s -> int s
+open Raft.Core.Tests.SimulationSupport
 
 let private seeds = envInt "RAFT_SIM_SEEDS" 1000
 let private steps = envInt "RAFT_SIM_STEPS" 500
