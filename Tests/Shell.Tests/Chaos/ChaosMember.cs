@@ -9,7 +9,7 @@ using Raft.Shell.Tests.EndToEnd;
 namespace Raft.Shell.Tests.Chaos;
 
 /// <summary>
-/// One <c>raft serve</c> member on its own loopback address (127.0.1.<i>n</i>) for both its client
+/// One <c>raft serve</c> member on its own loopback address (127.0.1.<i>n</i> unless RAFT_CHAOS_NET says otherwise) for both its client
 /// and peer URLs, with free ports on that address, so that iptables rules between two addresses cut
 /// exactly the traffic between two members. It can be killed (SIGKILL), paused (SIGSTOP), resumed
 /// (SIGCONT) and restarted on the same address, ports and data.
@@ -23,7 +23,7 @@ internal sealed partial class ChaosMember : IDisposable
     public ChaosMember(int index, string dataDir, string token)
     {
         Name = $"m{index}";
-        Address = $"127.0.1.{index}";
+        Address = ChaosNet.Address(index);
         DataDir = dataDir;
         Token = token;
         ClientUrl = $"http://{Address}:{FreePort(Address)}";

@@ -71,18 +71,19 @@ public class ChaosTests(ITestOutputHelper output)
     [Fact]
     public async Task TheFirewallCutsExactlyTheBlockedPairAndLeavesNoRuleBehind()
     {
-        using var b = Listen("127.0.1.2");
-        using var c = Listen("127.0.1.3");
+        string m1 = ChaosNet.Address(1), m2 = ChaosNet.Address(2), m3 = ChaosNet.Address(3);
+        using var b = Listen(m2);
+        using var c = Listen(m3);
         using (var firewall = new Firewall())
         {
-            Assert.True(await ConnectsAsync("127.0.1.1", b), "127.0.1.1 -> 127.0.1.2 before any rule");
-            firewall.Block("127.0.1.1", "127.0.1.2");
-            Assert.False(await ConnectsAsync("127.0.1.1", b), "127.0.1.1 -> 127.0.1.2 while blocked");
-            Assert.True(await ConnectsAsync("127.0.1.1", c), "127.0.1.1 -> 127.0.1.3 while only 1-2 is blocked");
-            Assert.True(await ConnectsAsync("127.0.0.1", b), "the test's own clients (127.0.0.1) still reach 127.0.1.2");
+            Assert.True(await ConnectsAsync(m1, b), $"{m1} -> {m2} before any rule");
+            firewall.Block(m1, m2);
+            Assert.False(await ConnectsAsync(m1, b), $"{m1} -> {m2} while blocked");
+            Assert.True(await ConnectsAsync(m1, c), $"{m1} -> {m3} while only 1-2 is blocked");
+            Assert.True(await ConnectsAsync("127.0.0.1", b), $"the test's own clients (127.0.0.1) still reach {m2}");
             firewall.Heal();
-            Assert.True(await ConnectsAsync("127.0.1.1", b), "127.0.1.1 -> 127.0.1.2 after healing");
-            firewall.Block("127.0.1.1", "127.0.1.2");
+            Assert.True(await ConnectsAsync(m1, b), $"{m1} -> {m2} after healing");
+            firewall.Block(m1, m2);
         }
         // Disposed with a rule in place: the chain and the jump to it are gone.
         Assert.False(Firewall.ChainExists(), Firewall.List());

@@ -7,12 +7,12 @@ namespace Raft.Shell.Tests.Chaos;
 /// iptables chain of the test's own, jumped to from OUTPUT (loopback traffic passes OUTPUT once).
 /// The chain is created at construction (a stale one from a crashed run is removed first) and
 /// flushed and deleted on dispose and at the test host's exit, so no rule outlives the test.
-/// Rules only ever name the test's own 127.0.1.x addresses.
+/// Rules only ever name the test's own addresses (ChaosNet.Prefix, 127.0.1.x by default).
 /// </summary>
 internal sealed class Firewall : IDisposable
 {
     /// <summary>The chain the test owns.</summary>
-    public const string Chain = "RAFT_CHAOS";
+    public static string Chain => ChaosNet.Chain;
 
     private static readonly object Gate = new();
     private static Firewall? _current;
@@ -47,8 +47,8 @@ internal sealed class Firewall : IDisposable
     /// <summary>Drops every packet between <paramref name="a"/> and <paramref name="b"/>, both ways.</summary>
     public void Block(string a, string b)
     {
-        Assert.StartsWith("127.0.1.", a);
-        Assert.StartsWith("127.0.1.", b);
+        Assert.StartsWith(ChaosNet.Prefix + ".", a);
+        Assert.StartsWith(ChaosNet.Prefix + ".", b);
         var pair = string.CompareOrdinal(a, b) < 0 ? (a, b) : (b, a);
         lock (Gate)
         {
