@@ -17,7 +17,7 @@ internal sealed record ChaosFigures(
     IReadOnlyDictionary<FaultKind, double[]> ElectionMs);
 
 /// <summary>
-/// One chaos run: a cluster of <c>raft serve</c> processes on 127.0.1.x, concurrent clients on
+/// One chaos run: a cluster of <c>raft serve</c> (or etcd) processes on 127.0.1.x, concurrent clients on
 /// random members recording a history, a seeded schedule of faults, then healing, final reads and
 /// the linearizability check. Every process is killed and every iptables rule removed on dispose.
 /// </summary>
@@ -38,22 +38,30 @@ internal sealed class ChaosRun : IDisposable
     private readonly Firewall? _firewall;
     private bool _artifactsWritten;
 
-    public ChaosRun(int size, int seed, string label, bool partitions, ITestOutputHelper output)
+    public ChaosRun(int size, int seed, string label, bool partitions, ITestOutputHelper output, MemberFlavour? flavour = null)
     {
         Assert.InRange(size, 3, 9);
+        Flavour = flavour ?? MemberFlavour.Raft;
+        Flavour.CheckInstalled();
         Seed = seed;
         Label = label;
         _output = output;
         var token = "chaos-" + Guid.NewGuid().ToString("N")[..8];
         for (var i = 1; i <= size; i++)
-            Members.Add(new ChaosMember(i, _dir.Sub($"m{i}"), token));
+            Members.Add(new ChaosMember(i, _dir.Sub($"m{i}"), token, Flavour));
         var initial = string.Join(",", Members.Select(m => $"{m.Name}={m.PeerUrl}"));
         foreach (var m in Members)
             m.InitialCluster = initial;
         _firewall = partitions ? new Firewall() : null;
+        foreach (var m in Members)
+            if (_firewall is not null && Flavour.Uid(m) is { } uid)
+                _firewall.SourceFrom(uid, m.Address);
     }
 
     public int Seed { get; }
+
+    /// <summary>The program every member runs.</summary>
+    public MemberFlavour Flavour { get; }
 
     /// <summary>
     /// A deliberately broken client: its "linearizable" gets are sent as serializable reads (answered
@@ -83,7 +91,7 @@ internal sealed class ChaosRun : IDisposable
     /// <summary>Runs the schedule under load, heals, checks; throws (after writing the artifacts) on any failure.</summary>
     public async Task<ChaosFigures> RunAsync(IReadOnlyList<FaultKind> kinds, TimeSpan duration, int clients)
     {
-        Log($"chaos run '{Label}': {Members.Count} members, {clients} clients, {KeyCount} keys, seed {Seed} ({TestSeed.Variable}={Seed} replays it)");
+        Log($"chaos run '{Label}' of {Flavour.Version}: {Members.Count} members, {clients} clients, {KeyCount} keys, seed {Seed} ({TestSeed.Variable}={Seed} replays it)");
         var schedule = Nemesis.Schedule(Seed, kinds, duration, Election);
         Log("schedule: " + string.Join(", ", schedule));
         try
@@ -114,6 +122,8 @@ internal sealed class ChaosRun : IDisposable
             var figures = Figures(result, lost.Count, clientsEnd);
             Log(result.Describe().TrimEnd());
             Log(Summary(figures));
+            if (!BrokenReads)
+                Log("figures in " + ChaosReport.Save(Flavour, Label, Seed, Members.Count, clients, duration, schedule, figures));
             if (!result.IsLinearizable || lost.Count > 0 || !_revisionRegressions.IsEmpty)
             {
                 var why = new StringBuilder();
@@ -445,10 +455,10 @@ internal sealed class ChaosRun : IDisposable
         string Kinds<T>(IReadOnlyDictionary<FaultKind, T> d, Func<T, string> show) =>
             string.Join(", ", d.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {show(kv.Value)}"));
         return string.Create(ic,
-            $"chaos summary '{Label}': seed {Seed}, {Members.Count} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
+            $"chaos summary '{Label}' ({Flavour}): seed {Seed}, {Members.Count} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
             $"acknowledged writes {f.AcknowledgedWrites}, lost {f.AcknowledgedWritesLost}; revision regressions {f.RevisionRegressions}; " +
             $"faults: {Kinds(f.Faults, n => n.ToString(ic))}; longest window without a successful write: {Kinds(f.LongestWriteGapMs, ms => ms.ToString("0", ic) + " ms")}; " +
-            $"election after the leader's fault (median/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");
+            $"election after the leader's fault (median/p99/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{ChaosReport.Percentile(a, 99).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");
     }
 
     public static double Median(double[] sorted) =>

@@ -16,19 +16,24 @@ public class ChaosTests(ITestOutputHelper output)
 {
     private const int Clients = 6;
 
-    private static TimeSpan Duration =>
+    internal static TimeSpan Duration =>
         TimeSpan.FromSeconds(int.TryParse(Environment.GetEnvironmentVariable("RAFT_CHAOS_SECONDS"), out var s) && s > 0 ? s : 20);
 
-    private static int Runs =>
+    internal static int Runs =>
         int.TryParse(Environment.GetEnvironmentVariable("RAFT_CHAOS_RUNS"), out var r) && r > 0 ? r : 1;
 
-    private async Task RunAsync(string label, int size, bool partitions, params FaultKind[] kinds)
+    private Task RunAsync(string label, int size, bool partitions, params FaultKind[] kinds) =>
+        RunProfileAsync(output, MemberFlavour.Raft, label, size, partitions, kinds);
+
+    /// <summary>RAFT_CHAOS_RUNS runs of <paramref name="flavour"/> (seeds seed, seed+1, ...) under <paramref name="kinds"/>.</summary>
+    internal static async Task RunProfileAsync(ITestOutputHelper output, MemberFlavour flavour, string label, int size, bool partitions,
+        params FaultKind[] kinds)
     {
         output.WriteLine(TestSeed.Describe);
         for (var i = 0; i < Runs; i++)
         {
             var seed = unchecked(TestSeed.Value + i);
-            using var run = new ChaosRun(size, seed, label, partitions, output);
+            using var run = new ChaosRun(size, seed, label, partitions, output, flavour);
             await run.RunAsync(kinds, Duration, Clients);
         }
         Assert.False(Firewall.ChainExists(), $"the {Firewall.Chain} chain outlived the run");
