@@ -134,6 +134,8 @@ internal sealed class ChaosRun : IDisposable
                 _artifactsWritten = true;
                 Assert.Fail($"chaos run '{Label}' failed, seed {Seed} ({TestSeed.Variable}={Seed} replays it); history and logs in {dir}\n{why}");
             }
+            if (Environment.GetEnvironmentVariable("RAFT_CHAOS_KEEP") == "1")
+                Log("history and logs kept (RAFT_CHAOS_KEEP=1) in " + WriteArtifacts("passed\n", ops));
             return figures;
         }
         catch (Exception ex) when (!_artifactsWritten)
