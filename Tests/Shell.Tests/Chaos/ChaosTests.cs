@@ -94,6 +94,32 @@ public class ChaosTests(ITestOutputHelper output)
         Assert.False(Firewall.ChainExists(), Firewall.List());
     }
 
+    /// <summary>
+    /// A dialer that binds no address (as etcd's) leaves from 127.0.0.1, which no rule names; once
+    /// the firewall gives its uid's connections a member's address, the member's cuts apply to it.
+    /// </summary>
+    [Fact]
+    public async Task AnUnboundDialerIsCutOnceItsConnectionsGetItsMemberAddress()
+    {
+        string m1 = ChaosNet.Address(1), m2 = ChaosNet.Address(2), m3 = ChaosNet.Address(3);
+        using var b = Listen(m2);
+        using var c = Listen(m3);
+        using (var firewall = new Firewall())
+        {
+            firewall.Block(m1, m2);
+            Assert.True(await ConnectsAsync(null, b), $"an unbound dialer reaches {m2} while {m1} -> {m2} is blocked");
+            firewall.SourceFrom(GetEuid(), m1);
+            Assert.False(await ConnectsAsync(null, b), $"an unbound dialer with {m1}'s address -> {m2} while blocked");
+            Assert.True(await ConnectsAsync(null, c), $"an unbound dialer with {m1}'s address -> {m3}, not blocked");
+            firewall.Heal();
+            Assert.True(await ConnectsAsync(null, b), $"an unbound dialer with {m1}'s address -> {m2} after healing");
+        }
+        Assert.False(Firewall.ChainExists(), Firewall.List());
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    private static extern uint GetEuid();
+
     private static TcpListener Listen(string address)
     {
         var l = new TcpListener(IPAddress.Parse(address), 0);
@@ -101,10 +127,12 @@ public class ChaosTests(ITestOutputHelper output)
         return l;
     }
 
-    private static async Task<bool> ConnectsAsync(string from, TcpListener to)
+    /// <summary>Whether a connection from <paramref name="from"/> (no bind when null) to <paramref name="to"/> is accepted within 500 ms.</summary>
+    private static async Task<bool> ConnectsAsync(string? from, TcpListener to)
     {
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Parse(from), 0));
+        if (from is not null)
+            s.Bind(new IPEndPoint(IPAddress.Parse(from), 0));
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         try
         {
