@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace Raft.Store.Bench;
 
 /// <summary>
-/// <c>[--dir DIR] [--entries N] [--only lmdb,rocksdb,sqlite,zonetree] [--seed S]</c>: the MVCC store's
+/// <c>[--dir DIR] [--entries N] [--only lmdb,rocksdb,sqlite,zonetree,backend] [--seed S]</c>: the MVCC store's
 /// workload against each candidate database. Keys are etcd's 17-byte revisions (8-byte big-endian
 /// main revision, '_', 8-byte sub revision), values a KeyValue message with a 256-byte value
 /// (~300 bytes). Prints one line of figures per candidate and a markdown table at the end. A plain
@@ -20,6 +20,7 @@ internal static class Program
         ("rocksdb", d => new RocksCandidate(d)),
         ("sqlite", d => new SqliteCandidate(d)),
         ("zonetree", d => new ZoneTreeCandidate(d)),
+        ("backend", d => new BackendCandidate(d)),
     ];
 
     private static int Main(string[] args)
