@@ -12,8 +12,9 @@ namespace Raft.Shell.Tests.Dashboard;
 /// lists the members and the leader, its write-rate chart rises after puts, its key browser lists
 /// keys by prefix, and after the leader is SIGKILLed it shows the new leader and the old one as
 /// down, both on a page served by a follower and on one served by the killed leader itself (which
-/// then reads another member's data). <c>RAFT_DASHBOARD_SCREENSHOT</c> names a PNG to write the
-/// follower's page to (the README's picture is made so).
+/// then reads another member's data). <c>RAFT_DASHBOARD_SCREENSHOTS</c> names a directory to write
+/// two pictures to: the follower's page before the kill, the leader's narrow page after it (the
+/// README's pictures are made so).
 /// </summary>
 [Collection(ProcessCollection.Name)]
 public class ClusterPageBrowserTests(ITestOutputHelper output)
@@ -79,11 +80,7 @@ public class ClusterPageBrowserTests(ITestOutputHelper output)
         Assert.Equal("dash/000", await wide.Locator("#keys tbody tr td.key").First.InnerTextAsync());
         Assert.False(await wide.Locator("#key-next").IsDisabledAsync());
 
-        if (Environment.GetEnvironmentVariable("RAFT_DASHBOARD_SCREENSHOT") is { Length: > 0 } shot)
-        {
-            await wide.ScreenshotAsync(new PageScreenshotOptions { Path = shot, FullPage = true });
-            output.WriteLine($"screenshot: {Path.GetFullPath(shot)}");
-        }
+        await ScreenshotAsync(wide, "cluster-page.png");
 
         leader.Kill();
         var killed = Stopwatch.StartNew();
@@ -100,8 +97,18 @@ public class ClusterPageBrowserTests(ITestOutputHelper output)
         Assert.True(killed.Elapsed < TimeSpan.FromSeconds(10), $"the pages took {killed.ElapsedMilliseconds} ms to show the new leader");
         Assert.Contains("does not answer", await narrow.Locator("#banner").InnerTextAsync());
         Assert.Contains(leader.Name + " is down", await wide.Locator("#banner").InnerTextAsync());
+        await ScreenshotAsync(narrow, "cluster-page-leader-down-narrow.png");
         lock (errors) Assert.True(errors.Count == 0, "script errors on the page:\n" + string.Join("\n", errors));
         output.WriteLine($"whole test {total.ElapsedMilliseconds} ms");
+    }
+
+    private async Task ScreenshotAsync(IPage page, string name)
+    {
+        if (Environment.GetEnvironmentVariable("RAFT_DASHBOARD_SCREENSHOTS") is not { Length: > 0 } dir)
+            return;
+        var path = Path.GetFullPath(Path.Combine(dir, name));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
+        output.WriteLine($"screenshot: {path}");
     }
 
     private static async Task WaitAsync(IPage page, string what, string expression, object? arg, ProcessCluster cluster)

@@ -86,7 +86,7 @@ async function poll() {
     state.last = data; state.lastAt = Date.now();
     const urls = data.members.flatMap(m => m.client_urls.map(u => u.replace(/\/$/, '')));
     state.known = [...new Set([...urls, ...state.known])];
-    render(data, from, errors);
+    render(data, from);
   } else {
     offline(errors);
   }
@@ -111,8 +111,9 @@ function leaderOf(members) {
   return { id: named[0], down: true };
 }
 
-function render(data, from, errors) {
-  const members = data.members;
+function render(data, from) {
+  // By name, as an operator calls them (the API lists them by id).
+  const members = [...data.members].sort((a, b) => (a.name || '~' + a.id).localeCompare(b.name || '~' + b.id));
   const byId = new Map(members.map(m => [m.id, m]));
   const colors = new Map(members.map((m, i) => [m.id, PALETTE[i % PALETTE.length]]));
   const self = byId.get(data.served_by);
@@ -255,7 +256,13 @@ function drawChart(el, legendEl, series, t0, t1) {
   for (const s of series) {
     let run = [];
     const flush = () => {
-      if (run.length) el.append(svg('polyline', { class: s.cls || '', stroke: s.color, points: run.join(' '), 'data-series': s.label }));
+      if (run.length === 1) {
+        // A lone bucket between empty ones: a dot, since a one-point line draws nothing.
+        const [x, y] = run[0].split(',');
+        el.append(svg('circle', { cx: x, cy: y, r: s.cls === 'p50' ? 1.5 : 2.5, fill: s.color, 'data-series': s.label }));
+      } else if (run.length) {
+        el.append(svg('polyline', { class: s.cls || '', stroke: s.color, points: run.join(' '), 'data-series': s.label }));
+      }
       run = [];
     };
     for (const [t, v] of s.points) {
