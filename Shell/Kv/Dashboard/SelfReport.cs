@@ -23,7 +23,13 @@ internal static class SelfReport
         w.WriteString("cluster_id"u8, Hex(s.ClusterId));
         w.WriteString("name"u8, node.Members.FirstOrDefault(m => m.Id == s.MemberId)?.Name ?? "");
         w.WriteString("version"u8, version);
-        w.WriteString("role"u8, s.IsLearner ? "learner" : s.Role.ToString().ToLowerInvariant());
+        w.WriteString("role"u8, s.IsLearner ? "learner" : s.Role switch
+        {
+            NodeRole.Leader => "leader",
+            NodeRole.Candidate => "candidate",
+            NodeRole.PreCandidate => "pre-candidate",
+            _ => "follower",
+        });
         w.WriteString("leader"u8, Hex(s.Leader));
         w.WriteNumber("term"u8, s.Term);
         w.WriteNumber("commit"u8, s.CommitIndex);

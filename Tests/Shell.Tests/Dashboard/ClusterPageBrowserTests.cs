@@ -27,15 +27,16 @@ public class ClusterPageBrowserTests(ITestOutputHelper output)
     public async Task ShowsMembersLeaderRatesAndKeysAndFollowsALeaderKilled()
     {
         var total = Stopwatch.StartNew();
+        // The browser first: without it the test fails at once, saying how to install it.
+        var (playwright, browser) = await Chromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
         using var cluster = new ProcessCluster(3);
         await cluster.StartAsync();
         var leader = await cluster.WaitForLeaderAsync(5 * ProcessCluster.ElectionTimeout);
         var follower = cluster.Members.First(m => m != leader);
         output.WriteLine($"cluster up in {total.ElapsedMilliseconds} ms; leader {leader}, page served by {follower} and by {leader}");
 
-        var (playwright, browser) = await Chromium.LaunchAsync();
-        using var _ = playwright;
-        await using var __ = browser;
         var wide = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
         // The leader's page on a phone-sized screen: the narrow layout, and the page that must find
         // another member once the one that served it is gone.

@@ -1,19 +1,8 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Raft.Interop;
-using Raft.Kv;
 using Raft.Kv.Dashboard;
-using Raft.Kv.Http;
+using Raft.Shell.Tests.EndToEnd;
 using Raft.Shell.Tests.Kv;
 
 namespace Raft.Shell.Tests.Dashboard;
@@ -24,28 +13,14 @@ namespace Raft.Shell.Tests.Dashboard;
 /// </summary>
 public class DashboardHostTests
 {
-    private static async Task<(WebApplication App, HttpClient Client, SynchronousTestNode Node)> StartAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Services.AddKvService();
-        builder.Services.AddSingleton(sp => new SynchronousTestNode(sp.GetRequiredService<IStateMachine>()));
-        builder.Services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<SynchronousTestNode>());
-        var app = builder.Build();
-        app.MapEtcdJsonApi();
-        app.MapRaftDashboard();
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return (app, new HttpClient { BaseAddress = new Uri(address) }, app.Services.GetRequiredService<SynchronousTestNode>());
-    }
+    // The one line a host adds to serve the page.
+    private static Task<KvTestServer> StartAsync() => KvTestServer.StartAsync(map: app => app.MapRaftDashboard());
 
     [Fact]
     public async Task ServesThePageAndItsAssetsFromTheMemberWithNothingFromOutside()
     {
-        var (app, client, _) = await StartAsync();
-        await using var _ = app;
-        using var __ = client;
+        await using var server = await StartAsync();
+        var client = server.Client;
 
         using var page = await client.GetAsync("/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
@@ -84,15 +59,14 @@ public class DashboardHostTests
     [Fact]
     public async Task TheReportCountsTheGatewaysWritesAndReadsAndTheClusterReportShowsAMemberWithoutClientUrlAsDown()
     {
-        var (app, client, node) = await StartAsync();
-        await using var _ = app;
-        using var __ = client;
+        await using var server = await StartAsync();
+        var (client, node) = (server.Client, server.Node);
 
         const int puts = 7, ranges = 3;
         for (var i = 0; i < puts; i++)
-            Assert.True((await PostAsync(client, "/v3/kv/put", $"{{\"key\":\"{B64($"k{i}")}\",\"value\":\"{B64("v")}\"}}")).IsSuccessStatusCode);
+            Assert.Equal(200, (await server.PostAsync("/v3/kv/put", $"{{\"key\":\"{GatewayClient.B64($"k{i}")}\",\"value\":\"{GatewayClient.B64("v")}\"}}")).Status);
         for (var i = 0; i < ranges; i++)
-            Assert.True((await PostAsync(client, "/v3/kv/range", $"{{\"key\":\"{B64("k")}\",\"range_end\":\"{B64("l")}\"}}")).IsSuccessStatusCode);
+            Assert.Equal(200, (await server.PostAsync("/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("k")}\",\"range_end\":\"{GatewayClient.B64("l")}\"}}")).Status);
         // Not counted: neither a write nor a read of the store.
         await client.GetStringAsync("/status");
 
@@ -132,12 +106,4 @@ public class DashboardHostTests
     private static long Sum(JsonElement self, string field) =>
         self.GetProperty("rates").GetProperty("buckets").EnumerateArray().Sum(b => b.GetProperty(field).GetInt64());
 
-    private static string B64(string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
-
-    private static async Task<HttpResponseMessage> PostAsync(HttpClient client, string path, string json)
-    {
-        using var content = new StringContent(json, Encoding.UTF8);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        return await client.PostAsync(path, content);
-    }
 }
