@@ -201,9 +201,9 @@ internal static class CoreAdapter
     public static string StatusJson(RawNode rn) => StatusModule.toJson(RawNodeModule.status(rn));
 
     /// <summary>Every tracked member's progress, in id order; empty when this node does not lead.</summary>
-    public static PeerProgress[] Progress(RawNode rn) =>
+    public static Interop.PeerProgress[] Progress(RawNode rn) =>
         RawNodeModule.status(rn).Progress
-            .Select(kv => new PeerProgress(kv.Key, kv.Value.Match, kv.Value.Next, ProgressModule.stateName(kv.Value.State),
+            .Select(kv => new Interop.PeerProgress(kv.Key, kv.Value.Match, kv.Value.Next, ProgressModule.stateName(kv.Value.State),
                 InflightsModule.count(kv.Value.Inflights), InflightsModule.size(kv.Value.Inflights), ProgressModule.isPaused(kv.Value),
                 kv.Value.RecentActive, kv.Value.PendingSnapshot, kv.Value.IsLearner))
             .ToArray();

@@ -1,4 +1,4 @@
-namespace Raft.Shell.Node;
+namespace Raft.Interop;
 
 /// <summary>
 /// What a leader's progress tracker holds for one member (etcd's tracker.Progress), as a leader
