@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Raft.Kv;
+using Raft.Kv.Dashboard;
 using Raft.Kv.Http;
 using Raft.Kv.Metrics;
 using Raft.Shell.Hosting;
@@ -48,6 +49,7 @@ public static class MemberHost
             builder.Services.AddSingleton(planner);
         var app = builder.Build();
         app.MapEtcdJsonApi();
+        app.MapRaftDashboard();
         return app;
     }
 }

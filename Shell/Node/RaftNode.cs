@@ -193,6 +193,15 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <summary>etcd's raft status (with every peer's progress on a leader) as etcd's JSON.</summary>
     public string RaftStatusJson => CoreAdapter.StatusJson(_runner.Current);
 
+    /// <summary>On a leader, every member's progress as its tracker has it (in id order); empty elsewhere.</summary>
+    public IReadOnlyList<PeerProgress> Progress => CoreAdapter.Progress(_runner.Current);
+
+    /// <summary>The directory of this member's WAL segments.</summary>
+    public string WalDirectory => Storage.NodeStorage.WalDir(_options.EffectiveDataDir);
+
+    /// <summary>The directory of this member's snapshot files.</summary>
+    public string SnapDirectory => Storage.NodeStorage.SnapDir(_options.EffectiveDataDir);
+
     /// <inheritdoc/>
     public Task<object?> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken = default)
     {
