@@ -52,7 +52,7 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
         if (request.Action != Pb.AlarmRequest.Types.AlarmAction.Get)
             throw GrpcConvert.Unimplemented("Alarm activate and deactivate (alarms come with the MVCC store)");
         var c = GatewayContext.Of(context.GetHttpContext());
-        return Task.FromResult(new Pb.AlarmResponse { Header = GrpcConvert.Header(c.Header()) });
+        return Task.FromResult(new Pb.AlarmResponse { Header = GrpcConvert.Header(c.Header(c.Store.Current.Revision)) });
     }
 
     /// <summary>

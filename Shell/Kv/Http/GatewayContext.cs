@@ -68,12 +68,7 @@ internal sealed record GatewayContext(HttpContext Http, IRaftNode Node, KvStateM
         return http.Response.WriteAsync("Method Not Allowed\n", http.RequestAborted);
     }
 
-    /// <summary>
-    /// etcd's response header (v3rpc header.fill): cluster and member ids, the term, and the given
-    /// revision, or the store's current one when none is given.
-    /// </summary>
-    public ResponseHeader Header(long revision = 0) =>
-        new(Node.ClusterId, Node.MemberId, revision != 0 ? revision : Store.Current.Revision, Node.Status.Term);
+    public ResponseHeader Header(long revision = 0) => new(Node.ClusterId, Node.MemberId, revision, Node.Status.Term);
 
     public delegate EtcdError? BodyParser<T>(ReadOnlySequence<byte> body, out T request);
 
