@@ -16,8 +16,8 @@ internal sealed record EtcdctlResult(int ExitCode, string Stdout, string Stderr,
 
 /// <summary>
 /// etcd's own command line client (etcdctl 3.4, Debian's etcd-client), run as a process with
-/// <c>ETCDCTL_API=3</c>. Endpoints are given as host:port: etcdctl 3.4 sends an endpoint written with
-/// its <c>http://</c> as the HTTP/2 authority of its maintenance calls, which Kestrel refuses (README).
+/// <c>ETCDCTL_API=3</c>. Endpoints are given as users write them, <c>http://host:port</c> (which
+/// etcdctl's maintenance calls send as the HTTP/2 authority, see HpackAuthority).
 /// </summary>
 internal static class Etcdctl
 {
@@ -30,9 +30,6 @@ internal static class Etcdctl
     public static string Require() =>
         Path ?? throw new Xunit.Sdk.XunitException("etcdctl not found on PATH: these tests speak to the gRPC API with etcd's own client; install Debian's etcd-client (.ci/run does)");
 
-    /// <summary>The host:port of a member's client URL.</summary>
-    public static string Endpoint(string clientUrl) => new Uri(clientUrl).Authority;
-
     public static async Task<EtcdctlResult> RunAsync(IEnumerable<string> endpoints, params string[] args)
     {
         var psi = new ProcessStartInfo(Require())
@@ -43,7 +40,7 @@ internal static class Etcdctl
             UseShellExecute = false,
         };
         psi.Environment["ETCDCTL_API"] = "3";
-        psi.ArgumentList.Add("--endpoints=" + string.Join(",", endpoints.Select(Endpoint)));
+        psi.ArgumentList.Add("--endpoints=" + string.Join(",", endpoints));
         psi.ArgumentList.Add("--dial-timeout=5s");
         psi.ArgumentList.Add("--command-timeout=20s");
         foreach (var a in args) psi.ArgumentList.Add(a);

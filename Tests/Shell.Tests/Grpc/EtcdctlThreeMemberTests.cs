@@ -45,7 +45,7 @@ public class EtcdctlThreeMemberTests
         Assert.Equal(3, statuses.Count);
         foreach (var s in statuses)
         {
-            var m = cluster.Members.Single(x => Etcdctl.Endpoint(x.ClientUrl) == s!["Endpoint"]!.GetValue<string>());
+            var m = cluster.Members.Single(x => x.ClientUrl == s!["Endpoint"]!.GetValue<string>());
             var gw = await GatewayAsync(m, "/v3/maintenance/status", "{}");
             Assert.Equal(Etcdctl.Normalize(gw["leader"]), Etcdctl.Normalize(s!["Status"]!["leader"]));
             Assert.Equal(Etcdctl.Normalize(gw["raftTerm"]), Etcdctl.Normalize(s["Status"]!["raftTerm"]));
