@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Raft.Kv.Http;
 
-/// <summary>etcd's Cluster service on the gateway: <c>/v3/cluster/member/{list,add,remove,promote}</c>.</summary>
+/// <summary>etcd's Cluster service on the gateway: <c>/v3/cluster/member/{list,add,remove,promote,update}</c>.</summary>
 internal static class ClusterService
 {
     public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
@@ -12,6 +12,7 @@ internal static class ClusterService
         GatewayContext.MapGateway(endpoints, services, "/v3/cluster/member/add", MemberAdd);
         GatewayContext.MapGateway(endpoints, services, "/v3/cluster/member/remove", MemberRemove);
         GatewayContext.MapGateway(endpoints, services, "/v3/cluster/member/promote", MemberPromote);
+        GatewayContext.MapGateway(endpoints, services, "/v3/cluster/member/update", MemberUpdate);
     }
 
     private static async Task MemberList(HttpContext http)
@@ -36,6 +37,15 @@ internal static class ClusterService
     private static Task MemberRemove(HttpContext http) => MemberChange(http, ClusterOperations.RemoveAsync);
 
     private static Task MemberPromote(HttpContext http) => MemberChange(http, ClusterOperations.PromoteAsync);
+
+    private static async Task MemberUpdate(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<MemberUpdateRequest>(GatewayJsonReader.ReadMemberUpdate);
+        IReadOnlyList<Raft.Interop.Member>? members = null;
+        if (error is null) (members, error) = await ClusterOperations.UpdateAsync(c, request!.Id, request.PeerUrls);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Members(w, c.Header(), members!)));
+    }
 
     private static async Task MemberChange(HttpContext http, Func<GatewayContext, ulong, Task<(IReadOnlyList<Raft.Interop.Member>?, EtcdError?)>> change)
     {
