@@ -12,13 +12,6 @@ namespace Raft.Shell.Tests.Grpc;
 [Collection(ProcessCollection.Name)]
 public class DotnetEtcdTests
 {
-    private static async Task<JsonNode> GatewayAsync(Member m, string path, string body)
-    {
-        var r = await m.Client.PostAsync(path, body);
-        Assert.True(r is { Ok: true }, $"gateway {path} {body}: {r}");
-        return JsonNode.Parse(r!.Body)!;
-    }
-
     private static string Text(Google.Protobuf.ByteString b) => b.ToStringUtf8();
 
     [Fact]
@@ -31,14 +24,14 @@ public class DotnetEtcdTests
         var put = await client.PutAsync("app/a", "1");
         await client.PutAsync("app/b", "2");
         await client.PutAsync("other", "3");
-        var gwA = await GatewayAsync(m, "/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("app/a")}\"}}");
+        var gwA = await GatewayJson.PostAsync(m, "/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("app/a")}\"}}");
         Assert.Equal(gwA["kvs"]![0]!["mod_revision"]!.GetValue<string>(), put.Header.Revision.ToString());
         Assert.Equal(m.Id, put.Header.MemberId);
         Assert.Equal(m.ClusterId, put.Header.ClusterId);
 
         Assert.Equal("1", await client.GetValAsync("app/a"));
         var range = await client.GetRangeAsync("app/");
-        var gwRange = await GatewayAsync(m, "/v3/kv/range",
+        var gwRange = await GatewayJson.PostAsync(m, "/v3/kv/range",
             $"{{\"key\":\"{GatewayClient.B64("app/")}\",\"range_end\":\"{GatewayClient.B64("app0")}\"}}");
         Assert.Equal(gwRange["count"]!.GetValue<string>(), range.Count.ToString());
         Assert.Equal(gwRange["header"]!["revision"]!.GetValue<string>(), range.Header.Revision.ToString());
@@ -50,16 +43,16 @@ public class DotnetEtcdTests
         var deleted = await client.DeleteAsync("app/a");
         Assert.Equal(1, deleted.Deleted);
         Assert.Equal("", await client.GetValAsync("app/a"));
-        Assert.Null((await GatewayAsync(m, "/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("app/a")}\"}}"))["kvs"]);
+        Assert.Null((await GatewayJson.PostAsync(m, "/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("app/a")}\"}}"))["kvs"]);
 
         var members = await client.MemberListAsync(new Etcdserverpb.MemberListRequest());
-        var gwMembers = (await GatewayAsync(m, "/v3/cluster/member/list", "{}"))["members"]!.AsArray();
+        var gwMembers = (await GatewayJson.PostAsync(m, "/v3/cluster/member/list", "{}"))["members"]!.AsArray();
         Assert.Equal(
             gwMembers.Select(x => (x!["ID"]!.GetValue<string>(), x["name"]!.GetValue<string>(), string.Join(",", x["peerURLs"]!.AsArray().Select(u => u!.GetValue<string>())))),
             members.Members.Select(x => (x.ID.ToString(), x.Name, string.Join(",", x.PeerURLs))));
 
         var status = await client.StatusAsync(new Etcdserverpb.StatusRequest());
-        var gwStatus = await GatewayAsync(m, "/v3/maintenance/status", "{}");
+        var gwStatus = await GatewayJson.PostAsync(m, "/v3/maintenance/status", "{}");
         Assert.Equal(gwStatus["leader"]!.GetValue<string>(), status.Leader.ToString());
         Assert.Equal(gwStatus["raftIndex"]!.GetValue<string>(), status.RaftIndex.ToString());
         Assert.Equal(gwStatus["version"]!.GetValue<string>(), status.Version);

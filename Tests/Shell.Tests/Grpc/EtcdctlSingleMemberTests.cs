@@ -63,13 +63,6 @@ public class EtcdctlSingleMemberTests
 
     private static string B64(string s) => GatewayClient.B64(s);
 
-    private static async Task<JsonNode> GatewayAsync(Member m, string path, string body)
-    {
-        var r = await m.Client.PostAsync(path, body);
-        Assert.True(r is { Ok: true }, $"gateway {path} {body}: {r}");
-        return JsonNode.Parse(r!.Body)!;
-    }
-
     private static async Task<string> GatewayErrorAsync(Member m, string path, string body)
     {
         var r = await m.Client.PostAsync(path, body);
@@ -97,9 +90,9 @@ public class EtcdctlSingleMemberTests
             Assert.Equal("OK", (await Etcdctl.OkAsync(at, "put", k, v)).Stdout.Trim());
 
         // put --prev-kv: the pair before, as the gateway showed it, and the revision the gateway sees after.
-        var before = await GatewayAsync(m, "/v3/kv/range", new Get("foo").Body());
+        var before = await GatewayJson.PostAsync(m, "/v3/kv/range", new Get("foo").Body());
         var put = await Etcdctl.OkAsync(at, "put", "foo", "x2", "--prev-kv", "-w", "json");
-        var after = await GatewayAsync(m, "/v3/kv/range", new Get("foo").Body());
+        var after = await GatewayJson.PostAsync(m, "/v3/kv/range", new Get("foo").Body());
         Assert.Equal(Etcdctl.Normalize(before["kvs"]![0]), Etcdctl.Normalize(put.Json["prev_kv"]));
         Assert.Equal(Etcdctl.Normalize(after["header"]), Etcdctl.Normalize(put.Json["header"]));
 
@@ -116,13 +109,13 @@ public class EtcdctlSingleMemberTests
         foreach (var g in gets)
         {
             var ctl = await Etcdctl.OkAsync(at, [.. g.Args(), "-w", "json"]);
-            var gw = await GatewayAsync(m, "/v3/kv/range", g.Body());
+            var gw = await GatewayJson.PostAsync(m, "/v3/kv/range", g.Body());
             Assert.True(Etcdctl.Normalize(gw) == Etcdctl.Normalize(ctl.Json), $"{ctl.CommandLine}\netcdctl: {ctl.Stdout}\ngateway: {gw.ToJsonString()}");
         }
 
         // --print-value-only: the values the gateway returns, one a line.
         var values = await Etcdctl.OkAsync(at, "get", "foo", "--prefix", "--print-value-only");
-        var gwValues = (await GatewayAsync(m, "/v3/kv/range", new Get("foo", Prefix: true).Body()))["kvs"]!.AsArray()
+        var gwValues = (await GatewayJson.PostAsync(m, "/v3/kv/range", new Get("foo", Prefix: true).Body()))["kvs"]!.AsArray()
             .Select(kv => GatewayClient.Text(kv!["value"]!.GetValue<string>()));
         Assert.Equal(gwValues.ToArray(), values.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
@@ -135,11 +128,11 @@ public class EtcdctlSingleMemberTests
         Assert.Contains(await GatewayErrorAsync(m, "/v3/kv/range", new Get("a", Rev: revision + 100).Body()), future.Stderr);
 
         // del --prefix --prev-kv: what the gateway held before, and nothing after.
-        var held = await GatewayAsync(m, "/v3/kv/range", new Get("foo", Prefix: true).Body());
+        var held = await GatewayJson.PostAsync(m, "/v3/kv/range", new Get("foo", Prefix: true).Body());
         var del = await Etcdctl.OkAsync(at, "del", "foo", "--prefix", "--prev-kv", "-w", "json");
         Assert.Equal(Etcdctl.Normalize(held["kvs"]), Etcdctl.Normalize(del.Json["prev_kvs"]));
         Assert.Equal(held["count"]!.GetValue<string>(), Etcdctl.Normalize(del.Json["deleted"]).Trim('"'));
-        Assert.Null((await GatewayAsync(m, "/v3/kv/range", new Get("foo", Prefix: true).Body()))["kvs"]);
+        Assert.Null((await GatewayJson.PostAsync(m, "/v3/kv/range", new Get("foo", Prefix: true).Body()))["kvs"]);
         var single = await Etcdctl.OkAsync(at, "del", "a");
         Assert.Equal("1", single.Stdout.Trim());
     }
@@ -154,11 +147,11 @@ public class EtcdctlSingleMemberTests
         await Etcdctl.OkAsync(at, "put", "k", "v");
 
         var list = await Etcdctl.OkAsync(at, "member", "list", "-w", "json");
-        var gwList = await GatewayAsync(m, "/v3/cluster/member/list", "{}");
+        var gwList = await GatewayJson.PostAsync(m, "/v3/cluster/member/list", "{}");
         Assert.Equal(Etcdctl.Normalize(gwList), Etcdctl.Normalize(list.Json));
 
         var status = await Etcdctl.OkAsync(at, "endpoint", "status", "-w", "json");
-        var gwStatus = await GatewayAsync(m, "/v3/maintenance/status", "{}");
+        var gwStatus = await GatewayJson.PostAsync(m, "/v3/maintenance/status", "{}");
         Assert.Equal(Etcdctl.Normalize(gwStatus), Etcdctl.Normalize(status.Json[0]!["Status"]));
 
         var health = await Etcdctl.OkAsync(at, "endpoint", "health");

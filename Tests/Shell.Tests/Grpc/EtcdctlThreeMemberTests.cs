@@ -15,13 +15,6 @@ public class EtcdctlThreeMemberTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
-    private static async Task<JsonNode> GatewayAsync(Member m, string path, string body)
-    {
-        var r = await m.Client.PostAsync(path, body);
-        Assert.True(r is { Ok: true }, $"gateway {path} {body} on {m.Name}: {r}");
-        return JsonNode.Parse(r!.Body)!;
-    }
-
     [Fact]
     public async Task EtcdctlDrivesAThreeMemberClusterAsTheGatewaySeesIt()
     {
@@ -36,7 +29,7 @@ public class EtcdctlThreeMemberTests
         foreach (var m in cluster.Members)
         {
             var got = await Etcdctl.OkAsync([m.ClientUrl], "get", "through", "-w", "json");
-            var gw = await GatewayAsync(m, "/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("through")}\"}}");
+            var gw = await GatewayJson.PostAsync(m, "/v3/kv/range", $"{{\"key\":\"{GatewayClient.B64("through")}\"}}");
             Assert.Equal(Etcdctl.Normalize(gw["kvs"]), Etcdctl.Normalize(got.Json["kvs"]));
         }
 
@@ -46,7 +39,7 @@ public class EtcdctlThreeMemberTests
         foreach (var s in statuses)
         {
             var m = cluster.Members.Single(x => x.ClientUrl == s!["Endpoint"]!.GetValue<string>());
-            var gw = await GatewayAsync(m, "/v3/maintenance/status", "{}");
+            var gw = await GatewayJson.PostAsync(m, "/v3/maintenance/status", "{}");
             Assert.Equal(Etcdctl.Normalize(gw["leader"]), Etcdctl.Normalize(s!["Status"]!["leader"]));
             Assert.Equal(Etcdctl.Normalize(gw["raftTerm"]), Etcdctl.Normalize(s["Status"]!["raftTerm"]));
             Assert.Equal(Etcdctl.Normalize(gw["header"]!["member_id"]), Etcdctl.Normalize(s["Status"]!["header"]!["member_id"]));
@@ -62,7 +55,7 @@ public class EtcdctlThreeMemberTests
 
         // Member list from etcdctl equals the gateway's.
         var list = await Etcdctl.OkAsync([leader.ClientUrl], "member", "list", "-w", "json");
-        Assert.Equal(Etcdctl.Normalize((await GatewayAsync(leader, "/v3/cluster/member/list", "{}"))["members"]),
+        Assert.Equal(Etcdctl.Normalize((await GatewayJson.PostAsync(leader, "/v3/cluster/member/list", "{}"))["members"]),
             Etcdctl.Normalize(list.Json["members"]));
 
         // A learner that never starts: added, its URLs updated, its promotion refused, removed.
@@ -71,12 +64,12 @@ public class EtcdctlThreeMemberTests
         var learnerId = add.Json["member"]!["ID"]!.GetValue<ulong>();
         Assert.True(add.Json["member"]!["isLearner"]!.GetValue<bool>(), add.Stdout);
         JsonNode? Learner(JsonNode l) => l["members"]!.AsArray().SingleOrDefault(x => ulong.Parse(Etcdctl.Normalize(x!["ID"]).Trim('"')) == learnerId);
-        Assert.Equal(Etcdctl.Normalize(Learner(await GatewayAsync(leader, "/v3/cluster/member/list", "{}"))), Etcdctl.Normalize(add.Json["member"]));
+        Assert.Equal(Etcdctl.Normalize(Learner(await GatewayJson.PostAsync(leader, "/v3/cluster/member/list", "{}"))), Etcdctl.Normalize(add.Json["member"]));
 
         var newPeer = NodeCluster.Url(NodeCluster.FreePort());
         var update = await Etcdctl.OkAsync([leader.ClientUrl], "member", "update", learnerId.ToString("x"), "--peer-urls=" + newPeer);
         Assert.Contains("updated", update.Stdout);
-        var updated = Learner(await GatewayAsync(leader, "/v3/cluster/member/list", "{}"));
+        var updated = Learner(await GatewayJson.PostAsync(leader, "/v3/cluster/member/list", "{}"));
         Assert.Equal(newPeer, updated!["peerURLs"]![0]!.GetValue<string>());
 
         var promote = await Etcdctl.RunAsync([leader.ClientUrl], "member", "promote", learnerId.ToString("x"));
@@ -86,7 +79,7 @@ public class EtcdctlThreeMemberTests
         Assert.Contains(gwPromote!.Json.GetProperty("message").GetString()!, promote.Stderr);
 
         await Etcdctl.OkAsync([leader.ClientUrl], "member", "remove", learnerId.ToString("x"));
-        Assert.Null(Learner(await GatewayAsync(leader, "/v3/cluster/member/list", "{}")));
+        Assert.Null(Learner(await GatewayJson.PostAsync(leader, "/v3/cluster/member/list", "{}")));
 
         // move-leader: etcdctl finds the leader among the endpoints and asks it to hand over.
         var target = cluster.Members.First(m => m != leader);
