@@ -240,6 +240,10 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         _admin.PromoteMemberAsync(memberId, cancellationToken);
 
     /// <inheritdoc/>
+    public Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken = default) =>
+        _admin.UpdateMemberAsync(memberId, peerUrls, cancellationToken);
+
+    /// <inheritdoc/>
     public Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default) =>
         _admin.TransferLeadershipAsync(transferee, cancellationToken);
 
