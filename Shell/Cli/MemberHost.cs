@@ -48,6 +48,8 @@ public static class MemberHost
             builder.Services.AddSingleton(planner);
         var app = builder.Build();
         app.MapEtcdJsonApi();
+        if (FailpointEndpoint.Enabled)
+            FailpointEndpoint.Map(app);
         return app;
     }
 }
