@@ -43,6 +43,12 @@ internal sealed partial class ChaosMember : IDisposable
 
     public string InitialCluster { get; set; } = "";
 
+    /// <summary>Further flags (snapshot count ...).</summary>
+    public List<string> Flags { get; } = [];
+
+    /// <summary>Environment of the process (RAFT_FAILPOINTS_HTTP ...).</summary>
+    public Dictionary<string, string> Environment { get; } = new();
+
     public RaftProcess? Process { get; private set; }
 
     public bool IsRunning
@@ -88,6 +94,7 @@ internal sealed partial class ChaosMember : IDisposable
         "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
         "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
         "--initial-cluster", InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", Token,
+        .. Flags,
     ];
 
     /// <summary>Starts a process (the previous one must be gone) without waiting for it.</summary>
@@ -99,7 +106,7 @@ internal sealed partial class ChaosMember : IDisposable
             lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
         IsPaused = false;
         Lives++;
-        Process = RaftProcess.Start(Args());
+        Process = RaftProcess.Start(Args(), Environment);
         old?.Dispose();
     }
 
