@@ -15,7 +15,9 @@ namespace Raft.Shell.Tests.Chaos;
 /// reaches the leader's, its data equals the others'), lose no acknowledged write, and leave a
 /// linearizable history. Then sleep rows: a slow disk on the leader (raftBeforeSave/raftAfterSave)
 /// and a slow apply; writes must go on while armed and resume after disarming within stated
-/// bounds. RAFT_FAILPOINT_MATRIX_LOAD_MS (500 by default) lengthens every load phase.
+/// bounds. The longer profile: RAFT_FAILPOINT_MATRIX_LOAD_MS (500 by default) lengthens every load
+/// phase, RAFT_FAILPOINT_MATRIX_ROUNDS (1 by default) runs every panic row that many times (seeds
+/// seed, seed+1, ...).
 /// </summary>
 [Collection(ProcessCollection.Name)]
 public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestOutputHelper output) : IClassFixture<FailpointMatrixCluster>
@@ -28,6 +30,9 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
 
     /// <summary>How long a site documented unreachable in a role is watched (under load) for a hit.</summary>
     private static readonly TimeSpan UnreachableWatch = TimeSpan.FromSeconds(1.5);
+
+    private static int Rounds =>
+        int.TryParse(Environment.GetEnvironmentVariable("RAFT_FAILPOINT_MATRIX_ROUNDS"), out var r) && r > 0 ? r : 1;
 
     private static TimeSpan LoadPhase =>
         TimeSpan.FromMilliseconds(int.TryParse(Environment.GetEnvironmentVariable("RAFT_FAILPOINT_MATRIX_LOAD_MS"), out var ms) && ms > 0 ? ms : 500);
@@ -90,21 +95,24 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     {
         var site = Sites.Single(s => s.Name == failpoint);
         var unreachable = role == "leader" ? site.NotOnLeader : site.NotOnFollower;
-        var label = $"{failpoint}-{role}";
-        output.WriteLine($"matrix row {failpoint} x {role}: {TestSeed.Describe}");
-        await cluster.HealAsync();
-        var leader = await cluster.FindLeaderAsync(Generous);
-        if (unreachable is null && site.Provoke == Provocation.Snapshot)
-            leader = await LeaderThatCompactsAsync(leader);
-        var target = role == "leader" ? leader : cluster.Members.First(m => m != leader);
-        var load = new MatrixLoad(cluster.Members, $"fpm/{label}/", TestSeed.Value);
-        await KeepingArtifactsAsync(label, load, () => PanicRowAsync(site, role, unreachable, leader, target, load));
+        for (var round = 0; round < Rounds; round++)
+        {
+            var label = $"{failpoint}-{role}{(round == 0 ? "" : $"-{round}")}";
+            var seed = unchecked(TestSeed.Value + round);
+            output.WriteLine($"matrix row {failpoint} x {role}, round {round + 1} of {Rounds}: seed {seed} ({TestSeed.Variable}={TestSeed.Value} replays the row)");
+            await cluster.HealAsync();
+            var leader = await cluster.FindLeaderAsync(Generous);
+            if (unreachable is null && site.Provoke == Provocation.Snapshot)
+                leader = await LeaderThatCompactsAsync(leader);
+            var target = role == "leader" ? leader : cluster.Members.First(m => m != leader);
+            var load = new MatrixLoad(cluster.Members, $"fpm/{label}/", seed);
+            await KeepingArtifactsAsync(label, load, () => PanicRowAsync(site, role, unreachable, leader, target, load, label));
+        }
     }
 
-    private async Task PanicRowAsync(Site site, string role, string? unreachable, ChaosMember leader, ChaosMember target, MatrixLoad load)
+    private async Task PanicRowAsync(Site site, string role, string? unreachable, ChaosMember leader, ChaosMember target, MatrixLoad load, string label)
     {
         var failpoint = site.Name;
-        var label = $"{failpoint}-{role}";
         load.Start(Clients);
         ulong? learner = null;
         string outcome;
