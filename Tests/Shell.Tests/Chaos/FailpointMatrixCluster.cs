@@ -44,33 +44,20 @@ public sealed class FailpointMatrixCluster : IAsyncLifetime, IDisposable
     }
 
     /// <summary>Resumes paused members and starts stopped ones (with no failpoint armed: arming is at run time only).</summary>
-    internal async Task HealAsync()
-    {
-        var launched = new List<ChaosMember>();
-        foreach (var m in Members)
-        {
-            m.Resume();
-            if (m.IsRunning) continue;
-            m.Launch();
-            launched.Add(m);
-        }
-        foreach (var m in launched)
-            await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
-    }
+    internal Task HealAsync() => ChaosMember.HealAllAsync(Members);
 
     /// <summary>A member that says it leads and that a majority name as leader.</summary>
-    internal Task<ChaosMember> FindLeaderAsync(TimeSpan timeout) =>
-        Wait.ForAsync("a leader a majority agrees on", timeout, async () =>
-        {
-            var statuses = await Task.WhenAll(Members.Where(m => m.IsServing).Select(async m => (m, s: await m.Client.StatusAsync())));
-            foreach (var (m, s) in statuses)
-                if (s is not null && s.Leader == m.Id && statuses.Count(x => x.s?.Leader == m.Id) > Members.Count / 2)
-                    return m;
-            return null;
-        }, Diagnostics);
+    internal Task<ChaosMember> FindLeaderAsync(TimeSpan timeout) => ChaosMember.FindLeaderAsync(Members, timeout, Diagnostics);
 
-    internal string Diagnostics() =>
-        string.Join("\n", Members.Select(m => $"--- {m.Name} ({(m.IsPaused ? "paused" : m.IsRunning ? "running" : "stopped")}):\n{ProcessCluster.Tail(m.Output, 30)}"));
+    internal string Diagnostics() => ChaosMember.Diagnostics(Members);
+
+    /// <summary>Waits until every member reports the same applied index.</summary>
+    internal Task AppliedAlikeAsync() =>
+        Wait.UntilAsync("every member applying the same index", TimeSpan.FromSeconds(30), async () =>
+        {
+            var s = await Task.WhenAll(Members.Select(m => m.Client.StatusAsync()));
+            return s.All(x => x is not null) && s.Select(x => x!.AppliedIndex).Distinct().Count() == 1;
+        }, Diagnostics);
 
     public Task DisposeAsync() => Task.CompletedTask;
 

@@ -23,6 +23,7 @@ namespace Raft.Shell.Tests.Chaos;
 public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestOutputHelper output) : IClassFixture<FailpointMatrixCluster>
 {
     private const int Clients = 4;
+    private const int KeyCount = 6;
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a reachable site may take to be hit once provoked.</summary>
@@ -105,12 +106,12 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
             if (unreachable is null && site.Provoke == Provocation.Snapshot)
                 leader = await LeaderThatCompactsAsync(leader);
             var target = role == "leader" ? leader : cluster.Members.First(m => m != leader);
-            var load = new MatrixLoad(cluster.Members, $"fpm/{label}/", seed);
+            var load = new ChaosLoad(cluster.Members, $"fpm/{label}/", KeyCount, seed, output.WriteLine);
             await KeepingArtifactsAsync(label, load, () => PanicRowAsync(site, role, unreachable, leader, target, load, label));
         }
     }
 
-    private async Task PanicRowAsync(Site site, string role, string? unreachable, ChaosMember leader, ChaosMember target, MatrixLoad load, string label)
+    private async Task PanicRowAsync(Site site, string role, string? unreachable, ChaosMember leader, ChaosMember target, ChaosLoad load, string label)
     {
         var failpoint = site.Name;
         load.Start(Clients);
@@ -162,7 +163,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     }
 
     /// <summary>Brings <paramref name="target"/> to the site; the id of a learner added on the way, if any.</summary>
-    private static async Task<ulong?> ProvokeAsync(Provocation provoke, ChaosMember target, ChaosMember via, ChaosMember leader, MatrixLoad load)
+    private static async Task<ulong?> ProvokeAsync(Provocation provoke, ChaosMember target, ChaosMember via, ChaosMember leader, ChaosLoad load)
     {
         switch (provoke)
         {
@@ -188,7 +189,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     /// leader's window of 512 in flight, and it catches up from them when resumed. So it is
     /// killed, the leader compacts its log past everything it had, and it starts again.
     /// </summary>
-    private async Task RestartLaggingAsync(string failpoint, ChaosMember target, ChaosMember leader, MatrixLoad load)
+    private async Task RestartLaggingAsync(string failpoint, ChaosMember target, ChaosMember leader, ChaosLoad load)
     {
         target.Kill();
         await target.Process!.WaitForExitAsync(Generous);
@@ -227,11 +228,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
             await cluster.FindLeaderAsync(Generous);
             leader.Launch();
             await leader.WaitStartedAsync(TimeSpan.FromSeconds(60));
-            await Wait.UntilAsync("every member applying the same index", Generous, async () =>
-            {
-                var s = await Task.WhenAll(cluster.Members.Select(m => m.Client.StatusAsync()));
-                return s.All(x => x is not null) && s.Select(x => x!.AppliedIndex).Distinct().Count() == 1;
-            }, cluster.Diagnostics);
+            await cluster.AppliedAlikeAsync();
             leader = await cluster.FindLeaderAsync(Generous);
         }
         return leader;
@@ -260,7 +257,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     [System.Text.RegularExpressions.GeneratedRegex(@"compacted Raft logs, compact-index (\d+)")]
     private static partial System.Text.RegularExpressions.Regex CompactIndex();
 
-    private static async Task BurstAsync(ChaosMember leader, MatrixLoad load, int count)
+    private static async Task BurstAsync(ChaosMember leader, ChaosLoad load, int count)
     {
         using var client = new ChaosClient(TimeSpan.FromSeconds(2));
         var stamp = Guid.NewGuid().ToString("N")[..6];
@@ -278,7 +275,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     }
 
     /// <summary>Waits until <paramref name="m"/> has applied what the leader had applied just before; the recorder time then.</summary>
-    private async Task<long> CaughtUpAsync(ChaosMember m, MatrixLoad load)
+    private async Task<long> CaughtUpAsync(ChaosMember m, ChaosLoad load)
     {
         await Wait.UntilAsync($"{m} catching up", Generous, async () =>
         {
@@ -294,14 +291,10 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     /// After the load: every member applies the same index and holds the same data under the row's
     /// prefix; every acknowledged ledger put is there; the history with final reads is linearizable.
     /// </summary>
-    private async Task<(int Ops, int Lost, int Unknown)> CheckAsync(MatrixLoad load, string label)
+    private async Task<(int Ops, int Lost, int Unknown)> CheckAsync(ChaosLoad load, string label)
     {
         await cluster.HealAsync();
-        await Wait.UntilAsync("every member applying the same index", Generous, async () =>
-        {
-            var s = await Task.WhenAll(cluster.Members.Select(m => m.Client.StatusAsync()));
-            return s.All(x => x is not null) && s.Select(x => x!.AppliedIndex).Distinct().Count() == 1;
-        }, cluster.Diagnostics);
+        await cluster.AppliedAlikeAsync();
         var data = new List<Dictionary<string, string>>();
         foreach (var m in cluster.Members)
             data.Add(await Wait.ForAsync($"a local read of {load.Prefix} on {m}", Generous, () => m.Client.PrefixAsync(load.Prefix, serializable: true)));
@@ -309,42 +302,18 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
             Assert.True(data[0].OrderBy(kv => kv.Key, StringComparer.Ordinal).SequenceEqual(data[i].OrderBy(kv => kv.Key, StringComparer.Ordinal)),
                 $"{cluster.Members[i]} holds other data than {cluster.Members[0]} under {load.Prefix}");
 
-        var lost = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var m in cluster.Members)
-        {
-            var present = await Wait.ForAsync($"a linearizable read of the ledger on {m}", Generous,
-                () => m.Client.PrefixAsync(load.Prefix + "ledger/"), cluster.Diagnostics);
-            foreach (var key in PutLoad.Lost(load.Ledger, present))
-                lost.Add($"{key} (missing on {m.Name})");
-        }
-
-        using var client = new ChaosClient(TimeSpan.FromSeconds(2));
-        var i2 = 0;
-        foreach (var key in load.Keys)
-        {
-            await Wait.UntilAsync($"a final read of {key}", Generous, async () =>
-            {
-                var m = cluster.Members[i2++ % cluster.Members.Count];
-                var pending = load.History.Begin(Clients, KvInput.Get(key));
-                var (_, reply) = await client.GetAsync(m.ClientUrl, key, serializable: false);
-                if (reply is not { Ok: true })
-                {
-                    pending.Discard();
-                    return false;
-                }
-                pending.Complete(KvOutput.Read(GatewayClient.Kvs(reply).GetValueOrDefault(key)));
-                return true;
-            }, cluster.Diagnostics);
-        }
+        var lost = await load.LostWritesAsync(cluster.Diagnostics);
+        await load.FinalReadsAsync(Clients, cluster.Diagnostics);
         var ops = load.History.Operations;
         var result = LinearizabilityChecker.Check(KvModel.Instance, ops,
             new CheckOptions { Timeout = TimeSpan.FromSeconds(60), DescribeTime = TimeFormats.TimeSpanTicks });
-        if (!result.IsLinearizable || lost.Count > 0)
+        if (!result.IsLinearizable || lost.Count > 0 || !load.RevisionRegressions.IsEmpty)
         {
             var why = new StringBuilder();
             if (!result.IsLinearizable) why.AppendLine(result.Describe());
             if (lost.Count > 0) why.AppendLine($"acknowledged writes lost: {string.Join(", ", lost.Take(20))}");
-            var dir = WriteArtifacts(label, why.ToString(), ops);
+            foreach (var r in load.RevisionRegressions.Take(20)) why.AppendLine($"revision went back: {r}");
+            var dir = WriteArtifacts(load, label, why.ToString());
             _artifactsWritten = true;
             Assert.Fail($"matrix row {label} failed, {TestSeed.Describe}; history and logs in {dir}\n{why}");
         }
@@ -354,7 +323,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
     private bool _artifactsWritten;
 
     /// <summary>Runs a row; when it fails by any assertion, its history and the members' logs are kept.</summary>
-    private async Task KeepingArtifactsAsync(string label, MatrixLoad load, Func<Task> row)
+    private async Task KeepingArtifactsAsync(string label, ChaosLoad load, Func<Task> row)
     {
         try
         {
@@ -363,25 +332,13 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
         catch (Exception ex) when (!_artifactsWritten)
         {
             await load.StopAsync();
-            output.WriteLine($"row failed: {ex.Message}; history and logs in {WriteArtifacts(label, ex.ToString(), load.History.Operations)}");
+            output.WriteLine($"row failed: {ex.Message}; history and logs in {WriteArtifacts(load, label, ex.ToString())}");
             throw;
         }
     }
 
-    private string WriteArtifacts(string label, string report, IReadOnlyList<Operation<KvInput, KvOutput>> ops)
-    {
-        var dir = Path.Combine(ChaosRun.ResultsRoot(), $"chaos-{TestSeed.Value}-fpm-{label}");
-        Directory.CreateDirectory(dir);
-        var h = new StringBuilder("# call_ms\treturn_ms\tclient\toperation\n");
-        foreach (var o in ops.OrderBy(o => o.Call))
-            h.Append(CultureInfo.InvariantCulture,
-                $"{TimeSpan.FromTicks(o.Call).TotalMilliseconds:0.000}\t{(o.OutcomeUnknown ? "unknown" : TimeSpan.FromTicks(o.Return).TotalMilliseconds.ToString("0.000", CultureInfo.InvariantCulture))}\t{o.Client}\t{KvModel.Instance.Describe(o.Input, o.Output)}\n");
-        File.WriteAllText(Path.Combine(dir, "history.tsv"), h.ToString());
-        File.WriteAllText(Path.Combine(dir, "report.txt"), report);
-        foreach (var m in cluster.Members)
-            File.WriteAllText(Path.Combine(dir, $"{m.Name}.log"), m.Output);
-        return dir;
-    }
+    private static string WriteArtifacts(ChaosLoad load, string label, string report) =>
+        load.WriteArtifacts($"{TestSeed.Value}-fpm-{label}", report, runLog: null);
 
     // ------------------------------------------------------------------------------------------
     // Sleep rows.
@@ -402,7 +359,7 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
         output.WriteLine($"matrix row {failpoint}={action} on the leader: {TestSeed.Describe}");
         await cluster.HealAsync();
         var leader = await cluster.FindLeaderAsync(Generous);
-        var load = new MatrixLoad(cluster.Members, $"fpm/{label}/", TestSeed.Value);
+        var load = new ChaosLoad(cluster.Members, $"fpm/{label}/", KeyCount, TestSeed.Value, output.WriteLine);
         await KeepingArtifactsAsync(label, load, async () =>
         {
             load.Start(Clients);
