@@ -107,11 +107,11 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
                 leader = await LeaderThatCompactsAsync(leader);
             var target = role == "leader" ? leader : cluster.Members.First(m => m != leader);
             var load = new ChaosLoad(cluster.Members, $"fpm/{label}/", KeyCount, seed, output.WriteLine);
-            await KeepingArtifactsAsync(label, load, () => PanicRowAsync(site, role, unreachable, leader, target, load, label));
+            await KeepingArtifactsAsync(label, load, () => PanicRowAsync(site, role, unreachable, leader, target, load, label, ReachBound));
         }
     }
 
-    private async Task PanicRowAsync(Site site, string role, string? unreachable, ChaosMember leader, ChaosMember target, ChaosLoad load, string label)
+    private async Task PanicRowAsync(Site site, string role, string? unreachable, ChaosMember leader, ChaosMember target, ChaosLoad load, string label, TimeSpan reachBound)
     {
         var failpoint = site.Name;
         load.Start(Clients);
@@ -131,13 +131,13 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
                 if (unreachable is null)
                     learner = await ProvokeAsync(site.Provoke, target, via: cluster.Members.First(m => m != target), leader, load);
             }
-            var hit = await target.Process!.WaitForExitAsync(unreachable is null ? ReachBound : UnreachableWatch);
+            var hit = await target.Process!.WaitForExitAsync(unreachable is null ? reachBound : UnreachableWatch);
             if (!hit)
             {
                 var hits = (await FailpointHttp.ListAsync(target.ClientUrl))?[failpoint].Hits;
                 Assert.Equal(204, await FailpointHttp.DisarmAsync(target.ClientUrl, failpoint));
                 Assert.True(unreachable is not null,
-                    $"{failpoint} on the {role} {target} was never hit within {ReachBound.TotalSeconds:0} s after {site.Provoke} (hits {hits})\n{cluster.Diagnostics()}");
+                    $"{failpoint} on the {role} {target} was never hit within {reachBound.TotalSeconds:0} s after {site.Provoke} (hits {hits})\n{cluster.Diagnostics()}");
                 Assert.Equal(0, hits);
                 outcome = $"not hit in {UnreachableWatch.TotalSeconds:0.#} s under load, as documented: {unreachable}";
             }
@@ -160,6 +160,27 @@ public partial class FailpointMatrixTests(FailpointMatrixCluster cluster, ITestO
         }
         var (ops, lost, unknown) = await CheckAsync(load, label);
         output.WriteLine($"matrix result {failpoint} x {role}: {outcome}; operations checked {ops} ({unknown} unknown), acknowledged ledger puts {load.Ledger.Count}, lost {lost}");
+    }
+
+    /// <summary>
+    /// A row fails when its site is not reached: <c>raftBeforeSaveSnap</c> armed on a follower
+    /// that is never made to need a snapshot is not hit, and the row says so.
+    /// </summary>
+    [Fact]
+    public async Task ARowWhoseSiteIsNeverReachedFails()
+    {
+        output.WriteLine(TestSeed.Describe);
+        await cluster.HealAsync();
+        var leader = await cluster.FindLeaderAsync(Generous);
+        var follower = cluster.Members.First(m => m != leader);
+        var site = Sites.Single(s => s.Name == "raftBeforeSaveSnap") with { Provoke = Provocation.Load };
+        var load = new ChaosLoad(cluster.Members, "fpm/never-reached/", KeyCount, TestSeed.Value, output.WriteLine);
+        var failure = await Assert.ThrowsAsync<Xunit.Sdk.TrueException>(() =>
+            PanicRowAsync(site, "follower", null, leader, follower, load, "never-reached", TimeSpan.FromSeconds(2)));
+        Assert.Contains("raftBeforeSaveSnap on the follower", failure.Message);
+        Assert.Contains("was never hit within 2 s", failure.Message);
+        Assert.True(follower.IsRunning);
+        Assert.Equal("off", (await FailpointHttp.ListAsync(follower.ClientUrl))!["raftBeforeSaveSnap"].Action);
     }
 
     /// <summary>Brings <paramref name="target"/> to the site; the id of a learner added on the way, if any.</summary>
