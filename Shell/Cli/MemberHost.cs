@@ -54,6 +54,8 @@ public static class MemberHost
         app.MapEtcdJsonApi();
         app.MapRaftDashboard();
         app.MapEtcdGrpcApi();
+        if (FailpointEndpoint.Enabled)
+            FailpointEndpoint.Map(app);
         return app;
     }
 }
