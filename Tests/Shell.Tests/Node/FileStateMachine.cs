@@ -13,7 +13,7 @@ namespace Raft.Shell.Tests.Node;
 /// commits every <see cref="CommitEvery"/> applies (a backend's batch commit) and when the node
 /// calls <see cref="Persist"/>. Its checkpoint is the committed file itself, streamed from disk.
 /// </summary>
-public sealed class FileStateMachine : IPersistentStateMachine
+internal sealed class FileStateMachine : IPersistentStateMachine
 {
     private const string StoreName = "store.dat";
     private static ReadOnlySpan<byte> Magic => "FSM1"u8;
