@@ -72,18 +72,7 @@ internal static class Program
     private static async Task<int> RunNode(string dir, string store, string peerUrl, int commitEvery, string prefix)
     {
         var sm = new Raft.Shell.Tests.Node.FileStateMachine(store, commitEvery);
-        var options = new Raft.Shell.Node.RaftNodeOptions
-        {
-            Name = "n1",
-            DataDir = dir,
-            ListenPeerUrls = peerUrl,
-            InitialAdvertisePeerUrls = peerUrl,
-            InitialCluster = $"n1={peerUrl}",
-            HeartbeatIntervalMs = 20,
-            ElectionTimeoutMs = 200,
-            SnapshotCount = 25,
-            SnapshotCatchUpEntries = 5,
-        };
+        var options = Raft.Shell.Tests.Node.CrashMemberOptions.For(dir, peerUrl);
         await using var node = await Raft.Shell.Node.RaftNode.StartAsync(options, sm);
         await node.WhenReadyAsync();
         Console.WriteLine("ready");

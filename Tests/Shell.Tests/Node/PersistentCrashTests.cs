@@ -74,18 +74,7 @@ public class PersistentCrashTests(ITestOutputHelper output)
 
             // Restarted from it, the member applies exactly what the store lacks.
             var sm = new FileStateMachine(store, commitEvery);
-            var options = new RaftNodeOptions
-            {
-                Name = "n1",
-                DataDir = data,
-                ListenPeerUrls = url,
-                InitialAdvertisePeerUrls = url,
-                InitialCluster = $"n1={url}",
-                HeartbeatIntervalMs = 20,
-                ElectionTimeoutMs = 200,
-                SnapshotCount = 25,
-                SnapshotCatchUpEntries = 5,
-            };
+            var options = CrashMemberOptions.For(data, url);
             await using (var node = await RaftNode.StartAsync(options, sm))
             {
                 await node.WhenReadyAsync().WaitAsync(TimeSpan.FromSeconds(30));
