@@ -43,6 +43,12 @@ internal sealed partial class ChaosMember : IDisposable
 
     public string InitialCluster { get; set; } = "";
 
+    /// <summary><c>--initial-cluster-state</c>: "new" for the first members, "existing" for one added later.</summary>
+    public string InitialClusterState { get; set; } = "new";
+
+    /// <summary>Variables for the next process (e.g. <c>RAFT_FAILPOINTS</c>); null for none.</summary>
+    public IReadOnlyDictionary<string, string>? ProcessEnvironment { get; set; }
+
     public RaftProcess? Process { get; private set; }
 
     public bool IsRunning
@@ -87,7 +93,7 @@ internal sealed partial class ChaosMember : IDisposable
         "serve", "--name", Name, "--data-dir", DataDir,
         "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
         "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
-        "--initial-cluster", InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", Token,
+        "--initial-cluster", InitialCluster, "--initial-cluster-state", InitialClusterState, "--initial-cluster-token", Token,
     ];
 
     /// <summary>Starts a process (the previous one must be gone) without waiting for it.</summary>
@@ -99,7 +105,7 @@ internal sealed partial class ChaosMember : IDisposable
             lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
         IsPaused = false;
         Lives++;
-        Process = RaftProcess.Start(Args());
+        Process = RaftProcess.Start(Args(), ProcessEnvironment);
         old?.Dispose();
     }
 

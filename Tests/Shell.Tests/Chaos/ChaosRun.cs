@@ -21,7 +21,7 @@ internal sealed record ChaosFigures(
 /// random members recording a history, a seeded schedule of faults, then healing, final reads and
 /// the linearizability check. Every process is killed and every iptables rule removed on dispose.
 /// </summary>
-internal sealed class ChaosRun : IDisposable
+internal sealed partial class ChaosRun : IDisposable
 {
     private static readonly TimeSpan Election = ProcessCluster.ElectionTimeout;
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
@@ -37,16 +37,20 @@ internal sealed class ChaosRun : IDisposable
     private readonly StringBuilder _log = new();
     private readonly Firewall? _firewall;
     private bool _artifactsWritten;
+    private readonly string _token;
+    private volatile ChaosMember[] _members = [];
 
     public ChaosRun(int size, int seed, string label, bool partitions, ITestOutputHelper output)
     {
         Assert.InRange(size, 3, 9);
         Seed = seed;
+        Size = size;
         Label = label;
         _output = output;
         var token = "chaos-" + Guid.NewGuid().ToString("N")[..8];
+        _token = token;
         for (var i = 1; i <= size; i++)
-            Members.Add(new ChaosMember(i, _dir.Sub($"m{i}"), token));
+            Join(new ChaosMember(i, _dir.Sub($"m{i}"), token));
         var initial = string.Join(",", Members.Select(m => $"{m.Name}={m.PeerUrl}"));
         foreach (var m in Members)
             m.InitialCluster = initial;
@@ -55,6 +59,9 @@ internal sealed class ChaosRun : IDisposable
 
     public int Seed { get; }
 
+    /// <summary>How many members the run starts with (membership changes come back to it).</summary>
+    public int Size { get; }
+
     /// <summary>
     /// A deliberately broken client: its "linearizable" gets are sent as serializable reads (answered
     /// by the member alone, however stale) yet recorded as linearizable, to show that the check
@@ -62,7 +69,12 @@ internal sealed class ChaosRun : IDisposable
     /// </summary>
     public bool BrokenReads { get; init; }
     public string Label { get; }
-    public List<ChaosMember> Members { get; } = [];
+
+    /// <summary>
+    /// The current members, as one array replaced whole on every change (clients read it while the
+    /// membership nemesis adds and removes members).
+    /// </summary>
+    public IReadOnlyList<ChaosMember> Members => _members;
 
     private string[] Keys { get; } = Enumerable.Range(0, KeyCount).Select(i => $"k{i}").ToArray();
 
@@ -81,10 +93,13 @@ internal sealed class ChaosRun : IDisposable
     }
 
     /// <summary>Runs the schedule under load, heals, checks; throws (after writing the artifacts) on any failure.</summary>
-    public async Task<ChaosFigures> RunAsync(IReadOnlyList<FaultKind> kinds, TimeSpan duration, int clients)
+    public Task<ChaosFigures> RunAsync(IReadOnlyList<FaultKind> kinds, TimeSpan duration, int clients) =>
+        RunAsync(Nemesis.Schedule(Seed, kinds, duration, Election), clients);
+
+    /// <summary>Runs the given schedule under load, heals, checks; throws (after writing the artifacts) on any failure.</summary>
+    public async Task<ChaosFigures> RunAsync(IReadOnlyList<FaultStep> schedule, int clients)
     {
         Log($"chaos run '{Label}': {Members.Count} members, {clients} clients, {KeyCount} keys, seed {Seed} ({TestSeed.Variable}={Seed} replays it)");
-        var schedule = Nemesis.Schedule(Seed, kinds, duration, Election);
         Log("schedule: " + string.Join(", ", schedule));
         try
         {
@@ -107,6 +122,7 @@ internal sealed class ChaosRun : IDisposable
             await FindLeaderAsync(TimeSpan.FromSeconds(30));
             await FinalReadsAsync(clients);
             var lost = await LostWritesAsync();
+            await SameDataEverywhereAsync();
 
             var ops = _history.Operations;
             var result = LinearizabilityChecker.Check(KvModel.Instance, ops,
@@ -114,6 +130,7 @@ internal sealed class ChaosRun : IDisposable
             var figures = Figures(result, lost.Count, clientsEnd);
             Log(result.Describe().TrimEnd());
             Log(Summary(figures));
+            Log($"figures saved to {RunFigures.Save(ResultsRoot(), Label, Seed, Size, figures)}");
             if (!result.IsLinearizable || lost.Count > 0 || !_revisionRegressions.IsEmpty)
             {
                 var why = new StringBuilder();
@@ -232,6 +249,11 @@ internal sealed class ChaosRun : IDisposable
     private async Task InjectAsync(FaultStep step)
     {
         var leader = await FindLeaderAsync(TimeSpan.FromSeconds(30));
+        if (IsProcessNemesis(step.Kind))
+        {
+            await InjectProcessFaultAsync(step, leader);
+            return;
+        }
         var n = Members.Count;
         var shuffled = Nemesis.Shuffle(Members, step.Pick);
         var t0 = _history.Now;
@@ -359,6 +381,7 @@ internal sealed class ChaosRun : IDisposable
     private async Task HealAllAsync()
     {
         _firewall?.Heal();
+        await PromoteLearnersAsync();
         var launched = new List<ChaosMember>();
         foreach (var m in Members)
         {
@@ -448,7 +471,7 @@ internal sealed class ChaosRun : IDisposable
             $"chaos summary '{Label}': seed {Seed}, {Members.Count} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
             $"acknowledged writes {f.AcknowledgedWrites}, lost {f.AcknowledgedWritesLost}; revision regressions {f.RevisionRegressions}; " +
             $"faults: {Kinds(f.Faults, n => n.ToString(ic))}; longest window without a successful write: {Kinds(f.LongestWriteGapMs, ms => ms.ToString("0", ic) + " ms")}; " +
-            $"election after the leader's fault (median/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");
+            $"election after the leader's fault (median/p99/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{RunFigures.Percentile(a, 0.99).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");
     }
 
     public static double Median(double[] sorted) =>
@@ -486,14 +509,14 @@ internal sealed class ChaosRun : IDisposable
         File.WriteAllText(Path.Combine(dir, "history.tsv"), h.ToString());
         File.WriteAllText(Path.Combine(dir, "report.txt"), report);
         lock (_log) File.WriteAllText(Path.Combine(dir, "run.log"), _log.ToString());
-        foreach (var m in Members)
+        foreach (var m in EveryMember)
             File.WriteAllText(Path.Combine(dir, $"{m.Name}.log"), m.Output);
         return dir;
     }
 
     public void Dispose()
     {
-        foreach (var m in Members)
+        foreach (var m in EveryMember)
             m.Dispose();
         _firewall?.Dispose();
         _dir.Dispose();
