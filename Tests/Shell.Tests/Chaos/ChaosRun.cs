@@ -468,7 +468,7 @@ internal sealed partial class ChaosRun : IDisposable
         string Kinds<T>(IReadOnlyDictionary<FaultKind, T> d, Func<T, string> show) =>
             string.Join(", ", d.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {show(kv.Value)}"));
         return string.Create(ic,
-            $"chaos summary '{Label}': seed {Seed}, {Members.Count} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
+            $"chaos summary '{Label}': seed {Seed}, {Size} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
             $"acknowledged writes {f.AcknowledgedWrites}, lost {f.AcknowledgedWritesLost}; revision regressions {f.RevisionRegressions}; " +
             $"faults: {Kinds(f.Faults, n => n.ToString(ic))}; longest window without a successful write: {Kinds(f.LongestWriteGapMs, ms => ms.ToString("0", ic) + " ms")}; " +
             $"election after the leader's fault (median/p99/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{RunFigures.Percentile(a, 0.99).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");

@@ -6,9 +6,11 @@ using Xunit.Abstractions;
 namespace Raft.Shell.Tests.Chaos;
 
 /// <summary>
-/// Real <c>raft serve</c> processes under seeded faults (SIGKILL, SIGSTOP, iptables partitions)
-/// with concurrent clients; every history must be linearizable, no acknowledged write lost, and no
-/// member's revision may go back for its client. RAFT_CHAOS_SECONDS (faults per run, 20 by default)
+/// Real <c>raft serve</c> processes under seeded faults (SIGKILL, SIGSTOP, iptables partitions,
+/// membership changes, slow-disk restarts) with concurrent clients; every history must be
+/// linearizable, no acknowledged write lost, no member's revision may go back for its client, and
+/// at the end every member holds the same data. Each run's figures go to the test output and to
+/// <c>TestResults/chaos-figures/</c>. RAFT_CHAOS_SECONDS (faults per run, 20 by default)
 /// and RAFT_CHAOS_RUNS (runs per test, seeds seed, seed+1, ...; 1 by default) lengthen the profile.
 /// </summary>
 [Collection(ProcessCollection.Name)]

@@ -2,6 +2,9 @@ using Raft.Shell.Tests.EndToEnd;
 
 namespace Raft.Shell.Tests.Chaos;
 
+/// <summary>One member's serializable read of every key: its revision and its keys and values.</summary>
+internal sealed record MemberData(string Name, long? Revision, IReadOnlyDictionary<string, string> Kvs);
+
 /// <summary>The end of a run: every current member holds the same keys and values at the same revision.</summary>
 internal sealed partial class ChaosRun
 {
@@ -12,42 +15,38 @@ internal sealed partial class ChaosRun
     private async Task SameDataEverywhereAsync()
     {
         var difference = "";
-        var keys = 0;
-        long revision = 0;
+        MemberData? agreed = null;
         await Wait.UntilAsync("every member to hold the same data", TimeSpan.FromSeconds(30), async () =>
         {
             var members = Members;
             var replies = await Task.WhenAll(members.Select(m => m.Client.RangeAsync("0", "~", serializable: true)));
-            for (var i = 0; i < members.Count; i++)
+            var silent = members.Zip(replies).FirstOrDefault(x => x.Second is not { Ok: true });
+            if (silent.First is not null)
             {
-                if (replies[i] is not { Ok: true } r)
-                {
-                    difference = $"{members[i].Name} did not answer: {replies[i]}";
-                    return false;
-                }
+                difference = $"{silent.First.Name} did not answer: {silent.Second}";
+                return false;
             }
-            var first = GatewayClient.Kvs(replies[0]!);
-            var firstRevision = ChaosClient.Revision(replies[0]!);
-            for (var i = 1; i < members.Count; i++)
-            {
-                var other = GatewayClient.Kvs(replies[i]!);
-                var otherRevision = ChaosClient.Revision(replies[i]!);
-                if (otherRevision != firstRevision)
-                {
-                    difference = $"{members[0].Name} is at revision {firstRevision}, {members[i].Name} at {otherRevision}";
-                    return false;
-                }
-                var differs = first.Keys.Union(other.Keys).FirstOrDefault(k => first.GetValueOrDefault(k) != other.GetValueOrDefault(k));
-                if (differs is not null)
-                {
-                    difference = $"at revision {firstRevision} {members[0].Name} has {differs}={first.GetValueOrDefault(differs) ?? "(absent)"}, {members[i].Name} has {other.GetValueOrDefault(differs) ?? "(absent)"}";
-                    return false;
-                }
-            }
-            keys = first.Count;
-            revision = firstRevision ?? 0;
-            return true;
+            var data = members.Zip(replies, (m, r) => new MemberData(m.Name, ChaosClient.Revision(r!), GatewayClient.Kvs(r!))).ToArray();
+            difference = Difference(data) ?? "";
+            agreed = data[0];
+            return difference.Length == 0;
         }, () => difference + "\n" + Diagnostics());
-        Log($"every member ({string.Join(", ", Members.Select(m => m.Name))}) holds the same {keys} keys at revision {revision}");
+        Log($"every member ({string.Join(", ", Members.Select(m => m.Name))}) holds the same {agreed!.Kvs.Count} keys at revision {agreed.Revision}");
+    }
+
+    /// <summary>The first difference between the members' reads (revision, then a key), or null when they all agree.</summary>
+    public static string? Difference(IReadOnlyList<MemberData> data)
+    {
+        var first = data[0];
+        foreach (var other in data.Skip(1))
+        {
+            if (other.Revision != first.Revision)
+                return $"{first.Name} is at revision {first.Revision}, {other.Name} at {other.Revision}";
+            var key = first.Kvs.Keys.Union(other.Kvs.Keys).Order(StringComparer.Ordinal)
+                .FirstOrDefault(k => first.Kvs.GetValueOrDefault(k) != other.Kvs.GetValueOrDefault(k));
+            if (key is not null)
+                return $"at revision {first.Revision} {first.Name} has {key}={first.Kvs.GetValueOrDefault(key) ?? "(absent)"}, {other.Name} has {key}={other.Kvs.GetValueOrDefault(key) ?? "(absent)"}";
+        }
+        return null;
     }
 }
