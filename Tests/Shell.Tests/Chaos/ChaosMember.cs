@@ -46,8 +46,11 @@ internal sealed partial class ChaosMember : IDisposable
     /// <summary><c>--initial-cluster-state</c>: "new" for the first members, "existing" for one added later.</summary>
     public string InitialClusterState { get; set; } = "new";
 
-    /// <summary>Variables for the next process (e.g. <c>RAFT_FAILPOINTS</c>); null for none.</summary>
-    public IReadOnlyDictionary<string, string>? ProcessEnvironment { get; set; }
+    /// <summary>Further flags (snapshot count ...).</summary>
+    public List<string> Flags { get; } = [];
+
+    /// <summary>Environment of the next process (RAFT_FAILPOINTS_HTTP, RAFT_FAILPOINTS ...).</summary>
+    public Dictionary<string, string> Environment { get; } = new();
 
     public RaftProcess? Process { get; private set; }
 
@@ -94,6 +97,7 @@ internal sealed partial class ChaosMember : IDisposable
         "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
         "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
         "--initial-cluster", InitialCluster, "--initial-cluster-state", InitialClusterState, "--initial-cluster-token", Token,
+        .. Flags,
     ];
 
     /// <summary>Starts a process (the previous one must be gone) without waiting for it.</summary>
@@ -105,7 +109,7 @@ internal sealed partial class ChaosMember : IDisposable
             lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
         IsPaused = false;
         Lives++;
-        Process = RaftProcess.Start(Args(), ProcessEnvironment);
+        Process = RaftProcess.Start(Args(), Environment);
         old?.Dispose();
     }
 
@@ -157,6 +161,39 @@ internal sealed partial class ChaosMember : IDisposable
     private static partial Regex StartLine();
 
     public override string ToString() => $"{Name} ({Address})";
+
+    /// <summary>Resumes paused members and starts stopped ones; waits until those started serve.</summary>
+    public static async Task HealAllAsync(IEnumerable<ChaosMember> members)
+    {
+        var launched = new List<ChaosMember>();
+        foreach (var m in members)
+        {
+            m.Resume();
+            if (m.IsRunning) continue;
+            m.Launch();
+            launched.Add(m);
+        }
+        foreach (var m in launched)
+            await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>A member that says it is the leader and that a majority of members name as leader.</summary>
+    public static Task<ChaosMember> FindLeaderAsync(IReadOnlyList<ChaosMember> members, TimeSpan timeout, Func<string> diagnostics) =>
+        Wait.ForAsync("a leader a majority agrees on", timeout, async () =>
+        {
+            var statuses = await Task.WhenAll(members.Where(m => m.IsServing).Select(async m => (m, s: await m.Client.StatusAsync())));
+            foreach (var (m, s) in statuses)
+            {
+                if (s is null || s.Leader != m.Id) continue;
+                if (statuses.Count(x => x.s?.Leader == m.Id) > members.Count / 2)
+                    return m;
+            }
+            return null;
+        }, diagnostics);
+
+    /// <summary>The tail of every member's output, for a failing assertion's message.</summary>
+    public static string Diagnostics(IEnumerable<ChaosMember> members) =>
+        string.Join("\n", members.Select(m => $"--- {m.Name} ({(m.IsPaused ? "paused" : m.IsRunning ? "running" : "stopped")}):\n{ProcessCluster.Tail(m.Output, 30)}"));
 
     public void Dispose()
     {

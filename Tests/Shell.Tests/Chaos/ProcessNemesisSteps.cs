@@ -12,7 +12,7 @@ internal sealed partial class ChaosRun
     private async Task InjectProcessFaultAsync(FaultStep step, ChaosMember leader)
     {
         Log($"fault {step.Kind}: starting");
-        var t0 = _history.Now;
+        var t0 = History.Now;
         Func<Task>? heal = null;
         Task<double?>? election = null;
         string what;
@@ -50,7 +50,7 @@ internal sealed partial class ChaosRun
         }
         if (heal is not null)
             await heal();
-        var healed = _history.Now;
+        var healed = History.Now;
         Log($"healed {step.Kind}");
         lock (_events) _events.Add(new FaultEvent(step, t0, healed, electionMs));
         await Task.Delay(step.Quiet);

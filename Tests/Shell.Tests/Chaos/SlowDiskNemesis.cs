@@ -1,4 +1,5 @@
 using System.Globalization;
+using Raft.Shell.Node;
 
 namespace Raft.Shell.Tests.Chaos;
 
@@ -16,14 +17,16 @@ internal sealed partial class ChaosRun
         var followers = Members.Where(m => m != leader).ToArray();
         var m = step.Pick % 2 == 0 ? leader : followers[step.Pick / 2 % followers.Length];
         var arm = string.Create(CultureInfo.InvariantCulture, $"{failpoint}=sleep({sleep})");
-        await RestartAsync(m, new Dictionary<string, string> { ["RAFT_FAILPOINTS"] = arm });
-        return ($"{m}{(m == leader ? " (the leader)" : "")} restarted with RAFT_FAILPOINTS={arm}", () => RestartAsync(m, null));
+        await RestartAsync(m, arm);
+        return ($"{m}{(m == leader ? " (the leader)" : "")} restarted with {FailpointSet.EnvironmentVariable}={arm}", () => RestartAsync(m, null));
     }
 
-    private static async Task RestartAsync(ChaosMember m, IReadOnlyDictionary<string, string>? environment)
+    /// <summary>Restarts <paramref name="m"/> with <paramref name="failpoints"/> armed at start, or with none when null.</summary>
+    private static async Task RestartAsync(ChaosMember m, string? failpoints)
     {
         m.Kill();
-        m.ProcessEnvironment = environment;
+        if (failpoints is null) m.Environment.Remove(FailpointSet.EnvironmentVariable);
+        else m.Environment[FailpointSet.EnvironmentVariable] = failpoints;
         m.Launch();
         await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
     }
