@@ -43,10 +43,13 @@ internal sealed partial class ChaosMember : IDisposable
 
     public string InitialCluster { get; set; } = "";
 
+    /// <summary><c>--initial-cluster-state</c>: "new" for the first members, "existing" for one added later.</summary>
+    public string InitialClusterState { get; set; } = "new";
+
     /// <summary>Further flags (snapshot count ...).</summary>
     public List<string> Flags { get; } = [];
 
-    /// <summary>Environment of the process (RAFT_FAILPOINTS_HTTP ...).</summary>
+    /// <summary>Environment of the next process (RAFT_FAILPOINTS_HTTP, RAFT_FAILPOINTS ...).</summary>
     public Dictionary<string, string> Environment { get; } = new();
 
     public RaftProcess? Process { get; private set; }
@@ -93,7 +96,7 @@ internal sealed partial class ChaosMember : IDisposable
         "serve", "--name", Name, "--data-dir", DataDir,
         "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
         "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
-        "--initial-cluster", InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", Token,
+        "--initial-cluster", InitialCluster, "--initial-cluster-state", InitialClusterState, "--initial-cluster-token", Token,
         .. Flags,
     ];
 
