@@ -67,15 +67,16 @@ for ((i = 0; i < runs; i++)); do
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# figures SYSTEM: one JSON object summarising every run's figures of SYSTEM.
+# figures SYSTEM: one JSON object summarising every run's figures of SYSTEM (the files the test
+# saves, Tests/Shell.Tests/Chaos/RunFigures.cs: compare-SYSTEM-SEED.json, one per run).
 figures() {
-  local files=("$results"/chaos-figures/compare-"$1"-seed*.json)
+  local files=("$results"/chaos-figures/compare-"$1"-*.json)
   [ -e "${files[0]}" ] || { echo '{}'; return; }
   jq -s '
     def pct(p): sort as $a | ($a | length) as $n | if $n == 0 then null else $a[([((p / 100 * $n) | ceil) - 1, 0] | max)] end;
     def median: sort as $a | ($a | length) as $n | if $n == 0 then null
       elif $n % 2 == 1 then $a[($n - 1) / 2] else ($a[$n / 2 - 1] + $a[$n / 2]) / 2 end;
-    . as $runs
+    map(select(.runs == 1)) as $runs
     | ([$runs[] | .faults | keys[]] | unique) as $kinds
     | {
         runs: ($runs | length),
@@ -85,9 +86,9 @@ figures() {
         lost: ([$runs[].acknowledgedWritesLost] | add),
         regressions: ([$runs[].revisionRegressions] | add),
         faults: ($kinds | map({key: ., value: ([$runs[].faults[.] // 0] | add)}) | from_entries),
-        election: ($kinds | map(. as $k | {key: $k, value: ([$runs[].electionMs[$k] // [] | .[]]
+        election: ($kinds | map(. as $k | {key: $k, value: ([$runs[].electionMs[$k].samples // [] | .[]]
                      | {n: length, median: median, p99: pct(99)})}) | from_entries),
-        gap: ($kinds | map(. as $k | {key: $k, value: ([$runs[].longestWriteGapMs[$k] // empty]
+        gap: ($kinds | map(. as $k | {key: $k, value: ([$runs[].longestWindowWithoutWriteMs[$k] // empty]
                      | {median: median, max: max})}) | from_entries)
       }' "${files[@]}"
 }

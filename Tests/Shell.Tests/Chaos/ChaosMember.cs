@@ -50,6 +50,15 @@ internal sealed class ChaosMember : IDisposable
 
     public string InitialCluster { get; set; } = "";
 
+    /// <summary><c>--initial-cluster-state</c>: "new" for the first members, "existing" for one added later.</summary>
+    public string InitialClusterState { get; set; } = "new";
+
+    /// <summary>Further flags (snapshot count ...).</summary>
+    public List<string> Flags { get; } = [];
+
+    /// <summary>Environment of the next process (RAFT_FAILPOINTS_HTTP, RAFT_FAILPOINTS ...).</summary>
+    public Dictionary<string, string> Environment { get; } = new();
+
     public RaftProcess? Process { get; private set; }
 
     public bool IsRunning
@@ -147,6 +156,39 @@ internal sealed class ChaosMember : IDisposable
     private static extern int SendSignal(int pid, int signal);
 
     public override string ToString() => $"{Name} ({Address})";
+
+    /// <summary>Resumes paused members and starts stopped ones; waits until those started serve.</summary>
+    public static async Task HealAllAsync(IEnumerable<ChaosMember> members)
+    {
+        var launched = new List<ChaosMember>();
+        foreach (var m in members)
+        {
+            m.Resume();
+            if (m.IsRunning) continue;
+            m.Launch();
+            launched.Add(m);
+        }
+        foreach (var m in launched)
+            await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>A member that says it is the leader and that a majority of members name as leader.</summary>
+    public static Task<ChaosMember> FindLeaderAsync(IReadOnlyList<ChaosMember> members, TimeSpan timeout, Func<string> diagnostics) =>
+        Wait.ForAsync("a leader a majority agrees on", timeout, async () =>
+        {
+            var statuses = await Task.WhenAll(members.Where(m => m.IsServing).Select(async m => (m, s: await m.Client.StatusAsync())));
+            foreach (var (m, s) in statuses)
+            {
+                if (s is null || s.Leader != m.Id) continue;
+                if (statuses.Count(x => x.s?.Leader == m.Id) > members.Count / 2)
+                    return m;
+            }
+            return null;
+        }, diagnostics);
+
+    /// <summary>The tail of every member's output, for a failing assertion's message.</summary>
+    public static string Diagnostics(IEnumerable<ChaosMember> members) =>
+        string.Join("\n", members.Select(m => $"--- {m.Name} ({(m.IsPaused ? "paused" : m.IsRunning ? "running" : "stopped")}):\n{ProcessCluster.Tail(m.Output, 30)}"));
 
     public void Dispose()
     {

@@ -59,9 +59,32 @@ internal abstract partial class MemberFlavour
         "--name", m.Name, "--data-dir", m.DataDir,
         "--listen-client-urls", m.ClientUrl, "--advertise-client-urls", m.ClientUrl,
         "--listen-peer-urls", m.PeerUrl, "--initial-advertise-peer-urls", m.PeerUrl,
-        "--initial-cluster", m.InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", m.Token,
-        .. SharedFlags,
+        "--initial-cluster", m.InitialCluster, "--initial-cluster-state", m.InitialClusterState, "--initial-cluster-token", m.Token,
+        .. WithOwnFlags(m.Flags),
     ];
+
+    /// <summary>
+    /// <see cref="SharedFlags"/> less those the member sets itself, then the member's own flags: a
+    /// flag given twice is an error, and a test's own choice (a small snapshot count) wins.
+    /// </summary>
+    internal static IEnumerable<string> WithOwnFlags(IReadOnlyList<string> own)
+    {
+        static string FlagName(string flag) => flag.Split('=', 2)[0];
+        var set = own.Where(f => f.StartsWith("--", StringComparison.Ordinal)).Select(FlagName).ToHashSet();
+        for (var i = 0; i < SharedFlags.Count; i++)
+        {
+            var flag = SharedFlags[i];
+            var withValue = !flag.Contains('='); // "--flag value" rather than "--flag=value"
+            if (!set.Contains(FlagName(flag)))
+            {
+                yield return flag;
+                if (withValue) yield return SharedFlags[i + 1];
+            }
+            if (withValue) i++;
+        }
+        foreach (var flag in own)
+            yield return flag;
+    }
 
     public override string ToString() => Name;
 
@@ -75,7 +98,7 @@ internal abstract partial class MemberFlavour
         public override void CheckInstalled() =>
             Assert.True(File.Exists(RaftProcess.Dll), $"the raft program is not built at {RaftProcess.Dll}");
 
-        public override RaftProcess Start(ChaosMember m) => RaftProcess.Start(["serve", .. MemberFlags(m)]);
+        public override RaftProcess Start(ChaosMember m) => RaftProcess.Start(["serve", .. MemberFlags(m)], m.Environment);
 
         public override string ReadyText(ChaosMember m) => $"{m.Name}: member ";
 
@@ -109,14 +132,14 @@ internal abstract partial class MemberFlavour
         {
             string[] etcd = [Program, .. MemberFlags(m), "--logger", "zap", "--log-outputs", "stderr"];
             if (Uid(m) is not { } uid || OperatingSystem.IsWindows())
-                return RaftProcess.StartProgram(etcd[0], etcd[1..]);
+                return RaftProcess.StartProgram(etcd[0], etcd[1..], m.Environment);
             // Its own uid: the firewall recognises its connections by it. The data directory is its own.
             if (!Directory.Exists(m.DataDir))
             {
                 Directory.CreateDirectory(m.DataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
                 Assert.True(Chown(m.DataDir, uid, uid) == 0, $"chown {m.DataDir} to {uid} failed: {Marshal.GetLastPInvokeError()}");
             }
-            return RaftProcess.StartProgram("setpriv", [$"--reuid={uid}", $"--regid={uid}", "--clear-groups", .. etcd]);
+            return RaftProcess.StartProgram("setpriv", [$"--reuid={uid}", $"--regid={uid}", "--clear-groups", .. etcd], m.Environment);
         }
 
         // etcd's rafthttp dials peers with no local address, so its connections leave from
