@@ -242,8 +242,8 @@ internal static class NodeStart
                 // etcd discards these; they are kept because the commit index on disk may lag
                 // behind what the member applied and acknowledged (NodeBootstrap.restartAsStandaloneNode).
                 if (f.KeptPastCommit > 0)
-                    log.LogWarning("keeping {Count} WAL entries past the commit index on disk ({Commit}); some may never have been committed and now take effect",
-                        f.KeptPastCommit, state.HardState.Commit);
+                    log.LogWarning("keeping {Count} WAL entries past the commit index on disk ({Commit}) and the applied index ({Applied}); some may never have been committed and now take effect",
+                        f.KeptPastCommit, state.HardState.Commit, durable);
                 // Written before the node starts, with an empty hard state, as etcd does.
                 storage.Save(CoreAdapter.EmptyHardState, f.WalEntries);
                 image = f.Storage;
