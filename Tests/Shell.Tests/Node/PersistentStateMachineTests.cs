@@ -3,8 +3,6 @@ using Raft.Interop;
 using Raft.Shell;
 using Raft.Shell.Node;
 using Raft.Shell.Storage;
-using Raft.Shell.Tests.PowerLoss;
-using Raft.Shell.Wal;
 using Xunit.Abstractions;
 
 namespace Raft.Shell.Tests.Node;

@@ -22,6 +22,11 @@ internal sealed class PowerCutMembers(NodeCluster cluster, ITestOutputHelper out
             _disks[name] = new SimDisk(cluster.DataDir(name));
         var o = cluster.Options(name);
         o.ForceNewCluster = forceNewCluster;
+        // An election after the last put writes its hard state with a sync, commit index and all,
+        // and the cut then loses nothing the test looks at; slower timeouts keep a loaded machine
+        // (other tests beside) from electing by accident.
+        o.HeartbeatIntervalMs = 100;
+        o.ElectionTimeoutMs = 1000;
         o.ConfigureStorage = w => w.FileSystem = _disks[name];
         return o;
     }
