@@ -145,8 +145,8 @@ let createConfigChangeEnts (ids: uint64 list) (self: uint64) (selfContext: byte[
 /// the fsync, etcd issue 14370), so every entry it applied is among these; by log matching the
 /// entries are a prefix of the committed log followed by a tail that was never committed. No client
 /// was told such a tail entry succeeded or failed for sure (it was never applied anywhere; its
-/// proposer's wait ends with a timeout or a stop, an unknown outcome; a refused proposal never
-/// reached a log), and an operation of unknown outcome may take effect at any later point, so
+/// proposer's wait ends at the request timeout, answered as a timeout or as no leader, or with a
+/// stop: an unknown outcome; a refused proposal never reached a log), and an operation of unknown outcome may take effect at any later point, so
 /// committing it now changes no answer already given. What the tail can be: entries this member
 /// led or received that were never committed, or a stale tail from an old leader that a new
 /// leader overwrote on the others (their committed entries are lost by any forced restart of this
