@@ -239,8 +239,11 @@ internal static class NodeStart
                 var selfContext = new ClusterMember(id, RaftNodeOptions.SplitUrls(o.InitialAdvertisePeerUrls).Order(StringComparer.Ordinal).ToArray(), false, "", []).ToJson();
                 var f = CoreAdapter.ForceStandalone(id, selfContext, snapshot, state.HardState, state.Entries, durable, out var forceError)
                     ?? throw new NodeStartException($"cannot force a new cluster: {forceError}");
-                if (f.DiscardedEntries > 0)
-                    log.LogInformation("discarding {Count} uncommitted WAL entries (commit index {Commit})", f.DiscardedEntries, state.HardState.Commit);
+                // etcd discards these; they are kept because the commit index on disk may lag
+                // behind what the member applied and acknowledged (NodeBootstrap.restartAsStandaloneNode).
+                if (f.KeptPastCommit > 0)
+                    log.LogWarning("keeping {Count} WAL entries past the commit index on disk ({Commit}) and the applied index ({Applied}); some may never have been committed and now take effect",
+                        f.KeptPastCommit, state.HardState.Commit, durable);
                 // Written before the node starts, with an empty hard state, as etcd does.
                 storage.Save(CoreAdapter.EmptyHardState, f.WalEntries);
                 image = f.Storage;

@@ -309,24 +309,41 @@ let private genForcedCase =
         return { Term = 1UL; Vote = 1UL; Commit = commit }, entries, applied
     }
 
-/// --force-new-cluster keeps every entry at or below the commit index and every entry the state
-/// machine holds as applied (it may have been acknowledged), and commits them.
-let forcedRestartKeepsWhatWasApplied (force: ForceRestart) =
+/// --force-new-cluster keeps every entry the WAL holds, in order (the commit index on disk may lag
+/// behind what the member applied, and an in-memory state machine keeps no applied index), and
+/// commits them with the forced conf changes after the last one.
+let forcedRestartKeepsEveryWalEntry (force: ForceRestart) =
     property {
         let! hs, entries, applied = genForcedCase
         match force hs entries applied with
         | Error e -> failwithf "refused: %s" e
         | Ok r ->
-            let keep = max hs.Commit applied
-            let kept = r.Storage.Entries |> Array.filter (fun e -> e.Type = EntryNormal) |> Array.map (fun e -> e.Index)
-            let expected = entries |> Array.filter (fun e -> e.Index <= keep) |> Array.map (fun e -> e.Index)
-            if kept <> expected then failwithf "kept %A, expected %A (commit %d, applied %d)" kept expected hs.Commit applied
-            if r.Storage.HardState.Commit < keep then failwithf "commit index %d below %d" r.Storage.HardState.Commit keep
+            let why = sprintf "(commit %d, applied %d, last %d)" hs.Commit applied entries.Length
+            let stored = r.Storage.Entries
+            if stored.Length < entries.Length || stored[.. entries.Length - 1] <> entries then
+                failwithf "kept %s, not every WAL entry %s" (Describe.entries stored) why
+            let forced = stored[entries.Length ..]
+            if forced <> r.WalEntries then failwithf "the WAL gets %s, the storage %s %s" (Describe.entries r.WalEntries) (Describe.entries forced) why
+            if forced |> Array.mapi (fun i e -> e.Index <> uint64 (entries.Length + 1 + i)) |> Array.exists id then
+                failwithf "the forced conf changes %s do not follow the last entry %s" (Describe.entries forced) why
+            if r.Storage.HardState.Commit <> stored[stored.Length - 1].Index then
+                failwithf "commit index %d, not the last entry %d %s" r.Storage.HardState.Commit stored[stored.Length - 1].Index why
     }
+
+/// etcd's rule: discards the entries past the durable commit index (the larger of the WAL's and
+/// the state machine's), as this repository did before.
+let discardsPastTheDurableCommit: ForceRestart =
+    fun hs entries applied ->
+        let keep = max hs.Commit applied
+        NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs (entries |> Array.filter (fun e -> e.Index <= keep)) applied
+
+/// Core's forced restart, as a ForceRestart.
+let private forceCore: ForceRestart =
+    fun hs entries applied -> NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs entries applied
 
 /// Trusts the WAL's commit index alone (what the seed does).
 let ignoresTheAppliedIndex: ForceRestart =
-    fun hs entries _ -> NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs entries 0UL
+    fun hs entries _ -> NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs (entries |> Array.filter (fun e -> e.Index <= hs.Commit)) 0UL
 
 // ---- purge -------------------------------------------------------------------------------------
 
@@ -407,9 +424,12 @@ let tests =
               pair "a persistent state machine's snapshots are not paced; an in-memory one's are"
                   (persistentIsNotPaced SnapshotPlanner.settingsFor)
                   "pacesEveryKind" (persistentIsNotPaced pacesEveryKind)
-              pair "--force-new-cluster keeps every entry the state machine applied"
-                  (forcedRestartKeepsWhatWasApplied (fun hs ents applied -> NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs ents applied))
-                  "ignoresTheAppliedIndex" (forcedRestartKeepsWhatWasApplied ignoresTheAppliedIndex)
+              pair "--force-new-cluster keeps every WAL entry"
+                  (forcedRestartKeepsEveryWalEntry forceCore)
+                  "discardsPastTheDurableCommit" (forcedRestartKeepsEveryWalEntry discardsPastTheDurableCommit)
+              pair "--force-new-cluster keeps every WAL entry (the seed's rule)"
+                  (forcedRestartKeepsEveryWalEntry forceCore)
+                  "ignoresTheAppliedIndex" (forcedRestartKeepsEveryWalEntry ignoresTheAppliedIndex)
               pair "purge removes only the oldest files beyond the numbers to keep"
                   (purgesOnlyTheOldest Purge.plan)
                   "purgesTheNewest" (purgesOnlyTheOldest purgesTheNewest) ]

@@ -3,8 +3,6 @@ using Raft.Interop;
 using Raft.Shell;
 using Raft.Shell.Node;
 using Raft.Shell.Storage;
-using Raft.Shell.Tests.PowerLoss;
-using Raft.Shell.Wal;
 using Xunit.Abstractions;
 
 namespace Raft.Shell.Tests.Node;
@@ -163,21 +161,11 @@ public class PersistentStateMachineTests(ITestOutputHelper output)
     public async Task ForceNewClusterKeepsEveryEntryThePersistentStateMachineApplied()
     {
         await using var c = new NodeCluster(3);
-        var disks = new Dictionary<string, SimDisk>();
+        var disks = new PowerCutMembers(c, output);
         var machines = new Dictionary<string, FileStateMachine>();
-        RaftNodeOptions OnDisk(string name, bool force = false)
-        {
-            var o = c.Options(name);
-            o.ForceNewCluster = force;
-            o.ConfigureStorage = w => w.FileSystem = disks[name];
-            return o;
-        }
         foreach (var n in new[] { "m1", "m2", "m3" })
-        {
-            disks[n] = new SimDisk(c.DataDir(n));
             machines[n] = new FileStateMachine(c.DataDir("store-" + n));
-        }
-        await Task.WhenAll(machines.Select(kv => c.StartWithAsync(kv.Key, kv.Value, OnDisk(kv.Key))));
+        await Task.WhenAll(machines.Select(kv => c.StartWithAsync(kv.Key, kv.Value, disks.Options(kv.Key))));
         var leader = await c.LeaderAsync();
         var name = c.Nodes.First(kv => kv.Value == leader).Key;
         foreach (var cmd in Commands("p", 50))
@@ -186,30 +174,16 @@ public class PersistentStateMachineTests(ITestOutputHelper output)
         var acknowledged = machines[name].Items;
         Assert.Equal(Commands("p", 50), acknowledged);
         var durable = machines[name].AppliedIndex;
-
-        foreach (var n in disks.Keys.ToArray())
-            disks[n] = disks[n].PowerCut(CutMode.DropAll, new Random(TestSeed.Value));
-        foreach (var n in disks.Keys)
-        {
-            try
-            {
-                await c.StopAsync(n);
-            }
-            catch (Exception ex)
-            {
-                output.WriteLine($"{n} stopped on a dead disk: {ex.GetType().Name}");
-            }
-        }
+        await disks.CutAllAsync();
 
         // What the WAL kept: every entry, and a commit index behind the last one applied.
-        var (storage, state) = NodeStorage.Restart(c.DataDir(name), new WalOptions { FileSystem = disks[name] });
-        storage.Close();
+        var state = disks.ReadWal(name);
         output.WriteLine($"the WAL kept commit {state.HardState.Commit}, last entry {state.Entries[^1].Index}; the store applied {durable}");
         Assert.True(state.HardState.Commit < durable, $"the WAL kept commit {state.HardState.Commit}: the power cut did not lose the last commit index (applied {durable})");
         Assert.True(state.Entries[^1].Index >= durable);
 
         var forced = new FileStateMachine(c.DataDir("store-" + name));
-        var node = await c.StartWithAsync(name, forced, OnDisk(name, force: true));
+        var node = await c.StartWithAsync(name, forced, disks.Options(name, forceNewCluster: true));
         await node.WhenReadyAsync().WaitAsync(TimeSpan.FromSeconds(15));
         await SingleNodeTests.WaitUntil(() => node.Status.Role == NodeRole.Leader);
         await node.ProposeAsync(Bytes("after"));
@@ -219,8 +193,7 @@ public class PersistentStateMachineTests(ITestOutputHelper output)
         // The raft log still holds the last acknowledged put at the index the store applied it:
         // dropped, its index would go to a forced conf change, and a member that catches up from
         // the log would never apply the put.
-        (storage, state) = NodeStorage.Restart(c.DataDir(name), new WalOptions { FileSystem = disks[name] });
-        storage.Close();
+        state = disks.ReadWal(name);
         var entry = state.Entries.Single(e => e.Index == durable);
         Assert.Equal(EntryKindOfLog.Normal, CoreAdapter.KindOf(entry.Type));
         var (kind, _, payload) = EntryData.Parse(entry.Data);
