@@ -179,6 +179,9 @@ internal sealed class ChaosLoad
         maxRevision[member.Name] = Math.Max(max, rev);
     }
 
+    private static bool IsNoLeader(Reply? reply) =>
+        reply is { Status: 503 } r && r.Body.Contains("\"etcdserver: no leader\"", StringComparison.Ordinal);
+
     private bool EndWrite(PendingOperation<KvInput, KvOutput> pending, Delivery d, Reply? reply)
     {
         if (reply is { Ok: true })
@@ -187,8 +190,11 @@ internal sealed class ChaosLoad
             _writeTimes.Add(History.Now);
             return true;
         }
-        // Refused connections never reached a member; anything else may still be applied.
-        if (d == Delivery.NotSent) pending.Discard();
+        // Refused connections never reached a member, and "no leader" is the node's answer for a
+        // proposal that never left its runner (a timed-out proposal that raft took answers
+        // "request timed out ..."): both are definite failures, so the checker holds the node to
+        // them. Anything else may still be applied.
+        if (d == Delivery.NotSent || IsNoLeader(reply)) pending.Discard();
         else pending.CompleteUnknown(KvOutput.Unknown);
         return false;
     }
