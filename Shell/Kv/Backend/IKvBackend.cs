@@ -1,0 +1,46 @@
+namespace Raft.Kv.Backend;
+
+/// <summary>The named key spaces of the backend (etcd's buckets).</summary>
+public enum KvBucket : byte { Key = 1, Meta = 2, Lease = 3, Alarm = 4, Auth = 5, Members = 6 }
+
+/// <summary>
+/// An embedded, crash-safe, ordered key-value database that holds the MVCC history and the applied
+/// index (etcd's backend). Keys within a bucket are ordered bytewise (unsigned lexicographic).
+/// </summary>
+public interface IKvBackend : IDisposable
+{
+    /// <summary>A read view of the last committed state, consistent for its whole lifetime.</summary>
+    IKvBackendReader OpenReader();
+
+    /// <summary>A write batch. Nothing is visible to readers or durable before <see cref="IKvBackendBatch.Commit"/>.</summary>
+    IKvBackendBatch BeginBatch();
+
+    /// <summary>Bytes the database takes on disk now.</summary>
+    long SizeBytes { get; }
+
+    /// <summary>
+    /// Writes a consistent copy of the committed state to <paramref name="destination"/> while
+    /// writes go on; <see cref="KvBackends"/>'s restore turns such a stream back into a database.
+    /// </summary>
+    Task WriteCheckpointAsync(Stream destination, CancellationToken cancellationToken);
+}
+
+public interface IKvBackendReader : IDisposable
+{
+    /// <summary>The value under <paramref name="key"/>, or null.</summary>
+    byte[]? Get(KvBucket bucket, ReadOnlySpan<byte> key);
+
+    /// <summary>
+    /// The pairs with from &lt;= key &lt; to in key order; an empty <paramref name="to"/> means to the end
+    /// of the bucket. At most <paramref name="limit"/> pairs when limit &gt; 0.
+    /// </summary>
+    IEnumerable<KeyValuePair<byte[], byte[]>> Scan(KvBucket bucket, ReadOnlyMemory<byte> from, ReadOnlyMemory<byte> to, int limit = 0);
+}
+
+public interface IKvBackendBatch : IDisposable
+{
+    void Put(KvBucket bucket, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+    void Delete(KvBucket bucket, ReadOnlySpan<byte> key);
+    /// <summary>Makes every change of the batch visible and durable at once (fsync before it returns).</summary>
+    void Commit();
+}
