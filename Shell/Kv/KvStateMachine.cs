@@ -1,85 +1,129 @@
 using Raft.Interop;
+using Raft.Kv.Backend;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
 
 namespace Raft.Kv;
 
 /// <summary>
-/// The replicated key-value store: applies put and delete-range commands (etcd's InternalRaftRequest
-/// encoding, see <see cref="KvCommandCodec"/>) with etcd's revision counting, and serves reads.
+/// The replicated key-value store: applies put, delete-range, txn and compaction commands (etcd's
+/// InternalRaftRequest encoding, see <see cref="KvCommandCodec"/>) to an <see cref="MvccStore"/> with
+/// etcd's revision counting, and serves reads at any retained revision.
 /// </summary>
 /// <remarks>
-/// The state is an immutable <see cref="KvState"/> that Apply replaces with one reference write, so a
-/// reader that takes <see cref="Current"/> sees one consistent revision however long it reads, without
-/// locks and without holding up the apply loop.
+/// Readers never block the apply loop: a read names a revision, and the store keeps every revision
+/// down to its last compaction, so a reader sees one consistent revision however long it reads.
 /// </remarks>
-public sealed class KvStateMachine : IStateMachine, ISnapshotCapture
+public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposable
 {
     private readonly KvMetrics? _metrics;
-    private KvState _state = KvState.Initial;
-
-    /// <summary>Creates an empty store (revision 1), counting puts, deletes and ranges on <paramref name="metrics"/> if given.</summary>
-    public KvStateMachine(KvMetrics? metrics = null)
-    {
-        _metrics = metrics;
-        metrics?.ObserveStore(() => Current);
-    }
-
-    /// <summary>The store as of the last applied command.</summary>
-    public KvState Current => Volatile.Read(ref _state);
 
     /// <summary>
-    /// Applies one command. Returns a <see cref="PutResponse"/> or <see cref="DeleteRangeResponse"/>, or a
-    /// <see cref="KvError"/> (the store unchanged) for a command that is malformed or invalid: a bad
-    /// entry must not stop the apply loop, and every member answers it the same way.
+    /// Creates a store on <paramref name="backend"/> (in memory when null), counting puts, deletes and
+    /// ranges on <paramref name="metrics"/> if given. The store owns the backend.
+    /// </summary>
+    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null)
+    {
+        _metrics = metrics;
+        Store = new MvccStore(backend ?? KvBackends.InMemory(), options);
+        metrics?.ObserveStore(Store);
+    }
+
+    /// <summary>The multi-version store the commands are applied to.</summary>
+    public MvccStore Store { get; }
+
+    /// <summary>
+    /// Applies one command. Returns a <see cref="PutResponse"/>, <see cref="DeleteRangeResponse"/>,
+    /// <see cref="TxnResponse"/> or <see cref="CompactionResponse"/>, or a <see cref="KvError"/> (the
+    /// store unchanged) for a command that is malformed or invalid: a bad entry must not stop the
+    /// apply loop, and every member answers it the same way.
     /// </summary>
     public object? Apply(ulong index, ReadOnlyMemory<byte> command)
     {
-        var state = Current;
         switch (KvCommandCodec.Decode(command))
         {
             case PutRequest put:
             {
-                if (put.Check() is { } invalid) return invalid;
-                var (next, response) = state.Put(put);
-                Volatile.Write(ref _state, next);
+                if (put.Check() is { } invalid) return Refuse(index, invalid);
+                using var txn = Store.Write(index);
+                var response = KvApplier.Put(txn, put);
                 _metrics?.Put();
                 return response;
             }
             case DeleteRangeRequest delete:
             {
-                if (delete.Check() is { } invalid) return invalid;
-                var (next, response) = state.DeleteRange(delete);
-                Volatile.Write(ref _state, next);
+                if (delete.Check() is { } invalid) return Refuse(index, invalid);
+                using var txn = Store.Write(index);
+                var response = KvApplier.DeleteRange(txn, delete);
                 _metrics?.Delete();
                 return response;
             }
+            case TxnRequest txn:
+                _metrics?.Txn();
+                return KvApplier.Txn(Store, index, txn);
+            case CompactionRequest compaction:
+                Store.SetConsistentIndex(index);
+                try
+                {
+                    Store.Compact(compaction.Revision);
+                }
+                catch (MvccException e)
+                {
+                    return e.Error;
+                }
+                return new CompactionResponse(Store.CurrentRevision);
             case KvError error:
-                return error;
+                return Refuse(index, error);
             default:
                 throw new InvalidOperationException("KvCommandCodec.Decode returned an unexpected type (broken invariant)");
         }
     }
 
-    /// <summary>Reads a range of the current state (see <see cref="KvState.Range"/>).</summary>
+    private KvError Refuse(ulong index, KvError error)
+    {
+        Store.SetConsistentIndex(index);
+        return error;
+    }
+
+    /// <summary>Reads a range at the current revision or the one it names (see <see cref="KvApplier.Range"/>).</summary>
+    /// <returns>A <see cref="RangeResponse"/> or a <see cref="KvError"/>.</returns>
     public object Range(RangeRequest request)
     {
         _metrics?.Range();
-        return Current.Range(request);
+        using var read = Store.Read();
+        return KvApplier.Range(read, request);
+    }
+
+    /// <summary>Every pair alive at the current revision, in key order, with that revision.</summary>
+    public (long Revision, IReadOnlyList<KeyValue> Pairs) All()
+    {
+        using var read = Store.Read();
+        return (read.Revision, read.Range(new byte[] { 0 }, new byte[] { 0 }).Kvs);
     }
 
     /// <inheritdoc />
-    public byte[] TakeSnapshot() => KvSnapshotCodec.Encode(Current);
+    public byte[] TakeSnapshot()
+    {
+        var (revision, pairs) = All();
+        return KvSnapshotCodec.Encode(revision, pairs);
+    }
 
     /// <inheritdoc />
-    /// <remarks>The state is immutable: capturing it is one read of <see cref="Current"/>.</remarks>
+    /// <remarks>The pairs are read now, on the apply loop; encoding them is left to the returned function.</remarks>
     public Func<byte[]> CaptureSnapshot()
     {
-        var state = Current;
-        return () => KvSnapshotCodec.Encode(state);
+        var (revision, pairs) = All();
+        return () => KvSnapshotCodec.Encode(revision, pairs);
     }
 
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
-    public void Restore(ReadOnlyMemory<byte> snapshot) => Volatile.Write(ref _state, KvSnapshotCodec.Decode(snapshot));
+    public void Restore(ReadOnlyMemory<byte> snapshot)
+    {
+        var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
+        Store.Reset(revision, pairs, Store.ConsistentIndex);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Store.Dispose();
 }

@@ -7,7 +7,7 @@ using Raft.Kv.Mvcc;
 
 namespace Raft.Kv.Http;
 
-/// <summary>etcd's KV service on the gateway: <c>/v3/kv/put</c>, <c>/v3/kv/range</c>, <c>/v3/kv/deleterange</c>.</summary>
+/// <summary>etcd's KV service on the gateway: <c>/v3/kv/put</c>, <c>/v3/kv/range</c>, <c>/v3/kv/deleterange</c>, <c>/v3/kv/txn</c>, <c>/v3/kv/compaction</c>.</summary>
 internal static class KvService
 {
     public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
@@ -15,6 +15,33 @@ internal static class KvService
         GatewayContext.MapGateway(endpoints, services, "/v3/kv/put", Put);
         GatewayContext.MapGateway(endpoints, services, "/v3/kv/range", Range);
         GatewayContext.MapGateway(endpoints, services, "/v3/kv/deleterange", DeleteRange);
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/txn", Txn);
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/compaction", Compaction);
+    }
+
+    private static async Task Txn(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<TxnRequest>(GatewayJsonReader.ReadTxn);
+        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        await ProposeAsync(c, KvCommandCodec.Encode(request!), (w, result) => result is TxnResponse r && Write(() => GatewayJsonWriter.Txn(w, c.Header(), r)));
+    }
+
+    private static async Task Compaction(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<CompactionRequest>(GatewayJsonReader.ReadCompaction);
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        await ProposeAsync(c, KvCommandCodec.Encode(request!), (w, result) => result is CompactionResponse r && Write(() => GatewayJsonWriter.Compaction(w, c.Header(), r)));
     }
 
     private static async Task Put(HttpContext http)

@@ -24,10 +24,10 @@ internal static class MaintenanceService
             return;
         }
         var status = c.Node.Status;
-        var store = c.Store.Current;
+        var store = c.Store.Store;
         var s = new GatewayJsonWriter.Status(
-            c.Options.Version, store.DataSize, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
-            status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.DataSize, status.IsLearner);
-        await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.Revision, status.Term), s));
+            c.Options.Version, store.SizeBytes, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
+            status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.SizeBytes, status.IsLearner);
+        await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.CurrentRevision, status.Term), s));
     }
 }

@@ -165,6 +165,7 @@ public sealed class MvccStore : IDisposable
                 _compactLock.ExitWriteLock();
             }
             _batch.Put(KvBucket.Meta, ScheduledCompactKey, new Revision(revision, 0).ToKey());
+            _pendingChanges++;
             // What is still only in the batch must be committed before the backend can be scanned.
             CommitLocked();
             // Readers at or above the compaction revision never look below it for a pair the index
@@ -178,6 +179,7 @@ public sealed class MvccStore : IDisposable
                 }
             }
             _batch.Put(KvBucket.Meta, FinishedCompactKey, new Revision(revision, 0).ToKey());
+            _pendingChanges++;
             CommitLocked();
         }
     }
@@ -220,6 +222,7 @@ public sealed class MvccStore : IDisposable
                     _batch.Put(KvBucket.Key, new Revision(kv.ModRevision, sub).ToKey(), Encode(kv));
                 }
                 _batch.Put(KvBucket.Meta, FinishedCompactKey, new Revision(revision, 0).ToKey());
+                _pendingChanges++;
                 SetConsistentIndexLocked(consistentIndex);
                 Volatile.Write(ref _currentRevision, revision);
                 CommitLocked();
