@@ -22,7 +22,8 @@ public static class KvServiceCollectionExtensions
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>()));
+        services.TryAddSingleton(sp => new KvStateMachine(
+            sp.GetRequiredService<KvMetrics>(), sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend?.Invoke()));
         services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
         // Scoped to this container's meter factory: with several members in one process, each
         // member's /metrics shows its own meters only.

@@ -23,6 +23,12 @@ public sealed class KvServiceOptions
     /// <summary>The server version that the maintenance status reports: the etcd API version this service speaks.</summary>
     public string Version { get; set; } = "3.5.0";
 
+    /// <summary>
+    /// Opens the database that holds the store's history (<see cref="Backend.KvBackends"/>); null keeps
+    /// it in memory, without durability. Read once, when the store is created.
+    /// </summary>
+    public Func<Backend.IKvBackend>? OpenBackend { get; set; }
+
     /// <summary>The meters whose instruments <c>GET /metrics</c> exports.</summary>
     public IList<string> MetricsMeterNames { get; } = new List<string> { "Raft.Node", KvMetrics.MeterName };
 }

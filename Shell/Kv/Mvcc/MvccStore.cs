@@ -37,7 +37,9 @@ public sealed class MvccStore : IDisposable
     private readonly ITimer? _timer;
     private IKvBackendBatch _batch;
     private ConcurrentDictionary<Revision, byte[]> _pending = new();
+    // Key changes in the open batch (the batch limit counts these), and whether it holds anything at all.
     private int _pendingChanges;
+    private bool _dirty;
     private long _currentRevision = 1;
     private long _compactRevision;
     private ulong _consistentIndex;
@@ -165,7 +167,7 @@ public sealed class MvccStore : IDisposable
                 _compactLock.ExitWriteLock();
             }
             _batch.Put(KvBucket.Meta, ScheduledCompactKey, new Revision(revision, 0).ToKey());
-            _pendingChanges++;
+            _dirty = true;
             // What is still only in the batch must be committed before the backend can be scanned.
             CommitLocked();
             // Readers at or above the compaction revision never look below it for a pair the index
@@ -179,7 +181,7 @@ public sealed class MvccStore : IDisposable
                 }
             }
             _batch.Put(KvBucket.Meta, FinishedCompactKey, new Revision(revision, 0).ToKey());
-            _pendingChanges++;
+            _dirty = true;
             CommitLocked();
         }
     }
@@ -222,7 +224,7 @@ public sealed class MvccStore : IDisposable
                     _batch.Put(KvBucket.Key, new Revision(kv.ModRevision, sub).ToKey(), Encode(kv));
                 }
                 _batch.Put(KvBucket.Meta, FinishedCompactKey, new Revision(revision, 0).ToKey());
-                _pendingChanges++;
+                _dirty = true;
                 SetConsistentIndexLocked(consistentIndex);
                 Volatile.Write(ref _currentRevision, revision);
                 CommitLocked();
@@ -276,6 +278,7 @@ public sealed class MvccStore : IDisposable
         _batch.Put(KvBucket.Key, rev.ToKey(tombstone), value);
         if (!tombstone) pending[rev] = value;
         _pendingChanges++;
+        _dirty = true;
     }
 
     internal void AddKeys(long delta) => Interlocked.Add(ref _keyCount, delta);
@@ -317,7 +320,7 @@ public sealed class MvccStore : IDisposable
     {
         if (consistentIndex <= _consistentIndex) return;
         Volatile.Write(ref _consistentIndex, consistentIndex);
-        _pendingChanges++;
+        _dirty = true;
     }
 
     private void CommitIfPending()
@@ -331,7 +334,7 @@ public sealed class MvccStore : IDisposable
 
     private void CommitLocked()
     {
-        if (_pendingChanges == 0) return;
+        if (!_dirty) return;
         var index = new byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(index, _consistentIndex);
         _batch.Put(KvBucket.Meta, ConsistentIndexKey, index);
@@ -343,6 +346,7 @@ public sealed class MvccStore : IDisposable
         // buffer opens its backend view after this commit.
         Volatile.Write(ref _pending, new ConcurrentDictionary<Revision, byte[]>());
         _pendingChanges = 0;
+        _dirty = false;
     }
 
     // Rebuilds the index and the revisions from the committed backend (etcd's store.restore).
