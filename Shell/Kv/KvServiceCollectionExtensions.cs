@@ -14,7 +14,8 @@ public static class KvServiceCollectionExtensions
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
     /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
-    /// created, and <see cref="KvServiceOptions"/>. Map the HTTP
+    /// created, <see cref="KvServiceOptions"/>, and the auto compaction service (idle unless
+    /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set). Map the HTTP
     /// API with <c>app.MapEtcdJsonApi()</c>; the host registers the <see cref="IRaftNode"/>.
     /// </summary>
     public static IServiceCollection AddKvService(this IServiceCollection services, Action<KvServiceOptions>? configure = null)
@@ -25,6 +26,10 @@ public static class KvServiceCollectionExtensions
         services.TryAddSingleton(sp => new KvStateMachine(
             sp.GetRequiredService<KvMetrics>(), sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend?.Invoke()));
         services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
+        // Idle unless a retention is configured.
+        services.AddHostedService(sp => new Compaction.AutoCompactionService(
+            sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Compaction.AutoCompactionService>>(), sp.GetService<TimeProvider>()));
         // Scoped to this container's meter factory: with several members in one process, each
         // member's /metrics shows its own meters only.
         services.TryAddSingleton(sp =>

@@ -29,6 +29,15 @@ public sealed class KvServiceOptions
     /// </summary>
     public Func<Backend.IKvBackend>? OpenBackend { get; set; }
 
+    /// <summary>etcd's --auto-compaction-mode: "periodic" (retention is a duration) or "revision" (a number of revisions).</summary>
+    public string AutoCompactionMode { get; set; } = "periodic";
+
+    /// <summary>
+    /// etcd's --auto-compaction-retention: "0" (the default) keeps all history; in periodic mode a
+    /// duration such as "1h" or "30m" (a bare number is hours), in revision mode a number of revisions.
+    /// </summary>
+    public string AutoCompactionRetention { get; set; } = "0";
+
     /// <summary>The meters whose instruments <c>GET /metrics</c> exports.</summary>
     public IList<string> MetricsMeterNames { get; } = new List<string> { "Raft.Node", KvMetrics.MeterName };
 }
