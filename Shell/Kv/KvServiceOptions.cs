@@ -29,6 +29,13 @@ public sealed class KvServiceOptions
     /// </summary>
     public Func<Backend.IKvBackend>? OpenBackend { get; set; }
 
+    /// <summary>
+    /// etcd's --quota-backend-bytes: when a put or txn would take the backend past this size, the
+    /// member raises the NOSPACE alarm through Raft and writes are refused until it is cleared
+    /// (<c>/v3/maintenance/alarm</c>). 0 means etcd's default of 2 GiB; below 0, no quota.
+    /// </summary>
+    public long QuotaBackendBytes { get; set; }
+
     /// <summary>etcd's --auto-compaction-mode: "periodic" (retention is a duration) or "revision" (a number of revisions).</summary>
     public string AutoCompactionMode { get; set; } = "periodic";
 

@@ -27,6 +27,31 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         _metrics = metrics;
         Store = new MvccStore(backend ?? KvBackends.InMemory(), options);
         metrics?.ObserveStore(Store);
+        foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
+        {
+            if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
+        }
+    }
+
+    private readonly object _alarmLock = new();
+    private readonly HashSet<AlarmMember> _alarms = [];
+
+    /// <summary>The active alarms (etcd's alarm store), the same on every member.</summary>
+    public IReadOnlyList<AlarmMember> Alarms
+    {
+        get
+        {
+            lock (_alarmLock) return _alarms.OrderBy(a => a.MemberId).ThenBy(a => a.Alarm).ToList();
+        }
+    }
+
+    /// <summary>Whether the NOSPACE alarm is raised: writes are refused until it is cleared.</summary>
+    public bool NoSpace
+    {
+        get
+        {
+            lock (_alarmLock) return _alarms.Any(a => a.Alarm == AlarmType.NoSpace);
+        }
     }
 
     /// <summary>The multi-version store the commands are applied to.</summary>
@@ -45,6 +70,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
             case PutRequest put:
             {
                 if (put.Check() is { } invalid) return Refuse(index, invalid);
+                // etcd's applierV3Capped: while NOSPACE is raised, writes are refused.
+                if (NoSpace) return Refuse(index, KvError.NoSpace);
                 using var txn = Store.Write(index);
                 var response = KvApplier.Put(txn, put);
                 _metrics?.Put();
@@ -60,7 +87,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
             }
             case TxnRequest txn:
                 _metrics?.Txn();
+                if (NoSpace && KvApplier.IsWrite(txn)) return Refuse(index, KvError.NoSpace);
                 return KvApplier.Txn(Store, index, txn);
+            case AlarmRequest alarm:
+                Store.SetConsistentIndex(index);
+                return ApplyAlarm(alarm);
             case CompactionRequest compaction:
                 Store.SetConsistentIndex(index);
                 try
@@ -76,6 +107,33 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
                 return Refuse(index, error);
             default:
                 throw new InvalidOperationException("KvCommandCodec.Decode returned an unexpected type (broken invariant)");
+        }
+    }
+
+    // etcd's applierV3backend.Alarm: activate and deactivate answer with the alarm touched, get with the active ones of the type (none: all).
+    private AlarmResponse ApplyAlarm(AlarmRequest request)
+    {
+        var member = new AlarmMember(request.MemberId, request.Alarm);
+        var key = new byte[9];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(key, request.MemberId);
+        key[8] = (byte)request.Alarm;
+        lock (_alarmLock)
+        {
+            switch (request.Action)
+            {
+                case AlarmAction.Activate when request.Alarm != AlarmType.None:
+                    if (_alarms.Add(member)) Store.PutAux(KvBucket.Alarm, key, []);
+                    return new AlarmResponse([member]);
+                case AlarmAction.Deactivate:
+                    if (!_alarms.Remove(member)) return new AlarmResponse([]);
+                    Store.DeleteAux(KvBucket.Alarm, key);
+                    return new AlarmResponse([member]);
+                case AlarmAction.Get:
+                    return new AlarmResponse(_alarms.Where(a => request.Alarm == AlarmType.None || a.Alarm == request.Alarm)
+                        .OrderBy(a => a.MemberId).ThenBy(a => a.Alarm).ToList());
+                default:
+                    return new AlarmResponse([]);
+            }
         }
     }
 

@@ -42,6 +42,10 @@ public static class KvCommandCodec
     /// <summary>The command bytes of a txn.</summary>
     public static byte[] Encode(TxnRequest txn) => new Pb.InternalRaftRequest { Txn = ToProto(txn) }.ToByteArray();
 
+    /// <summary>The command bytes of an alarm request.</summary>
+    public static byte[] Encode(AlarmRequest alarm) =>
+        new Pb.InternalRaftRequest { Alarm = new Pb.AlarmRequest { Action = (int)alarm.Action, MemberID = alarm.MemberId, Alarm = (int)alarm.Alarm } }.ToByteArray();
+
     /// <summary>The command bytes of a compaction.</summary>
     public static byte[] Encode(CompactionRequest compaction) =>
         new Pb.InternalRaftRequest { Compaction = new Pb.CompactionRequest { Revision = compaction.Revision, Physical = compaction.Physical } }.ToByteArray();
@@ -131,13 +135,15 @@ public static class KvCommandCodec
             return KvError.Malformed($"bad protobuf: {ex.Message}");
         }
         if (request.HasUnknownFields)
-            return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn and compaction)");
-        var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1) + (request.Compaction is null ? 0 : 1);
+            return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn, compaction and alarm)");
+        var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1)
+            + (request.Compaction is null ? 0 : 1) + (request.Alarm is null ? 0 : 1);
         if (requests > 1) return KvError.Malformed("more than one request in one command");
         if (request.Put is { } put) return FromProto(put);
         if (request.DeleteRange is { } delete) return FromProto(delete);
         if (request.Txn is { } txn) return FromProto(txn);
         if (request.Compaction is { } compaction) return new CompactionRequest(compaction.Revision, compaction.Physical);
+        if (request.Alarm is { } alarm) return new AlarmRequest((AlarmAction)alarm.Action, alarm.MemberID, (AlarmType)alarm.Alarm);
         return KvError.Malformed("no request");
     }
 

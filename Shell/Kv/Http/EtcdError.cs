@@ -93,6 +93,7 @@ public sealed record EtcdError(GrpcCode Code, string Message)
     {
         KvErrorKind.EmptyKey => EmptyKey,
         KvErrorKind.TooManyOps or KvErrorKind.DuplicateKey => new(GrpcCode.InvalidArgument, error.Message),
+        KvErrorKind.NoSpace => new(GrpcCode.ResourceExhausted, error.Message),
         KvErrorKind.FutureRevision or KvErrorKind.Compacted => new(GrpcCode.OutOfRange, error.Message),
         _ => new(GrpcCode.Unknown, error.Message),
     };

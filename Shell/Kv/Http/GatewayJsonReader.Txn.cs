@@ -20,6 +20,20 @@ public static partial class GatewayJsonReader
         return null;
     }
 
+    /// <summary>Reads an AlarmRequest body.</summary>
+    public static EtcdError? ReadAlarm(ReadOnlySequence<byte> body, out AlarmRequest request)
+    {
+        request = new AlarmRequest(AlarmAction.Get, 0, AlarmType.None);
+        var error = Scan(body, [("action", "action"), ("memberID", "memberID"), ("alarm", "alarm")], out var f);
+        long action = 0, alarm = 0;
+        ulong member = 0;
+        error ??= Enum(f, 0, ref action, "etcdserverpb.AlarmRequest_AlarmAction", "GET", "ACTIVATE", "DEACTIVATE")
+            ?? UInt64(f, 1, ref member) ?? Enum(f, 2, ref alarm, "etcdserverpb.AlarmType", "NONE", "NOSPACE", "CORRUPT");
+        if (error is not null) return error;
+        request = new AlarmRequest((AlarmAction)action, member, (AlarmType)alarm);
+        return null;
+    }
+
     /// <summary>Reads a TxnRequest body (compare, success and failure, with nested txns).</summary>
     public static EtcdError? ReadTxn(ReadOnlySequence<byte> body, out TxnRequest request)
     {

@@ -173,6 +173,27 @@ public static class GatewayJsonWriter
         w.WriteEndObject();
     }
 
+    /// <summary>etcdserverpb.AlarmResponse: the alarms, each with its member id and alarm name.</summary>
+    public static void Alarm(Utf8JsonWriter w, ResponseHeader header, AlarmResponse response)
+    {
+        w.WriteStartObject();
+        WriteHeader(w, header);
+        if (response.Alarms.Count > 0)
+        {
+            w.WriteStartArray("alarms"u8);
+            foreach (var a in response.Alarms)
+            {
+                w.WriteStartObject();
+                WriteUInt(w, "memberID"u8, a.MemberId);
+                // jsonpb writes enums by name, and leaves the zero value (NONE) out.
+                if (a.Alarm != AlarmType.None) w.WriteString("alarm"u8, a.Alarm == AlarmType.NoSpace ? "NOSPACE" : a.Alarm == AlarmType.Corrupt ? "CORRUPT" : ((int)a.Alarm).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+
     /// <summary>etcdserverpb.CompactionResponse.</summary>
     public static void Compaction(Utf8JsonWriter w, ResponseHeader header, CompactionResponse response)
     {

@@ -91,6 +91,11 @@ internal static class KvService
             await c.WriteErrorAsync(EtcdError.RequestTooLarge);
             return;
         }
+        if (await QuotaExceededAsync(c, command) is { } full)
+        {
+            await c.WriteErrorAsync(full);
+            return;
+        }
         var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command, ct));
         if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
         if (error is not null)
@@ -107,6 +112,22 @@ internal static class KvService
         c.Http.Response.ContentType = "application/json";
         c.Http.Response.ContentLength = buffer.WrittenCount;
         await c.Http.Response.Body.WriteAsync(buffer.WrittenMemory, c.Http.RequestAborted);
+    }
+
+    // etcd's backendQuota.Available with the default 2 GiB: a write that would take the backend past
+    // the quota raises NOSPACE for this member through Raft (so every member refuses writes) and fails.
+    private const long DefaultQuotaBytes = 2L * 1024 * 1024 * 1024;
+    private const int KvOverheadBytes = 256;
+
+    private static async Task<EtcdError?> QuotaExceededAsync(GatewayContext c, byte[] command)
+    {
+        var quota = c.Options.QuotaBackendBytes == 0 ? DefaultQuotaBytes : c.Options.QuotaBackendBytes;
+        if (quota < 0 || KvCommandCodec.Decode(command) is not (PutRequest or TxnRequest)) return null;
+        if (KvCommandCodec.Decode(command) is TxnRequest t && !KvApplier.IsWrite(t)) return null;
+        if (c.Store.Store.SizeBytes + command.Length + KvOverheadBytes < quota) return null;
+        var alarm = KvCommandCodec.Encode(new AlarmRequest(AlarmAction.Activate, c.Node.MemberId, AlarmType.NoSpace));
+        var (_, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(alarm, ct));
+        return error ?? EtcdError.From(KvError.NoSpace);
     }
 
     private static async Task Range(HttpContext http)

@@ -1,14 +1,35 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Raft.Kv.Codec;
+using Raft.Kv.Mvcc;
 
 namespace Raft.Kv.Http;
 
-/// <summary>etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c>.</summary>
+/// <summary>etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c> and <c>/v3/maintenance/alarm</c>.</summary>
 internal static class MaintenanceService
 {
-    public static void Map(IEndpointRouteBuilder endpoints, SharedServices services) =>
+    public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
+    {
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/status", Status);
+        GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/alarm", Alarm);
+    }
+
+    // etcd's Maintenance.Alarm: every action goes through Raft, so every member lists the same alarms.
+    private static async Task Alarm(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<AlarmRequest>(GatewayJsonReader.ReadAlarm);
+        object? result = null;
+        if (error is null) (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(KvCommandCodec.Encode(request!), ct));
+        if (error is null && result is not AlarmResponse) error = result is KvError e ? EtcdError.From(e) : new EtcdError(GrpcCode.Unknown, $"unexpected answer {result}");
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        await c.WriteAsync(200, w => GatewayJsonWriter.Alarm(w, c.Header(c.Store.Store.CurrentRevision), (AlarmResponse)result!));
+    }
 
     private static async Task Status(HttpContext http)
     {

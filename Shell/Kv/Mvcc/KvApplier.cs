@@ -173,7 +173,8 @@ public static class KvApplier
         return null;
     }
 
-    private static bool IsWrite(TxnRequest t) =>
+    /// <summary>Whether a txn writes anything, in either branch at any depth (etcd's isTxnReadonly negated).</summary>
+    public static bool IsWrite(TxnRequest t) =>
         t.Success.Concat(t.Failure).Any(op => op is PutRequest or DeleteRangeRequest || (op is TxnRequest n && IsWrite(n)));
 
     private static TxnResponse Run(IMvccRead read, MvccWriteTxn? write, TxnRequest t, List<bool> path, ref int step)

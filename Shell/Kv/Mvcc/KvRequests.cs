@@ -207,3 +207,31 @@ public sealed record TxnRequest(IReadOnlyList<Compare> Compares, IReadOnlyList<I
 /// <param name="Revision">The revision.</param>
 /// <param name="Physical">Answer only once the history is gone (here it always is when the command is applied).</param>
 public sealed record CompactionRequest(long Revision, bool Physical = false);
+
+/// <summary>etcd's AlarmRequest.AlarmAction.</summary>
+public enum AlarmAction
+{
+    /// <summary>List the active alarms.</summary>
+    Get = 0,
+    /// <summary>Raise an alarm.</summary>
+    Activate = 1,
+    /// <summary>Clear an alarm.</summary>
+    Deactivate = 2,
+}
+
+/// <summary>etcd's AlarmType.</summary>
+public enum AlarmType
+{
+    /// <summary>No alarm (in a GET: every alarm).</summary>
+    None = 0,
+    /// <summary>The backend is over its quota: writes are refused until the alarm is cleared.</summary>
+    NoSpace = 1,
+    /// <summary>The store was found corrupt.</summary>
+    Corrupt = 2,
+}
+
+/// <summary>etcd's AlarmRequest, applied through Raft so every member holds the same alarms.</summary>
+/// <param name="Action">Get, activate or deactivate.</param>
+/// <param name="MemberId">The member the alarm is about (0 with Get: every member).</param>
+/// <param name="Alarm">The alarm.</param>
+public sealed record AlarmRequest(AlarmAction Action, ulong MemberId, AlarmType Alarm);

@@ -35,6 +35,15 @@ public sealed record TxnResponse(long Revision, bool Succeeded, IReadOnlyList<IK
 /// <param name="Revision">The store revision.</param>
 public sealed record CompactionResponse(long Revision);
 
+/// <summary>An active alarm: which member raised what.</summary>
+/// <param name="MemberId">The member.</param>
+/// <param name="Alarm">The alarm.</param>
+public sealed record AlarmMember(ulong MemberId, AlarmType Alarm);
+
+/// <summary>The result of an alarm request: the alarms it touched (Get: the active ones).</summary>
+/// <param name="Alarms">The alarms.</param>
+public sealed record AlarmResponse(IReadOnlyList<AlarmMember> Alarms);
+
 /// <summary>Why a command could not be executed (as etcd's error text and gRPC status code).</summary>
 public enum KvErrorKind
 {
@@ -50,6 +59,8 @@ public enum KvErrorKind
     TooManyOps,
     /// <summary>A txn branch writing a key twice ("etcdserver: duplicate key given in txn request").</summary>
     DuplicateKey,
+    /// <summary>A write while the NOSPACE alarm is raised ("etcdserver: mvcc: database space exceeded").</summary>
+    NoSpace,
 }
 
 /// <summary>
@@ -74,6 +85,9 @@ public sealed record KvError(KvErrorKind Kind, string Message)
 
     /// <summary>"etcdserver: duplicate key given in txn request".</summary>
     public static KvError DuplicateKey { get; } = new(KvErrorKind.DuplicateKey, "etcdserver: duplicate key given in txn request");
+
+    /// <summary>"etcdserver: mvcc: database space exceeded".</summary>
+    public static KvError NoSpace { get; } = new(KvErrorKind.NoSpace, "etcdserver: mvcc: database space exceeded");
 
     /// <summary>A malformed command, with what was wrong.</summary>
     public static KvError Malformed(string why) => new(KvErrorKind.MalformedCommand, "malformed command: " + why);

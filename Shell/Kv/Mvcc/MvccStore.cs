@@ -186,6 +186,45 @@ public sealed class MvccStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Puts a pair into another bucket (alarms, leases) in the open batch, so it commits with the
+    /// entry's other changes and applied index.
+    /// </summary>
+    /// <exception cref="ArgumentException">The bucket is the store's own (Key or Meta).</exception>
+    public void PutAux(KvBucket bucket, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        CheckAux(bucket);
+        lock (_batchLock)
+        {
+            _batch.Put(bucket, key, value);
+            _dirty = true;
+        }
+    }
+
+    /// <summary>Deletes a pair of another bucket in the open batch (see <see cref="PutAux"/>).</summary>
+    public void DeleteAux(KvBucket bucket, ReadOnlySpan<byte> key)
+    {
+        CheckAux(bucket);
+        lock (_batchLock)
+        {
+            _batch.Delete(bucket, key);
+            _dirty = true;
+        }
+    }
+
+    /// <summary>The committed pairs of another bucket (what the store finds there when it reopens).</summary>
+    public List<KeyValuePair<byte[], byte[]>> ReadAux(KvBucket bucket)
+    {
+        CheckAux(bucket);
+        using var reader = _backend.OpenReader();
+        return reader.Scan(bucket, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty).ToList();
+    }
+
+    private static void CheckAux(KvBucket bucket)
+    {
+        if (bucket is KvBucket.Key or KvBucket.Meta) throw new ArgumentException($"the {bucket} bucket belongs to the store", nameof(bucket));
+    }
+
     /// <summary>Commits the open batch now (etcd's ForceCommit), e.g. before a backend checkpoint.</summary>
     public void Commit()
     {

@@ -247,7 +247,7 @@ public class KvStateMachineTests
             var bytes = new byte[rng.Next(0, 24)];
             rng.NextBytes(bytes);
             var result = Apply(sm, bytes);
-            Assert.True(result is KvError or PutResponse or DeleteRangeResponse or TxnResponse or CompactionResponse, $"unexpected {result}");
+            Assert.True(result is KvError or PutResponse or DeleteRangeResponse or TxnResponse or CompactionResponse or AlarmResponse, $"unexpected {result}");
         }
     }
 
