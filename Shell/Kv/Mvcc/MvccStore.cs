@@ -96,9 +96,11 @@ public sealed class MvccStore : IDisposable
     public MvccReadTxn Read()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        // The buffer first, then the backend view: a commit between the two leaves the pairs in both.
-        var pending = Volatile.Read(ref _pending);
+        // The revision, then the buffer, then the backend view. Every pair at or below the revision was
+        // buffered before the revision was published; if the buffer taken is a newer one, the commit
+        // that replaced the older happened before, so the backend view opened after holds those pairs.
         var revision = CurrentRevision;
+        var pending = Volatile.Read(ref _pending);
         return new MvccReadTxn(this, revision, pending, _backend.OpenReader());
     }
 

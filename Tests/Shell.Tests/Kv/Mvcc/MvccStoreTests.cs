@@ -191,6 +191,36 @@ public class MvccStoreTests
     }
 
     [Fact]
+    public async Task ReadersOnOtherThreadsFindEveryPairWhileBatchesCommitUnderThem()
+    {
+        // Small batches commit every few writes while a reader keeps reading the newest revision:
+        // each pair the index names must be in the buffer or the backend view the reader took.
+        using var backend = new MemoryBackend();
+        using var store = Open(backend, batchLimit: 3);
+        using var stop = new CancellationTokenSource();
+        var reads = 0;
+        var reader = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var r = store.Range(new byte[] { 0 }, new byte[] { 0 }, new RangeOptions(Limit: 5));
+                Assert.True(r.Kvs.Count == Math.Min(5, r.Count));
+                Interlocked.Increment(ref reads);
+            }
+        });
+        // At least 5,000 writes, and on until the reader has read 200 times alongside them.
+        for (var i = 0; i < 5_000 || (Volatile.Read(ref reads) < 200 && i < 1_000_000 && !reader.IsCompleted); i++)
+        {
+            using var txn = store.Write((ulong)i + 1);
+            txn.Put(B("k" + (i % 50)), B("v" + i));
+            if (i % 7 == 0) txn.DeleteRange(B("k" + (i % 11)));
+        }
+        stop.Cancel();
+        await reader;
+        Assert.True(reads >= 200, $"{reads} reads");
+    }
+
+    [Fact]
     public void AKeysHistoryTakesFewBytes()
     {
         // One put of a 16-byte key at a seven-digit revision: key length, key, one generation
