@@ -200,6 +200,14 @@ internal static class CoreAdapter
     /// <summary>etcd's raft status as its JSON.</summary>
     public static string StatusJson(RawNode rn) => StatusModule.toJson(RawNodeModule.status(rn));
 
+    /// <summary>Every tracked member's progress, in id order; empty when this node does not lead.</summary>
+    public static Interop.PeerProgress[] Progress(RawNode rn) =>
+        RawNodeModule.status(rn).Progress
+            .Select(kv => new Interop.PeerProgress(kv.Key, kv.Value.Match, kv.Value.Next, ProgressModule.stateName(kv.Value.State),
+                InflightsModule.count(kv.Value.Inflights), InflightsModule.size(kv.Value.Inflights), ProgressModule.isPaused(kv.Value),
+                kv.Value.RecentActive, kv.Value.PendingSnapshot, kv.Value.IsLearner))
+            .ToArray();
+
     /// <summary>
     /// What a leader knows of a peer's log: its match index and the leader's own; null when this
     /// node does not lead (it tracks no progress) or does not know the peer.

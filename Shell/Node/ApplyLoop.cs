@@ -47,6 +47,7 @@ internal sealed class ApplyLoop : IApplyHandler
     private readonly IApplySink _sink;
     private readonly MembershipApplier _membership;
     private readonly SnapshotScheduler _snapshots;
+    private readonly FailpointSet? _failpoints;
     private readonly ApplyQueue<ApplyItem> _queue = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -68,8 +69,10 @@ internal sealed class ApplyLoop : IApplyHandler
         NodeMetrics metrics,
         ILogger log,
         IApplySink sink,
-        SnapshotSettings snapshotSettings)
+        SnapshotSettings snapshotSettings,
+        FailpointSet? failpoints)
     {
+        _failpoints = failpoints;
         _sm = stateMachine;
         _runner = runner;
         _waits = waits;
@@ -187,8 +190,12 @@ internal sealed class ApplyLoop : IApplyHandler
             _log.LogInformation(
                 "applying snapshot, current-snapshot-index {Snapi}, current-applied-index {Appliedi}, incoming-leader-snapshot-index {Index}, incoming-leader-snapshot-term {Term}",
                 _progress.SnapshotIndex, _progress.AppliedIndex, snap.Metadata.Index, snap.Metadata.Term);
+            // etcd 3.5's gofail sites around opening the snapshot's backend; here the state
+            // machine restores itself from the snapshot's data.
+            _failpoints?.Hit(Failpoint.ApplyBeforeOpenSnapshot);
             var (cluster, smData) = SnapshotEnvelope.Unpack(snap.Data);
             _sm.Restore(smData);
+            _failpoints?.Hit(Failpoint.ApplyAfterOpenSnapshot);
             _membership.Restore(cluster, snap.Metadata.ConfState);
             _progress = new ApplyProgress(snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index);
             _log.LogInformation("applied snapshot, snapshot-index {Index}", snap.Metadata.Index);
@@ -207,9 +214,11 @@ internal sealed class ApplyLoop : IApplyHandler
             switch (CoreAdapter.KindOf(e.Type))
             {
                 case EntryKindOfLog.Normal:
+                    _failpoints?.Hit(Failpoint.BeforeApplyOneEntryNormal);
                     ApplyNormal(e);
                     break;
                 case EntryKindOfLog.ConfChange:
+                    _failpoints?.Hit(Failpoint.BeforeApplyOneConfChange);
                     _removedSelf |= _membership.ApplyConfChange(e);
                     break;
                 default:

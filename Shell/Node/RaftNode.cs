@@ -86,7 +86,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             _log.LogWarning("running with a planner other than Core's");
         _runner = new RaftRunner(start.RawNode, settings, this);
         _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, transport, waits, _appliedWait,
-            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor));
+            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor), failpoints);
         _reads = new ReadIndexLoop(_runner, _ids, _appliedWait, () => _leader.LeaderChanged,
             () => _leader.FirstCommitInTerm, () => _leader.Lead != 0, options.RequestTimeout, Metrics, _log);
         _lifecycle = new NodeLifecycle(_log, start.Id);
@@ -193,6 +193,15 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <summary>etcd's raft status (with every peer's progress on a leader) as etcd's JSON.</summary>
     public string RaftStatusJson => CoreAdapter.StatusJson(_runner.Current);
 
+    /// <summary>On a leader, every member's progress as its tracker has it (in id order); empty elsewhere.</summary>
+    public IReadOnlyList<PeerProgress> Progress => CoreAdapter.Progress(_runner.Current);
+
+    /// <summary>The directory of this member's WAL segments.</summary>
+    public string WalDirectory => Storage.NodeStorage.WalDir(_options.EffectiveDataDir);
+
+    /// <summary>The directory of this member's snapshot files.</summary>
+    public string SnapDirectory => Storage.NodeStorage.SnapDir(_options.EffectiveDataDir);
+
     /// <inheritdoc/>
     public Task<object?> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken = default)
     {
@@ -229,6 +238,10 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <inheritdoc/>
     public Task PromoteMemberAsync(ulong memberId, CancellationToken cancellationToken = default) =>
         _admin.PromoteMemberAsync(memberId, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken = default) =>
+        _admin.UpdateMemberAsync(memberId, peerUrls, cancellationToken);
 
     /// <inheritdoc/>
     public Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default) =>

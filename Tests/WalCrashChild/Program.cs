@@ -9,6 +9,7 @@ namespace Raft.Tests.WalCrashChild;
 /// <c>save DIR SEGMENT_BYTES SEED</c>: opens (or creates) the storage in DIR and saves batches of
 /// entries forever, printing <c>saved N</c> once the batch ending at index N is durable.
 /// <c>open DIR</c>: tries to open the storage and prints <c>opened</c> or <c>error KIND</c>.
+/// <c>kv DIR</c>: commits key-value backend batches forever (<see cref="KvCommitLoop"/>).
 /// </summary>
 internal static class Program
 {
@@ -20,6 +21,8 @@ internal static class Program
         var dir = args[1];
         switch (args[0])
         {
+            case "kv":
+                return KvCommitLoop.Run(dir);
             case "open":
                 try
                 {
@@ -59,7 +62,7 @@ internal static class Program
                     Console.WriteLine($"saved {last}");
                 }
             default:
-                Console.Error.WriteLine("usage: save DIR SEGMENT_BYTES SEED | open DIR");
+                Console.Error.WriteLine("usage: save DIR SEGMENT_BYTES SEED | open DIR | kv DIR");
                 return 2;
         }
     }

@@ -44,7 +44,7 @@ public static class KvCommandCodec
 
     /// <summary>The command bytes of an alarm request.</summary>
     public static byte[] Encode(AlarmRequest alarm) =>
-        new Pb.InternalRaftRequest { Alarm = new Pb.AlarmRequest { Action = (int)alarm.Action, MemberID = alarm.MemberId, Alarm = (int)alarm.Alarm } }.ToByteArray();
+        new Pb.InternalRaftRequest { Alarm = new Pb.AlarmRequest { Action = (Pb.AlarmRequest.Types.AlarmAction)alarm.Action, MemberID = alarm.MemberId, Alarm = (Pb.AlarmType)alarm.Alarm } }.ToByteArray();
 
     /// <summary>The command bytes of a compaction.</summary>
     public static byte[] Encode(CompactionRequest compaction) =>
@@ -57,8 +57,8 @@ public static class KvCommandCodec
         {
             var compare = new Pb.Compare
             {
-                Result = (int)c.Result,
-                Target = (int)c.Target,
+                Result = (Pb.Compare.Types.CompareResult)c.Result,
+                Target = (Pb.Compare.Types.CompareTarget)c.Target,
                 Key = UnsafeByteOperations.UnsafeWrap(c.Key),
                 RangeEnd = UnsafeByteOperations.UnsafeWrap(c.RangeEnd),
             };
@@ -84,7 +84,7 @@ public static class KvCommandCodec
             RequestRange = new Pb.RangeRequest
             {
                 Key = UnsafeByteOperations.UnsafeWrap(r.Key), RangeEnd = UnsafeByteOperations.UnsafeWrap(r.RangeEnd), Limit = r.Limit,
-                Revision = r.Revision, SortOrder = (int)r.SortOrder, SortTarget = (int)r.SortTarget, Serializable = r.Serializable,
+                Revision = r.Revision, SortOrder = (Pb.RangeRequest.Types.SortOrder)r.SortOrder, SortTarget = (Pb.RangeRequest.Types.SortTarget)r.SortTarget, Serializable = r.Serializable,
                 KeysOnly = r.KeysOnly, CountOnly = r.CountOnly, MinModRevision = r.MinModRevision, MaxModRevision = r.MaxModRevision,
                 MinCreateRevision = r.MinCreateRevision, MaxCreateRevision = r.MaxCreateRevision,
             },
@@ -155,7 +155,8 @@ public static class KvCommandCodec
 
     private static DeleteRangeRequest FromProto(Pb.DeleteRangeRequest delete) => new(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
 
-    private static object FromProto(Pb.TxnRequest txn)
+    /// <summary>A txn message as the store takes it, or the <see cref="KvError"/> of a request inside it the store cannot take.</summary>
+    internal static object FromProto(Pb.TxnRequest txn)
     {
         var compares = txn.Compare.Select(c => new Compare(
             (CompareResult)c.Result, (CompareTarget)c.Target, c.Key.Memory, c.RangeEnd.Memory,

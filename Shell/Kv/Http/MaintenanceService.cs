@@ -15,20 +15,29 @@ internal static class MaintenanceService
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/alarm", Alarm);
     }
 
-    // etcd's Maintenance.Alarm: every action goes through Raft, so every member lists the same alarms.
     private static async Task Alarm(HttpContext http)
     {
         var c = GatewayContext.Of(http);
         var (request, error) = await c.ReadAsync<AlarmRequest>(GatewayJsonReader.ReadAlarm);
-        object? result = null;
-        if (error is null) (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(KvCommandCodec.Encode(request!), ct));
-        if (error is null && result is not AlarmResponse) error = result is KvError e ? EtcdError.From(e) : new EtcdError(GrpcCode.Unknown, $"unexpected answer {result}");
-        if (error is not null)
+        AlarmResponse? response = null;
+        if (error is null) (response, error) = await AlarmAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Alarm(w, c.Header(c.Store.Store.CurrentRevision), response!)));
+    }
+
+    /// <summary>
+    /// etcd's Maintenance.Alarm, shared with the gRPC service: every action (GET too) goes through
+    /// Raft, so every member lists the same alarms.
+    /// </summary>
+    internal static async Task<(AlarmResponse? Response, EtcdError? Error)> AlarmAsync(GatewayContext c, AlarmRequest request)
+    {
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(KvCommandCodec.Encode(request), ct));
+        if (error is not null) return (null, error);
+        return result switch
         {
-            await c.WriteErrorAsync(error);
-            return;
-        }
-        await c.WriteAsync(200, w => GatewayJsonWriter.Alarm(w, c.Header(c.Store.Store.CurrentRevision), (AlarmResponse)result!));
+            AlarmResponse r => (r, null),
+            KvError e => (null, EtcdError.From(e)),
+            _ => (null, new EtcdError(GrpcCode.Unknown, $"unexpected answer {result}")),
+        };
     }
 
     private static async Task Status(HttpContext http)
@@ -44,11 +53,18 @@ internal static class MaintenanceService
             await c.WriteErrorAsync(error);
             return;
         }
+        var (header, status) = StatusOf(c);
+        await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, header, status));
+    }
+
+    /// <summary>Maintenance.Status's answer for this member, shared with the gRPC service.</summary>
+    internal static (ResponseHeader Header, GatewayJsonWriter.Status Status) StatusOf(GatewayContext c)
+    {
         var status = c.Node.Status;
         var store = c.Store.Store;
         var s = new GatewayJsonWriter.Status(
             c.Options.Version, store.SizeBytes, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
             status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.SizeBytes, status.IsLearner);
-        await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.CurrentRevision, status.Term), s));
+        return (new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.CurrentRevision, status.Term), s);
     }
 }

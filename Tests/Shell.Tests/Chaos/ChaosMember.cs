@@ -43,6 +43,12 @@ internal sealed partial class ChaosMember : IDisposable
 
     public string InitialCluster { get; set; } = "";
 
+    /// <summary>Further flags (snapshot count ...).</summary>
+    public List<string> Flags { get; } = [];
+
+    /// <summary>Environment of the process (RAFT_FAILPOINTS_HTTP ...).</summary>
+    public Dictionary<string, string> Environment { get; } = new();
+
     public RaftProcess? Process { get; private set; }
 
     public bool IsRunning
@@ -88,6 +94,7 @@ internal sealed partial class ChaosMember : IDisposable
         "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
         "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
         "--initial-cluster", InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", Token,
+        .. Flags,
     ];
 
     /// <summary>Starts a process (the previous one must be gone) without waiting for it.</summary>
@@ -99,7 +106,7 @@ internal sealed partial class ChaosMember : IDisposable
             lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
         IsPaused = false;
         Lives++;
-        Process = RaftProcess.Start(Args());
+        Process = RaftProcess.Start(Args(), Environment);
         old?.Dispose();
     }
 
@@ -151,6 +158,39 @@ internal sealed partial class ChaosMember : IDisposable
     private static partial Regex StartLine();
 
     public override string ToString() => $"{Name} ({Address})";
+
+    /// <summary>Resumes paused members and starts stopped ones; waits until those started serve.</summary>
+    public static async Task HealAllAsync(IEnumerable<ChaosMember> members)
+    {
+        var launched = new List<ChaosMember>();
+        foreach (var m in members)
+        {
+            m.Resume();
+            if (m.IsRunning) continue;
+            m.Launch();
+            launched.Add(m);
+        }
+        foreach (var m in launched)
+            await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>A member that says it is the leader and that a majority of members name as leader.</summary>
+    public static Task<ChaosMember> FindLeaderAsync(IReadOnlyList<ChaosMember> members, TimeSpan timeout, Func<string> diagnostics) =>
+        Wait.ForAsync("a leader a majority agrees on", timeout, async () =>
+        {
+            var statuses = await Task.WhenAll(members.Where(m => m.IsServing).Select(async m => (m, s: await m.Client.StatusAsync())));
+            foreach (var (m, s) in statuses)
+            {
+                if (s is null || s.Leader != m.Id) continue;
+                if (statuses.Count(x => x.s?.Leader == m.Id) > members.Count / 2)
+                    return m;
+            }
+            return null;
+        }, diagnostics);
+
+    /// <summary>The tail of every member's output, for a failing assertion's message.</summary>
+    public static string Diagnostics(IEnumerable<ChaosMember> members) =>
+        string.Join("\n", members.Select(m => $"--- {m.Name} ({(m.IsPaused ? "paused" : m.IsRunning ? "running" : "stopped")}):\n{ProcessCluster.Tail(m.Output, 30)}"));
 
     public void Dispose()
     {

@@ -24,15 +24,11 @@ internal sealed record ChaosFigures(
 internal sealed class ChaosRun : IDisposable
 {
     private static readonly TimeSpan Election = ProcessCluster.ElectionTimeout;
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
     private const int KeyCount = 8;
 
     private readonly TempDir _dir = new();
     private readonly ITestOutputHelper _output;
-    private readonly HistoryRecorder<KvInput, KvOutput> _history = new();
-    private readonly ConcurrentDictionary<string, string> _ledger = new(StringComparer.Ordinal);
-    private readonly ConcurrentBag<long> _writeTimes = [];
-    private readonly ConcurrentQueue<string> _revisionRegressions = new();
+    private ChaosLoad? _load;
     private readonly List<FaultEvent> _events = [];
     private readonly StringBuilder _log = new();
     private readonly Firewall? _firewall;
@@ -64,11 +60,12 @@ internal sealed class ChaosRun : IDisposable
     public string Label { get; }
     public List<ChaosMember> Members { get; } = [];
 
-    private string[] Keys { get; } = Enumerable.Range(0, KeyCount).Select(i => $"k{i}").ToArray();
+    private ChaosLoad Load => _load ??= new ChaosLoad(Members, "", KeyCount, Seed, Log) { BrokenReads = BrokenReads };
+    private HistoryRecorder<KvInput, KvOutput> History => Load.History;
 
     private void Log(string line)
     {
-        var stamped = $"[{TimeSpan.FromTicks(_history.Now).TotalSeconds,7:0.000}s] {line}";
+        var stamped = $"[{TimeSpan.FromTicks(History.Now).TotalSeconds,7:0.000}s] {line}";
         lock (_log) _log.AppendLine(stamped);
         try
         {
@@ -94,32 +91,31 @@ internal sealed class ChaosRun : IDisposable
                 await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
             await FindLeaderAsync(TimeSpan.FromSeconds(30));
 
-            using var stop = new CancellationTokenSource();
-            var workers = Enumerable.Range(0, clients).Select(c => Task.Run(() => ClientLoopAsync(c, stop.Token))).ToArray();
+            Load.Start(clients);
             await Task.Delay(Election);
             foreach (var step in schedule)
                 await InjectAsync(step);
-            stop.Cancel();
-            await Task.WhenAll(workers);
-            var clientsEnd = _history.Now;
+            await Load.StopAsync();
+            var clientsEnd = History.Now;
 
             await HealAllAsync();
             await FindLeaderAsync(TimeSpan.FromSeconds(30));
-            await FinalReadsAsync(clients);
-            var lost = await LostWritesAsync();
+            await Load.FinalReadsAsync(clients, Diagnostics);
+            var lost = await Load.LostWritesAsync(Diagnostics);
+            Log($"ledger: {Load.Ledger.Count} acknowledged unique puts, {lost.Count} lost");
 
-            var ops = _history.Operations;
+            var ops = History.Operations;
             var result = LinearizabilityChecker.Check(KvModel.Instance, ops,
                 new CheckOptions { Timeout = TimeSpan.FromSeconds(120), DescribeTime = TimeFormats.TimeSpanTicks });
             var figures = Figures(result, lost.Count, clientsEnd);
             Log(result.Describe().TrimEnd());
             Log(Summary(figures));
-            if (!result.IsLinearizable || lost.Count > 0 || !_revisionRegressions.IsEmpty)
+            if (!result.IsLinearizable || lost.Count > 0 || !Load.RevisionRegressions.IsEmpty)
             {
                 var why = new StringBuilder();
                 if (!result.IsLinearizable) why.AppendLine(result.Describe());
                 if (lost.Count > 0) why.AppendLine($"acknowledged writes lost: {string.Join(", ", lost.Take(20))}");
-                foreach (var r in _revisionRegressions.Take(20)) why.AppendLine($"revision went back: {r}");
+                foreach (var r in Load.RevisionRegressions.Take(20)) why.AppendLine($"revision went back: {r}");
                 var dir = WriteArtifacts(why.ToString(), ops);
                 _artifactsWritten = true;
                 Assert.Fail($"chaos run '{Label}' failed, seed {Seed} ({TestSeed.Variable}={Seed} replays it); history and logs in {dir}\n{why}");
@@ -128,105 +124,10 @@ internal sealed class ChaosRun : IDisposable
         }
         catch (Exception ex) when (!_artifactsWritten)
         {
-            var dir = WriteArtifacts(ex.ToString(), _history.Operations);
+            var dir = WriteArtifacts(ex.ToString(), History.Operations);
             Log($"run failed: {ex.Message}; history and logs in {dir}");
             throw;
         }
-    }
-
-    private async Task ClientLoopAsync(int c, CancellationToken stop)
-    {
-        var rng = new Random(unchecked(Seed * 7919 + c));
-        using var client = new ChaosClient(RequestTimeout);
-        var maxRevision = new Dictionary<string, long>(StringComparer.Ordinal);
-        for (var seq = 0; !stop.IsCancellationRequested; seq++)
-        {
-            var serving = Members.Where(m => m.IsRunning).ToArray();
-            if (serving.Length == 0)
-            {
-                await Task.Delay(50);
-                continue;
-            }
-            var m = serving[rng.Next(serving.Length)];
-            var key = Keys[rng.Next(Keys.Length)];
-            var dice = rng.NextDouble();
-            bool ok;
-            if (dice < 0.35)
-            {
-                var value = $"c{c}.{seq}";
-                var pending = _history.Begin(c, KvInput.Put(key, value));
-                var (d, reply) = await client.PutAsync(m.ClientUrl, key, value);
-                ok = EndWrite(pending, d, reply);
-                Check(c, m, reply, $"put({key})");
-            }
-            else if (dice < 0.45)
-            {
-                var pending = _history.Begin(c, KvInput.Delete(key));
-                var (d, reply) = await client.DeleteAsync(m.ClientUrl, key);
-                ok = EndWrite(pending, d, reply);
-                Check(c, m, reply, $"delete({key})");
-            }
-            else if (dice < 0.75)
-            {
-                var pending = _history.Begin(c, KvInput.Get(key));
-                var (_, reply) = await client.GetAsync(m.ClientUrl, key, serializable: BrokenReads);
-                ok = reply is { Ok: true };
-                if (ok)
-                    pending.Complete(KvOutput.Read(GatewayClient.Kvs(reply!).GetValueOrDefault(key)));
-                else
-                    pending.Discard();
-                Check(c, m, reply, $"get({key})");
-            }
-            else if (dice < 0.88)
-            {
-                // Serializable: not linearizable, so not in the history; only its revision is checked.
-                var (_, reply) = await client.GetAsync(m.ClientUrl, key, serializable: true);
-                ok = reply is { Ok: true };
-                Check(c, m, reply, $"serializable get({key})");
-            }
-            else
-            {
-                // A unique key, never overwritten: an acknowledged one must be there at the end.
-                var ledgerKey = $"ledger/c{c}.{seq}";
-                var (_, reply) = await client.PutAsync(m.ClientUrl, ledgerKey, ledgerKey);
-                ok = reply is { Ok: true };
-                if (ok)
-                {
-                    _ledger[ledgerKey] = ledgerKey;
-                    _writeTimes.Add(_history.Now);
-                }
-                Check(c, m, reply, $"put({ledgerKey})");
-            }
-            if (!ok)
-                await Task.Delay(50);
-        }
-
-        void Check(int client, ChaosMember member, Reply? reply, string what)
-        {
-            if (reply is not { Ok: true } || ChaosClient.Revision(reply) is not { } rev)
-                return;
-            if (maxRevision.TryGetValue(member.Name, out var max) && rev < max)
-            {
-                var line = $"client {client} of {member.Name} (life {member.Lives}): {what} answered revision {rev} after {max}";
-                _revisionRegressions.Enqueue(line);
-                Log("REVISION WENT BACK: " + line);
-            }
-            maxRevision[member.Name] = Math.Max(max, rev);
-        }
-    }
-
-    private bool EndWrite(PendingOperation<KvInput, KvOutput> pending, Delivery d, Reply? reply)
-    {
-        if (reply is { Ok: true })
-        {
-            pending.Complete(KvOutput.Done);
-            _writeTimes.Add(_history.Now);
-            return true;
-        }
-        // Refused connections never reached a member; anything else may still be applied.
-        if (d == Delivery.NotSent) pending.Discard();
-        else pending.CompleteUnknown(KvOutput.Unknown);
-        return false;
     }
 
     private async Task InjectAsync(FaultStep step)
@@ -234,7 +135,7 @@ internal sealed class ChaosRun : IDisposable
         var leader = await FindLeaderAsync(TimeSpan.FromSeconds(30));
         var n = Members.Count;
         var shuffled = Nemesis.Shuffle(Members, step.Pick);
-        var t0 = _history.Now;
+        var t0 = History.Now;
         Task<double?>? election = null;
         List<ChaosMember> killed = [];
         ChaosMember? paused = null;
@@ -271,7 +172,7 @@ internal sealed class ChaosRun : IDisposable
                 throw new ArgumentOutOfRangeException(nameof(step), step.Kind, null);
         }
         Log($"fault {step.Kind}: {what}");
-        t0 = _history.Now;
+        t0 = History.Now;
         switch (step.Kind)
         {
             case FaultKind.KillMember or FaultKind.KillLeader or FaultKind.KillMajority:
@@ -316,7 +217,7 @@ internal sealed class ChaosRun : IDisposable
                 _firewall!.Heal();
                 break;
         }
-        var healed = _history.Now;
+        var healed = History.Now;
         Log($"healed {step.Kind}");
         lock (_events) _events.Add(new FaultEvent(step, t0, healed, electionMs));
         await Task.Delay(step.Quiet);
@@ -334,86 +235,26 @@ internal sealed class ChaosRun : IDisposable
             var polls = candidates.Where(m => m.IsServing).Select(async m => (m, s: await m.Client.StatusAsync())).ToArray();
             foreach (var (m, s) in await Task.WhenAll(polls))
                 if (s is not null && s.Leader == m.Id && m != old)
-                    return TimeSpan.FromTicks(_history.Now - t0).TotalMilliseconds;
+                    return TimeSpan.FromTicks(History.Now - t0).TotalMilliseconds;
             await Task.Delay(20);
         }
         return null;
     }
 
     /// <summary>A member that says it is the leader and that a majority of members name as leader.</summary>
-    private async Task<ChaosMember> FindLeaderAsync(TimeSpan timeout)
-    {
-        return await Wait.ForAsync("a leader a majority agrees on", timeout, async () =>
-        {
-            var statuses = await Task.WhenAll(Members.Where(m => m.IsServing).Select(async m => (m, s: await m.Client.StatusAsync())));
-            foreach (var (m, s) in statuses)
-            {
-                if (s is null || s.Leader != m.Id) continue;
-                if (statuses.Count(x => x.s?.Leader == m.Id) > Members.Count / 2)
-                    return m;
-            }
-            return null;
-        }, Diagnostics);
-    }
+    private Task<ChaosMember> FindLeaderAsync(TimeSpan timeout) => ChaosMember.FindLeaderAsync(Members, timeout, Diagnostics);
 
     private async Task HealAllAsync()
     {
         _firewall?.Heal();
-        var launched = new List<ChaosMember>();
-        foreach (var m in Members)
-        {
-            m.Resume();
-            if (m.IsRunning) continue;
-            m.Launch();
-            launched.Add(m);
-        }
-        foreach (var m in launched)
-            await m.WaitStartedAsync(TimeSpan.FromSeconds(60));
+        await ChaosMember.HealAllAsync(Members);
         Log("all healed");
-    }
-
-    /// <summary>A linearizable read of every key, recorded, so the check covers the final state too.</summary>
-    private async Task FinalReadsAsync(int clients)
-    {
-        using var client = new ChaosClient(RequestTimeout);
-        var i = 0;
-        foreach (var key in Keys)
-        {
-            await Wait.UntilAsync($"a final read of {key}", TimeSpan.FromSeconds(30), async () =>
-            {
-                var m = Members[i++ % Members.Count];
-                var pending = _history.Begin(clients, KvInput.Get(key));
-                var (_, reply) = await client.GetAsync(m.ClientUrl, key, serializable: false);
-                if (reply is not { Ok: true })
-                {
-                    pending.Discard();
-                    return false;
-                }
-                pending.Complete(KvOutput.Read(GatewayClient.Kvs(reply).GetValueOrDefault(key)));
-                return true;
-            }, Diagnostics);
-        }
-    }
-
-    /// <summary>Acknowledged ledger puts missing from (or different in) any member's linearizable read.</summary>
-    private async Task<List<string>> LostWritesAsync()
-    {
-        var lost = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var m in Members)
-        {
-            var present = await Wait.ForAsync($"a linearizable read of the ledger on {m.Name}", TimeSpan.FromSeconds(30),
-                () => m.Client.PrefixAsync("ledger/"), Diagnostics);
-            foreach (var key in PutLoad.Lost(_ledger, present))
-                lost.Add($"{key} (missing on {m.Name})");
-        }
-        Log($"ledger: {_ledger.Count} acknowledged unique puts, {lost.Count} lost");
-        return [.. lost];
     }
 
     private ChaosFigures Figures(CheckResult<KvInput, KvOutput> result, int lost, long clientsEnd)
     {
-        var ops = _history.Operations;
-        var writes = _writeTimes.Order().ToArray();
+        var ops = History.Operations;
+        var writes = Load.WriteTimes;
         FaultEvent[] events;
         lock (_events) events = [.. _events.OrderBy(e => e.Injected)];
         var gaps = new Dictionary<FaultKind, double>();
@@ -432,8 +273,8 @@ internal sealed class ChaosRun : IDisposable
             gaps[kind] = Math.Max(gaps.GetValueOrDefault(kind), TimeSpan.FromTicks(longest).TotalMilliseconds);
         }
         return new ChaosFigures(
-            result.OperationCount, ops.Count(o => o.OutcomeUnknown), _ledger.Count + ops.Count(o => !o.Input.IsRead && !o.OutcomeUnknown),
-            lost, _revisionRegressions.Count,
+            result.OperationCount, ops.Count(o => o.OutcomeUnknown), Load.Ledger.Count + ops.Count(o => !o.Input.IsRead && !o.OutcomeUnknown),
+            lost, Load.RevisionRegressions.Count,
             events.GroupBy(e => e.Step.Kind).ToDictionary(g => g.Key, g => g.Count()),
             gaps,
             events.Where(e => e.ElectionMs is not null).GroupBy(e => e.Step.Kind).ToDictionary(g => g.Key, g => g.Select(e => e.ElectionMs!.Value).Order().ToArray()));
@@ -455,8 +296,7 @@ internal sealed class ChaosRun : IDisposable
         sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
 
     private string Diagnostics() =>
-        string.Join("\n", Members.Select(m => $"--- {m.Name} ({(m.IsPaused ? "paused" : m.IsRunning ? "running" : "stopped")}):\n{ProcessCluster.Tail(m.Output, 30)}"))
-        + (_firewall is null ? "" : "\n--- iptables:\n" + Firewall.List());
+        ChaosMember.Diagnostics(Members) + (_firewall is null ? "" : "\n--- iptables:\n" + Firewall.List());
 
     /// <summary>
     /// Where failing runs keep their history and logs: RAFT_CHAOS_RESULTS when set, else TestResults
@@ -477,18 +317,9 @@ internal sealed class ChaosRun : IDisposable
     {
         if (BrokenReads)
             return "(none: a deliberately broken run)";
-        var dir = Path.Combine(ResultsRoot(), $"chaos-{Seed}-{Label}");
-        Directory.CreateDirectory(dir);
-        var h = new StringBuilder("# call_ms\treturn_ms\tclient\toperation\n");
-        foreach (var o in ops.OrderBy(o => o.Call))
-            h.Append(CultureInfo.InvariantCulture,
-                $"{TimeSpan.FromTicks(o.Call).TotalMilliseconds:0.000}\t{(o.OutcomeUnknown ? "unknown" : TimeSpan.FromTicks(o.Return).TotalMilliseconds.ToString("0.000", CultureInfo.InvariantCulture))}\t{o.Client}\t{KvModel.Instance.Describe(o.Input, o.Output)}\n");
-        File.WriteAllText(Path.Combine(dir, "history.tsv"), h.ToString());
-        File.WriteAllText(Path.Combine(dir, "report.txt"), report);
-        lock (_log) File.WriteAllText(Path.Combine(dir, "run.log"), _log.ToString());
-        foreach (var m in Members)
-            File.WriteAllText(Path.Combine(dir, $"{m.Name}.log"), m.Output);
-        return dir;
+        string log;
+        lock (_log) log = _log.ToString();
+        return Load.WriteArtifacts($"{Seed}-{Label}", report, log);
     }
 
     public void Dispose()

@@ -1,0 +1,95 @@
+using Grpc.Core;
+using Raft.Kv.Http;
+using Raft.Kv.Mvcc;
+using Pb = Raft.Kv.Proto;
+
+namespace Raft.Kv.Grpc;
+
+/// <summary>
+/// etcdserverpb.Maintenance over gRPC: Status (the gateway's answer), MoveLeader, Alarm (the
+/// gateway's alarm path), and Hash/HashKV over the MVCC store's history. Snapshot and Defragment are
+/// not served yet.
+/// </summary>
+internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
+{
+    public override Task<Pb.StatusResponse> Status(Pb.StatusRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        var (header, s) = MaintenanceService.StatusOf(c);
+        var response = new Pb.StatusResponse
+        {
+            Header = GrpcConvert.Header(header),
+            Version = s.Version,
+            DbSize = s.DbSize,
+            Leader = s.Leader,
+            RaftIndex = s.RaftIndex,
+            RaftTerm = s.RaftTerm,
+            RaftAppliedIndex = s.RaftAppliedIndex,
+            DbSizeInUse = s.DbSizeInUse,
+            IsLearner = s.IsLearner,
+        };
+        response.Errors.Add(s.Errors);
+        return Task.FromResult(response);
+    }
+
+    /// <summary>etcd's MoveLeader: only the leader hands leadership over (etcdctl finds it first).</summary>
+    public override async Task<Pb.MoveLeaderResponse> MoveLeader(Pb.MoveLeaderRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        if (c.Node.Status.Leader != c.Node.MemberId) throw EtcdError.NotLeader.ToRpc();
+        var (_, error) = await c.ClusterAsync(async ct =>
+        {
+            await c.Node.TransferLeadershipAsync(request.TargetID, ct);
+            return true;
+        });
+        return error is null ? new Pb.MoveLeaderResponse { Header = GrpcConvert.Header(c.Header()) } : throw error.ToRpc();
+    }
+
+    /// <summary>etcd's Maintenance.Alarm: GET, ACTIVATE and DEACTIVATE, through the gateway's alarm path (Raft).</summary>
+    public override async Task<Pb.AlarmResponse> Alarm(Pb.AlarmRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        var (response, error) = await MaintenanceService.AlarmAsync(
+            c, new AlarmRequest((AlarmAction)(int)request.Action, request.MemberID, (AlarmType)(int)request.Alarm));
+        if (error is not null) throw error.ToRpc();
+        var answer = new Pb.AlarmResponse { Header = GrpcConvert.Header(c.Header(c.Store.Store.CurrentRevision)) };
+        foreach (var a in response!.Alarms)
+            answer.Alarms.Add(new Pb.AlarmMember { MemberID = a.MemberId, Alarm = (Pb.AlarmType)(int)a.Alarm });
+        return answer;
+    }
+
+    /// <summary>
+    /// etcd's HashKV: CRC-32C of the store's history up to a revision (0: the current one), as it is
+    /// in the backend (<see cref="MvccStore.HashKV"/>): equal on members at one revision.
+    /// </summary>
+    public override Task<Pb.HashKVResponse> HashKV(Pb.HashKVRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        try
+        {
+            var (hash, _, compacted) = c.Store.Store.HashKV(request.Revision);
+            return Task.FromResult(new Pb.HashKVResponse
+            {
+                Header = GrpcConvert.Header(c.Header(c.Store.Store.CurrentRevision)), Hash = hash, CompactRevision = compacted,
+            });
+        }
+        catch (MvccException ex)
+        {
+            throw EtcdError.From(ex.Error).ToRpc();
+        }
+    }
+
+    /// <summary>Hash: etcd hashes its whole database file; here the store's history at the current revision, as HashKV.</summary>
+    public override Task<Pb.HashResponse> Hash(Pb.HashRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        var (hash, revision, _) = c.Store.Store.HashKV(0);
+        return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(revision)), Hash = hash });
+    }
+
+    public override Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context) =>
+        throw GrpcConvert.Unimplemented("Snapshot (it comes with the MVCC store's snapshot file)");
+
+    public override Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context) =>
+        throw GrpcConvert.Unimplemented("Defragment (it comes with the MVCC store)");
+}
