@@ -5,7 +5,9 @@ using Microsoft.Extensions.Options;
 using Grpc.AspNetCore.Server;
 using Raft.Interop;
 using Raft.Kv.Http;
+using Raft.Kv.Backend;
 using Raft.Kv.Metrics;
+using Raft.Shell.Node;
 
 namespace Raft.Kv;
 
@@ -16,7 +18,8 @@ public static class KvServiceCollectionExtensions
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
     /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
-    /// created, <see cref="KvServiceOptions"/>, the auto compaction service (idle unless
+    /// created, <see cref="KvServiceOptions"/> (the store's database: <see cref="KvServiceOptions.OpenBackend"/>,
+    /// else <c>member/kv</c> in the node's <see cref="RaftNodeOptions.DataDir"/> when set, else memory), the auto compaction service (idle unless
     /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
     /// with etcd's receive limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC
     /// services with <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
@@ -26,8 +29,7 @@ public static class KvServiceCollectionExtensions
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(
-            sp.GetRequiredService<KvMetrics>(), sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend?.Invoke()));
+        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp)));
         services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
         // Idle unless a retention is configured.
         services.AddHostedService(sp => new Compaction.AutoCompactionService(
@@ -45,5 +47,14 @@ public static class KvServiceCollectionExtensions
         services.AddOptions<GrpcServiceOptions>().Configure<IOptions<KvServiceOptions>>((grpc, kv) =>
             grpc.MaxReceiveMessageSize = kv.Value.MaxRequestBytes + GatewayContext.GrpcOverheadBytes);
         return services;
+    }
+
+    // The host's own backend; else the member's store in its data directory when the host names one
+    // (KvBackends.OpenMember); else in memory.
+    private static IKvBackend? OpenBackend(IServiceProvider sp)
+    {
+        if (sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend is { } open) return open();
+        var dataDir = sp.GetService<IOptions<RaftNodeOptions>>()?.Value.DataDir;
+        return string.IsNullOrEmpty(dataDir) ? null : KvBackends.OpenMember(dataDir);
     }
 }

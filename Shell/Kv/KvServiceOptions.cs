@@ -24,8 +24,10 @@ public sealed class KvServiceOptions
     public string Version { get; set; } = "3.5.0";
 
     /// <summary>
-    /// Opens the database that holds the store's history (<see cref="Backend.KvBackends"/>); null keeps
-    /// it in memory, without durability. Read once, when the store is created.
+    /// Opens the database that holds the store's history (<see cref="Backend.KvBackends"/>). When null,
+    /// the store is <see cref="Backend.KvBackends.OpenMember"/> in the node's data directory if the
+    /// host sets <c>RaftNodeOptions.DataDir</c>, else in memory without durability. Read once, when
+    /// the store is created.
     /// </summary>
     public Func<Backend.IKvBackend>? OpenBackend { get; set; }
 

@@ -65,6 +65,10 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     /// </summary>
     public object? Apply(ulong index, ReadOnlyMemory<byte> command)
     {
+        // A restarted member replays its log from its last snapshot; the store's backend already holds
+        // every entry up to its consistent index, and applying one twice would give it a second
+        // revision (etcd's applier skips them the same way). Nobody waits for a replayed entry's answer.
+        if (index <= Store.ConsistentIndex) return null;
         switch (KvCommandCodec.Decode(command))
         {
             case PutRequest put:
@@ -159,27 +163,47 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         return (read.Revision, read.Range(new byte[] { 0 }, new byte[] { 0 }).Kvs);
     }
 
+    // Taken on the apply loop, so the consistent index is that of the last entry the pairs include.
+    // The store commits first (etcd forces a backend commit before it saves a snapshot): the node
+    // may then drop the log before the snapshot, and a restart must find the store at least as far.
+    private (long Revision, IReadOnlyList<KeyValue> Pairs, ulong ConsistentIndex) AllWithIndex()
+    {
+        Store.Commit();
+        var consistentIndex = Store.ConsistentIndex;
+        var (revision, pairs) = All();
+        return (revision, pairs, consistentIndex);
+    }
+
     /// <inheritdoc />
     public byte[] TakeSnapshot()
     {
-        var (revision, pairs) = All();
-        return KvSnapshotCodec.Encode(revision, pairs);
+        var (revision, pairs, consistentIndex) = AllWithIndex();
+        return KvSnapshotCodec.Encode(revision, pairs, consistentIndex);
     }
 
     /// <inheritdoc />
     /// <remarks>The pairs are read now, on the apply loop; encoding them is left to the returned function.</remarks>
     public Func<byte[]> CaptureSnapshot()
     {
-        var (revision, pairs) = All();
-        return () => KvSnapshotCodec.Encode(revision, pairs);
+        var (revision, pairs, consistentIndex) = AllWithIndex();
+        return () => KvSnapshotCodec.Encode(revision, pairs, consistentIndex);
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A store whose backend has already applied the snapshot's last entry (a restart: the node
+    /// restores its newest snapshot, then replays the log after it) is kept as it is, as etcd keeps
+    /// its backend when the snapshot is not newer than its consistent index; the entries replayed up
+    /// to the store's consistent index are then skipped by <see cref="Apply"/>. Otherwise the store is
+    /// replaced and takes the snapshot's consistent index.
+    /// </remarks>
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
     public void Restore(ReadOnlyMemory<byte> snapshot)
     {
+        var consistentIndex = KvSnapshotCodec.ConsistentIndexOf(snapshot);
         var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
-        Store.Reset(revision, pairs, Store.ConsistentIndex);
+        if (consistentIndex != 0 && consistentIndex <= Store.ConsistentIndex) return;
+        Store.Reset(revision, pairs, consistentIndex);
     }
 
     /// <inheritdoc />
