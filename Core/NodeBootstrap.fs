@@ -68,12 +68,30 @@ let startNode (metadata: WalMetadata) (peers: Peer list) : NewNode =
       Peers = peers
       Bootstrap = if List.isEmpty peers then None else Some(bootstrapLog peers) }
 
+/// The commit index a restart relies on. The WAL writes a commit-only hard state without a sync,
+/// so it can lag behind what the member applied and acknowledged; `applied` is an index the state
+/// machine holds durably (etcd's consistent index; 0 when it keeps nothing), and an applied entry
+/// was committed. So the commit index is the larger of the two. A state machine ahead of every
+/// entry the WAL and snapshot hold is an error: its data describes entries this log never had.
+let durableCommit (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) (applied: uint64) : Result<uint64, string> =
+    if applied <= hardState.Commit then
+        Ok hardState.Commit
+    else
+        let snapIndex = snapshot |> Option.map (fun s -> s.Metadata.Index) |> Option.defaultValue 0UL
+        let last = if entries.Length = 0 then snapIndex else max snapIndex entries[entries.Length - 1].Index
+        if applied > last then
+            Error(sprintf "the state machine has applied index %d, past the last index %d of the WAL and snapshot" applied last)
+        else
+            Ok applied
+
 /// The seed's restartNode: the storage gets the snapshot, then the hard state, then the entries
-/// the WAL held after it.
-let restartNode (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) : StorageImage =
-    { Snapshot = defaultArg snapshot Pb.emptySnapshot
-      HardState = hardState
-      Entries = entries }
+/// the WAL held after it. The commit index is raised to `applied` (see durableCommit).
+let restartNode (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) (applied: uint64) : Result<StorageImage, string> =
+    durableCommit snapshot hardState entries applied
+    |> Result.map (fun commit ->
+        { Snapshot = defaultArg snapshot Pb.emptySnapshot
+          HardState = { hardState with Commit = commit }
+          Entries = entries })
 
 /// The seed's getIDs: the voters of the snapshot, then every (v1) conf change in order: AddNode and
 /// AddLearnerNode add, RemoveNode removes, UpdateNode does nothing. Sorted. A conf change that does
@@ -115,27 +133,33 @@ let createConfigChangeEnts (ids: uint64 list) (self: uint64) (selfContext: byte[
 
 /// The seed's restartAsStandaloneNode (--force-new-cluster): drop the entries past the commit index,
 /// make this member the only one (add self if absent, remove every other member found by getIDs),
-/// and commit those conf changes.
+/// and commit those conf changes. The commit index is first raised to `applied`, an index the state
+/// machine holds durably (see durableCommit): etcd 3.5 keeps what its backend applied too, and an
+/// entry the member applied may have been acknowledged, so it is never dropped.
 let restartAsStandaloneNode
     (self: uint64)
     (selfContext: byte[])
     (snapshot: Snapshot option)
     (hardState: HardState)
     (entries: Entry[])
+    (applied: uint64)
     : Result<ForcedRestart, string> =
-    let kept =
-        match Array.tryFindIndex (fun (e: Entry) -> e.Index > hardState.Commit) entries with
-        | Some i -> entries[.. i - 1]
-        | None -> entries
-    getIDs snapshot kept
-    |> Result.map (fun ids ->
-        let forced = createConfigChangeEnts ids self selfContext hardState.Term hardState.Commit
-        let all = Array.append kept forced
-        let commit = if all.Length = 0 then hardState.Commit else all[all.Length - 1].Index
-        { Storage =
-            { Snapshot = defaultArg snapshot Pb.emptySnapshot
-              HardState = { hardState with Commit = commit }
-              Entries = all }
-          WalEntries = forced
-          DiscardedEntries = entries.Length - kept.Length
-          MemberIDs = ids })
+    durableCommit snapshot hardState entries applied
+    |> Result.bind (fun commit ->
+        let hardState = { hardState with Commit = commit }
+        let kept =
+            match Array.tryFindIndex (fun (e: Entry) -> e.Index > hardState.Commit) entries with
+            | Some i -> entries[.. i - 1]
+            | None -> entries
+        getIDs snapshot kept
+        |> Result.map (fun ids ->
+            let forced = createConfigChangeEnts ids self selfContext hardState.Term hardState.Commit
+            let all = Array.append kept forced
+            let commit = if all.Length = 0 then hardState.Commit else all[all.Length - 1].Index
+            { Storage =
+                { Snapshot = defaultArg snapshot Pb.emptySnapshot
+                  HardState = { hardState with Commit = commit }
+                  Entries = all }
+              WalEntries = forced
+              DiscardedEntries = entries.Length - kept.Length
+              MemberIDs = ids }))

@@ -35,11 +35,11 @@ let tests =
 
         testCase "a restart gives the storage the WAL's snapshot, hard state and entries" <| fun () ->
             let ents = [| normal 1UL 4UL; normal 1UL 5UL |]
-            let image = restartNode (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 5UL } ents
+            let image = restartNode (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 5UL } ents 0UL |> Result.defaultWith failtest
             Expect.equal image.Snapshot.Metadata.Index 3UL "image.Snapshot.Metadata.Index"
             Expect.equal image.HardState ({ Term = 1UL; Vote = 1UL; Commit = 5UL }) "image.HardState"
             Expect.equal image.Entries ents "image.Entries"
-            Expect.isTrue (Pb.isEmptySnap (restartNode None Pb.emptyHardState [||]).Snapshot) "Pb.isEmptySnap (restartNode None Pb.emptyHardState [||]).Snapshot"
+            Expect.isTrue (restartNode None Pb.emptyHardState [||] 0UL |> Result.exists (fun i -> Pb.isEmptySnap i.Snapshot)) "a restart with no snapshot has the empty one"
 
         testCase "getIDs starts from the snapshot's voters and follows v1 conf changes" <| fun () ->
             let ids snap ents = getIDs snap (Array.ofList ents)
@@ -82,7 +82,7 @@ let tests =
                    normal 2UL 7UL
                    { cc ConfChangeRemoveNode 1UL with Term = 2UL; Index = 8UL } |]
             let hs = { Term = 2UL; Vote = 1UL; Commit = 6UL }
-            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries with
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries 0UL with
             | Error e -> failtest e
             | Ok r ->
                 Expect.equal r.DiscardedEntries 2 "r.DiscardedEntries"
@@ -93,7 +93,7 @@ let tests =
                 Expect.equal r.Storage.Snapshot.Metadata.Index 3UL "r.Storage.Snapshot.Metadata.Index"
 
         testCase "a forced restart of a member the log never added adds it first" <| fun () ->
-            match restartAsStandaloneNode 5UL "self"B None { Term = 3UL; Vote = 0UL; Commit = 2UL } [| { cc ConfChangeAddNode 2UL with Term = 1UL; Index = 1UL }; normal 3UL 2UL |] with
+            match restartAsStandaloneNode 5UL "self"B None { Term = 3UL; Vote = 0UL; Commit = 2UL } [| { cc ConfChangeAddNode 2UL with Term = 1UL; Index = 1UL }; normal 3UL 2UL |] 0UL with
             | Error e -> failtest e
             | Ok r ->
                 Expect.equal r.DiscardedEntries 0 "r.DiscardedEntries"
@@ -101,10 +101,32 @@ let tests =
                 Expect.equal r.Storage.HardState.Commit 4UL "r.Storage.HardState.Commit"
 
         testCase "a forced restart with nothing in the WAL keeps the commit index" <| fun () ->
-            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 3UL } [||] with
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 3UL } [||] 0UL with
             | Error e -> failtest e
             | Ok r ->
                 Expect.isEmpty r.WalEntries "r.WalEntries"
                 Expect.isEmpty r.Storage.Entries "r.Storage.Entries"
                 Expect.equal r.Storage.HardState.Commit 3UL "r.Storage.HardState.Commit"
+    
+        testCase "a restart raises the commit index to what the state machine holds durably" <| fun () ->
+            let ents = [| normal 1UL 4UL; normal 1UL 5UL; normal 1UL 6UL |]
+            let hs = { Term = 1UL; Vote = 1UL; Commit = 4UL }
+            match restartNode (withVoters [ 1UL ]) hs ents 6UL with
+            | Error e -> failtest e
+            | Ok image -> Expect.equal image.HardState.Commit 6UL "the durable applied index is committed"
+            match restartNode (withVoters [ 1UL ]) hs ents 2UL with
+            | Error e -> failtest e
+            | Ok image -> Expect.equal image.HardState.Commit 4UL "an applied index below the WAL's commit changes nothing"
+            Expect.isError (restartNode (withVoters [ 1UL ]) hs ents 7UL) "a state machine ahead of the log is refused"
+
+        testCase "a forced restart keeps the entries the state machine applied past the WAL's commit index" <| fun () ->
+            // The WAL's last commit-only hard state (commit 7) was lost; the store applied 7.
+            let walEntries = [| normal 1UL 4UL; normal 1UL 5UL; normal 1UL 6UL; normal 1UL 7UL; normal 1UL 8UL |]
+            let hs = { Term = 1UL; Vote = 1UL; Commit = 6UL }
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries 7UL with
+            | Error e -> failtest e
+            | Ok r ->
+                Expect.equal r.DiscardedEntries 1 "only the entry past what was applied is dropped"
+                Expect.equal (describe r.WalEntries) ("1/8 EntryConfChange r2\n1/9 EntryConfChange r3\n") "the forced conf changes follow the applied entries"
+                Expect.equal r.Storage.HardState.Commit 9UL "r.Storage.HardState.Commit"
     ]
