@@ -5,7 +5,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Raft.Kv;
-using Raft.Kv.Backend;
 using Raft.Kv.Dashboard;
 using Raft.Kv.Grpc;
 using Raft.Kv.Hosting;
@@ -49,8 +48,7 @@ public static class MemberHost
             kv.MaxRequestBytes = options.MaxRequestBytes;
             kv.RequestTimeout = options.RequestTimeout;
             // The member's store lives beside its WAL and snap files (etcd: member/snap/db).
-            var dataDir = options.EffectiveDataDir;
-            kv.OpenBackend = () => KvBackends.OpenMember(dataDir);
+            kv.DataDir = options.EffectiveDataDir;
             configureKv?.Invoke(kv);
         });
         builder.Services.AddRaftNode(options);

@@ -19,7 +19,8 @@ public static class KvServiceCollectionExtensions
     /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
     /// created, <see cref="KvServiceOptions"/> (the store's database: <see cref="KvServiceOptions.OpenBackend"/>,
-    /// else <c>member/kv</c> in the node's <see cref="RaftNodeOptions.DataDir"/> when set, else memory), the auto compaction service (idle unless
+    /// else <c>member/kv</c> in <see cref="KvServiceOptions.DataDir"/> or the node's
+    /// <see cref="RaftNodeOptions.DataDir"/> as a persistent state machine, else memory), the auto compaction service (idle unless
     /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
     /// with etcd's receive limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC
     /// services with <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
@@ -30,7 +31,12 @@ public static class KvServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp)));
-        services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
+        services.TryAddSingleton<IStateMachine>(sp =>
+        {
+            var machine = sp.GetRequiredService<KvStateMachine>();
+            var dataDir = StoreDataDir(sp);
+            return dataDir is null ? machine : new PersistentKvStateMachine(machine, KvBackends.MemberStoreDirectory(dataDir));
+        });
         // Idle unless a retention is configured.
         services.AddHostedService(sp => new Compaction.AutoCompactionService(
             sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
@@ -54,7 +60,15 @@ public static class KvServiceCollectionExtensions
     private static IKvBackend? OpenBackend(IServiceProvider sp)
     {
         if (sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend is { } open) return open();
-        var dataDir = sp.GetService<IOptions<RaftNodeOptions>>()?.Value.DataDir;
-        return string.IsNullOrEmpty(dataDir) ? null : KvBackends.OpenMember(dataDir);
+        return StoreDataDir(sp) is { } dataDir ? KvBackends.OpenMember(dataDir) : null;
+    }
+
+    // The data directory whose member/kv holds the store, when the store is the member's own database.
+    private static string? StoreDataDir(IServiceProvider sp)
+    {
+        var kv = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
+        if (kv.OpenBackend is not null) return null;
+        var dataDir = kv.DataDir ?? sp.GetService<IOptions<RaftNodeOptions>>()?.Value.DataDir;
+        return string.IsNullOrEmpty(dataDir) ? null : dataDir;
     }
 }

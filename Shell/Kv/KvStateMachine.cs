@@ -25,12 +25,39 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null)
     {
         _metrics = metrics;
-        Store = new MvccStore(backend ?? KvBackends.InMemory(), options);
-        metrics?.ObserveStore(Store);
-        foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
+        _options = options;
+        _store = new MvccStore(backend ?? KvBackends.InMemory(), options);
+        metrics?.ObserveStore(_store);
+        LoadAlarms();
+    }
+
+    private readonly MvccStoreOptions? _options;
+    private MvccStore _store;
+
+    private void LoadAlarms()
+    {
+        lock (_alarmLock)
         {
-            if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
+            _alarms.Clear();
+            foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
+            {
+                if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
+            }
         }
+    }
+
+    /// <summary>
+    /// Replaces the store with one on <paramref name="backend"/> (a checkpoint just installed), on the
+    /// apply loop; the old store is disposed. Readers that hold the old store finish on it.
+    /// </summary>
+    internal void ReplaceStore(IKvBackend backend)
+    {
+        var old = Store;
+        old.Dispose();
+        var store = new MvccStore(backend, _options);
+        Volatile.Write(ref _store, store);
+        _metrics?.ObserveStore(store);
+        LoadAlarms();
     }
 
     private readonly object _alarmLock = new();
@@ -55,7 +82,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     }
 
     /// <summary>The multi-version store the commands are applied to.</summary>
-    public MvccStore Store { get; }
+    public MvccStore Store => Volatile.Read(ref _store);
 
     /// <summary>
     /// Applies one command. Returns a <see cref="PutResponse"/>, <see cref="DeleteRangeResponse"/>,

@@ -349,6 +349,9 @@ public sealed class MvccStore : IDisposable
 
     internal TreeIndex Index => _index;
 
+    /// <summary>The backend, for a checkpoint of it.</summary>
+    internal IKvBackend Backend => _backend;
+
     /// <summary>The index, for tests that break it on purpose.</summary>
     internal TreeIndex IndexForTests => _index;
 

@@ -84,6 +84,36 @@ public class MemberStoreTests
     }
 
     [Fact]
+    public async Task ALaggingFollowerInstallsTheLeadersStoreCheckpoint()
+    {
+        // Snapshots every 20 entries, 5 kept for catching up: a follower down for 100 puts needs the store.
+        using var cluster = new ProcessCluster(3, "--heartbeat-interval", "20", "--election-timeout", "300",
+            "--snapshot-count", "20", "--experimental-snapshot-catchup-entries", "5");
+        await cluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync(Generous);
+        var follower = cluster.Members.First(m => m != leader);
+        for (var i = 0; i < 10; i++) Assert.True(await leader.Client.PutAsync($"early{i}", "e") is { Ok: true });
+        follower.Kill();
+        for (var i = 0; i < 100; i++) Assert.True(await leader.Client.PutAsync($"k{i % 30:D2}", $"v{i}") is { Ok: true });
+        var expected = await AllAsync(leader);
+        var revision = (await leader.Client.StatusAsync())!.Revision;
+
+        await follower.StartAsync();
+        await Wait.UntilAsync("the follower caught up", Generous,
+            async () => (await follower.Client.StatusAsync())?.Revision == revision, () => follower.Output);
+        Assert.Contains("sending merged snapshot", leader.Output);
+        Assert.Contains("with a streamed checkpoint", leader.Output);
+        Assert.Contains("applied snapshot", follower.Output);
+        Assert.Equal(expected, await AllAsync(follower));
+        // History the follower never applied itself came with the checkpoint.
+        Assert.Equal("e", await ValueAtAsync(follower, "early0", revision - 100));
+        // And it applies what follows.
+        Assert.True(await leader.Client.PutAsync("after", "x") is { Ok: true });
+        await Wait.UntilAsync("the follower applied the next put", Generous,
+            async () => (await follower.Client.StatusAsync())?.Revision == revision + 1, () => follower.Output);
+    }
+
+    [Fact]
     public async Task QuotaBackendBytesRaisesNoSpace()
     {
         using var dir = new TempDir();
