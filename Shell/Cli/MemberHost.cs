@@ -25,7 +25,8 @@ public static class MemberHost
     /// <param name="options">The member's options (already validated or not: the host validates them at start).</param>
     /// <param name="minLevel">Least severe log level printed.</param>
     /// <param name="logPrefix">Text in front of every log line (the member's name in a local cluster); null for none.</param>
-    public static WebApplication Build(RaftNodeOptions options, LogLevel minLevel, string? logPrefix)
+    /// <param name="configureKv">Further key-value options (quota, auto compaction); applied after those the node's options give.</param>
+    public static WebApplication Build(RaftNodeOptions options, LogLevel minLevel, string? logPrefix, Action<KvServiceOptions>? configureKv = null)
     {
         // No watching of configuration files for changes: the watcher covers the content root (the
         // working directory) and everything below it, where the data directory usually is, so each
@@ -46,6 +47,9 @@ public static class MemberHost
         {
             kv.MaxRequestBytes = options.MaxRequestBytes;
             kv.RequestTimeout = options.RequestTimeout;
+            // The member's store lives beside its WAL and snap files (etcd: member/snap/db).
+            kv.DataDir = options.EffectiveDataDir;
+            configureKv?.Invoke(kv);
         });
         builder.Services.AddRaftNode(options);
         if (PlannerOverride.FromEnvironment() is { } planner)

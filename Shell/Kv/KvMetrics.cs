@@ -17,7 +17,8 @@ public sealed class KvMetrics : IDisposable
     private readonly Counter<long> _ranges;
     private readonly Counter<long> _healthSuccess;
     private readonly Counter<long> _healthFailures;
-    private Func<KvState>? _store;
+    private MvccStore? _store;
+    private readonly Counter<long> _txns;
 
     /// <summary>Creates the instruments on a meter from <paramref name="factory"/>, or on a meter of its own.</summary>
     public KvMetrics(IMeterFactory? factory = null)
@@ -25,31 +26,34 @@ public sealed class KvMetrics : IDisposable
         Meter = factory?.Create(MeterName) ?? new Meter(MeterName);
         _puts = Meter.CreateCounter<long>("etcd_mvcc_put_total", description: "Total number of puts seen by this member.");
         _deletes = Meter.CreateCounter<long>("etcd_mvcc_delete_total", description: "Total number of deletes seen by this member.");
+        _txns = Meter.CreateCounter<long>("etcd_mvcc_txn_total", description: "Total number of txns seen by this member.");
         _ranges = Meter.CreateCounter<long>("etcd_mvcc_range_total", description: "Total number of ranges seen by this member.");
         _healthSuccess = Meter.CreateCounter<long>("etcd_server_health_success", description: "The total number of successful health checks");
         _healthFailures = Meter.CreateCounter<long>("etcd_server_health_failures", description: "The total number of failed health checks");
-        Meter.CreateObservableGauge("etcd_debugging_mvcc_keys_total", () => Observe(s => (long)s.KeyCount),
+        Meter.CreateObservableGauge("etcd_debugging_mvcc_keys_total", () => Observe(s => s.KeyCount),
             description: "Total number of keys.");
-        Meter.CreateObservableGauge("etcd_debugging_mvcc_current_revision", () => Observe(s => s.Revision),
+        Meter.CreateObservableGauge("etcd_debugging_mvcc_current_revision", () => Observe(s => s.CurrentRevision),
             description: "The current revision of store.");
-        Meter.CreateObservableGauge("etcd_mvcc_db_total_size_in_use_in_bytes", () => Observe(s => s.DataSize),
+        Meter.CreateObservableGauge("etcd_mvcc_db_total_size_in_use_in_bytes", () => Observe(s => s.SizeBytes),
             description: "Total size of the underlying database logically in use in bytes.");
     }
 
     /// <summary>The meter holding every instrument above.</summary>
     public Meter Meter { get; }
 
-    private IEnumerable<Measurement<long>> Observe(Func<KvState, long> read) =>
-        Volatile.Read(ref _store) is { } store ? [new Measurement<long>(read(store()))] : [];
+    private IEnumerable<Measurement<long>> Observe(Func<MvccStore, long> read) =>
+        Volatile.Read(ref _store) is { } store ? [new Measurement<long>(read(store))] : [];
 
     /// <summary>Makes the store gauges report <paramref name="store"/>.</summary>
-    internal void ObserveStore(Func<KvState> store) => Volatile.Write(ref _store, store);
+    internal void ObserveStore(MvccStore store) => Volatile.Write(ref _store, store);
 
     internal void Put() => _puts.Add(1);
 
     internal void Delete() => _deletes.Add(1);
 
     internal void Range() => _ranges.Add(1);
+
+    internal void Txn() => _txns.Add(1);
 
     internal void Health(bool healthy) => (healthy ? _healthSuccess : _healthFailures).Add(1);
 

@@ -5,7 +5,9 @@ using Microsoft.Extensions.Options;
 using Grpc.AspNetCore.Server;
 using Raft.Interop;
 using Raft.Kv.Http;
+using Raft.Kv.Backend;
 using Raft.Kv.Metrics;
+using Raft.Shell.Node;
 
 namespace Raft.Kv;
 
@@ -16,17 +18,29 @@ public static class KvServiceCollectionExtensions
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
     /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
-    /// created, <see cref="KvServiceOptions"/>, and ASP.NET Core's gRPC server with etcd's receive
-    /// limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC services with
-    /// <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
+    /// created, <see cref="KvServiceOptions"/> (the store's database: <see cref="KvServiceOptions.OpenBackend"/>,
+    /// else <c>member/kv</c> in <see cref="KvServiceOptions.DataDir"/> or the node's
+    /// <see cref="RaftNodeOptions.DataDir"/> as a persistent state machine, else memory), the auto compaction service (idle unless
+    /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
+    /// with etcd's receive limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC
+    /// services with <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
     /// </summary>
     public static IServiceCollection AddKvService(this IServiceCollection services, Action<KvServiceOptions>? configure = null)
     {
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>()));
-        services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
+        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp)));
+        services.TryAddSingleton<IStateMachine>(sp =>
+        {
+            var machine = sp.GetRequiredService<KvStateMachine>();
+            var dataDir = StoreDataDir(sp);
+            return dataDir is null ? machine : new PersistentKvStateMachine(machine, KvBackends.MemberStoreDirectory(dataDir));
+        });
+        // Idle unless a retention is configured.
+        services.AddHostedService(sp => new Compaction.AutoCompactionService(
+            sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Compaction.AutoCompactionService>>(), sp.GetService<TimeProvider>()));
         // Scoped to this container's meter factory: with several members in one process, each
         // member's /metrics shows its own meters only.
         services.TryAddSingleton(sp =>
@@ -39,5 +53,22 @@ public static class KvServiceCollectionExtensions
         services.AddOptions<GrpcServiceOptions>().Configure<IOptions<KvServiceOptions>>((grpc, kv) =>
             grpc.MaxReceiveMessageSize = kv.Value.MaxRequestBytes + GatewayContext.GrpcOverheadBytes);
         return services;
+    }
+
+    // The host's own backend; else the member's store in its data directory when the host names one
+    // (KvBackends.OpenMember); else in memory.
+    private static IKvBackend? OpenBackend(IServiceProvider sp)
+    {
+        if (sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend is { } open) return open();
+        return StoreDataDir(sp) is { } dataDir ? KvBackends.OpenMember(dataDir) : null;
+    }
+
+    // The data directory whose member/kv holds the store, when the store is the member's own database.
+    private static string? StoreDataDir(IServiceProvider sp)
+    {
+        var kv = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
+        if (kv.OpenBackend is not null) return null;
+        var dataDir = kv.DataDir ?? sp.GetService<IOptions<RaftNodeOptions>>()?.Value.DataDir;
+        return string.IsNullOrEmpty(dataDir) ? null : dataDir;
     }
 }

@@ -23,6 +23,37 @@ public sealed class KvServiceOptions
     /// <summary>The server version that the maintenance status reports: the etcd API version this service speaks.</summary>
     public string Version { get; set; } = "3.5.0";
 
+    /// <summary>
+    /// Opens the database that holds the store's history (<see cref="Backend.KvBackends"/>); the node
+    /// then restores the store from raft snapshots as an in-memory one. When null, the store is
+    /// <see cref="Backend.KvBackends.OpenMember"/> in <see cref="DataDir"/>, a persistent state
+    /// machine for the node; neither set: in memory without durability. Read once, when the store is created.
+    /// </summary>
+    public Func<Backend.IKvBackend>? OpenBackend { get; set; }
+
+    /// <summary>
+    /// The member's data directory: the store is kept in its <c>member/kv</c> and the node replays
+    /// only the entries the store lacks, sends checkpoints of it to lagging followers and installs
+    /// theirs. Null: the node's <c>RaftNodeOptions.DataDir</c> when set.
+    /// </summary>
+    public string? DataDir { get; set; }
+
+    /// <summary>
+    /// etcd's --quota-backend-bytes: when a put or txn would take the backend past this size, the
+    /// member raises the NOSPACE alarm through Raft and writes are refused until it is cleared
+    /// (<c>/v3/maintenance/alarm</c>). 0 means etcd's default of 2 GiB; below 0, no quota.
+    /// </summary>
+    public long QuotaBackendBytes { get; set; }
+
+    /// <summary>etcd's --auto-compaction-mode: "periodic" (retention is a duration) or "revision" (a number of revisions).</summary>
+    public string AutoCompactionMode { get; set; } = "periodic";
+
+    /// <summary>
+    /// etcd's --auto-compaction-retention: "0" (the default) keeps all history; in periodic mode a
+    /// duration such as "1h" or "30m" (a bare number is hours), in revision mode a number of revisions.
+    /// </summary>
+    public string AutoCompactionRetention { get; set; } = "0";
+
     /// <summary>The meters whose instruments <c>GET /metrics</c> exports.</summary>
     public IList<string> MetricsMeterNames { get; } = new List<string> { "Raft.Node", KvMetrics.MeterName };
 }

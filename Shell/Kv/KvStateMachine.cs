@@ -1,85 +1,238 @@
 using Raft.Interop;
+using Raft.Kv.Backend;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
 
 namespace Raft.Kv;
 
 /// <summary>
-/// The replicated key-value store: applies put and delete-range commands (etcd's InternalRaftRequest
-/// encoding, see <see cref="KvCommandCodec"/>) with etcd's revision counting, and serves reads.
+/// The replicated key-value store: applies put, delete-range, txn and compaction commands (etcd's
+/// InternalRaftRequest encoding, see <see cref="KvCommandCodec"/>) to an <see cref="MvccStore"/> with
+/// etcd's revision counting, and serves reads at any retained revision.
 /// </summary>
 /// <remarks>
-/// The state is an immutable <see cref="KvState"/> that Apply replaces with one reference write, so a
-/// reader that takes <see cref="Current"/> sees one consistent revision however long it reads, without
-/// locks and without holding up the apply loop.
+/// Readers never block the apply loop: a read names a revision, and the store keeps every revision
+/// down to its last compaction, so a reader sees one consistent revision however long it reads.
 /// </remarks>
-public sealed class KvStateMachine : IStateMachine, ISnapshotCapture
+public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposable
 {
     private readonly KvMetrics? _metrics;
-    private KvState _state = KvState.Initial;
-
-    /// <summary>Creates an empty store (revision 1), counting puts, deletes and ranges on <paramref name="metrics"/> if given.</summary>
-    public KvStateMachine(KvMetrics? metrics = null)
-    {
-        _metrics = metrics;
-        metrics?.ObserveStore(() => Current);
-    }
-
-    /// <summary>The store as of the last applied command.</summary>
-    public KvState Current => Volatile.Read(ref _state);
 
     /// <summary>
-    /// Applies one command. Returns a <see cref="PutResponse"/> or <see cref="DeleteRangeResponse"/>, or a
-    /// <see cref="KvError"/> (the store unchanged) for a command that is malformed or invalid: a bad
-    /// entry must not stop the apply loop, and every member answers it the same way.
+    /// Creates a store on <paramref name="backend"/> (in memory when null), counting puts, deletes and
+    /// ranges on <paramref name="metrics"/> if given. The store owns the backend.
+    /// </summary>
+    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null)
+    {
+        _metrics = metrics;
+        _options = options;
+        _store = new MvccStore(backend ?? KvBackends.InMemory(), options);
+        metrics?.ObserveStore(_store);
+        LoadAlarms();
+    }
+
+    private readonly MvccStoreOptions? _options;
+    private MvccStore _store;
+
+    private void LoadAlarms()
+    {
+        lock (_alarmLock)
+        {
+            _alarms.Clear();
+            foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
+            {
+                if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replaces the store with one on <paramref name="backend"/> (a checkpoint just installed), on the
+    /// apply loop; the old store is disposed. Readers that hold the old store finish on it.
+    /// </summary>
+    internal void ReplaceStore(IKvBackend backend)
+    {
+        var old = Store;
+        old.Dispose();
+        var store = new MvccStore(backend, _options);
+        Volatile.Write(ref _store, store);
+        _metrics?.ObserveStore(store);
+        LoadAlarms();
+    }
+
+    private readonly object _alarmLock = new();
+    private readonly HashSet<AlarmMember> _alarms = [];
+
+    /// <summary>The active alarms (etcd's alarm store), the same on every member.</summary>
+    public IReadOnlyList<AlarmMember> Alarms
+    {
+        get
+        {
+            lock (_alarmLock) return _alarms.OrderBy(a => a.MemberId).ThenBy(a => a.Alarm).ToList();
+        }
+    }
+
+    /// <summary>Whether the NOSPACE alarm is raised: writes are refused until it is cleared.</summary>
+    public bool NoSpace
+    {
+        get
+        {
+            lock (_alarmLock) return _alarms.Any(a => a.Alarm == AlarmType.NoSpace);
+        }
+    }
+
+    /// <summary>The multi-version store the commands are applied to.</summary>
+    public MvccStore Store => Volatile.Read(ref _store);
+
+    /// <summary>
+    /// Applies one command. Returns a <see cref="PutResponse"/>, <see cref="DeleteRangeResponse"/>,
+    /// <see cref="TxnResponse"/> or <see cref="CompactionResponse"/>, or a <see cref="KvError"/> (the
+    /// store unchanged) for a command that is malformed or invalid: a bad entry must not stop the
+    /// apply loop, and every member answers it the same way.
     /// </summary>
     public object? Apply(ulong index, ReadOnlyMemory<byte> command)
     {
-        var state = Current;
+        // A restarted member replays its log from its last snapshot; the store's backend already holds
+        // every entry up to its consistent index, and applying one twice would give it a second
+        // revision (etcd's applier skips them the same way). Nobody waits for a replayed entry's answer.
+        if (index <= Store.ConsistentIndex) return null;
         switch (KvCommandCodec.Decode(command))
         {
             case PutRequest put:
             {
-                if (put.Check() is { } invalid) return invalid;
-                var (next, response) = state.Put(put);
-                Volatile.Write(ref _state, next);
+                if (put.Check() is { } invalid) return Refuse(index, invalid);
+                // etcd's applierV3Capped: while NOSPACE is raised, writes are refused.
+                if (NoSpace) return Refuse(index, KvError.NoSpace);
+                using var txn = Store.Write(index);
+                var response = KvApplier.Put(txn, put);
                 _metrics?.Put();
                 return response;
             }
             case DeleteRangeRequest delete:
             {
-                if (delete.Check() is { } invalid) return invalid;
-                var (next, response) = state.DeleteRange(delete);
-                Volatile.Write(ref _state, next);
+                if (delete.Check() is { } invalid) return Refuse(index, invalid);
+                using var txn = Store.Write(index);
+                var response = KvApplier.DeleteRange(txn, delete);
                 _metrics?.Delete();
                 return response;
             }
+            case TxnRequest txn:
+                _metrics?.Txn();
+                if (NoSpace && KvApplier.IsWrite(txn)) return Refuse(index, KvError.NoSpace);
+                return KvApplier.Txn(Store, index, txn);
+            case AlarmRequest alarm:
+                Store.SetConsistentIndex(index);
+                return ApplyAlarm(alarm);
+            case CompactionRequest compaction:
+                Store.SetConsistentIndex(index);
+                try
+                {
+                    Store.Compact(compaction.Revision);
+                }
+                catch (MvccException e)
+                {
+                    return e.Error;
+                }
+                return new CompactionResponse(Store.CurrentRevision);
             case KvError error:
-                return error;
+                return Refuse(index, error);
             default:
                 throw new InvalidOperationException("KvCommandCodec.Decode returned an unexpected type (broken invariant)");
         }
     }
 
-    /// <summary>Reads a range of the current state (see <see cref="KvState.Range"/>).</summary>
+    // etcd's applierV3backend.Alarm: activate and deactivate answer with the alarm touched, get with the active ones of the type (none: all).
+    private AlarmResponse ApplyAlarm(AlarmRequest request)
+    {
+        var member = new AlarmMember(request.MemberId, request.Alarm);
+        var key = new byte[9];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(key, request.MemberId);
+        key[8] = (byte)request.Alarm;
+        lock (_alarmLock)
+        {
+            switch (request.Action)
+            {
+                case AlarmAction.Activate when request.Alarm != AlarmType.None:
+                    if (_alarms.Add(member)) Store.PutAux(KvBucket.Alarm, key, []);
+                    return new AlarmResponse([member]);
+                case AlarmAction.Deactivate:
+                    if (!_alarms.Remove(member)) return new AlarmResponse([]);
+                    Store.DeleteAux(KvBucket.Alarm, key);
+                    return new AlarmResponse([member]);
+                case AlarmAction.Get:
+                    return new AlarmResponse(_alarms.Where(a => request.Alarm == AlarmType.None || a.Alarm == request.Alarm)
+                        .OrderBy(a => a.MemberId).ThenBy(a => a.Alarm).ToList());
+                default:
+                    return new AlarmResponse([]);
+            }
+        }
+    }
+
+    private KvError Refuse(ulong index, KvError error)
+    {
+        Store.SetConsistentIndex(index);
+        return error;
+    }
+
+    /// <summary>Reads a range at the current revision or the one it names (see <see cref="KvApplier.Range"/>).</summary>
+    /// <returns>A <see cref="RangeResponse"/> or a <see cref="KvError"/>.</returns>
     public object Range(RangeRequest request)
     {
         _metrics?.Range();
-        return Current.Range(request);
+        using var read = Store.Read();
+        return KvApplier.Range(read, request);
+    }
+
+    /// <summary>Every pair alive at the current revision, in key order, with that revision.</summary>
+    public (long Revision, IReadOnlyList<KeyValue> Pairs) All()
+    {
+        using var read = Store.Read();
+        return (read.Revision, read.Range(new byte[] { 0 }, new byte[] { 0 }).Kvs);
+    }
+
+    // Taken on the apply loop, so the consistent index is that of the last entry the pairs include.
+    // The store commits first (etcd forces a backend commit before it saves a snapshot): the node
+    // may then drop the log before the snapshot, and a restart must find the store at least as far.
+    private (long Revision, IReadOnlyList<KeyValue> Pairs, ulong ConsistentIndex) AllWithIndex()
+    {
+        Store.Commit();
+        var consistentIndex = Store.ConsistentIndex;
+        var (revision, pairs) = All();
+        return (revision, pairs, consistentIndex);
     }
 
     /// <inheritdoc />
-    public byte[] TakeSnapshot() => KvSnapshotCodec.Encode(Current);
+    public byte[] TakeSnapshot()
+    {
+        var (revision, pairs, consistentIndex) = AllWithIndex();
+        return KvSnapshotCodec.Encode(revision, pairs, consistentIndex);
+    }
 
     /// <inheritdoc />
-    /// <remarks>The state is immutable: capturing it is one read of <see cref="Current"/>.</remarks>
+    /// <remarks>The pairs are read now, on the apply loop; encoding them is left to the returned function.</remarks>
     public Func<byte[]> CaptureSnapshot()
     {
-        var state = Current;
-        return () => KvSnapshotCodec.Encode(state);
+        var (revision, pairs, consistentIndex) = AllWithIndex();
+        return () => KvSnapshotCodec.Encode(revision, pairs, consistentIndex);
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A store whose backend has already applied the snapshot's last entry (a restart: the node
+    /// restores its newest snapshot, then replays the log after it) is kept as it is, as etcd keeps
+    /// its backend when the snapshot is not newer than its consistent index; the entries replayed up
+    /// to the store's consistent index are then skipped by <see cref="Apply"/>. Otherwise the store is
+    /// replaced and takes the snapshot's consistent index.
+    /// </remarks>
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
-    public void Restore(ReadOnlyMemory<byte> snapshot) => Volatile.Write(ref _state, KvSnapshotCodec.Decode(snapshot));
+    public void Restore(ReadOnlyMemory<byte> snapshot)
+    {
+        var consistentIndex = KvSnapshotCodec.ConsistentIndexOf(snapshot);
+        var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
+        if (consistentIndex != 0 && consistentIndex <= Store.ConsistentIndex) return;
+        Store.Reset(revision, pairs, consistentIndex);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Store.Dispose();
 }

@@ -7,9 +7,10 @@ namespace Raft.Kv.Codec;
 
 /// <summary>
 /// Encodes the store's commands (the Raft entries' data) as etcd encodes them: an
-/// etcdserverpb.InternalRaftRequest holding a PutRequest (field 4) or a DeleteRangeRequest (field 5),
-/// so that etcd's own tools read our log. The messages are generated from <c>Proto/*.proto</c>;
-/// leases, the request header and the request id are not used.
+/// etcdserverpb.InternalRaftRequest holding a PutRequest (field 4), a DeleteRangeRequest (field 5),
+/// a TxnRequest (field 6) or a CompactionRequest (field 7), so that etcd's own tools read our log.
+/// The messages are generated from <c>Proto/*.proto</c>; leases, the request header and the request
+/// id are not used.
 /// </summary>
 public static class KvCommandCodec
 {
@@ -38,6 +39,68 @@ public static class KvCommandCodec
             },
         }.ToByteArray();
 
+    /// <summary>The command bytes of a txn.</summary>
+    public static byte[] Encode(TxnRequest txn) => new Pb.InternalRaftRequest { Txn = ToProto(txn) }.ToByteArray();
+
+    /// <summary>The command bytes of an alarm request.</summary>
+    public static byte[] Encode(AlarmRequest alarm) =>
+        new Pb.InternalRaftRequest { Alarm = new Pb.AlarmRequest { Action = (Pb.AlarmRequest.Types.AlarmAction)alarm.Action, MemberID = alarm.MemberId, Alarm = (Pb.AlarmType)alarm.Alarm } }.ToByteArray();
+
+    /// <summary>The command bytes of a compaction.</summary>
+    public static byte[] Encode(CompactionRequest compaction) =>
+        new Pb.InternalRaftRequest { Compaction = new Pb.CompactionRequest { Revision = compaction.Revision, Physical = compaction.Physical } }.ToByteArray();
+
+    private static Pb.TxnRequest ToProto(TxnRequest txn)
+    {
+        var pb = new Pb.TxnRequest();
+        foreach (var c in txn.Compares)
+        {
+            var compare = new Pb.Compare
+            {
+                Result = (Pb.Compare.Types.CompareResult)c.Result,
+                Target = (Pb.Compare.Types.CompareTarget)c.Target,
+                Key = UnsafeByteOperations.UnsafeWrap(c.Key),
+                RangeEnd = UnsafeByteOperations.UnsafeWrap(c.RangeEnd),
+            };
+            switch (c.UnionCase)
+            {
+                case CompareTarget.Version: compare.Version = c.Number; break;
+                case CompareTarget.Create: compare.CreateRevision = c.Number; break;
+                case CompareTarget.Mod: compare.ModRevision = c.Number; break;
+                case CompareTarget.Lease: compare.Lease = c.Number; break;
+                case CompareTarget.Value: compare.Value = UnsafeByteOperations.UnsafeWrap(c.Value); break;
+            }
+            pb.Compare.Add(compare);
+        }
+        pb.Success.AddRange(txn.Success.Select(ToProto));
+        pb.Failure.AddRange(txn.Failure.Select(ToProto));
+        return pb;
+    }
+
+    private static Pb.RequestOp ToProto(IKvRequest op) => op switch
+    {
+        RangeRequest r => new Pb.RequestOp
+        {
+            RequestRange = new Pb.RangeRequest
+            {
+                Key = UnsafeByteOperations.UnsafeWrap(r.Key), RangeEnd = UnsafeByteOperations.UnsafeWrap(r.RangeEnd), Limit = r.Limit,
+                Revision = r.Revision, SortOrder = (Pb.RangeRequest.Types.SortOrder)r.SortOrder, SortTarget = (Pb.RangeRequest.Types.SortTarget)r.SortTarget, Serializable = r.Serializable,
+                KeysOnly = r.KeysOnly, CountOnly = r.CountOnly, MinModRevision = r.MinModRevision, MaxModRevision = r.MaxModRevision,
+                MinCreateRevision = r.MinCreateRevision, MaxCreateRevision = r.MaxCreateRevision,
+            },
+        },
+        PutRequest p => new Pb.RequestOp
+        {
+            RequestPut = new Pb.PutRequest { Key = UnsafeByteOperations.UnsafeWrap(p.Key), Value = UnsafeByteOperations.UnsafeWrap(p.Value), PrevKv = p.PrevKv },
+        },
+        DeleteRangeRequest d => new Pb.RequestOp
+        {
+            RequestDeleteRange = new Pb.DeleteRangeRequest { Key = UnsafeByteOperations.UnsafeWrap(d.Key), RangeEnd = UnsafeByteOperations.UnsafeWrap(d.RangeEnd), PrevKv = d.PrevKv },
+        },
+        TxnRequest t => new Pb.RequestOp { RequestTxn = ToProto(t) },
+        _ => throw new ArgumentException($"not a txn operation: {op.GetType().Name}", nameof(op)),
+    };
+
     /// <summary>The size of the request (PutRequest or DeleteRangeRequest) inside command bytes <see cref="Encode(PutRequest)"/> or <see cref="Encode(DeleteRangeRequest)"/> made.</summary>
     /// <remarks>
     /// Such a command is one field: a one-byte tag, the request's length as a varint, the request.
@@ -54,10 +117,11 @@ public static class KvCommandCodec
     }
 
     /// <summary>
-    /// Decodes command bytes into a <see cref="PutRequest"/> or a <see cref="DeleteRangeRequest"/>
-    /// (their bytes copied out of <paramref name="command"/>), or a <see cref="KvError"/> saying why it
-    /// cannot: malformed protobuf, another etcd request type, no request, a put and a delete-range
-    /// in one command, or a lease or ignore flag this store does not implement.
+    /// Decodes command bytes into a <see cref="PutRequest"/>, <see cref="DeleteRangeRequest"/>,
+    /// <see cref="TxnRequest"/> or <see cref="CompactionRequest"/> (their bytes copied out of
+    /// <paramref name="command"/>), or a <see cref="KvError"/> saying why it cannot: malformed
+    /// protobuf, another etcd request type, no request, two requests in one command, or a lease or
+    /// ignore flag this store does not implement.
     /// </summary>
     public static object Decode(ReadOnlyMemory<byte> command)
     {
@@ -71,22 +135,73 @@ public static class KvCommandCodec
             return KvError.Malformed($"bad protobuf: {ex.Message}");
         }
         if (request.HasUnknownFields)
-            return KvError.Malformed("unsupported request (a field other than the request id, header, put and delete-range)");
-        switch (request.Put, request.DeleteRange)
-        {
-            case (not null, not null):
-                return KvError.Malformed("more than one request in one command");
-            case ({ } put, null):
-                // A lease or ignore flag that is zero changes nothing; a non-zero one asks for a feature we lack.
-                if (put.Lease != 0 || put.IgnoreValue || put.IgnoreLease)
-                    return KvError.Malformed("bad put: leases and ignore flags are not supported");
-                return new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv);
-            case (null, { } delete):
-                return new DeleteRangeRequest(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
-            default:
-                return KvError.Malformed("no request");
-        }
+            return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn, compaction and alarm)");
+        var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1)
+            + (request.Compaction is null ? 0 : 1) + (request.Alarm is null ? 0 : 1);
+        if (requests > 1) return KvError.Malformed("more than one request in one command");
+        if (request.Put is { } put) return FromProto(put);
+        if (request.DeleteRange is { } delete) return FromProto(delete);
+        if (request.Txn is { } txn) return FromProto(txn);
+        if (request.Compaction is { } compaction) return new CompactionRequest(compaction.Revision, compaction.Physical);
+        if (request.Alarm is { } alarm) return new AlarmRequest((AlarmAction)alarm.Action, alarm.MemberID, (AlarmType)alarm.Alarm);
+        return KvError.Malformed("no request");
     }
+
+    private static object FromProto(Pb.PutRequest put) =>
+        // A lease or ignore flag that is zero changes nothing; a non-zero one asks for a feature we lack.
+        put.Lease != 0 || put.IgnoreValue || put.IgnoreLease
+            ? KvError.Malformed("bad put: leases and ignore flags are not supported")
+            : new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv);
+
+    private static DeleteRangeRequest FromProto(Pb.DeleteRangeRequest delete) => new(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
+
+    /// <summary>A txn message as the store takes it, or the <see cref="KvError"/> of a request inside it the store cannot take.</summary>
+    internal static object FromProto(Pb.TxnRequest txn)
+    {
+        var compares = txn.Compare.Select(c => new Compare(
+            (CompareResult)c.Result, (CompareTarget)c.Target, c.Key.Memory, c.RangeEnd.Memory,
+            c.TargetUnionCase switch
+            {
+                Pb.Compare.TargetUnionOneofCase.Version => CompareTarget.Version,
+                Pb.Compare.TargetUnionOneofCase.CreateRevision => CompareTarget.Create,
+                Pb.Compare.TargetUnionOneofCase.ModRevision => CompareTarget.Mod,
+                Pb.Compare.TargetUnionOneofCase.Value => CompareTarget.Value,
+                Pb.Compare.TargetUnionOneofCase.Lease => CompareTarget.Lease,
+                _ => null,
+            },
+            c.TargetUnionCase switch
+            {
+                Pb.Compare.TargetUnionOneofCase.Version => c.Version,
+                Pb.Compare.TargetUnionOneofCase.CreateRevision => c.CreateRevision,
+                Pb.Compare.TargetUnionOneofCase.ModRevision => c.ModRevision,
+                Pb.Compare.TargetUnionOneofCase.Lease => c.Lease,
+                _ => 0,
+            },
+            c.Value.Memory)).ToList();
+        var success = new List<IKvRequest>();
+        var failure = new List<IKvRequest>();
+        foreach (var (ops, list) in new[] { (txn.Success, success), (txn.Failure, failure) })
+        {
+            foreach (var op in ops)
+            {
+                object decoded = op.RequestCase switch
+                {
+                    Pb.RequestOp.RequestOneofCase.RequestRange => FromProto(op.RequestRange),
+                    Pb.RequestOp.RequestOneofCase.RequestPut => FromProto(op.RequestPut),
+                    Pb.RequestOp.RequestOneofCase.RequestDeleteRange => FromProto(op.RequestDeleteRange),
+                    Pb.RequestOp.RequestOneofCase.RequestTxn => FromProto(op.RequestTxn),
+                    _ => KvError.Malformed("txn operation without a request"),
+                };
+                if (decoded is KvError error) return error;
+                list.Add((IKvRequest)decoded);
+            }
+        }
+        return new TxnRequest(compares, success, failure);
+    }
+
+    private static RangeRequest FromProto(Pb.RangeRequest r) =>
+        new(r.Key.Memory, r.RangeEnd.Memory, r.Limit, r.Revision, r.CountOnly, r.KeysOnly, r.Serializable,
+            (RangeSortOrder)r.SortOrder, (RangeSortTarget)r.SortTarget, r.MinModRevision, r.MaxModRevision, r.MinCreateRevision, r.MaxCreateRevision);
 
     /// <summary>The bytes as an array segment (CodedInputStream reads arrays); copied only when they are not one.</summary>
     internal static ArraySegment<byte> Segment(ReadOnlyMemory<byte> bytes) =>

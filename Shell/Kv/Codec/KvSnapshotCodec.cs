@@ -21,13 +21,18 @@ public static class KvSnapshotCodec
 {
     private static readonly uint RevisionTag = WireFormat.MakeTag(Pb.KvSnapshot.RevisionFieldNumber, WireFormat.WireType.Varint);
     private static readonly uint KvsTag = WireFormat.MakeTag(Pb.KvSnapshot.KvsFieldNumber, WireFormat.WireType.LengthDelimited);
+    private static readonly uint ConsistentIndexTag = WireFormat.MakeTag(Pb.KvSnapshot.ConsistentIndexFieldNumber, WireFormat.WireType.Varint);
 
-    /// <summary>Serializes <paramref name="state"/>.</summary>
-    public static byte[] Encode(KvState state)
+    /// <summary>
+    /// Serializes the store at <paramref name="revision"/>: its alive pairs in key order, and the
+    /// store's consistent index then (0: not recorded) after them, in field order as the generated code writes.
+    /// </summary>
+    public static byte[] Encode(long revision, IReadOnlyList<KeyValue> pairs, ulong consistentIndex = 0)
     {
-        var pairs = state.Pairs();
         var sizes = new int[pairs.Count];
-        long total = state.Revision == 0 ? 0 : CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.RevisionFieldNumber) + CodedOutputStream.ComputeInt64Size(state.Revision);
+        long total = revision == 0 ? 0 : CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.RevisionFieldNumber) + CodedOutputStream.ComputeInt64Size(revision);
+        if (consistentIndex != 0)
+            total += CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.ConsistentIndexFieldNumber) + CodedOutputStream.ComputeUInt64Size(consistentIndex);
         var kvsTagSize = CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.KvsFieldNumber);
         for (var i = 0; i < pairs.Count; i++)
         {
@@ -38,10 +43,10 @@ public static class KvSnapshotCodec
         // Every byte is written below; a snapshot can be hundreds of megabytes, not worth zeroing first.
         var bytes = GC.AllocateUninitializedArray<byte>((int)total);
         var output = new CodedOutputStream(bytes);
-        if (state.Revision != 0)
+        if (revision != 0)
         {
             output.WriteTag(RevisionTag);
-            output.WriteInt64(state.Revision);
+            output.WriteInt64(revision);
         }
         // One message object reused for every pair; its bytes fields wrap the store's memory without copying it.
         var pair = new Pb.KeyValue();
@@ -56,6 +61,11 @@ public static class KvSnapshotCodec
             output.WriteTag(KvsTag);
             output.WriteLength(sizes[i]);
             pair.WriteTo(output);
+        }
+        if (consistentIndex != 0)
+        {
+            output.WriteTag(ConsistentIndexTag);
+            output.WriteUInt64(consistentIndex);
         }
         output.Flush();
         if (output.SpaceLeft != 0)
@@ -78,9 +88,9 @@ public static class KvSnapshotCodec
     private static int Int64Size(int field, long value) =>
         value == 0 ? 0 : CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeInt64Size(value);
 
-    /// <summary>Rebuilds the state <see cref="Encode"/> serialized.</summary>
+    /// <summary>The revision and pairs <see cref="Encode"/> serialized, checked.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
-    public static KvState Decode(ReadOnlyMemory<byte> snapshot)
+    public static (long Revision, IReadOnlyList<KeyValue> Pairs) Decode(ReadOnlyMemory<byte> snapshot)
     {
         var segment = KvCommandCodec.Segment(snapshot);
         var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
@@ -116,6 +126,47 @@ public static class KvSnapshotCodec
         {
             throw new InvalidDataException($"store snapshot: {ex.Message}", ex);
         }
-        return KvState.FromSorted(revision, pairs);
+        return (revision, Checked(revision, pairs));
+    }
+
+    /// <summary>
+    /// The consistent index <see cref="Encode"/> recorded (0 when none); the pairs are skipped, not read.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
+    public static ulong ConsistentIndexOf(ReadOnlyMemory<byte> snapshot)
+    {
+        var segment = KvCommandCodec.Segment(snapshot);
+        var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
+        try
+        {
+            uint tag;
+            while ((tag = input.ReadTag()) != 0)
+            {
+                if (tag == ConsistentIndexTag) return input.ReadUInt64();
+                input.SkipLastField();
+            }
+            return 0;
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException($"store snapshot: {ex.Message}", ex);
+        }
+    }
+
+    // Pairs in strictly increasing key order with counters consistent with the store revision.
+    private static List<KeyValue> Checked(long revision, List<KeyValue> pairs)
+    {
+        if (revision < 1) throw new InvalidDataException($"store revision {revision} is below 1");
+        KeyValue? last = null;
+        foreach (var kv in pairs)
+        {
+            if (kv.Key.IsEmpty) throw new InvalidDataException("snapshot holds an empty key");
+            if (last is not null && last.Key.Span.SequenceCompareTo(kv.Key.Span) >= 0)
+                throw new InvalidDataException("snapshot keys are not in strictly increasing order");
+            if (kv.ModRevision > revision || kv.CreateRevision > kv.ModRevision || kv.CreateRevision < 2 || kv.Version < 1)
+                throw new InvalidDataException($"snapshot pair {kv} has counters inconsistent with store revision {revision}");
+            last = kv;
+        }
+        return pairs;
     }
 }

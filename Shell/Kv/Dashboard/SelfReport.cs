@@ -16,7 +16,7 @@ internal static class SelfReport
     public static void Write(Utf8JsonWriter w, IRaftNode node, KvStateMachine store, string version, DashboardSampler sampler, TimeProvider clock)
     {
         var s = node.Status;
-        var kv = store.Current;
+        var kv = store.Store;
         w.WriteStartObject();
         w.WriteNumber("now"u8, clock.GetUtcNow().ToUnixTimeMilliseconds());
         w.WriteString("id"u8, Hex(s.MemberId));
@@ -36,9 +36,9 @@ internal static class SelfReport
         w.WriteNumber("applied"u8, s.AppliedIndex);
         w.WriteNumber("snapshot_index"u8, s.SnapshotIndex);
         w.WriteStartObject("store"u8);
-        w.WriteNumber("revision"u8, kv.Revision);
+        w.WriteNumber("revision"u8, kv.CurrentRevision);
         w.WriteNumber("keys"u8, kv.KeyCount);
-        w.WriteNumber("size_bytes"u8, kv.DataSize);
+        w.WriteNumber("size_bytes"u8, kv.SizeBytes);
         w.WriteEndObject();
         WriteMembers(w, node);
         var full = node as RaftNode;
@@ -48,9 +48,11 @@ internal static class SelfReport
         sampler.Rates.Write(w);
         w.WriteEndObject();
         sampler.WriteEvents(w);
-        // This service raises no alarm yet (etcd's NOSPACE and CORRUPT have no source here); the
+        // The cluster's active alarms (every member holds the same list, applied through Raft); the
         // errors are those etcd's maintenance status lists.
         w.WriteStartArray("alarms"u8);
+        foreach (var a in store.Alarms)
+            w.WriteStringValue($"{a.Alarm.ToString().ToUpperInvariant()} (member {Hex(a.MemberId)})");
         w.WriteEndArray();
         w.WriteStartArray("errors"u8);
         if (s.Leader == 0)

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Raft.Kv.Codec;
 using Raft.Kv.Http;
 using Mvcc = Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
@@ -74,6 +75,53 @@ internal static class GrpcConvert
         foreach (var kv in r.PrevKvs) response.PrevKvs.Add(KeyValue(kv));
         return response;
     }
+
+    /// <summary>
+    /// The txn as the store takes it, through the command codec's reading of the same message. A put
+    /// in it that names a lease gets etcd's answer for a lease that does not exist; ignore_value and
+    /// ignore_lease are not served yet.
+    /// </summary>
+    public static Mvcc.TxnRequest Txn(Pb.TxnRequest r)
+    {
+        CheckPuts(r);
+        return KvCommandCodec.FromProto(r) switch
+        {
+            Mvcc.TxnRequest txn => txn,
+            Mvcc.KvError e => throw EtcdError.From(e).ToRpc(),
+            var other => throw new InvalidOperationException($"the codec read a txn as {other.GetType().Name}"),
+        };
+    }
+
+    private static void CheckPuts(Pb.TxnRequest r)
+    {
+        foreach (var op in r.Success.Concat(r.Failure))
+        {
+            if (op.RequestPut is { } put && !put.Key.IsEmpty)
+            {
+                if (put.IgnoreValue || put.IgnoreLease) throw Unimplemented("a put with ignore_value or ignore_lease");
+                if (put.Lease != 0) throw new EtcdError(GrpcCode.NotFound, "etcdserver: requested lease not found").ToRpc();
+            }
+            if (op.RequestTxn is { } nested) CheckPuts(nested);
+        }
+    }
+
+    public static Pb.TxnResponse Txn(ResponseHeader header, Mvcc.TxnResponse r)
+    {
+        var response = new Pb.TxnResponse { Header = Header(header with { Revision = r.Revision }), Succeeded = r.Succeeded };
+        // As etcd's: each inner response has a header of its own with only its revision in it.
+        var nested = new ResponseHeader(0, 0, 0, 0);
+        foreach (var op in r.Responses) response.Responses.Add(ResponseOp(nested, op));
+        return response;
+    }
+
+    private static Pb.ResponseOp ResponseOp(ResponseHeader header, Mvcc.IKvResponse op) => op switch
+    {
+        Mvcc.RangeResponse range => new Pb.ResponseOp { ResponseRange = Range(header, range) },
+        Mvcc.PutResponse put => new Pb.ResponseOp { ResponsePut = Put(header, put) },
+        Mvcc.DeleteRangeResponse delete => new Pb.ResponseOp { ResponseDeleteRange = DeleteRange(header, delete) },
+        Mvcc.TxnResponse txn => new Pb.ResponseOp { ResponseTxn = Txn(header, txn) },
+        _ => throw new InvalidOperationException($"not a txn response: {op.GetType().Name}"),
+    };
 
     public static Pb.Member Member(Raft.Interop.Member m)
     {

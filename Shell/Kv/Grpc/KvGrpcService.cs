@@ -1,12 +1,13 @@
 using Grpc.Core;
 using Raft.Kv.Http;
+using Mvcc = Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
 
 namespace Raft.Kv.Grpc;
 
 /// <summary>
 /// etcdserverpb.KV over gRPC, through the same handlers as the gateway's <c>/v3/kv/*</c>
-/// (<see cref="KvOperations"/>). Txn and Compact need the MVCC store's history and are not served yet.
+/// (<see cref="KvOperations"/>).
 /// </summary>
 internal sealed class KvGrpcService : Pb.KV.KVBase
 {
@@ -31,9 +32,19 @@ internal sealed class KvGrpcService : Pb.KV.KVBase
         return error is null ? GrpcConvert.DeleteRange(c.Header(), response!) : throw error.ToRpc();
     }
 
-    public override Task<Pb.TxnResponse> Txn(Pb.TxnRequest request, ServerCallContext context) =>
-        throw GrpcConvert.Unimplemented("Txn (it needs the MVCC store)");
+    public override async Task<Pb.TxnResponse> Txn(Pb.TxnRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        var (response, error) = await KvOperations.TxnAsync(c, GrpcConvert.Txn(request));
+        return error is null ? GrpcConvert.Txn(c.Header(), response!) : throw error.ToRpc();
+    }
 
-    public override Task<Pb.CompactionResponse> Compact(Pb.CompactionRequest request, ServerCallContext context) =>
-        throw GrpcConvert.Unimplemented("Compact (it needs the MVCC store's history)");
+    public override async Task<Pb.CompactionResponse> Compact(Pb.CompactionRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        var (response, error) = await KvOperations.CompactAsync(c, new Mvcc.CompactionRequest(request.Revision, request.Physical));
+        return error is null
+            ? new Pb.CompactionResponse { Header = GrpcConvert.Header(c.Header() with { Revision = response!.Revision }) }
+            : throw error.ToRpc();
+    }
 }

@@ -1,6 +1,4 @@
-using System.Numerics;
 using Grpc.Core;
-using Raft.Kv.Codec;
 using Raft.Kv.Http;
 using Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
@@ -8,9 +6,9 @@ using Pb = Raft.Kv.Proto;
 namespace Raft.Kv.Grpc;
 
 /// <summary>
-/// etcdserverpb.Maintenance over gRPC: Status (the gateway's answer), MoveLeader, Alarm GET (no
-/// alarm exists yet), and Hash/HashKV over the store's current state. Alarm changes, Snapshot and
-/// Defragment are not served yet (they need the MVCC store).
+/// etcdserverpb.Maintenance over gRPC: Status (the gateway's answer), MoveLeader, Alarm (the
+/// gateway's alarm path), and Hash/HashKV over the MVCC store's history. Snapshot and Defragment are
+/// not served yet.
 /// </summary>
 internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
 {
@@ -47,42 +45,46 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
         return error is null ? new Pb.MoveLeaderResponse { Header = GrpcConvert.Header(c.Header()) } : throw error.ToRpc();
     }
 
-    public override Task<Pb.AlarmResponse> Alarm(Pb.AlarmRequest request, ServerCallContext context)
+    /// <summary>etcd's Maintenance.Alarm: GET, ACTIVATE and DEACTIVATE, through the gateway's alarm path (Raft).</summary>
+    public override async Task<Pb.AlarmResponse> Alarm(Pb.AlarmRequest request, ServerCallContext context)
     {
-        if (request.Action != Pb.AlarmRequest.Types.AlarmAction.Get)
-            throw GrpcConvert.Unimplemented("Alarm activate and deactivate (alarms come with the MVCC store)");
         var c = GatewayContext.Of(context.GetHttpContext());
-        return Task.FromResult(new Pb.AlarmResponse { Header = GrpcConvert.Header(c.Header(c.Store.Current.Revision)) });
+        var (response, error) = await MaintenanceService.AlarmAsync(
+            c, new AlarmRequest((AlarmAction)(int)request.Action, request.MemberID, (AlarmType)(int)request.Alarm));
+        if (error is not null) throw error.ToRpc();
+        var answer = new Pb.AlarmResponse { Header = GrpcConvert.Header(c.Header(c.Store.Store.CurrentRevision)) };
+        foreach (var a in response!.Alarms)
+            answer.Alarms.Add(new Pb.AlarmMember { MemberID = a.MemberId, Alarm = (Pb.AlarmType)(int)a.Alarm });
+        return answer;
     }
 
     /// <summary>
-    /// HashKV: CRC-32C (etcd's polynomial) of the store's snapshot encoding at the current revision, so
-    /// members at one revision answer one hash. Only the current revision is kept: an older one is
-    /// compacted, a newer one is in the future, as a range at it would answer.
+    /// etcd's HashKV: CRC-32C of the store's history up to a revision (0: the current one), as it is
+    /// in the backend (<see cref="MvccStore.HashKV"/>): equal on members at one revision.
     /// </summary>
     public override Task<Pb.HashKVResponse> HashKV(Pb.HashKVRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
-        var state = c.Store.Current;
-        if (request.Revision > state.Revision) throw EtcdError.From(KvError.FutureRevision).ToRpc();
-        if (request.Revision != 0 && request.Revision < state.Revision) throw EtcdError.From(KvError.Compacted).ToRpc();
-        return Task.FromResult(new Pb.HashKVResponse { Header = GrpcConvert.Header(c.Header(state.Revision)), Hash = Hash(state) });
+        try
+        {
+            var (hash, _, compacted) = c.Store.Store.HashKV(request.Revision);
+            return Task.FromResult(new Pb.HashKVResponse
+            {
+                Header = GrpcConvert.Header(c.Header(c.Store.Store.CurrentRevision)), Hash = hash, CompactRevision = compacted,
+            });
+        }
+        catch (MvccException ex)
+        {
+            throw EtcdError.From(ex.Error).ToRpc();
+        }
     }
 
-    /// <summary>Hash: etcd hashes its whole database file; here the same bytes as HashKV at the current revision.</summary>
+    /// <summary>Hash: etcd hashes its whole database file; here the store's history at the current revision, as HashKV.</summary>
     public override Task<Pb.HashResponse> Hash(Pb.HashRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
-        var state = c.Store.Current;
-        return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(state.Revision)), Hash = Hash(state) });
-    }
-
-    private static uint Hash(KvState state)
-    {
-        // Go's crc32.Checksum with the Castagnoli table: initial and final inversion.
-        var crc = uint.MaxValue;
-        foreach (var b in KvSnapshotCodec.Encode(state)) crc = BitOperations.Crc32C(crc, b);
-        return ~crc;
+        var (hash, revision, _) = c.Store.Store.HashKV(0);
+        return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(revision)), Hash = hash });
     }
 
     public override Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context) =>

@@ -96,6 +96,8 @@ public sealed record EtcdError(GrpcCode Code, string Message)
     public static EtcdError From(KvError error) => error.Kind switch
     {
         KvErrorKind.EmptyKey => EmptyKey,
+        KvErrorKind.TooManyOps or KvErrorKind.DuplicateKey => new(GrpcCode.InvalidArgument, error.Message),
+        KvErrorKind.NoSpace => new(GrpcCode.ResourceExhausted, error.Message),
         KvErrorKind.FutureRevision or KvErrorKind.Compacted => new(GrpcCode.OutOfRange, error.Message),
         _ => new(GrpcCode.Unknown, error.Message),
     };

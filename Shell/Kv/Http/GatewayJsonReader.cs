@@ -15,7 +15,7 @@ namespace Raft.Kv.Http;
 /// null leaves a field at zero. Errors carry the gateway's messages (Go's encoding/json,
 /// encoding/base64 and jsonpb texts, as etcd 3.4 prints them).
 /// </summary>
-public static class GatewayJsonReader
+public static partial class GatewayJsonReader
 {
     private const string MapType = "map[string]json.RawMessage";
 

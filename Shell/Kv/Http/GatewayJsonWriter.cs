@@ -134,6 +134,74 @@ public static class GatewayJsonWriter
         w.WriteEndObject();
     }
 
+    /// <summary>etcdserverpb.TxnResponse: each response of the branch run, in a ResponseOp, with its own revision only in its header.</summary>
+    public static void Txn(Utf8JsonWriter w, ResponseHeader header, TxnResponse response)
+    {
+        w.WriteStartObject();
+        WriteHeader(w, header with { Revision = response.Revision });
+        WriteBool(w, "succeeded"u8, response.Succeeded);
+        if (response.Responses.Count > 0)
+        {
+            w.WriteStartArray("responses"u8);
+            var nested = new ResponseHeader(0, 0, 0, 0);
+            foreach (var r in response.Responses)
+            {
+                w.WriteStartObject();
+                switch (r)
+                {
+                    case RangeResponse range:
+                        w.WritePropertyName("response_range"u8);
+                        Range(w, nested, range);
+                        break;
+                    case PutResponse put:
+                        w.WritePropertyName("response_put"u8);
+                        Put(w, nested, put);
+                        break;
+                    case DeleteRangeResponse delete:
+                        w.WritePropertyName("response_delete_range"u8);
+                        DeleteRange(w, nested, delete);
+                        break;
+                    case TxnResponse txn:
+                        w.WritePropertyName("response_txn"u8);
+                        Txn(w, nested, txn);
+                        break;
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>etcdserverpb.AlarmResponse: the alarms, each with its member id and alarm name.</summary>
+    public static void Alarm(Utf8JsonWriter w, ResponseHeader header, AlarmResponse response)
+    {
+        w.WriteStartObject();
+        WriteHeader(w, header);
+        if (response.Alarms.Count > 0)
+        {
+            w.WriteStartArray("alarms"u8);
+            foreach (var a in response.Alarms)
+            {
+                w.WriteStartObject();
+                WriteUInt(w, "memberID"u8, a.MemberId);
+                // jsonpb writes enums by name, and leaves the zero value (NONE) out.
+                if (a.Alarm != AlarmType.None) w.WriteString("alarm"u8, a.Alarm == AlarmType.NoSpace ? "NOSPACE" : a.Alarm == AlarmType.Corrupt ? "CORRUPT" : ((int)a.Alarm).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>etcdserverpb.CompactionResponse.</summary>
+    public static void Compaction(Utf8JsonWriter w, ResponseHeader header, CompactionResponse response)
+    {
+        w.WriteStartObject();
+        WriteHeader(w, header with { Revision = response.Revision });
+        w.WriteEndObject();
+    }
+
     private static void WriteMember(Utf8JsonWriter w, Member m)
     {
         w.WriteStartObject();

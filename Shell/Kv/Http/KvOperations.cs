@@ -44,6 +44,16 @@ internal static class KvOperations
             ? Task.FromResult<(DeleteRangeResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
             : ProposeAsync<DeleteRangeResponse>(c, KvCommandCodec.Encode(request));
 
+    /// <summary>Txn: request check, then proposed through raft and answered once applied here.</summary>
+    public static Task<(TxnResponse? Response, EtcdError? Error)> TxnAsync(GatewayContext c, TxnRequest request) =>
+        request.Check() is { } invalid
+            ? Task.FromResult<(TxnResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
+            : ProposeAsync<TxnResponse>(c, KvCommandCodec.Encode(request));
+
+    /// <summary>Compact: proposed through raft and answered once applied here.</summary>
+    public static Task<(CompactionResponse? Response, EtcdError? Error)> CompactAsync(GatewayContext c, CompactionRequest request) =>
+        ProposeAsync<CompactionResponse>(c, KvCommandCodec.Encode(request));
+
     /// <summary>Proposes a command and returns the applied result, once the node has applied it.</summary>
     private static async Task<(T? Response, EtcdError? Error)> ProposeAsync<T>(GatewayContext c, byte[] command) where T : class
     {
@@ -53,11 +63,31 @@ internal static class KvOperations
             return (null, EtcdError.MessageLargerThanMax(requestSize, c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes));
         if (command.Length > c.Options.MaxRequestBytes)
             return (null, EtcdError.RequestTooLarge);
+        if (await QuotaExceededAsync(c, command) is { } full)
+            return (null, full);
         var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command, ct));
         if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
         if (error is not null) return (null, error);
         return result is T response
             ? (response, null)
             : throw new InvalidOperationException($"the state machine answered a command with {result?.GetType().Name ?? "null"} (is the node running a KvStateMachine?)");
+    }
+
+    // etcd's backendQuota.Available with the default 2 GiB: a write that would take the backend past
+    // the quota raises NOSPACE for this member through Raft (so every member refuses writes) and fails.
+    private const long DefaultQuotaBytes = 2L * 1024 * 1024 * 1024;
+    private const int KvOverheadBytes = 256;
+
+    private static async Task<EtcdError?> QuotaExceededAsync(GatewayContext c, byte[] command)
+    {
+        var quota = c.Options.QuotaBackendBytes == 0 ? DefaultQuotaBytes : c.Options.QuotaBackendBytes;
+        if (quota < 0) return null;
+        var decoded = KvCommandCodec.Decode(command);
+        if (decoded is not (PutRequest or TxnRequest)) return null;
+        if (decoded is TxnRequest t && !KvApplier.IsWrite(t)) return null;
+        if (c.Store.Store.SizeBytes + command.Length + KvOverheadBytes < quota) return null;
+        var alarm = KvCommandCodec.Encode(new AlarmRequest(AlarmAction.Activate, c.Node.MemberId, AlarmType.NoSpace));
+        var (_, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(alarm, ct));
+        return error ?? EtcdError.From(KvError.NoSpace);
     }
 }

@@ -4,7 +4,7 @@ using Raft.Kv.Mvcc;
 
 namespace Raft.Kv.Http;
 
-/// <summary>etcd's KV service on the gateway: <c>/v3/kv/put</c>, <c>/v3/kv/range</c>, <c>/v3/kv/deleterange</c>.</summary>
+/// <summary>etcd's KV service on the gateway: <c>/v3/kv/put</c>, <c>/v3/kv/range</c>, <c>/v3/kv/deleterange</c>, <c>/v3/kv/txn</c>, <c>/v3/kv/compaction</c>.</summary>
 internal static class KvService
 {
     public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
@@ -12,6 +12,8 @@ internal static class KvService
         GatewayContext.MapGateway(endpoints, services, "/v3/kv/put", Put);
         GatewayContext.MapGateway(endpoints, services, "/v3/kv/range", Range);
         GatewayContext.MapGateway(endpoints, services, "/v3/kv/deleterange", DeleteRange);
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/txn", Txn);
+        GatewayContext.MapGateway(endpoints, services, "/v3/kv/compaction", Compaction);
     }
 
     private static async Task Put(HttpContext http)
@@ -39,5 +41,23 @@ internal static class KvService
         RangeResponse? response = null;
         if (error is null) (response, error) = await KvOperations.RangeAsync(c, request!);
         await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Range(w, c.Header(), response!)));
+    }
+
+    private static async Task Txn(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<TxnRequest>(GatewayJsonReader.ReadTxn);
+        TxnResponse? response = null;
+        if (error is null) (response, error) = await KvOperations.TxnAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Txn(w, c.Header(), response!)));
+    }
+
+    private static async Task Compaction(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<CompactionRequest>(GatewayJsonReader.ReadCompaction);
+        CompactionResponse? response = null;
+        if (error is null) (response, error) = await KvOperations.CompactAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Compaction(w, c.Header(), response!)));
     }
 }

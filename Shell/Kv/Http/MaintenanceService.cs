@@ -1,14 +1,44 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Raft.Kv.Codec;
+using Raft.Kv.Mvcc;
 
 namespace Raft.Kv.Http;
 
-/// <summary>etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c>.</summary>
+/// <summary>etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c> and <c>/v3/maintenance/alarm</c>.</summary>
 internal static class MaintenanceService
 {
-    public static void Map(IEndpointRouteBuilder endpoints, SharedServices services) =>
+    public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
+    {
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/status", Status);
+        GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/alarm", Alarm);
+    }
+
+    private static async Task Alarm(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (request, error) = await c.ReadAsync<AlarmRequest>(GatewayJsonReader.ReadAlarm);
+        AlarmResponse? response = null;
+        if (error is null) (response, error) = await AlarmAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Alarm(w, c.Header(c.Store.Store.CurrentRevision), response!)));
+    }
+
+    /// <summary>
+    /// etcd's Maintenance.Alarm, shared with the gRPC service: every action (GET too) goes through
+    /// Raft, so every member lists the same alarms.
+    /// </summary>
+    internal static async Task<(AlarmResponse? Response, EtcdError? Error)> AlarmAsync(GatewayContext c, AlarmRequest request)
+    {
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(KvCommandCodec.Encode(request), ct));
+        if (error is not null) return (null, error);
+        return result switch
+        {
+            AlarmResponse r => (r, null),
+            KvError e => (null, EtcdError.From(e)),
+            _ => (null, new EtcdError(GrpcCode.Unknown, $"unexpected answer {result}")),
+        };
+    }
 
     private static async Task Status(HttpContext http)
     {
@@ -31,10 +61,10 @@ internal static class MaintenanceService
     internal static (ResponseHeader Header, GatewayJsonWriter.Status Status) StatusOf(GatewayContext c)
     {
         var status = c.Node.Status;
-        var store = c.Store.Current;
+        var store = c.Store.Store;
         var s = new GatewayJsonWriter.Status(
-            c.Options.Version, store.DataSize, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
-            status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.DataSize, status.IsLearner);
-        return (new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.Revision, status.Term), s);
+            c.Options.Version, store.SizeBytes, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
+            status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.SizeBytes, status.IsLearner);
+        return (new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.CurrentRevision, status.Term), s);
     }
 }

@@ -74,7 +74,7 @@ internal static class StatusEndpoints
     private static Task StatusPage(HttpContext http)
     {
         var c = GatewayContext.Of(http);
-        return c.WriteAsync(200, w => StatusPageWriter.Write(w, c.Node, c.Store.Current, c.Options.Version));
+        return c.WriteAsync(200, w => StatusPageWriter.Write(w, c.Node, c.Store.Store, c.Options.Version));
     }
 
     private static async Task ServeMetrics(HttpContext http)

@@ -12,7 +12,7 @@ internal static class StatusPageWriter
 {
     private static string U(ulong v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    public static void Write(Utf8JsonWriter w, IRaftNode node, KvState store, string version)
+    public static void Write(Utf8JsonWriter w, IRaftNode node, MvccStore store, string version)
     {
         var s = node.Status;
         w.WriteStartObject();
@@ -28,9 +28,11 @@ internal static class StatusPageWriter
         w.WriteString("snapshot_index", U(s.SnapshotIndex));
         w.WriteBoolean("is_learner", s.IsLearner);
         w.WriteStartObject("store");
-        w.WriteString("revision", U((ulong)store.Revision));
+        w.WriteString("revision", U((ulong)store.CurrentRevision));
+        w.WriteString("compact_revision", U((ulong)store.CompactRevision));
         w.WriteString("keys", U((ulong)store.KeyCount));
-        w.WriteString("size_bytes", U((ulong)store.DataSize));
+        w.WriteString("size_bytes", U((ulong)store.SizeBytes));
+        w.WriteString("consistent_index", U(store.ConsistentIndex));
         w.WriteEndObject();
         w.WriteStartArray("members");
         foreach (var m in node.Members.OrderBy(m => m.Id))

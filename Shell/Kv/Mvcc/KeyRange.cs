@@ -23,29 +23,10 @@ internal readonly struct KeyRange
 
     public bool IsOpenEnded { get; }
 
-    /// <summary>How many keys of <paramref name="tree"/> fall in the range.</summary>
-    public int CountIn(KeyTree tree)
+    /// <summary>Whether <paramref name="key"/> falls in the range.</summary>
+    public bool Contains(ReadOnlySpan<byte> key)
     {
-        if (IsSingleKey) return tree.Get(Key.Span) is null ? 0 : 1;
-        var from = tree.CountLess(Key.Span);
-        var to = IsOpenEnded ? tree.Count : tree.CountLess(End.Span);
-        return Math.Max(0, to - from);
-    }
-
-    /// <summary>The pairs of <paramref name="tree"/> in the range, in key order, at most <paramref name="limit"/> (0: all).</summary>
-    public List<KeyValue> Collect(KeyTree tree, int limit)
-    {
-        var result = new List<KeyValue>();
-        if (IsSingleKey)
-        {
-            if (tree.Get(Key.Span) is { } kv) result.Add(kv);
-            return result;
-        }
-        tree.Visit(Key.Span, End.Span, IsOpenEnded, kv =>
-        {
-            result.Add(kv);
-            return limit <= 0 || result.Count < limit;
-        });
-        return result;
+        if (IsSingleKey) return key.SequenceEqual(Key.Span);
+        return key.SequenceCompareTo(Key.Span) >= 0 && (IsOpenEnded || key.SequenceCompareTo(End.Span) < 0);
     }
 }

@@ -1,14 +1,21 @@
 namespace Raft.Kv.Mvcc;
 
 /// <summary>
-/// One key's current state, counted as etcd's MVCC store counts it (mvccpb.KeyValue, without leases).
+/// One key's state at a revision, counted as etcd's MVCC store counts it (mvccpb.KeyValue).
 /// Immutable; equality compares the bytes and counters.
 /// </summary>
 public sealed class KeyValue : IEquatable<KeyValue>
 {
     /// <summary>Creates a key-value pair. The memory is not copied: callers hand over bytes nobody mutates.</summary>
     public KeyValue(ReadOnlyMemory<byte> key, long createRevision, long modRevision, long version, ReadOnlyMemory<byte> value)
+        : this(key, createRevision, modRevision, version, value, 0)
     {
+    }
+
+    /// <summary>Creates a key-value pair attached to lease <paramref name="lease"/> (0: none). The memory is not copied.</summary>
+    public KeyValue(ReadOnlyMemory<byte> key, long createRevision, long modRevision, long version, ReadOnlyMemory<byte> value, long lease)
+    {
+        Lease = lease;
         Key = key;
         CreateRevision = createRevision;
         ModRevision = modRevision;
@@ -31,14 +38,17 @@ public sealed class KeyValue : IEquatable<KeyValue>
     /// <summary>The value bytes.</summary>
     public ReadOnlyMemory<byte> Value { get; }
 
+    /// <summary>The lease the key is attached to (0: none).</summary>
+    public long Lease { get; }
+
     /// <summary>The same pair without its value (what a keys-only read returns).</summary>
     public KeyValue WithoutValue() =>
-        Value.IsEmpty ? this : new KeyValue(Key, CreateRevision, ModRevision, Version, ReadOnlyMemory<byte>.Empty);
+        Value.IsEmpty ? this : new KeyValue(Key, CreateRevision, ModRevision, Version, ReadOnlyMemory<byte>.Empty, Lease);
 
     /// <inheritdoc />
     public bool Equals(KeyValue? other) =>
         other is not null
-        && CreateRevision == other.CreateRevision && ModRevision == other.ModRevision && Version == other.Version
+        && CreateRevision == other.CreateRevision && Lease == other.Lease && ModRevision == other.ModRevision && Version == other.Version
         && Key.Span.SequenceEqual(other.Key.Span) && Value.Span.SequenceEqual(other.Value.Span);
 
     /// <inheritdoc />

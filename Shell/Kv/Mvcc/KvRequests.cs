@@ -1,10 +1,15 @@
 namespace Raft.Kv.Mvcc;
 
+/// <summary>One of etcd's KV requests: <see cref="RangeRequest"/>, <see cref="PutRequest"/>, <see cref="DeleteRangeRequest"/> or <see cref="TxnRequest"/> (a txn's RequestOp).</summary>
+public interface IKvRequest
+{
+}
+
 /// <summary>etcd's PutRequest (without leases): store <see cref="Value"/> under <see cref="Key"/>.</summary>
 /// <param name="Key">The key; must not be empty.</param>
 /// <param name="Value">The value (may be empty).</param>
 /// <param name="PrevKv">Return the pair as it was before the put.</param>
-public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Value, bool PrevKv = false)
+public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Value, bool PrevKv = false) : IKvRequest
 {
     /// <summary>etcd's request check (v3rpc checkPutRequest): the error, or null when the request is valid.</summary>
     public KvError? Check() => Key.IsEmpty ? KvError.EmptyKey : null;
@@ -14,7 +19,7 @@ public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> V
 /// <param name="Key">First key of the range; must not be empty.</param>
 /// <param name="RangeEnd">etcd's range end: empty for the single key, "\0" for every key &gt;= key, else exclusive end.</param>
 /// <param name="PrevKv">Return the deleted pairs.</param>
-public sealed record DeleteRangeRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> RangeEnd = default, bool PrevKv = false)
+public sealed record DeleteRangeRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> RangeEnd = default, bool PrevKv = false) : IKvRequest
 {
     /// <summary>etcd's request check (v3rpc checkDeleteRequest): the error, or null when the request is valid.</summary>
     public KvError? Check() => Key.IsEmpty ? KvError.EmptyKey : null;
@@ -73,7 +78,7 @@ public sealed record RangeRequest(
     long MinModRevision = 0,
     long MaxModRevision = 0,
     long MinCreateRevision = 0,
-    long MaxCreateRevision = 0)
+    long MaxCreateRevision = 0) : IKvRequest
 {
     /// <summary>etcd's request check (v3rpc checkRangeRequest): the error, or null when the request is valid.</summary>
     public KvError? Check() => Key.IsEmpty ? KvError.EmptyKey : null;
@@ -82,3 +87,151 @@ public sealed record RangeRequest(
     internal bool FiltersOrSorts =>
         SortOrder != RangeSortOrder.None || MinModRevision != 0 || MaxModRevision != 0 || MinCreateRevision != 0 || MaxCreateRevision != 0;
 }
+
+/// <summary>etcd's Compare.CompareResult: how the key's target compares with the given one.</summary>
+public enum CompareResult
+{
+    /// <summary>Equal.</summary>
+    Equal = 0,
+    /// <summary>The key's is greater.</summary>
+    Greater = 1,
+    /// <summary>The key's is less.</summary>
+    Less = 2,
+    /// <summary>Not equal.</summary>
+    NotEqual = 3,
+}
+
+/// <summary>etcd's Compare.CompareTarget: what of the key is compared.</summary>
+public enum CompareTarget
+{
+    /// <summary>The version.</summary>
+    Version = 0,
+    /// <summary>The create revision.</summary>
+    Create = 1,
+    /// <summary>The mod revision.</summary>
+    Mod = 2,
+    /// <summary>The value.</summary>
+    Value = 3,
+    /// <summary>The lease.</summary>
+    Lease = 4,
+}
+
+/// <summary>etcd's Compare: a condition of a txn on every key of a range.</summary>
+/// <param name="Result">The comparison.</param>
+/// <param name="Target">What is compared.</param>
+/// <param name="Key">The key (or first key of the range).</param>
+/// <param name="RangeEnd">etcd's range end (empty: the key alone).</param>
+/// <param name="UnionCase">Which of the target_union fields was set (null: none), as etcd reads a field of another case as zero.</param>
+/// <param name="Number">The version, create or mod revision or lease compared with.</param>
+/// <param name="Value">The value compared with.</param>
+public sealed record Compare(
+    CompareResult Result,
+    CompareTarget Target,
+    ReadOnlyMemory<byte> Key,
+    ReadOnlyMemory<byte> RangeEnd = default,
+    CompareTarget? UnionCase = null,
+    long Number = 0,
+    ReadOnlyMemory<byte> Value = default);
+
+/// <summary>etcd's TxnRequest: if every compare holds, the success requests run, else the failure ones, all at one revision.</summary>
+/// <param name="Compares">The conditions.</param>
+/// <param name="Success">The requests run when they all hold.</param>
+/// <param name="Failure">The requests run otherwise.</param>
+public sealed record TxnRequest(IReadOnlyList<Compare> Compares, IReadOnlyList<IKvRequest> Success, IReadOnlyList<IKvRequest> Failure) : IKvRequest
+{
+    /// <summary>
+    /// etcd's checks of a txn (v3rpc checkTxnRequest with the default --max-txn-ops of 128, and
+    /// checkIntervals): each request valid, no more than <paramref name="maxOps"/> per branch, and no
+    /// key written twice in one branch path. The error, or null when valid.
+    /// </summary>
+    public KvError? Check(int maxOps = 128)
+    {
+        if (Compares.Count > maxOps || Success.Count > maxOps || Failure.Count > maxOps) return KvError.TooManyOps;
+        foreach (var c in Compares)
+        {
+            if (c.Key.IsEmpty) return KvError.EmptyKey;
+        }
+        foreach (var op in Success.Concat(Failure))
+        {
+            var invalid = op switch
+            {
+                RangeRequest r => r.Check(),
+                PutRequest p => p.Check(),
+                DeleteRangeRequest d => d.Check(),
+                TxnRequest t => t.Check(maxOps),
+                _ => null,
+            };
+            if (invalid is not null) return invalid;
+        }
+        return HasDuplicateWrites(Success) || HasDuplicateWrites(Failure) ? KvError.DuplicateKey : null;
+    }
+
+    // etcd refuses a branch that puts a key twice, or puts a key it also deletes (checkIntervals),
+    // counting nested txns' branches with their parent's.
+    private static bool HasDuplicateWrites(IReadOnlyList<IKvRequest> ops)
+    {
+        var puts = new HashSet<string>();
+        var deletes = new List<KeyRange>();
+        void Collect(IReadOnlyList<IKvRequest> list, bool[] duplicate)
+        {
+            foreach (var op in list)
+            {
+                switch (op)
+                {
+                    case PutRequest p:
+                        if (!puts.Add(Convert.ToHexString(p.Key.Span))) duplicate[0] = true;
+                        break;
+                    case DeleteRangeRequest d:
+                        deletes.Add(new KeyRange(d.Key, d.RangeEnd));
+                        break;
+                }
+            }
+        }
+        var dup = new bool[1];
+        Collect(ops, dup);
+        if (dup[0]) return true;
+        foreach (var op in ops)
+        {
+            if (op is TxnRequest t && (HasDuplicateWrites(t.Success) || HasDuplicateWrites(t.Failure))) return true;
+        }
+        foreach (var key in puts)
+        {
+            var bytes = Convert.FromHexString(key);
+            if (deletes.Any(d => d.Contains(bytes))) return true;
+        }
+        return false;
+    }
+}
+
+/// <summary>etcd's CompactionRequest: compact the history at a revision.</summary>
+/// <param name="Revision">The revision.</param>
+/// <param name="Physical">Answer only once the history is gone (here it always is when the command is applied).</param>
+public sealed record CompactionRequest(long Revision, bool Physical = false);
+
+/// <summary>etcd's AlarmRequest.AlarmAction.</summary>
+public enum AlarmAction
+{
+    /// <summary>List the active alarms.</summary>
+    Get = 0,
+    /// <summary>Raise an alarm.</summary>
+    Activate = 1,
+    /// <summary>Clear an alarm.</summary>
+    Deactivate = 2,
+}
+
+/// <summary>etcd's AlarmType.</summary>
+public enum AlarmType
+{
+    /// <summary>No alarm (in a GET: every alarm).</summary>
+    None = 0,
+    /// <summary>The backend is over its quota: writes are refused until the alarm is cleared.</summary>
+    NoSpace = 1,
+    /// <summary>The store was found corrupt.</summary>
+    Corrupt = 2,
+}
+
+/// <summary>etcd's AlarmRequest, applied through Raft so every member holds the same alarms.</summary>
+/// <param name="Action">Get, activate or deactivate.</param>
+/// <param name="MemberId">The member the alarm is about (0 with Get: every member).</param>
+/// <param name="Alarm">The alarm.</param>
+public sealed record AlarmRequest(AlarmAction Action, ulong MemberId, AlarmType Alarm);

@@ -30,7 +30,10 @@ internal static class Etcdctl
     public static string Require() =>
         Path ?? throw new Xunit.Sdk.XunitException("etcdctl not found on PATH: these tests speak to the gRPC API with etcd's own client; install Debian's etcd-client (.ci/run does)");
 
-    public static async Task<EtcdctlResult> RunAsync(IEnumerable<string> endpoints, params string[] args)
+    public static Task<EtcdctlResult> RunAsync(IEnumerable<string> endpoints, params string[] args) => RunWithInputAsync(endpoints, "", args);
+
+    /// <summary>Runs etcdctl with <paramref name="input"/> on its standard input (etcdctl txn reads its requests there).</summary>
+    public static async Task<EtcdctlResult> RunWithInputAsync(IEnumerable<string> endpoints, string input, params string[] args)
     {
         var psi = new ProcessStartInfo(Require())
         {
@@ -46,6 +49,7 @@ internal static class Etcdctl
         foreach (var a in args) psi.ArgumentList.Add(a);
         var commandLine = "etcdctl " + string.Join(" ", psi.ArgumentList);
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start etcdctl");
+        await p.StandardInput.WriteAsync(input);
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -61,8 +61,8 @@ public class KvCodecTests(ITestOutputHelper output)
                 : KvCommandCodec.Encode(new PutRequest(key, value));
             sm.Apply(++index, command);
         }
-        var whole = new Pb.KvSnapshot { Revision = sm.Current.Revision };
-        foreach (var kv in sm.Current.All())
+        var whole = new Pb.KvSnapshot { Revision = sm.Store.CurrentRevision, ConsistentIndex = sm.Store.ConsistentIndex };
+        foreach (var kv in sm.All().Pairs)
         {
             whole.Kvs.Add(new Pb.KeyValue
             {
@@ -78,7 +78,7 @@ public class KvCodecTests(ITestOutputHelper output)
         Assert.True(whole.ToByteArray().AsSpan().SequenceEqual(snapshot), $"snapshot differs from the generated KvSnapshot's bytes (KV_CODEC_SEED={Seed})");
         var restored = new KvStateMachine();
         restored.Restore(snapshot);
-        Assert.Equal(sm.Current.All(), restored.Current.All());
-        Assert.Equal(sm.Current.Revision, restored.Current.Revision);
+        Assert.Equal(sm.All().Pairs, restored.All().Pairs);
+        Assert.Equal(sm.Store.CurrentRevision, restored.Store.CurrentRevision);
     }
 }

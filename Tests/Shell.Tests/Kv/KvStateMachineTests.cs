@@ -33,7 +33,7 @@ public class KvStateMachineTests
     public void StoreStartsAtRevisionOneAndAPutCreatesTheKeyAtTheNextRevision()
     {
         var sm = new KvStateMachine();
-        Assert.Equal(1, sm.Current.Revision);
+        Assert.Equal(1, sm.Store.CurrentRevision);
         Assert.Equal(1, Range(sm, "foo").Revision);
 
         var put = Put(sm, "foo", "bar");
@@ -75,7 +75,7 @@ public class KvStateMachineTests
         var miss = Delete(sm, "zz");
         Assert.Equal(3, miss.Revision);
         Assert.Equal(0, miss.Deleted);
-        Assert.Equal(3, sm.Current.Revision);
+        Assert.Equal(3, sm.Store.CurrentRevision);
 
         var hit = Delete(sm, "a");
         Assert.Equal(4, hit.Revision);
@@ -173,15 +173,24 @@ public class KvStateMachineTests
     }
 
     [Fact]
-    public void RangeAtAnotherRevisionIsAnError()
+    public void RangesReadAnyRevisionDownToTheCompactionAndNoneInTheFuture()
     {
         var sm = new KvStateMachine();
         Put(sm, "a", "1");
         Put(sm, "a", "2");
         Assert.Equal(KvError.FutureRevision, sm.Range(new RangeRequest(B("a"), Revision: 4)));
-        Assert.Equal(KvError.Compacted, sm.Range(new RangeRequest(B("a"), Revision: 2)));
-        Assert.IsType<RangeResponse>(sm.Range(new RangeRequest(B("a"), Revision: 3)));
+        var old = Range(sm, new RangeRequest(B("a"), Revision: 2));
+        // The header names the current revision; the pair is as it was at the revision read.
+        Assert.Equal(3, old.Revision);
+        Assert.Equal(new KeyValue(B("a"), 2, 2, 1, B("1")), old.Kvs.Single());
+        Assert.Empty(Range(sm, new RangeRequest(B("a"), Revision: 1)).Kvs);
         Assert.Equal(KvError.EmptyKey, sm.Range(new RangeRequest(default)));
+
+        Assert.Equal(new CompactionResponse(3), Apply(sm, KvCommandCodec.Encode(new CompactionRequest(3))));
+        Assert.Equal(KvError.Compacted, sm.Range(new RangeRequest(B("a"), Revision: 2)));
+        Assert.Equal("2", S(Range(sm, new RangeRequest(B("a"), Revision: 3)).Kvs.Single().Value));
+        Assert.Equal(KvError.Compacted, Apply(sm, KvCommandCodec.Encode(new CompactionRequest(3))));
+        Assert.Equal(KvError.FutureRevision, Apply(sm, KvCommandCodec.Encode(new CompactionRequest(4))));
     }
 
     [Fact]
@@ -191,8 +200,8 @@ public class KvStateMachineTests
         Put(sm, "a", "1");
         Assert.Equal(KvError.EmptyKey, Apply(sm, KvCommandCodec.Encode(new PutRequest(default, B("v")))));
         Assert.Equal(KvError.EmptyKey, Apply(sm, KvCommandCodec.Encode(new DeleteRangeRequest(default, B("\0")))));
-        Assert.Equal(2, sm.Current.Revision);
-        Assert.Equal(1, sm.Current.KeyCount);
+        Assert.Equal(2, sm.Store.CurrentRevision);
+        Assert.Equal(1, sm.Store.KeyCount);
     }
 
     public static TheoryData<string, string> MalformedCommands => new()
@@ -204,7 +213,7 @@ public class KvStateMachineTests
         { "2203", "bad protobuf" },
         { "22020A05", "bad protobuf" },                      // key length beyond the put
         { "1A020A01", "unsupported request" },               // a RangeRequest: not a command
-        { "32020801", "unsupported request" },               // a TxnRequest
+        { "42020801", "unsupported request" },               // a LeaseGrantRequest
         { "22020A0122020A01", "bad protobuf" },
         { "22040A016118", "bad protobuf" },                  // lease field truncated
         { "22050A01611801", "leases and ignore flags are not supported" },
@@ -218,14 +227,18 @@ public class KvStateMachineTests
     {
         var sm = new KvStateMachine();
         Put(sm, "a", "1");
-        var before = sm.TakeSnapshot();
+        var before = sm.All();
 
         var result = Apply(sm, Convert.FromHexString(hex));
 
         var error = Assert.IsType<KvError>(result);
         Assert.Equal(KvErrorKind.MalformedCommand, error.Kind);
         Assert.Contains(why, error.Message);
-        Assert.Equal(before, sm.TakeSnapshot());
+        // The pairs and revision stay; only the applied index moves on (the entry was applied, refused).
+        var after = sm.All();
+        Assert.Equal(before.Revision, after.Revision);
+        Assert.Equal(before.Pairs, after.Pairs);
+        Assert.Equal(_index, sm.Store.ConsistentIndex);
     }
 
     [Fact]
@@ -238,7 +251,7 @@ public class KvStateMachineTests
             var bytes = new byte[rng.Next(0, 24)];
             rng.NextBytes(bytes);
             var result = Apply(sm, bytes);
-            Assert.True(result is KvError or PutResponse or DeleteRangeResponse, $"unexpected {result}");
+            Assert.True(result is KvError or PutResponse or DeleteRangeResponse or TxnResponse or CompactionResponse or AlarmResponse, $"unexpected {result}");
         }
     }
 
@@ -265,6 +278,9 @@ public class KvStateMachineTests
     [Fact]
     public void SnapshotRoundTripRestoresEveryPairAndTheRevision()
     {
+        // The store to restore into has applied an earlier entry of the log than the snapshot's last.
+        var restored = new KvStateMachine();
+        Put(restored, "junk", "will be replaced");
         var sm = new KvStateMachine();
         Put(sm, "a", "1");
         Put(sm, "b", "2");
@@ -273,12 +289,10 @@ public class KvStateMachineTests
         Put(sm, "c", "");
         var snapshot = sm.TakeSnapshot();
 
-        var restored = new KvStateMachine();
-        Put(restored, "junk", "will be replaced");
         restored.Restore(snapshot);
 
-        Assert.Equal(sm.Current.Revision, restored.Current.Revision);
-        Assert.Equal(sm.Current.All(), restored.Current.All());
+        Assert.Equal(sm.Store.CurrentRevision, restored.Store.CurrentRevision);
+        Assert.Equal(sm.All().Pairs, restored.All().Pairs);
         Assert.Equal(snapshot, restored.TakeSnapshot());
         Assert.Equal(new KeyValue(B("a"), 2, 4, 2, B("3")), Range(restored, "a").Kvs.Single());
         Assert.Equal(new KeyValue(B("c"), 6, 6, 1, default), Range(restored, "c").Kvs.Single());
@@ -291,11 +305,13 @@ public class KvStateMachineTests
     {
         var one = new KvStateMachine();
         var two = new KvStateMachine();
-        foreach (var sm in new[] { one, two })
+        // The same entries at the same indexes, as every member applies them.
+        ulong index = 0;
+        foreach (var (key, value) in new[] { ("x", "1"), ("b", "2"), ("m", "3") })
         {
-            Put(sm, "x", "1");
-            Put(sm, "b", "2");
-            Put(sm, "m", "3");
+            index++;
+            foreach (var sm in new[] { one, two })
+                sm.Apply(index, KvCommandCodec.Encode(new PutRequest(B(key), B(value))));
         }
         Assert.Equal(one.TakeSnapshot(), two.TakeSnapshot());
     }
@@ -314,7 +330,7 @@ public class KvStateMachineTests
         var sm = new KvStateMachine();
         Put(sm, "kept", "1");
         Assert.Throws<InvalidDataException>(() => sm.Restore(Convert.FromHexString(hex)));
-        Assert.Equal(2, sm.Current.Revision);
+        Assert.Equal(2, sm.Store.CurrentRevision);
     }
 
     [Fact]
@@ -322,7 +338,7 @@ public class KvStateMachineTests
     {
         var sm = new KvStateMachine();
         sm.Restore(Convert.FromHexString("0805" + PairA));
-        Assert.Equal(5, sm.Current.Revision);
+        Assert.Equal(5, sm.Store.CurrentRevision);
         Assert.Equal(new KeyValue(B("a"), 2, 2, 1, default), Range(sm, "a").Kvs.Single());
     }
 
@@ -331,11 +347,11 @@ public class KvStateMachineTests
     {
         var sm = new KvStateMachine();
         Put(sm, "a", "1");
-        var held = sm.Current;
+        using var held = sm.Store.Read();
         Put(sm, "a", "2");
         Delete(sm, "a");
         Assert.Equal(2, held.Revision);
-        Assert.Equal("1", S(held.Get(B("a"))!.Value));
-        Assert.Null(sm.Current.Get(B("a")));
+        Assert.Equal("1", S(held.Range(B("a"), default).Kvs.Single().Value));
+        Assert.Empty(Range(sm, "a").Kvs);
     }
 }

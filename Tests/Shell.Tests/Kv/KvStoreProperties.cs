@@ -199,10 +199,10 @@ public class KvStoreProperties
         public object Range(RangeRequest request) => _sm.Range(request);
         public void SnapshotRoundTrip()
         {
-            var pairs = _sm.Current.All().ToList();
+            var pairs = _sm.All().Pairs.ToList();
             var rev = pairs.Count == 0 ? 1 : pairs.Max(kv => kv.ModRevision);
             var restored = new KvStateMachine();
-            restored.Restore(KvSnapshotCodec.Encode(KvState.FromSorted(rev, pairs)));
+            restored.Restore(KvSnapshotCodec.Encode(rev, pairs));
             _sm = restored;
         }
     }

@@ -1,0 +1,232 @@
+namespace Raft.Kv.Mvcc;
+
+/// <summary>
+/// etcd's request semantics over the MVCC store (server/etcdserver/apply.go, applierV3backend):
+/// range with sorting and revision filters, put and delete-range with their previous pairs, and
+/// txn with its compares, branches and nested txns, all changes at one revision.
+/// </summary>
+public static class KvApplier
+{
+    /// <summary>A range (etcd's applierV3backend.Range) through <paramref name="read"/>.</summary>
+    /// <returns>A <see cref="RangeResponse"/>, or a <see cref="KvError"/> for an invalid request or a compacted or future revision.</returns>
+    public static object Range(IMvccRead read, RangeRequest request)
+    {
+        if (request.Check() is { } invalid) return invalid;
+        var limit = request.Limit;
+        // Sorting or filtering reads everything; otherwise one more than the limit tells whether there is more.
+        if (request.FiltersOrSorts) limit = 0;
+        if (limit > 0 && limit < long.MaxValue) limit++;
+        RangeResult result;
+        try
+        {
+            result = read.Range(request.Key, request.RangeEnd, new RangeOptions(limit, request.Revision, request.CountOnly));
+        }
+        catch (MvccException e)
+        {
+            return e.Error;
+        }
+        var kvs = result.Kvs.ToList();
+        // A target other than the key sorts even without an order, among the pairs read (etcd does the same).
+        if (request.FiltersOrSorts || request.SortTarget != RangeSortTarget.Key) kvs = FilterAndSort(kvs, request);
+        var more = false;
+        if (request.Limit > 0 && kvs.Count > request.Limit)
+        {
+            kvs.RemoveRange((int)request.Limit, kvs.Count - (int)request.Limit);
+            more = true;
+        }
+        if (request.KeysOnly)
+        {
+            for (var i = 0; i < kvs.Count; i++) kvs[i] = kvs[i].WithoutValue();
+        }
+        // As in etcd, the count is the range's, before any revision filter.
+        return new RangeResponse(result.Revision, kvs, more, result.Count);
+    }
+
+    /// <summary>A put (etcd's applierV3backend.Put) in <paramref name="txn"/>; the request must be valid.</summary>
+    public static PutResponse Put(MvccWriteTxn txn, PutRequest request)
+    {
+        KeyValue? prev = null;
+        if (request.PrevKv && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
+        return new PutResponse(txn.Put(request.Key, request.Value), prev);
+    }
+
+    /// <summary>A delete-range (etcd's applierV3backend.DeleteRange) in <paramref name="txn"/>; the request must be valid.</summary>
+    public static DeleteRangeResponse DeleteRange(MvccWriteTxn txn, DeleteRangeRequest request)
+    {
+        IReadOnlyList<KeyValue> prev = request.PrevKv ? txn.Range(request.Key, request.RangeEnd).Kvs : [];
+        var (deleted, revision) = txn.DeleteRange(request.Key, request.RangeEnd);
+        return new DeleteRangeResponse(revision, deleted, deleted > 0 ? prev : []);
+    }
+
+    /// <summary>
+    /// A txn (etcd's applierV3backend.Txn): the compares are evaluated at the current revision, the
+    /// ranges of the chosen branches checked, then the branches run in one write transaction for the
+    /// Raft entry at <paramref name="consistentIndex"/> (a read transaction when they only read).
+    /// </summary>
+    /// <returns>A <see cref="TxnResponse"/>, or a <see cref="KvError"/> (the store unchanged).</returns>
+    public static object Txn(MvccStore store, ulong consistentIndex, TxnRequest request)
+    {
+        if (request.Check() is { } invalid)
+        {
+            store.SetConsistentIndex(consistentIndex);
+            return invalid;
+        }
+        var path = new List<bool>();
+        using (var read = store.Read())
+        {
+            ComparePath(read, request, path);
+            var step = 0;
+            if (CheckRanges(read, request, path, ref step) is { } error)
+            {
+                store.SetConsistentIndex(consistentIndex);
+                return error;
+            }
+            if (!IsWrite(request))
+            {
+                store.SetConsistentIndex(consistentIndex);
+                var at = 0;
+                return Run(read, null, request, path, ref at);
+            }
+        }
+        using var txn = store.Write(consistentIndex);
+        var index = 0;
+        var response = Run(txn, txn, request, path, ref index);
+        return response with { Revision = txn.Changes.Count > 0 ? txn.Revision + 1 : txn.Revision };
+    }
+
+    /// <summary>etcd's applyCompare: whether <paramref name="compare"/> holds for every key of its range.</summary>
+    public static bool Holds(IMvccRead read, Compare compare)
+    {
+        RangeResult result;
+        try
+        {
+            result = read.Range(compare.Key, compare.RangeEnd);
+        }
+        catch (MvccException)
+        {
+            return false;
+        }
+        if (result.Kvs.Count == 0)
+        {
+            // A missing key has no value to compare: nil equals the empty string in gRPC.
+            return compare.Target != CompareTarget.Value && Holds(compare, new KeyValue(compare.Key, 0, 0, 0, default));
+        }
+        return result.Kvs.All(kv => Holds(compare, kv));
+    }
+
+    private static bool Holds(Compare c, KeyValue kv)
+    {
+        // A union field of another case than the target reads as zero, as in etcd.
+        var number = c.UnionCase == c.Target ? c.Number : 0;
+        var result = c.Target switch
+        {
+            CompareTarget.Value => kv.Value.Span.SequenceCompareTo(c.UnionCase == CompareTarget.Value ? c.Value.Span : default),
+            CompareTarget.Create => kv.CreateRevision.CompareTo(number),
+            CompareTarget.Mod => kv.ModRevision.CompareTo(number),
+            CompareTarget.Version => kv.Version.CompareTo(number),
+            CompareTarget.Lease => kv.Lease.CompareTo(number),
+            _ => 0,
+        };
+        return c.Result switch
+        {
+            CompareResult.Equal => result == 0,
+            CompareResult.NotEqual => result != 0,
+            CompareResult.Greater => result > 0,
+            CompareResult.Less => result < 0,
+            _ => true,
+        };
+    }
+
+    // etcd's compareToPath: the branch taken by this txn and, depth first, by each nested txn run.
+    private static void ComparePath(IMvccRead read, TxnRequest t, List<bool> path)
+    {
+        var succeeded = t.Compares.All(c => Holds(read, c));
+        path.Add(succeeded);
+        foreach (var op in succeeded ? t.Success : t.Failure)
+        {
+            if (op is TxnRequest nested) ComparePath(read, nested, path);
+        }
+    }
+
+    // etcd's checkRequests with checkRange: a range of the path at a compacted or future revision fails the txn.
+    private static KvError? CheckRanges(IMvccRead read, TxnRequest t, List<bool> path, ref int step)
+    {
+        foreach (var op in path[step++] ? t.Success : t.Failure)
+        {
+            switch (op)
+            {
+                case RangeRequest r when r.Revision > 0:
+                    try
+                    {
+                        read.Range(r.Key, r.RangeEnd, new RangeOptions(1, r.Revision, true));
+                    }
+                    catch (MvccException e)
+                    {
+                        return e.Error;
+                    }
+                    break;
+                case TxnRequest nested:
+                    if (CheckRanges(read, nested, path, ref step) is { } error) return error;
+                    break;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Whether a txn writes anything, in either branch at any depth (etcd's isTxnReadonly negated).</summary>
+    public static bool IsWrite(TxnRequest t) =>
+        t.Success.Concat(t.Failure).Any(op => op is PutRequest or DeleteRangeRequest || (op is TxnRequest n && IsWrite(n)));
+
+    private static TxnResponse Run(IMvccRead read, MvccWriteTxn? write, TxnRequest t, List<bool> path, ref int step)
+    {
+        var succeeded = path[step++];
+        var responses = new List<IKvResponse>();
+        foreach (var op in succeeded ? t.Success : t.Failure)
+        {
+            switch (op)
+            {
+                case RangeRequest r:
+                    responses.Add(Range(read, r) as RangeResponse
+                                  ?? throw new InvalidOperationException("a txn range failed after its check (broken invariant)"));
+                    break;
+                case PutRequest p:
+                    responses.Add(Put(write!, p));
+                    break;
+                case DeleteRangeRequest d:
+                    responses.Add(DeleteRange(write!, d));
+                    break;
+                case TxnRequest nested:
+                    // A nested txn's header carries no revision (etcd leaves it empty).
+                    responses.Add(Run(read, write, nested, path, ref step) with { Revision = 0 });
+                    break;
+            }
+        }
+        return new TxnResponse(read.Revision, succeeded, responses);
+    }
+
+    // etcd's applierV3backend.Range: prune by mod/create revision bounds, then sort (a target other than
+    // the key sorts ascending unless told otherwise). Sorting here is stable, so ties stay in key order.
+    private static List<KeyValue> FilterAndSort(List<KeyValue> kvs, RangeRequest r)
+    {
+        kvs.RemoveAll(kv =>
+            (r.MaxModRevision != 0 && kv.ModRevision > r.MaxModRevision)
+            || (r.MinModRevision != 0 && kv.ModRevision < r.MinModRevision)
+            || (r.MaxCreateRevision != 0 && kv.CreateRevision > r.MaxCreateRevision)
+            || (r.MinCreateRevision != 0 && kv.CreateRevision < r.MinCreateRevision));
+        var order = r.SortOrder;
+        if (r.SortTarget != RangeSortTarget.Key && order == RangeSortOrder.None) order = RangeSortOrder.Ascend;
+        if (order is not (RangeSortOrder.Ascend or RangeSortOrder.Descend)) return kvs;
+        Comparison<KeyValue> compare = r.SortTarget switch
+        {
+            RangeSortTarget.Version => (a, b) => a.Version.CompareTo(b.Version),
+            RangeSortTarget.Create => (a, b) => a.CreateRevision.CompareTo(b.CreateRevision),
+            RangeSortTarget.Mod => (a, b) => a.ModRevision.CompareTo(b.ModRevision),
+            RangeSortTarget.Value => (a, b) => a.Value.Span.SequenceCompareTo(b.Value.Span),
+            _ => (a, b) => a.Key.Span.SequenceCompareTo(b.Key.Span),
+        };
+        var sorted = order == RangeSortOrder.Ascend
+            ? kvs.Order(Comparer<KeyValue>.Create(compare))
+            : kvs.Order(Comparer<KeyValue>.Create((a, b) => compare(b, a)));
+        return sorted.ToList();
+    }
+}
