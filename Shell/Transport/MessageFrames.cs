@@ -91,11 +91,14 @@ internal static class MessageFrames
     public static Core.Message Decode(ReadOnlySequence<byte> payload)
     {
         Proto.Message p;
+        var bytes = payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray();
+        if (ProtobufInput.Check(Proto.Message.Descriptor, bytes) is { } bad)
+            throw new WireFormatException($"malformed Message: {bad}");
         try
         {
             p = Proto.Message.Parser.ParseFrom(payload);
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             throw new WireFormatException($"malformed Message: {ex.Message}", ex);
         }

@@ -248,6 +248,9 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
         await Task.WhenAll(pendingRemovals).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Inbound connections open now (bounded by <see cref="PeerTransportOptions.MaxInboundConnections"/>).</summary>
+    internal int InboundConnectionCount => inbound.Count;
+
     /// <summary>Stops the transport (see <see cref="StopAsync"/>) and releases its meter.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -258,6 +261,12 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
 
     private void Accept(Socket socket)
     {
+        if (inbound.Count >= ctx.Options.MaxInboundConnections)
+        {
+            ctx.Log.TooManyConnections(socket.RemoteEndPoint?.ToString() ?? "?", ctx.Options.MaxInboundConnections);
+            socket.Dispose();
+            return;
+        }
         var conn = new InboundConnection(ctx, socket, id => peers.ContainsKey(id));
         var task = Task.Run(() => conn.RunAsync(stopping.Token));
         inbound[conn] = task;

@@ -41,6 +41,14 @@ public sealed class PeerTransportOptions
     /// <summary>Largest state-machine snapshot payload accepted on a snapshot connection, in bytes.</summary>
     public long MaxSnapshotSize { get; set; } = 1024L * 1024 * 1024;
 
+    /// <summary>
+    /// Inbound connections held open at once, across the peer listeners; one more is closed on accept
+    /// and logged. A member has a few per peer (messages, snapshots, membership queries), so the
+    /// default leaves room for large clusters while a client opening sockets in a loop cannot
+    /// exhaust the process's descriptors or memory.
+    /// </summary>
+    public int MaxInboundConnections { get; set; } = 1024;
+
     /// <summary>How long a dial may take before the attempt counts as failed.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -77,6 +85,7 @@ public sealed class PeerTransportOptions
         if (MaxSnapshotSize < 0 || MaxSnapshotSize > Array.MaxLength)
             throw new ArgumentException($"MaxSnapshotSize must be between 0 and {Array.MaxLength}", nameof(MaxSnapshotSize));
         Positive(DialTimeout, nameof(DialTimeout));
+        if (MaxInboundConnections < 1) throw new ArgumentException("MaxInboundConnections must be at least 1", nameof(MaxInboundConnections));
         Positive(HandshakeTimeout, nameof(HandshakeTimeout));
         Positive(ReadTimeout, nameof(ReadTimeout));
         Positive(WriteTimeout, nameof(WriteTimeout));

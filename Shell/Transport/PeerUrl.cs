@@ -20,6 +20,9 @@ internal static class PeerUrl
             throw new FormatException($"peer URL {url} has scheme {uri.Scheme}; only http:// and tcp:// are supported");
         if (uri.IsDefaultPort && !HasExplicitPort(url))
             throw new FormatException($"peer URL {url} has no port");
+        // Uri gives -1 for a scheme without a default port written with an empty one ("tcp://[::1]:").
+        if (uri.Port is < 0 or > IPEndPoint.MaxPort)
+            throw new FormatException($"peer URL {url} has no valid port");
         if (uri.AbsolutePath is not ("/" or "") || uri.Query.Length > 0)
             throw new FormatException($"peer URL {url} must not have a path or query");
         var host = uri.Host;

@@ -68,6 +68,9 @@ internal static partial class TransportLog
     [LoggerMessage(31, LogLevel.Warning, "failed to accept peer connection (address={Address}, error={Error})")]
     public static partial void AcceptFailed(this ILogger log, string address, string error);
 
+    [LoggerMessage(56, LogLevel.Warning, "rejected peer connection: too many open connections (remote-address={RemoteAddress}, max-inbound-connections={Max})")]
+    public static partial void TooManyConnections(this ILogger log, string remoteAddress, int max);
+
     [LoggerMessage(32, LogLevel.Warning, "rejected peer connection: not a raft peer (remote-address={RemoteAddress}, error={Error})")]
     public static partial void NotAPeer(this ILogger log, string remoteAddress, string error);
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using Raft.Interop.Wire;
 using Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
 
@@ -126,11 +127,13 @@ public static class KvCommandCodec
     public static object Decode(ReadOnlyMemory<byte> command)
     {
         Pb.InternalRaftRequest request;
+        if (ProtobufInput.Check(Pb.InternalRaftRequest.Descriptor, command.Span) is { } bad)
+            return KvError.Malformed($"bad protobuf: {bad}");
         try
         {
             request = Pb.InternalRaftRequest.Parser.ParseFrom(command.Span);
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             return KvError.Malformed($"bad protobuf: {ex.Message}");
         }

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Raft.Interop.Wire;
 using Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
 
@@ -92,6 +93,8 @@ public static class KvSnapshotCodec
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
     public static (long Revision, IReadOnlyList<KeyValue> Pairs) Decode(ReadOnlyMemory<byte> snapshot)
     {
+        if (ProtobufInput.Check(Pb.KvSnapshot.Descriptor, snapshot.Span) is { } bad)
+            throw new InvalidDataException($"store snapshot: {bad}");
         var segment = KvCommandCodec.Segment(snapshot);
         var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
         long revision = 0;
@@ -122,7 +125,7 @@ public static class KvSnapshotCodec
                 }
             }
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             throw new InvalidDataException($"store snapshot: {ex.Message}", ex);
         }
