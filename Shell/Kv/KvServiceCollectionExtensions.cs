@@ -26,8 +26,11 @@ public static class KvServiceCollectionExtensions
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(
-            sp.GetRequiredService<KvMetrics>(), sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend?.Invoke()));
+        services.TryAddSingleton(sp =>
+        {
+            var kv = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
+            return new KvStateMachine(sp.GetRequiredService<KvMetrics>(), kv.OpenBackend?.Invoke(), bcryptCost: kv.BcryptCost);
+        });
         services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
         // Idle unless a retention is configured.
         services.AddHostedService(sp => new Compaction.AutoCompactionService(

@@ -1,4 +1,5 @@
 using Raft.Interop;
+using Raft.Kv.Auth;
 using Raft.Kv.Backend;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
@@ -22,10 +23,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     /// Creates a store on <paramref name="backend"/> (in memory when null), counting puts, deletes and
     /// ranges on <paramref name="metrics"/> if given. The store owns the backend.
     /// </summary>
-    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null)
+    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null, int bcryptCost = AuthStore.DefaultBcryptCost)
     {
         _metrics = metrics;
         Store = new MvccStore(backend ?? KvBackends.InMemory(), options);
+        Auth = new AuthStore(Store, bcryptCost);
         metrics?.ObserveStore(Store);
         foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
         {
@@ -53,6 +55,9 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
             lock (_alarmLock) return _alarms.Any(a => a.Alarm == AlarmType.NoSpace);
         }
     }
+
+    /// <summary>Users, roles, permissions and tokens (etcd's auth store), changed by the auth commands.</summary>
+    public AuthStore Auth { get; }
 
     /// <summary>The multi-version store the commands are applied to.</summary>
     public MvccStore Store { get; }
@@ -103,6 +108,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
                     return e.Error;
                 }
                 return new CompactionResponse(Store.CurrentRevision);
+            case AuthCommand auth:
+                return Auth.Apply(index, auth.Request);
             case KvError error:
                 return Refuse(index, error);
             default:
@@ -163,7 +170,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public byte[] TakeSnapshot()
     {
         var (revision, pairs) = All();
-        return KvSnapshotCodec.Encode(revision, pairs);
+        return AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs), Auth.Export());
     }
 
     /// <inheritdoc />
@@ -171,7 +178,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public Func<byte[]> CaptureSnapshot()
     {
         var (revision, pairs) = All();
-        return () => KvSnapshotCodec.Encode(revision, pairs);
+        var auth = Auth.Export();
+        return () => AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs), auth);
     }
 
     /// <inheritdoc />
@@ -180,6 +188,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     {
         var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
         Store.Reset(revision, pairs, Store.ConsistentIndex);
+        Auth.Import(AuthSnapshot.Extract(snapshot).Span);
     }
 
     /// <inheritdoc />

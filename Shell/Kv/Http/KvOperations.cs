@@ -1,3 +1,4 @@
+using Raft.Kv.Auth;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
 
@@ -13,7 +14,7 @@ internal static class KvOperations
     /// <summary>Range: request check, the linearizable barrier (or the start-up replay wait), the local read.</summary>
     public static async Task<(RangeResponse? Response, EtcdError? Error)> RangeAsync(GatewayContext c, RangeRequest request)
     {
-        var error = request.Check() is { } invalid ? EtcdError.From(invalid) : null;
+        var error = request.Check() is { } invalid ? EtcdError.From(invalid) : AuthChecker.CheckKv(c.Store.Auth, c.Http, request);
         if (error is null && !request.Serializable) (_, error) = await c.BarrierAsync();
         // A restarted member replays its committed log while it already serves: a local read before
         // the replay is done would answer an older revision than the member answered before.
@@ -36,23 +37,31 @@ internal static class KvOperations
     public static Task<(PutResponse? Response, EtcdError? Error)> PutAsync(GatewayContext c, PutRequest request) =>
         request.Check() is { } invalid
             ? Task.FromResult<(PutResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
-            : ProposeAsync<PutResponse>(c, KvCommandCodec.Encode(request));
+            : AuthChecker.CheckKv(c.Store.Auth, c.Http, request) is { } denied
+                ? Task.FromResult<(PutResponse?, EtcdError?)>((null, denied))
+                : ProposeAsync<PutResponse>(c, KvCommandCodec.Encode(request));
 
     /// <summary>DeleteRange: request check, then proposed through raft and answered once applied here.</summary>
     public static Task<(DeleteRangeResponse? Response, EtcdError? Error)> DeleteRangeAsync(GatewayContext c, DeleteRangeRequest request) =>
         request.Check() is { } invalid
             ? Task.FromResult<(DeleteRangeResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
-            : ProposeAsync<DeleteRangeResponse>(c, KvCommandCodec.Encode(request));
+            : AuthChecker.CheckKv(c.Store.Auth, c.Http, request) is { } denied
+                ? Task.FromResult<(DeleteRangeResponse?, EtcdError?)>((null, denied))
+                : ProposeAsync<DeleteRangeResponse>(c, KvCommandCodec.Encode(request));
 
     /// <summary>Txn: request check, then proposed through raft and answered once applied here.</summary>
     public static Task<(TxnResponse? Response, EtcdError? Error)> TxnAsync(GatewayContext c, TxnRequest request) =>
         request.Check() is { } invalid
             ? Task.FromResult<(TxnResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
-            : ProposeAsync<TxnResponse>(c, KvCommandCodec.Encode(request));
+            : AuthChecker.CheckKv(c.Store.Auth, c.Http, request) is { } denied
+                ? Task.FromResult<(TxnResponse?, EtcdError?)>((null, denied))
+                : ProposeAsync<TxnResponse>(c, KvCommandCodec.Encode(request));
 
     /// <summary>Compact: proposed through raft and answered once applied here.</summary>
     public static Task<(CompactionResponse? Response, EtcdError? Error)> CompactAsync(GatewayContext c, CompactionRequest request) =>
-        ProposeAsync<CompactionResponse>(c, KvCommandCodec.Encode(request));
+        AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied
+            ? Task.FromResult<(CompactionResponse?, EtcdError?)>((null, denied))
+            : ProposeAsync<CompactionResponse>(c, KvCommandCodec.Encode(request));
 
     /// <summary>Proposes a command and returns the applied result, once the node has applied it.</summary>
     private static async Task<(T? Response, EtcdError? Error)> ProposeAsync<T>(GatewayContext c, byte[] command) where T : class
