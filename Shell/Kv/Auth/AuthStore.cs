@@ -29,8 +29,18 @@ public sealed class AuthStore
     {
         public static State Empty { get; } = new(false, 0, ImmutableSortedDictionary.Create<string, Pb.User>(StringComparer.Ordinal), ImmutableSortedDictionary.Create<string, Pb.Role>(StringComparer.Ordinal));
 
-        // Built on first use per user, dropped with the state when anything changes.
+        // Built on first use per user, dropped with the state when anything changes: the copy
+        // constructor (which `with` calls) starts a new cache rather than sharing this one.
         public ConcurrentDictionary<string, RangePermissions> Cache { get; } = new(StringComparer.Ordinal);
+
+        private State(State original)
+        {
+            Enabled = original.Enabled;
+            Revision = original.Revision;
+            Users = original.Users;
+            Roles = original.Roles;
+            Cache = new(StringComparer.Ordinal);
+        }
     }
 
     private readonly MvccStore _store;
@@ -338,10 +348,18 @@ public sealed class AuthStore
     /// <summary>The auth state as the snapshot carries it: the Auth bucket's pairs (empty when auth was never used).</summary>
     public byte[] Export()
     {
+        // From the published state, not the bucket: the entry's batch may not be committed yet.
+        var s = Volatile.Read(ref _state);
+        if (s.Revision == 0) return [];
         var snapshot = new Pb.KvSnapshot();
-        foreach (var (key, value) in _store.ReadAux(KvBucket.Auth))
-            snapshot.Kvs.Add(new Pb.KeyValue { Key = ByteString.CopyFrom(key), Value = ByteString.CopyFrom(value) });
-        return snapshot.Kvs.Count == 0 ? [] : snapshot.ToByteArray();
+        void Add(string key, byte[] value) => snapshot.Kvs.Add(new Pb.KeyValue { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom(value) });
+        Add("enabled", [s.Enabled ? (byte)1 : (byte)0]);
+        var revision = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(revision, s.Revision);
+        Add("revision", revision);
+        foreach (var (name, u) in s.Users) Add(UserPrefix + name, u.ToByteArray());
+        foreach (var (name, r) in s.Roles) Add(RolePrefix + name, r.ToByteArray());
+        return snapshot.ToByteArray();
     }
 
     /// <summary>Replaces the auth state by one <see cref="Export"/> made (on a member restored from a snapshot).</summary>
