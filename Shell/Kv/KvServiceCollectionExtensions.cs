@@ -30,7 +30,7 @@ public static class KvServiceCollectionExtensions
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp)));
+        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp), bcryptCost: sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.BcryptCost));
         services.TryAddSingleton<IStateMachine>(sp =>
         {
             var machine = sp.GetRequiredService<KvStateMachine>();

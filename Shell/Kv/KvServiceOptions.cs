@@ -45,6 +45,9 @@ public sealed class KvServiceOptions
     /// </summary>
     public long QuotaBackendBytes { get; set; }
 
+    /// <summary>etcd's --bcrypt-cost: the cost of the password hashes (4 to 31; 10 as etcd).</summary>
+    public int BcryptCost { get; set; } = Auth.AuthStore.DefaultBcryptCost;
+
     /// <summary>etcd's --auto-compaction-mode: "periodic" (retention is a duration) or "revision" (a number of revisions).</summary>
     public string AutoCompactionMode { get; set; } = "periodic";
 

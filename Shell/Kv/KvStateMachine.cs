@@ -1,4 +1,5 @@
 using Raft.Interop;
+using Raft.Kv.Auth;
 using Raft.Kv.Backend;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
@@ -22,17 +23,21 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     /// Creates a store on <paramref name="backend"/> (in memory when null), counting puts, deletes and
     /// ranges on <paramref name="metrics"/> if given. The store owns the backend.
     /// </summary>
-    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null)
+    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null, int bcryptCost = AuthStore.DefaultBcryptCost)
     {
         _metrics = metrics;
         _options = options;
+        _bcryptCost = bcryptCost;
         _store = new MvccStore(backend ?? KvBackends.InMemory(), options);
+        _auth = new AuthStore(_store, bcryptCost);
         metrics?.ObserveStore(_store);
         LoadAlarms();
     }
 
     private readonly MvccStoreOptions? _options;
+    private readonly int _bcryptCost;
     private MvccStore _store;
+    private AuthStore _auth;
 
     private void LoadAlarms()
     {
@@ -56,6 +61,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         old.Dispose();
         var store = new MvccStore(backend, _options);
         Volatile.Write(ref _store, store);
+        // The auth state lives in the store's Auth bucket: read it again from the installed store.
+        Volatile.Write(ref _auth, new AuthStore(store, _bcryptCost));
         _metrics?.ObserveStore(store);
         LoadAlarms();
     }
@@ -80,6 +87,9 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
             lock (_alarmLock) return _alarms.Any(a => a.Alarm == AlarmType.NoSpace);
         }
     }
+
+    /// <summary>Users, roles, permissions and tokens (etcd's auth store), changed by the auth commands.</summary>
+    public AuthStore Auth => Volatile.Read(ref _auth);
 
     /// <summary>The multi-version store the commands are applied to.</summary>
     public MvccStore Store => Volatile.Read(ref _store);
@@ -134,6 +144,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
                     return e.Error;
                 }
                 return new CompactionResponse(Store.CurrentRevision);
+            case AuthCommand auth:
+                return Auth.Apply(index, auth.Request);
             case KvError error:
                 return Refuse(index, error);
             default:
@@ -205,7 +217,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public byte[] TakeSnapshot()
     {
         var (revision, pairs, consistentIndex) = AllWithIndex();
-        return KvSnapshotCodec.Encode(revision, pairs, consistentIndex);
+        return AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex), Auth.Export());
     }
 
     /// <inheritdoc />
@@ -213,7 +225,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public Func<byte[]> CaptureSnapshot()
     {
         var (revision, pairs, consistentIndex) = AllWithIndex();
-        return () => KvSnapshotCodec.Encode(revision, pairs, consistentIndex);
+        var auth = Auth.Export();
+        return () => AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex), auth);
     }
 
     /// <inheritdoc />
@@ -231,6 +244,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
         if (consistentIndex != 0 && consistentIndex <= Store.ConsistentIndex) return;
         Store.Reset(revision, pairs, consistentIndex);
+        Auth.Import(AuthSnapshot.Extract(snapshot).Span);
     }
 
     /// <inheritdoc />

@@ -119,7 +119,8 @@ public static class KvCommandCodec
 
     /// <summary>
     /// Decodes command bytes into a <see cref="PutRequest"/>, <see cref="DeleteRangeRequest"/>,
-    /// <see cref="TxnRequest"/> or <see cref="CompactionRequest"/> (their bytes copied out of
+    /// <see cref="TxnRequest"/>, <see cref="CompactionRequest"/>, <see cref="AlarmRequest"/> or
+    /// <see cref="Auth.AuthCommand"/> (their bytes copied out of
     /// <paramref name="command"/>), or a <see cref="KvError"/> saying why it cannot: malformed
     /// protobuf, another etcd request type, no request, two requests in one command, or a lease or
     /// ignore flag this store does not implement.
@@ -141,6 +142,7 @@ public static class KvCommandCodec
             return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn, compaction and alarm)");
         var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1)
             + (request.Compaction is null ? 0 : 1) + (request.Alarm is null ? 0 : 1);
+        if (Auth.AuthCommand.From(request, requests) is { } auth) return auth;
         if (requests > 1) return KvError.Malformed("more than one request in one command");
         if (request.Put is { } put) return FromProto(put);
         if (request.DeleteRange is { } delete) return FromProto(delete);

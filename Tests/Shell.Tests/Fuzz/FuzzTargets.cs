@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.FSharp.Collections;
 using Raft.Core;
 using Raft.Interop.Wire;
+using Raft.Kv;
 using Raft.Kv.Codec;
 using Raft.Kv.Http;
 using Raft.Kv.Mvcc;
@@ -178,9 +179,11 @@ internal static class FuzzTargets
 
     private static IReadOnlyList<byte[]> KvSnapshotSeeds()
     {
-        var state = KvState.Initial.Put(new PutRequest("foo"u8.ToArray(), "bar"u8.ToArray())).State
-            .Put(new PutRequest("zoo"u8.ToArray(), new byte[40])).State;
-        return [KvSnapshotCodec.Encode(state), KvSnapshotCodec.Encode(KvState.Initial)];
+        using var empty = new KvStateMachine();
+        using var machine = new KvStateMachine();
+        machine.Apply(1, KvCommandCodec.Encode(new PutRequest("foo"u8.ToArray(), "bar"u8.ToArray())));
+        machine.Apply(2, KvCommandCodec.Encode(new PutRequest("zoo"u8.ToArray(), new byte[40])));
+        return [machine.TakeSnapshot(), empty.TakeSnapshot()];
     }
 
     private static IReadOnlyList<byte[]> GatewaySeeds() =>
