@@ -14,7 +14,7 @@ public static class KvServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
-    /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
+    /// <see cref="KvMetrics"/>, the <see cref="Watch.WatcherHub"/> (options <see cref="Watch.WatchOptions"/>), a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
     /// created, <see cref="KvServiceOptions"/>, the auto compaction service (idle unless
     /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
@@ -29,6 +29,11 @@ public static class KvServiceCollectionExtensions
         services.TryAddSingleton(sp => new KvStateMachine(
             sp.GetRequiredService<KvMetrics>(), sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend?.Invoke()));
         services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
+        // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch.
+        services.AddOptions<Watch.WatchOptions>();
+        services.TryAddSingleton(sp => new Watch.WatcherHub(
+            sp.GetRequiredService<KvStateMachine>().Store, sp.GetRequiredService<IOptions<Watch.WatchOptions>>().Value,
+            sp.GetService<Microsoft.Extensions.Logging.ILogger<Watch.WatcherHub>>()));
         // Idle unless a retention is configured.
         services.AddHostedService(sp => new Compaction.AutoCompactionService(
             sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
