@@ -25,6 +25,7 @@ public static class EtcdJsonApi
         ClusterService.Map(endpoints, services);
         MaintenanceService.Map(endpoints, services);
         StatusEndpoints.Map(endpoints, services);
+        Watch.WatchGateway.Map(endpoints, services);
         return endpoints;
     }
 }
