@@ -16,7 +16,7 @@ public static class KvServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
-    /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
+    /// <see cref="KvMetrics"/>, the <see cref="Watch.WatcherHub"/> (options <see cref="Watch.WatchOptions"/>), a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
     /// created, <see cref="KvServiceOptions"/> (the store's database: <see cref="KvServiceOptions.OpenBackend"/>,
     /// else <c>member/kv</c> in <see cref="KvServiceOptions.DataDir"/> or the node's
@@ -36,6 +36,18 @@ public static class KvServiceCollectionExtensions
             var machine = sp.GetRequiredService<KvStateMachine>();
             var dataDir = StoreDataDir(sp);
             return dataDir is null ? machine : new PersistentKvStateMachine(machine, KvBackends.MemberStoreDirectory(dataDir));
+        });
+        // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch;
+        // they follow the machine to a store installed from a checkpoint.
+        services.AddOptions<Watch.WatchOptions>();
+        services.TryAddSingleton(sp =>
+        {
+            var machine = sp.GetRequiredService<KvStateMachine>();
+            var hub = new Watch.WatcherHub(machine.Store, sp.GetRequiredService<IOptions<Watch.WatchOptions>>().Value,
+                sp.GetService<Microsoft.Extensions.Logging.ILogger<Watch.WatcherHub>>());
+            machine.StoreReplaced += hub.Rebind;
+            hub.Rebind(machine.Store);
+            return hub;
         });
         // Idle unless a retention is configured.
         services.AddHostedService(sp => new Compaction.AutoCompactionService(

@@ -51,6 +51,9 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         }
     }
 
+    /// <summary>Raised on the apply loop after <see cref="ReplaceStore"/> put a new store in place.</summary>
+    internal event Action<MvccStore>? StoreReplaced;
+
     /// <summary>
     /// Replaces the store with one on <paramref name="backend"/> (a checkpoint just installed), on the
     /// apply loop; the old store is disposed. Readers that hold the old store finish on it.
@@ -63,6 +66,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         Volatile.Write(ref _store, store);
         // The auth state lives in the store's Auth bucket: read it again from the installed store.
         Volatile.Write(ref _auth, new AuthStore(store, _bcryptCost));
+        StoreReplaced?.Invoke(store);
         _metrics?.ObserveStore(store);
         LoadAlarms();
     }

@@ -26,6 +26,7 @@ public static class EtcdJsonApi
         MaintenanceService.Map(endpoints, services);
         Auth.AuthGateway.Map(endpoints, services);
         StatusEndpoints.Map(endpoints, services);
+        Watch.WatchGateway.Map(endpoints, services);
         return endpoints;
     }
 }
