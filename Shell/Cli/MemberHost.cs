@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Raft.Kv;
 using Raft.Kv.Http;
 using Raft.Kv.Metrics;
+using Raft.Kv.Tls;
 using Raft.Shell.Hosting;
 using Raft.Shell.Node;
 
@@ -36,7 +37,10 @@ public static class MemberHost
         // The host logs a failed start with its stack trace; the command prints the reason of a
         // start that fails for a known cause in one line, and lets anything else surface whole.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        builder.WebHost.UseUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls).ToArray());
+        if (options.ClientTls.IsEnabled)
+            builder.WebHost.UseKvClientUrls(options.ListenClientUrls, options.ClientTls);
+        else
+            builder.WebHost.UseUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls).ToArray());
         // AddKvService scopes /metrics to this member's meters, even with other members in the process.
         builder.Services.AddKvService(kv =>
         {
