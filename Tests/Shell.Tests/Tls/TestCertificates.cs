@@ -72,13 +72,20 @@ public sealed class TestCertificates : IDisposable
         return conf;
     }
 
-    /// <summary>Revokes <paramref name="name"/> in a CRL the CA signs; returns the CRL file.</summary>
-    public string Revoke(string name)
+    /// <summary>Revokes <paramref name="name"/> in the CA's CRL; returns the CRL file.</summary>
+    public string Revoke(string name) => RevokeFiles(Cert(name));
+
+    /// <summary>Revokes the certificates in <paramref name="certFiles"/> (none: an empty list) and writes the CA's CRL; returns its file.</summary>
+    public string RevokeFiles(params string[] certFiles)
     {
         var conf = CaConfig();
-        OpenSsl("ca", "-config", conf, "-revoke", Cert(name), "-keyfile", Key("ca"), "-cert", Cert("ca"));
+        foreach (var file in certFiles)
+            OpenSsl("ca", "-config", conf, "-revoke", file, "-keyfile", Key("ca"), "-cert", Cert("ca"));
         var crl = Path.Combine(Dir, "crl.pem");
-        OpenSsl("ca", "-config", conf, "-gencrl", "-keyfile", Key("ca"), "-cert", Cert("ca"), "-out", crl);
+        var fresh = crl + ".new";
+        OpenSsl("ca", "-config", conf, "-gencrl", "-keyfile", Key("ca"), "-cert", Cert("ca"), "-out", fresh);
+        // Replaced by rename, so a member reading it never sees half a file.
+        File.Move(fresh, crl, overwrite: true);
         return crl;
     }
 
