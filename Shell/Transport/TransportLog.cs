@@ -123,7 +123,8 @@ internal static partial class TransportLog
     [LoggerMessage(60, LogLevel.Warning, "rejected connection (remote-addr={RemoteAddress}, local-member-id={LocalMemberId}, error={Error})")]
     public static partial void TlsRejected(this ILogger log, string remoteAddress, string localMemberId, string error);
 
-    [LoggerMessage(61, LogLevel.Warning, "failed to dial remote peer over TLS (local-member-id={LocalMemberId}, remote-peer-id={RemotePeerId}, address={Address}, error={Error})")]
+    // Debug: the same error reaches the peer's status, which warns once when the peer becomes inactive.
+    [LoggerMessage(61, LogLevel.Debug, "failed to dial remote peer over TLS (local-member-id={LocalMemberId}, remote-peer-id={RemotePeerId}, address={Address}, error={Error})")]
     public static partial void TlsDialFailed(this ILogger log, string localMemberId, string remotePeerId, string address, string error);
 
     [LoggerMessage(62, LogLevel.Warning, "cannot reload peer TLS files; keeping the previous ones (error={Error})")]
