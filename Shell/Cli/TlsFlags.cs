@@ -74,7 +74,6 @@ internal static class TlsFlags
         "ClientTls:CrlFile" => ClientCrlFile.Name,
         "ClientTls:TrustedCaFile" => TrustedCaFile.Name,
         "ClientTls:AutoTls" => AutoTls.Name,
-        "ClientTls:AllowedCn" or "ClientTls:AllowedHostname" => "allowed names",
         "PeerTls:CertFile" => PeerCertFile.Name,
         "PeerTls:KeyFile" => PeerKeyFile.Name,
         "PeerTls:ClientCertAuth" => PeerClientCertAuth.Name,

@@ -38,16 +38,7 @@ internal sealed class TlsHandshake(TlsMaterial material)
                 return refused is null;
             },
         };
-        try
-        {
-            await ssl.AuthenticateAsServerAsync(options, ct).ConfigureAwait(false);
-            return ssl;
-        }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or Win32Exception)
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TlsHandshakeException($"TLS handshake failed: {refused ?? Flatten(ex)}", ex);
-        }
+        return await CompleteAsync(ssl, ssl.AuthenticateAsServerAsync(options, ct), () => refused).ConfigureAwait(false);
     }
 
     /// <summary>The dialling side: checks the server's certificate against <paramref name="targetHost"/> and presents this member's own.</summary>
@@ -70,15 +61,21 @@ internal sealed class TlsHandshake(TlsMaterial material)
                 return refused is null;
             },
         };
+        return await CompleteAsync(ssl, ssl.AuthenticateAsClientAsync(options, ct), () => refused).ConfigureAwait(false);
+    }
+
+    /// <summary>The stream once <paramref name="handshake"/> completes; else disposed, and why: the certificate check's reason when it refused.</summary>
+    private static async Task<SslStream> CompleteAsync(SslStream ssl, Task handshake, Func<string?> refused)
+    {
         try
         {
-            await ssl.AuthenticateAsClientAsync(options, ct).ConfigureAwait(false);
+            await handshake.ConfigureAwait(false);
             return ssl;
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or Win32Exception)
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TlsHandshakeException($"TLS handshake failed: {refused ?? Flatten(ex)}", ex);
+            throw new TlsHandshakeException($"TLS handshake failed: {refused() ?? Flatten(ex)}", ex);
         }
     }
 

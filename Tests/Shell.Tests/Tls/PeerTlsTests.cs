@@ -47,6 +47,15 @@ public sealed class PeerTlsTests : IClassFixture<PeerTlsTests.Certs>
         b.Transport.AddPeer(a.Id, [$"https://{a.Endpoint}"]);
     }
 
+    /// <summary>a sends to b; b logs the refused handshake, whose line holds <paramref name="reason"/>, and receives nothing.</summary>
+    private static async Task AssertRefused(TestNode a, TestNode b, string reason)
+    {
+        a.Transport.Send(Msg(a.Id, b.Id, 1));
+        var line = await b.Log.WaitForAsync(LogLevel.Warning, "rejected connection", TimeSpan.FromSeconds(10));
+        Assert.Contains(reason, line, StringComparison.Ordinal);
+        Assert.Empty(b.Raft.Drain());
+    }
+
     /// <summary>
     /// Sends heartbeats until one arrives: messages queued before the first connection is up are
     /// dropped if that dial fails (raft retransmits), so a test that counts messages waits for the link first.
@@ -98,12 +107,8 @@ public sealed class PeerTlsTests : IClassFixture<PeerTlsTests.Certs>
         // The dialler trusts the right CA; only its own certificate is bad.
         await using var a = await StartTls(1, Tls(cert, allowedCn: "member"));
         Connect(a, b);
-        a.Transport.Send(Msg(1, 2, 1));
-
-        var line = await b.Log.WaitForAsync(LogLevel.Warning, "rejected connection", TimeSpan.FromSeconds(10));
-        Assert.Contains(reason, line, StringComparison.Ordinal);
+        await AssertRefused(a, b, reason);
         await Eventually(() => a.Raft.Unreachable.Contains(2UL), "the dialler sees peer 2 unreachable", TimeSpan.FromSeconds(10));
-        Assert.Empty(b.Raft.Drain());
     }
 
     [Fact]
@@ -121,13 +126,8 @@ public sealed class PeerTlsTests : IClassFixture<PeerTlsTests.Certs>
     {
         await using var b = await StartTls(2, Tls("peer2"));
         await using var a = await StartTls(1, null);
-        a.Transport.AddPeer(2, [$"http://{b.Endpoint}"]);
-        b.Transport.AddPeer(1, [$"https://{a.Endpoint}"]);
-        a.Transport.Send(Msg(1, 2, 1));
-
-        var line = await b.Log.WaitForAsync(LogLevel.Warning, "rejected connection", TimeSpan.FromSeconds(10));
-        Assert.Contains("TLS handshake failed", line, StringComparison.Ordinal);
-        Assert.Empty(b.Raft.Drain());
+        Connect(a, b, tls: false);
+        await AssertRefused(a, b, "TLS handshake failed");
     }
 
     [Fact]
@@ -137,11 +137,7 @@ public sealed class PeerTlsTests : IClassFixture<PeerTlsTests.Certs>
         await using var b = await StartTls(2, Tls("peer2", crl: crl));
         await using var a = await StartTls(1, Tls("peer"));
         Connect(a, b);
-        a.Transport.Send(Msg(1, 2, 1));
-
-        var line = await b.Log.WaitForAsync(LogLevel.Warning, "rejected connection", TimeSpan.FromSeconds(10));
-        Assert.Contains("is revoked by the CRL", line, StringComparison.Ordinal);
-        Assert.Empty(b.Raft.Drain());
+        await AssertRefused(a, b, "is revoked by the CRL");
     }
 
     [Fact]
