@@ -60,7 +60,7 @@ public sealed class PeerTlsTests : IClassFixture<PeerTlsTests.Certs>
     /// Sends heartbeats until one arrives: messages queued before the first connection is up are
     /// dropped if that dial fails (raft retransmits), so a test that counts messages waits for the link first.
     /// </summary>
-    private static async Task Connected(TestNode from, TestNode to, TimeSpan timeout)
+    internal static async Task Connected(TestNode from, TestNode to, TimeSpan timeout)
     {
         var index = 1_000_000UL;
         var arrived = Task.Run(() => to.Raft.ReceiveAsync(timeout));

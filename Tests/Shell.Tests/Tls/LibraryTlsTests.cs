@@ -1,0 +1,82 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Raft.Interop;
+using Raft.Kv;
+using Raft.Kv.Http;
+using Raft.Kv.Tls;
+using Raft.Shell.Tests.EndToEnd;
+using Raft.Shell.Tests.Kv;
+using Raft.Shell.Transport.Tls;
+
+namespace Raft.Shell.Tests.Tls;
+
+/// <summary>A C# host secures its node without the command line: TLS settings given as X509 objects.</summary>
+public sealed class LibraryTlsTests : IClassFixture<PeerTlsTests.Certs>
+{
+    private readonly TestCertificates certs;
+
+    public LibraryTlsTests(PeerTlsTests.Certs fixture) => certs = fixture.Value;
+
+    private TlsOptions FromObjects(string name)
+    {
+        var ca = new X509Certificate2Collection();
+        ca.ImportFromPemFile(certs.CaFile);
+        return new TlsOptions
+        {
+            Certificate = X509Certificate2.CreateFromPemFile(certs.Cert(name), certs.Key(name)),
+            TrustedCertificates = ca,
+            ClientCertAuth = true,
+        };
+    }
+
+    [Fact]
+    public async Task KestrelServesTheGatewayOverMutualTlsWithCertificateObjects()
+    {
+        var tls = FromObjects("server");
+        Assert.Empty(tls.Validate(p => p));
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKvClientUrls("https://127.0.8.4:0", tls);
+        builder.Services.AddKvService();
+        builder.Services.AddSingleton(sp => new SynchronousTestNode(sp.GetRequiredService<IStateMachine>()));
+        builder.Services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<SynchronousTestNode>());
+        await using var app = builder.Build();
+        app.MapEtcdJsonApi();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        Assert.StartsWith("https://127.0.8.4:", address, StringComparison.Ordinal);
+
+        using (var client = new GatewayClient(address, TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, "client")))
+        {
+            Assert.True((await client.PutAsync("lib", "tls"))?.Ok);
+            Assert.Equal("tls", await client.GetValueAsync("lib"));
+        }
+        using (var anonymous = new GatewayClient(address, TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, null)))
+            Assert.Null(await anonymous.PutAsync("lib", "refused"));
+        using (var stranger = new GatewayClient(address, TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, "other")))
+            Assert.Null(await stranger.PutAsync("lib", "refused"));
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task PeersTalkOverMutualTlsWithCertificateObjects()
+    {
+        await using var a = await Transport.TestNode.StartAsync(1, configure: o => { o.Tls = FromObjects("peer"); o.ListenPeerUrls = ["https://127.0.8.4:0"]; });
+        await using var b = await Transport.TestNode.StartAsync(2, configure: o => { o.Tls = FromObjects("peer2"); o.ListenPeerUrls = ["https://127.0.8.4:0"]; });
+        a.Transport.AddPeer(2, [$"https://{b.Endpoint}"]);
+        b.Transport.AddPeer(1, [$"https://{a.Endpoint}"]);
+        await PeerTlsTests.Connected(a, b, TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public void HttpsWithoutACertificateIsRefusedAtBuild()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        Assert.Throws<ArgumentException>(() => builder.WebHost.UseKvClientUrls("https://127.0.8.4:0", new TlsOptions()));
+    }
+}
