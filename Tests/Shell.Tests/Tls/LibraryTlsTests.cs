@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Raft.Shell.Hosting;
 using Microsoft.Extensions.Logging;
 using Raft.Interop;
 using Raft.Kv;
@@ -71,6 +73,32 @@ public sealed class LibraryTlsTests : IClassFixture<PeerTlsTests.Certs>
         a.Transport.AddPeer(2, [$"https://{b.Endpoint}"]);
         b.Transport.AddPeer(1, [$"https://{a.Endpoint}"]);
         await PeerTlsTests.Connected(a, b, TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public void PeerTlsBindsFromConfigurationKeys()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Raft:ListenPeerUrls"] = "https://127.0.8.4:0",
+            ["Raft:InitialAdvertisePeerUrls"] = "https://127.0.8.4:2380",
+            ["Raft:PeerTls:CertFile"] = certs.Cert("peer"),
+            ["Raft:PeerTls:KeyFile"] = certs.Key("peer"),
+            ["Raft:PeerTls:TrustedCaFile"] = certs.CaFile,
+            ["Raft:PeerTls:ClientCertAuth"] = "true",
+            ["Raft:PeerTls:AllowedCn"] = "member",
+            ["Raft:PeerTls:CipherSuites:0"] = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        });
+        builder.Services.AddRaftNode();
+        using var host = builder.Build();
+        var o = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Raft.Shell.Node.RaftNodeOptions>>().Value;
+        Assert.Equal(certs.Cert("peer"), o.PeerTls.CertFile);
+        Assert.True(o.PeerTls.ClientCertAuth);
+        Assert.Equal("member", o.PeerTls.AllowedCn);
+        Assert.Equal(["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"], o.PeerTls.CipherSuites);
+        Assert.False(o.ClientTls.IsEnabled);
     }
 
     [Fact]
