@@ -41,16 +41,8 @@ public sealed class LibraryTlsTests : IClassFixture<PeerTlsTests.Certs>
     {
         var tls = FromObjects("server");
         Assert.Empty(tls.Validate(p => p));
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKvClientUrls("https://127.0.8.4:0", tls);
-        builder.Services.AddKvService();
-        builder.Services.AddSingleton(sp => new SynchronousTestNode(sp.GetRequiredService<IStateMachine>()));
-        builder.Services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<SynchronousTestNode>());
-        await using var app = builder.Build();
-        app.MapEtcdJsonApi();
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        await using var app = await StartGatewayAsync(tls);
+        var address = Address(app);
         Assert.StartsWith("https://127.0.8.4:", address, StringComparison.Ordinal);
 
         using (var client = new GatewayClient(address, TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, "client")))
@@ -63,6 +55,38 @@ public sealed class LibraryTlsTests : IClassFixture<PeerTlsTests.Certs>
         using (var stranger = new GatewayClient(address, TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, "other")))
             Assert.Null(await stranger.PutAsync("lib", "refused"));
         await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task AClientCertificateOnTheCrlIsRefused()
+    {
+        // etcd's --client-crl-file; the CRL is read again when it changes, like the certificates.
+        var tls = FromObjects("server");
+        tls.CrlFile = certs.RevokeFiles();
+        await using var app = await StartGatewayAsync(tls);
+        using (var client = new GatewayClient(Address(app), TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, "client")))
+            Assert.True((await client.PutAsync("crl", "before"))?.Ok);
+        certs.RevokeFiles(certs.Cert("client"));
+        using (var revoked = new GatewayClient(Address(app), TimeSpan.FromSeconds(10), TlsMember.ClientTls(certs, "client")))
+            Assert.Null(await revoked.PutAsync("crl", "after"));
+        await app.StopAsync();
+    }
+
+    private static string Address(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+
+    private static async Task<WebApplication> StartGatewayAsync(TlsOptions tls)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKvClientUrls("https://127.0.8.4:0", tls);
+        builder.Services.AddKvService();
+        builder.Services.AddSingleton(sp => new SynchronousTestNode(sp.GetRequiredService<IStateMachine>()));
+        builder.Services.AddSingleton<IRaftNode>(sp => sp.GetRequiredService<SynchronousTestNode>());
+        var app = builder.Build();
+        app.MapEtcdJsonApi();
+        await app.StartAsync();
+        return app;
     }
 
     [Fact]
