@@ -39,6 +39,9 @@ public interface IRaftNode
     /// <summary>Promotes a learner to a voter (it must be caught up with the leader).</summary>
     Task PromoteMemberAsync(ulong memberId, CancellationToken cancellationToken = default);
 
+    /// <summary>Replaces a member's peer URLs (etcd's member update); the member keeps its id and role.</summary>
+    Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken = default);
+
     /// <summary>Asks the current leader to hand leadership to <paramref name="transferee"/>.</summary>
     Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default);
 

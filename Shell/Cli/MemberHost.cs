@@ -5,6 +5,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Raft.Kv;
+using Raft.Kv.Dashboard;
+using Raft.Kv.Grpc;
+using Raft.Kv.Hosting;
 using Raft.Kv.Http;
 using Raft.Kv.Metrics;
 using Raft.Kv.Tls;
@@ -15,7 +18,7 @@ namespace Raft.Cli;
 
 /// <summary>
 /// One member of the reference service: a <see cref="RaftNode"/> over the key-value state machine,
-/// with etcd's JSON API on Kestrel at the client URLs.
+/// with etcd's gRPC API and JSON gateway on Kestrel at the client URLs.
 /// </summary>
 public static class MemberHost
 {
@@ -37,10 +40,12 @@ public static class MemberHost
         // The host logs a failed start with its stack trace; the command prints the reason of a
         // start that fails for a known cause in one line, and lets anything else surface whole.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        // One port per client URL serving gRPC (HTTP/2) and the JSON gateway (HTTP/1.1), as etcd's does:
+        // in clear by the first bytes, under TLS by ALPN.
         if (options.ClientTls.IsEnabled)
             builder.WebHost.UseKvClientUrls(options.ListenClientUrls, options.ClientTls);
         else
-            builder.WebHost.UseUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls).ToArray());
+            builder.WebHost.UseEtcdClientUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls));
         // AddKvService scopes /metrics to this member's meters, even with other members in the process.
         builder.Services.AddKvService(kv =>
         {
@@ -52,6 +57,10 @@ public static class MemberHost
             builder.Services.AddSingleton(planner);
         var app = builder.Build();
         app.MapEtcdJsonApi();
+        app.MapRaftDashboard();
+        app.MapEtcdGrpcApi();
+        if (FailpointEndpoint.Enabled)
+            FailpointEndpoint.Map(app);
         return app;
     }
 }

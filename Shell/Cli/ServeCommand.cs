@@ -65,7 +65,7 @@ public static class ServeCommand
     /// <summary>The <c>serve</c> command.</summary>
     public static Command Create()
     {
-        var command = new Command("serve", "Run a member of the replicated key-value service (etcd's v3 JSON API).")
+        var command = new Command("serve", "Run a member of the replicated key-value service (etcd's v3 gRPC API and JSON gateway).")
         {
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
             InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,

@@ -2,7 +2,9 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Grpc.AspNetCore.Server;
 using Raft.Interop;
+using Raft.Kv.Http;
 using Raft.Kv.Metrics;
 
 namespace Raft.Kv;
@@ -14,8 +16,9 @@ public static class KvServiceCollectionExtensions
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
     /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
-    /// created, and <see cref="KvServiceOptions"/>. Map the HTTP
-    /// API with <c>app.MapEtcdJsonApi()</c>; the host registers the <see cref="IRaftNode"/>.
+    /// created, <see cref="KvServiceOptions"/>, and ASP.NET Core's gRPC server with etcd's receive
+    /// limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC services with
+    /// <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
     /// </summary>
     public static IServiceCollection AddKvService(this IServiceCollection services, Action<KvServiceOptions>? configure = null)
     {
@@ -31,6 +34,10 @@ public static class KvServiceCollectionExtensions
             var names = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames;
             return sp.GetService<IMeterFactory>() is { } scope ? new PrometheusExporter(names, scope) : new PrometheusExporter(names);
         });
+        // etcd's gRPC receive limit: --max-request-bytes plus its allowance for the envelope.
+        services.AddGrpc();
+        services.AddOptions<GrpcServiceOptions>().Configure<IOptions<KvServiceOptions>>((grpc, kv) =>
+            grpc.MaxReceiveMessageSize = kv.Value.MaxRequestBytes + GatewayContext.GrpcOverheadBytes);
         return services;
     }
 }

@@ -8,7 +8,7 @@ using Raft.Shell.Node.Advanced;
 namespace Raft.Shell.Node;
 
 /// <summary>
-/// Membership administration (etcd's AddMember, RemoveMember, PromoteMember, MoveLeader): the
+/// Membership administration (etcd's AddMember, RemoveMember, PromoteMember, UpdateMember, MoveLeader): the
 /// strict reconfiguration checks, proposing the conf change and waiting until it is applied here.
 /// </summary>
 internal sealed class MembershipAdmin(
@@ -58,6 +58,15 @@ internal sealed class MembershipAdmin(
             throw new RaftException(RaftErrorCode.Unhealthy, "etcdserver: re-configuration failed due to not enough started members");
         var ctx = new ConfigChangeContext(new ClusterMember(memberId, [], false, "", []), IsPromote: true);
         await ConfigureAsync(ConfChangeType.ConfChangeAddNode, memberId, ctx.ToJson(), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken)
+    {
+        lifecycle.ThrowIfStopping();
+        var urls = PeerUrls.TryParse(peerUrls, out var error) ?? throw new ArgumentException(error, nameof(peerUrls));
+        // etcd's UpdateMember: the conf change's context is the member with its new peer URLs only.
+        var member = new ClusterMember(memberId, urls, false, "", []);
+        await ConfigureAsync(ConfChangeType.ConfChangeUpdateNode, memberId, member.ToJson(), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken)

@@ -86,7 +86,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             _log.LogWarning("running with a planner other than Core's");
         _runner = new RaftRunner(start.RawNode, settings, this);
         _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, transport, waits, _appliedWait,
-            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor));
+            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor), failpoints,
+            start.DurableApplied, options.EffectiveDataDir);
         _reads = new ReadIndexLoop(_runner, _ids, _appliedWait, () => _leader.LeaderChanged,
             () => _leader.FirstCommitInTerm, () => _leader.Lead != 0, options.RequestTimeout, Metrics, _log);
         _lifecycle = new NodeLifecycle(_log, start.Id);
@@ -193,6 +194,15 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <summary>etcd's raft status (with every peer's progress on a leader) as etcd's JSON.</summary>
     public string RaftStatusJson => CoreAdapter.StatusJson(_runner.Current);
 
+    /// <summary>On a leader, every member's progress as its tracker has it (in id order); empty elsewhere.</summary>
+    public IReadOnlyList<PeerProgress> Progress => CoreAdapter.Progress(_runner.Current);
+
+    /// <summary>The directory of this member's WAL segments.</summary>
+    public string WalDirectory => Storage.NodeStorage.WalDir(_options.EffectiveDataDir);
+
+    /// <summary>The directory of this member's snapshot files.</summary>
+    public string SnapDirectory => Storage.NodeStorage.SnapDir(_options.EffectiveDataDir);
+
     /// <inheritdoc/>
     public Task<object?> ProposeAsync(ReadOnlyMemory<byte> command, CancellationToken cancellationToken = default)
     {
@@ -211,12 +221,38 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         return _proposer.ProposeDataAsync(id, EntryData.Command(id, command.Span), cancellationToken);
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// A linearizable read barrier (see <see cref="IRaftNode.ReadIndexAsync"/>). It completes only
+    /// once the member is ready (<see cref="WhenReadyAsync"/>): no read is answered from a state
+    /// older than the one it had before it stopped.
+    /// </summary>
     public Task ReadIndexAsync(CancellationToken cancellationToken = default)
     {
         _lifecycle.ThrowIfStopping();
-        return _reads.WaitAsync(cancellationToken);
+        return IsReady ? _reads.WaitAsync(cancellationToken) : ReadWhenReadyAsync(cancellationToken);
     }
+
+    private async Task ReadWhenReadyAsync(CancellationToken cancellationToken)
+    {
+        await WhenReadyAsync(cancellationToken).ConfigureAwait(false);
+        await _reads.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether the member is ready to answer reads (etcd's readiness): it has applied everything it
+    /// had applied before it stopped. That is every entry its log had committed when it started,
+    /// with the commit index raised at the start to what a persistent state machine holds durably
+    /// (<see cref="IPersistentStateMachine.DurableAppliedIndex"/>).
+    /// </summary>
+    public bool IsReady => AppliedCommittedAtStart.IsCompletedSuccessfully;
+
+    /// <summary>
+    /// Completes when the member is ready to answer reads (<see cref="IsReady"/>); a host answers no
+    /// read, serializable or not, before (a /readyz endpoint waits for it or reports it). Faults
+    /// if the node stops first.
+    /// </summary>
+    public Task WhenReadyAsync(CancellationToken cancellationToken = default) =>
+        AppliedCommittedAtStart.WaitAsync(cancellationToken);
 
     /// <inheritdoc/>
     public Task<Interop.Member> AddMemberAsync(IReadOnlyList<string> peerUrls, bool isLearner, CancellationToken cancellationToken = default) =>
@@ -229,6 +265,10 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <inheritdoc/>
     public Task PromoteMemberAsync(ulong memberId, CancellationToken cancellationToken = default) =>
         _admin.PromoteMemberAsync(memberId, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken = default) =>
+        _admin.UpdateMemberAsync(memberId, peerUrls, cancellationToken);
 
     /// <inheritdoc/>
     public Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default) =>

@@ -120,6 +120,30 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
         Send(message);
     }
 
+    /// <summary>
+    /// Sends a persistent state machine's MsgSnap (Snapshot.Data holding the membership) with
+    /// <paramref name="checkpoint"/> streamed after it on a connection of its own; the checkpoint is
+    /// disposed once sent or failed.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message is not a MsgSnap.</exception>
+    public void SendSnapshot(Message message, Raft.Interop.IStateCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        if (!message.Type.IsMsgSnap)
+        {
+            checkpoint.Dispose();
+            throw new ArgumentException($"SendSnapshot takes MsgSnap, not {CoreAdapter.MessageTypeName(message.Type)}", nameof(message));
+        }
+        if (peers.TryGetValue(message.To, out var p))
+            p.SendSnapshot(message, checkpoint);
+        else
+        {
+            checkpoint.Dispose();
+            ctx.Log.UnknownTarget(CoreAdapter.MessageTypeName(message.Type), TransportLog.Id(message.To));
+        }
+    }
+
     /// <summary>Adds a member to send to and accept from (etcd's AddPeer); a known id is left as it is.</summary>
     /// <exception cref="FormatException">A URL is malformed.</exception>
     public void AddPeer(ulong id, IReadOnlyList<string> urls)

@@ -37,6 +37,15 @@ public sealed class PeerTransportOptions
     /// </summary>
     public int MaxFrameSize { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Where a persistent state machine's checkpoint received with a snapshot is written (the
+    /// member's snap directory); null refuses streamed checkpoints.
+    /// </summary>
+    public string? CheckpointDataDir { get; set; }
+
+    /// <summary>Largest streamed checkpoint accepted, in bytes (a store on disk may exceed memory).</summary>
+    public long MaxCheckpointSize { get; set; } = 64L * 1024 * 1024 * 1024;
+
     /// <summary>Largest state-machine snapshot payload accepted on a snapshot connection, in bytes.</summary>
     public long MaxSnapshotSize { get; set; } = 1024L * 1024 * 1024;
 

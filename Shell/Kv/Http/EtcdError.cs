@@ -32,6 +32,9 @@ public sealed record EtcdError(GrpcCode Code, string Message)
     /// <summary>"etcdserver: request timed out".</summary>
     public static EtcdError Timeout { get; } = new(GrpcCode.Unavailable, "etcdserver: request timed out");
 
+    /// <summary>"etcdserver: not leader".</summary>
+    public static EtcdError NotLeader { get; } = new(GrpcCode.FailedPrecondition, "etcdserver: not leader");
+
     /// <summary>"etcdserver: server stopped".</summary>
     public static EtcdError Stopped { get; } = new(GrpcCode.Unavailable, "etcdserver: server stopped");
 
@@ -45,14 +48,13 @@ public sealed record EtcdError(GrpcCode Code, string Message)
     // etcd's server errors by message, so a node that reports etcd's own text gets etcd's own code.
     private static readonly Dictionary<string, EtcdError> ByMessage = new EtcdError[]
     {
-        EmptyKey, RequestTooLarge, MemberBadUrls, MemberNotFound, NoLeader, Timeout, Stopped,
+        EmptyKey, RequestTooLarge, MemberBadUrls, MemberNotFound, NoLeader, Timeout, Stopped, NotLeader,
         new(GrpcCode.FailedPrecondition, "etcdserver: member ID already exist"),
         new(GrpcCode.FailedPrecondition, "etcdserver: Peer URLs already exists"),
         new(GrpcCode.FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members"),
         new(GrpcCode.FailedPrecondition, "etcdserver: can only promote a learner member"),
         new(GrpcCode.FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
         new(GrpcCode.FailedPrecondition, "etcdserver: too many learner members in cluster"),
-        new(GrpcCode.FailedPrecondition, "etcdserver: not leader"),
         new(GrpcCode.FailedPrecondition, "etcdserver: bad leader transferee"),
         new(GrpcCode.Unavailable, "etcdserver: leader changed"),
         new(GrpcCode.Unavailable, "etcdserver: request timed out, possibly due to previous leader failure"),
@@ -83,7 +85,7 @@ public sealed record EtcdError(GrpcCode Code, string Message)
             RaftErrorCode.LearnerNotReady => ByMessage["etcdserver: can only promote a learner member which is in sync with leader"],
             RaftErrorCode.Unhealthy => ByMessage["etcdserver: unhealthy cluster"],
             RaftErrorCode.Timeout => Timeout,
-            RaftErrorCode.NotLeader => ByMessage["etcdserver: not leader"],
+            RaftErrorCode.NotLeader => NotLeader,
             _ => new(GrpcCode.Unknown, ex.Message),
         };
     }

@@ -182,6 +182,19 @@ public static class GatewayJsonReader
         return null;
     }
 
+    /// <summary>Reads a MemberUpdateRequest body.</summary>
+    public static EtcdError? ReadMemberUpdate(ReadOnlySequence<byte> body, out MemberUpdateRequest request)
+    {
+        request = new MemberUpdateRequest(0, []);
+        var error = Scan(body, [("ID", "ID"), ("peerURLs", "peerURLs")], out var f);
+        ulong id = 0;
+        var urls = new List<string>();
+        error ??= UInt64(f, 0, ref id) ?? Strings(f, 1, urls);
+        if (error is not null) return error;
+        request = new MemberUpdateRequest(id, urls);
+        return null;
+    }
+
     /// <summary>Reads a MemberListRequest body.</summary>
     public static EtcdError? ReadMemberList(ReadOnlySequence<byte> body, out MemberListRequest request)
     {

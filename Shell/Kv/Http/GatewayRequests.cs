@@ -12,3 +12,8 @@ public sealed record MemberIdRequest(ulong Id);
 /// <summary>etcdserverpb.MemberListRequest.</summary>
 /// <param name="Linearizable">Read the membership after a linearizable read barrier.</param>
 public sealed record MemberListRequest(bool Linearizable);
+
+/// <summary>etcdserverpb.MemberUpdateRequest.</summary>
+/// <param name="Id">The member.</param>
+/// <param name="PeerUrls">Its new peer URLs.</param>
+public sealed record MemberUpdateRequest(ulong Id, IReadOnlyList<string> PeerUrls);

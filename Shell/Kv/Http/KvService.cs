@@ -1,8 +1,5 @@
-using System.Buffers;
-using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
 
 namespace Raft.Kv.Http;
@@ -21,94 +18,26 @@ internal static class KvService
     {
         var c = GatewayContext.Of(http);
         var (request, error) = await c.ReadAsync<PutRequest>(GatewayJsonReader.ReadPut);
-        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
-        if (error is not null)
-        {
-            await c.WriteErrorAsync(error);
-            return;
-        }
-        await ProposeAsync(c, KvCommandCodec.Encode(request!), (w, result) => result is PutResponse r && Write(() => GatewayJsonWriter.Put(w, c.Header(), r)));
+        PutResponse? response = null;
+        if (error is null) (response, error) = await KvOperations.PutAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Put(w, c.Header(), response!)));
     }
 
     private static async Task DeleteRange(HttpContext http)
     {
         var c = GatewayContext.Of(http);
         var (request, error) = await c.ReadAsync<DeleteRangeRequest>(GatewayJsonReader.ReadDeleteRange);
-        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
-        if (error is not null)
-        {
-            await c.WriteErrorAsync(error);
-            return;
-        }
-        await ProposeAsync(c, KvCommandCodec.Encode(request!), (w, result) => result is DeleteRangeResponse r && Write(() => GatewayJsonWriter.DeleteRange(w, c.Header(), r)));
-    }
-
-    private static bool Write(Action write)
-    {
-        write();
-        return true;
-    }
-
-    /// <summary>Proposes a command and answers with the applied result, once the node has applied it.</summary>
-    private static async Task ProposeAsync(GatewayContext c, byte[] command, Func<Utf8JsonWriter, object?, bool> writeResult)
-    {
-        // etcd checks the marshalled request against --max-request-bytes; gRPC refuses far larger ones first.
-        var requestSize = KvCommandCodec.RequestSize(command);
-        if (requestSize > c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes)
-        {
-            await c.WriteErrorAsync(EtcdError.MessageLargerThanMax(requestSize, c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes));
-            return;
-        }
-        if (command.Length > c.Options.MaxRequestBytes)
-        {
-            await c.WriteErrorAsync(EtcdError.RequestTooLarge);
-            return;
-        }
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command, ct));
-        if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
-        if (error is not null)
-        {
-            await c.WriteErrorAsync(error);
-            return;
-        }
-        var buffer = new ArrayBufferWriter<byte>(256);
-        bool written;
-        using (var w = GatewayJsonWriter.Create(buffer)) written = writeResult(w, result);
-        if (!written)
-            throw new InvalidOperationException($"the state machine answered a command with {result?.GetType().Name ?? "null"} (is the node running a KvStateMachine?)");
-        c.Http.Response.StatusCode = 200;
-        c.Http.Response.ContentType = "application/json";
-        c.Http.Response.ContentLength = buffer.WrittenCount;
-        await c.Http.Response.Body.WriteAsync(buffer.WrittenMemory, c.Http.RequestAborted);
+        DeleteRangeResponse? response = null;
+        if (error is null) (response, error) = await KvOperations.DeleteRangeAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.DeleteRange(w, c.Header(), response!)));
     }
 
     private static async Task Range(HttpContext http)
     {
         var c = GatewayContext.Of(http);
         var (request, error) = await c.ReadAsync<RangeRequest>(GatewayJsonReader.ReadRange);
-        error ??= request!.Check() is { } invalid ? EtcdError.From(invalid) : null;
-        if (error is null && !request!.Serializable) (_, error) = await c.BarrierAsync();
-        // A restarted member replays its committed log while it already serves: a local read before
-        // the replay is done would answer an older revision than the member answered before.
-        if (error is null && request!.Serializable && c.Node is Raft.Shell.Node.RaftNode { AppliedCommittedAtStart.IsCompleted: false } node)
-            (_, error) = await c.ClusterAsync(async ct =>
-            {
-                await node.AppliedCommittedAtStart.WaitAsync(ct);
-                return true;
-            });
-        if (error is not null)
-        {
-            await c.WriteErrorAsync(error);
-            return;
-        }
-        switch (c.Store.Range(request!))
-        {
-            case RangeResponse r:
-                await c.WriteAsync(200, w => GatewayJsonWriter.Range(w, c.Header(), r));
-                break;
-            case KvError e:
-                await c.WriteErrorAsync(EtcdError.From(e));
-                break;
-        }
+        RangeResponse? response = null;
+        if (error is null) (response, error) = await KvOperations.RangeAsync(c, request!);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Range(w, c.Header(), response!)));
     }
 }

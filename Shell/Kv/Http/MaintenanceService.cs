@@ -23,11 +23,18 @@ internal static class MaintenanceService
             await c.WriteErrorAsync(error);
             return;
         }
+        var (header, status) = StatusOf(c);
+        await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, header, status));
+    }
+
+    /// <summary>Maintenance.Status's answer for this member, shared with the gRPC service.</summary>
+    internal static (ResponseHeader Header, GatewayJsonWriter.Status Status) StatusOf(GatewayContext c)
+    {
         var status = c.Node.Status;
         var store = c.Store.Current;
         var s = new GatewayJsonWriter.Status(
             c.Options.Version, store.DataSize, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
             status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.DataSize, status.IsLearner);
-        await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.Revision, status.Term), s));
+        return (new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.Revision, status.Term), s);
     }
 }

@@ -4,17 +4,21 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Raft.Kv.Hosting;
 using Raft.Shell.Transport.Tls;
 
 namespace Raft.Kv.Tls;
 
 /// <summary>
 /// Binds the client URLs on Kestrel as etcd does: <c>http://</c> in clear, <c>https://</c> with the
-/// client TLS settings. Under TLS one port serves HTTP/1.1 and HTTP/2 (the JSON gateway and gRPC),
-/// chosen by ALPN. The certificate, trusted CAs and CRL are taken afresh for every handshake, so
+/// client TLS settings. Each port serves HTTP/1.1 and HTTP/2 (the JSON gateway and gRPC): in clear
+/// chosen by the connection's first bytes (<see cref="ClientPortWebHostExtensions.ListenClientPort"/>),
+/// under TLS by ALPN. The certificate, trusted CAs and CRL are taken afresh for every handshake, so
 /// files rotated on disk take effect without a restart.
 /// </summary>
 public static class KvClientListeners
@@ -36,14 +40,22 @@ public static class KvClientListeners
         if (urls.Any(u => u.Https) && !tls.IsEnabled)
             throw new ArgumentException("an https:// client URL needs a client certificate (cert and key files, or auto TLS)", nameof(tls));
         TlsMaterial? material = null;
+        // Clear-text URLs: one port for HTTP/1.1 and HTTP/2 by the first bytes (etcd's cmux).
+        if (urls.Any(u => !u.Https))
+            builder.ConfigureServices(services =>
+                services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, Http2HandoffListenerFactory>()));
         return builder.ConfigureKestrel(kestrel =>
         {
             var log = kestrel.ApplicationServices.GetService<ILoggerFactory>()?.CreateLogger("Raft.Kv.Tls") ?? NullLogger.Instance;
             foreach (var (https, address, localhost, port) in urls)
             {
+                if (!https)
+                {
+                    kestrel.ListenClientPort(new IPEndPoint(address, port));
+                    continue;
+                }
                 void Configure(ListenOptions listen)
                 {
-                    if (!https) return;
                     material ??= new TlsMaterial(tls, urls.Select(u => u.Localhost ? "localhost" : u.Address.ToString()))
                     {
                         ReloadFailed = e => log.LogWarning("cannot reload client TLS files; keeping the previous ones (error={Error})", e),

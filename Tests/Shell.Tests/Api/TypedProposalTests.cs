@@ -63,6 +63,7 @@ public class TypedProposalTests
         public Task<Member> AddMemberAsync(IReadOnlyList<string> peerUrls, bool isLearner, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task RemoveMemberAsync(ulong memberId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task PromoteMemberAsync(ulong memberId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 

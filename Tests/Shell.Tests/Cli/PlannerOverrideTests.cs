@@ -3,6 +3,9 @@ using Raft.Core;
 
 namespace Raft.Shell.Tests.Cli;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 public static class CountingPlanner
 {
     public static int Calls;

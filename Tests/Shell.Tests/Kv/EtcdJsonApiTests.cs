@@ -276,6 +276,16 @@ public class EtcdJsonApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MemberUpdateReplacesPeerUrlsAndRefusesUnknownMembersAndBadUrls()
+    {
+        const string e1 = "{\"ID\":\"3319814642761637952\",\"name\":\"e1\",\"peerURLs\":[\"http://127.0.0.1:23800\"],\"clientURLs\":[\"http://127.0.0.1:23790\"]}";
+        await Expect("/v3/cluster/member/update", "{\"ID\":\"3319814642761637952\",\"peerURLs\":[\"http://127.0.0.1:23900\"]}", 200,
+            "{" + Header + "\"raft_term\":\"2\"},\"members\":[" + e1.Replace("23800", "23900") + "]}");
+        await Expect("/v3/cluster/member/update", "{\"ID\":\"42\",\"peerURLs\":[\"http://127.0.0.1:23901\"]}", 404, Err("etcdserver: member not found", 5));
+        await Expect("/v3/cluster/member/update", "{\"ID\":\"3319814642761637952\",\"peerURLs\":[\"not a url\"]}", 400, Err("etcdserver: given member URLs are invalid", 3));
+    }
+
+    [Fact]
     public async Task MaintenanceStatusHasEtcdsShapeAndReportsNoLeader()
     {
         await _server.PostAsync("/v3/kv/put", "{\"key\":\"YQ==\",\"value\":\"Yg==\"}");

@@ -3,9 +3,11 @@ using Xunit.Abstractions;
 using Raft.Kv;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
-using Pb = Raft.Kv.Proto;
 
 namespace Raft.Shell.Tests.Kv;
+
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would clash with the alias.
+using Pb = Raft.Kv.Proto;
 
 /// <summary>
 /// The codecs against the generated messages used whole: the pair-by-pair snapshot writer and the

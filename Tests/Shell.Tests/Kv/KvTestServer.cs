@@ -37,7 +37,11 @@ internal sealed class KvTestServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<KvTestServer> StartAsync(Action<KvServiceOptions>? configure = null, Action<IServiceCollection>? services = null)
+    /// <param name="configure">The service's options.</param>
+    /// <param name="services">Further registrations.</param>
+    /// <param name="map">Further endpoints, mapped after the gateway's.</param>
+    public static async Task<KvTestServer> StartAsync(Action<KvServiceOptions>? configure = null, Action<IServiceCollection>? services = null,
+        Action<WebApplication>? map = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -48,6 +52,7 @@ internal sealed class KvTestServer : IAsyncDisposable
         services?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapEtcdJsonApi();
+        map?.Invoke(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new KvTestServer(app, app.Services.GetRequiredService<SynchronousTestNode>(), app.Services.GetRequiredService<KvStateMachine>(), new Uri(address));

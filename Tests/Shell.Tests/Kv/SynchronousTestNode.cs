@@ -104,6 +104,17 @@ internal sealed class SynchronousTestNode(IStateMachine stateMachine) : IRaftNod
         }
     }
 
+    public async Task UpdateMemberAsync(ulong memberId, IReadOnlyList<string> peerUrls, CancellationToken cancellationToken = default)
+    {
+        await GateAsync(cancellationToken);
+        lock (_gate)
+        {
+            var i = _members.FindIndex(m => m.Id == memberId);
+            if (i < 0) throw new RaftException(RaftErrorCode.MemberNotFound, "membership: ID not found");
+            _members[i] = _members[i] with { PeerUrls = peerUrls };
+        }
+    }
+
     public Task TransferLeadershipAsync(ulong transferee, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("the test double has no leadership to transfer");
 

@@ -7,6 +7,9 @@ using static Raft.Shell.Tests.Wal.WalTestKit;
 
 namespace Raft.Shell.Tests.Storage;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 public class NodeStorageTests
 {
     private static Snapshot Snap(ulong index, ulong term) => new([7, 7], new SnapshotMetadata(Voters(1), index, term));

@@ -9,6 +9,9 @@ using Raft.Shell.Transport;
 
 namespace Raft.Shell.Tests.Transport;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>The frame format on its own: encode, split anywhere, decode.</summary>
 public class MessageFramesTests
 {

@@ -5,6 +5,9 @@ using Raft.Shell.Transport;
 
 namespace Raft.Shell.Tests.Transport;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>A real transport listening on 127.0.0.1, with a recording raft and a capturing log.</summary>
 internal sealed class TestNode : IAsyncDisposable
 {

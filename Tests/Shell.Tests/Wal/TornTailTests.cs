@@ -6,6 +6,9 @@ using static Raft.Shell.Tests.Wal.WalTestKit;
 
 namespace Raft.Shell.Tests.Wal;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>
 /// Damage to the end of a WAL, byte by byte and sector by sector, through the restart read
 /// (open, read, repair once, read again): a torn tail (a cut, or a sector or page that never reached

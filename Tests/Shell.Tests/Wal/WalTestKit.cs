@@ -4,6 +4,9 @@ using Raft.Shell.Wal;
 
 namespace Raft.Shell.Tests.Wal;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>Small builders shared by the WAL tests.</summary>
 internal static class WalTestKit
 {

@@ -7,6 +7,9 @@ using WalLog = Raft.Shell.Wal.Wal;
 
 namespace Raft.Shell.Tests.Wal;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 public class WalTests
 {
     [Fact]

@@ -5,6 +5,9 @@ using Proto = Raft.Interop.Raftpb;
 
 namespace Raft.Shell.Tests.Wire;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>
 /// Round trips through the protobuf bytes, and agreement with Core's own encoder and etcd's Size().
 /// Each property is paired with a deliberately broken conversion that it must catch.

@@ -5,6 +5,9 @@ using Raft.Interop.Wire;
 
 namespace Raft.Shell.Tests.Wire;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>
 /// Fixed encodings worked out from etcd's generated (gogoproto) marshallers: fields in number
 /// order, every non-nullable scalar written even when zero, nil bytes absent.

@@ -5,6 +5,9 @@ using Raft.Core;
 
 namespace Raft.Shell.Tests.Wire;
 
+// Inside the namespace: Google.Protobuf 3.36 (dotnet-etcd's) has a global namespace Pb that would hide Core's Pb.
+using Pb = Raft.Core.Pb;
+
 /// <summary>FsCheck generators for Core's raftpb values, biased towards zeros and empties.</summary>
 internal static class WireGen
 {

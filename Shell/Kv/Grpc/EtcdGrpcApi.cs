@@ -1,0 +1,30 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Raft.Kv.Http;
+
+namespace Raft.Kv.Grpc;
+
+/// <summary>
+/// etcd v3's gRPC API (package etcdserverpb, so the paths are etcd's: <c>/etcdserverpb.KV/Range</c>
+/// ...) on an <see cref="Raft.Interop.IRaftNode"/> and a <see cref="KvStateMachine"/>, answered by the
+/// same handlers as the JSON gateway. Served: KV Range, Put, DeleteRange; Cluster; Maintenance
+/// Status, MoveLeader, Alarm GET, Hash, HashKV. Everything else answers Unimplemented.
+/// </summary>
+public static class EtcdGrpcApi
+{
+    /// <summary>
+    /// Maps the services. Needs <c>AddKvService</c> (which registers gRPC) and, for clients such as
+    /// etcdctl that speak cleartext HTTP/2, a client port from <c>UseEtcdClientUrls</c>.
+    /// </summary>
+    public static IEndpointRouteBuilder MapEtcdGrpcApi(this IEndpointRouteBuilder endpoints)
+    {
+        var services = new SharedServices(endpoints.ServiceProvider);
+        endpoints.MapGrpcService<KvGrpcService>().WithMetadata(services);
+        endpoints.MapGrpcService<ClusterGrpcService>().WithMetadata(services);
+        endpoints.MapGrpcService<MaintenanceGrpcService>().WithMetadata(services);
+        endpoints.MapGrpcService<WatchGrpcService>().WithMetadata(services);
+        endpoints.MapGrpcService<LeaseGrpcService>().WithMetadata(services);
+        endpoints.MapGrpcService<AuthGrpcService>().WithMetadata(services);
+        return endpoints;
+    }
+}
