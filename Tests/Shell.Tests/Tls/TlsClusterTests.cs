@@ -6,7 +6,7 @@ namespace Raft.Shell.Tests.Tls;
 
 /// <summary>
 /// <c>raft serve</c> processes with etcd's TLS flags on 127.0.8.x, certificates made with openssl:
-/// clients need a certificate of the trusted CA (HttpClient and curl), a peer without a valid
+/// clients need a certificate of the trusted CA (etcdctl 3.4, HttpClient and curl), a peer without a valid
 /// certificate cannot join, and a three-member cluster elects, replicates, survives a SIGKILL of its
 /// leader and rotates its certificates while serving.
 /// </summary>
@@ -52,6 +52,19 @@ public sealed class TlsClusterTests : IDisposable
         Assert.Contains($"\"value\":\"{GatewayClient.B64("v")}\"", body, StringComparison.Ordinal);
         var (noCertCode, _) = Curl("--cacert", certs.CaFile, "-X", "POST", "-d", "{}", $"{m1.ClientUrl}/v3/maintenance/status");
         Assert.NotEqual(0, noCertCode);
+
+        // etcdctl 3.4 over gRPC on the same port (HTTP/2 chosen by ALPN), with etcd's TLS flags.
+        string[] endpoint = [m1.ClientUrl];
+        string[] tls = ["--cacert", certs.CaFile, "--cert", certs.Cert("client"), "--key", certs.Key("client")];
+        await Grpc.Etcdctl.OkAsync(endpoint, [.. tls, "put", "tls/ctl", "grpc"]);
+        Assert.Equal("tls/ctl\ngrpc\n", (await Grpc.Etcdctl.OkAsync(endpoint, [.. tls, "get", "tls/ctl"])).Stdout);
+        foreach (var bad in new[] { null, "other", "expired" })
+        {
+            string[] args = bad is null ? ["--cacert", certs.CaFile] : ["--cacert", certs.CaFile, "--cert", certs.Cert(bad), "--key", certs.Key(bad)];
+            var refused = await Grpc.Etcdctl.RunAsync(endpoint, [.. args, "--command-timeout=5s", "get", "tls/ctl"]);
+            Assert.False(refused.Ok, $"etcdctl with {bad ?? "no"} certificate was served: {refused}");
+            Assert.DoesNotContain("grpc", refused.Stdout, StringComparison.Ordinal);
+        }
 
         foreach (var (cert, reason) in new (string?, string)[]
                  {
