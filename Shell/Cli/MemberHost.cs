@@ -10,6 +10,7 @@ using Raft.Kv.Grpc;
 using Raft.Kv.Hosting;
 using Raft.Kv.Http;
 using Raft.Kv.Metrics;
+using Raft.Kv.Tls;
 using Raft.Shell.Hosting;
 using Raft.Shell.Node;
 
@@ -40,8 +41,12 @@ public static class MemberHost
         // The host logs a failed start with its stack trace; the command prints the reason of a
         // start that fails for a known cause in one line, and lets anything else surface whole.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        // One port per client URL serving gRPC (cleartext HTTP/2) and the JSON gateway (HTTP/1.1), as etcd's does.
-        builder.WebHost.UseEtcdClientUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls));
+        // One port per client URL serving gRPC (HTTP/2) and the JSON gateway (HTTP/1.1), as etcd's does:
+        // in clear by the first bytes, under TLS by ALPN.
+        if (options.ClientTls.IsEnabled)
+            builder.WebHost.UseKvClientUrls(options.ListenClientUrls, options.ClientTls);
+        else
+            builder.WebHost.UseEtcdClientUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls));
         // AddKvService scopes /metrics to this member's meters, even with other members in the process.
         builder.Services.AddKvService(kv =>
         {

@@ -75,6 +75,7 @@ public static class ServeCommand
             MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, QuotaBackendBytes,
             AutoCompactionMode, AutoCompactionRetention, LogLevel,
         };
+        foreach (var tls in TlsFlags.All) command.Options.Add(tls);
         command.SetAction((result, ct) => RunAsync(result, ct));
         return command;
     }
@@ -105,6 +106,7 @@ public static class ServeCommand
             StrictReconfigCheck = r.GetValue(StrictReconfigCheck),
             UnsafeNoFsync = r.GetValue(UnsafeNoFsync),
         };
+        TlsFlags.Apply(r, o);
         var errors = new List<string>();
         // etcd's ErrUnsetAdvertiseClientURLsFlag.
         if (Explicit(r, ListenClientUrls) && !Explicit(r, AdvertiseClientUrls))
@@ -140,7 +142,7 @@ public static class ServeCommand
 
     /// <summary>The node names options by their configuration keys (<c>Raft:InitialCluster</c>); the command names its flags.</summary>
     public static string WithFlags(string message) =>
-        System.Text.RegularExpressions.Regex.Replace(message, RaftNodeOptions.SectionName + @":(\w+)", m => FlagOf(m.Groups[1].Value));
+        System.Text.RegularExpressions.Regex.Replace(message, RaftNodeOptions.SectionName + @":(\w+(?::\w+)?)", m => FlagOf(m.Groups[1].Value));
 
     /// <summary>
     /// The flag that sets the option whose property is <paramref name="property"/>, for error
@@ -168,7 +170,7 @@ public static class ServeCommand
         nameof(RaftNodeOptions.PreVote) => PreVote.Name,
         nameof(RaftNodeOptions.StrictReconfigCheck) => StrictReconfigCheck.Name,
         nameof(RaftNodeOptions.UnsafeNoFsync) => UnsafeNoFsync.Name,
-        _ => $"{RaftNodeOptions.SectionName}:{property}",
+        _ => TlsFlags.FlagOf(property) ?? $"{RaftNodeOptions.SectionName}:{property}",
     };
 
     private static bool Explicit(ParseResult r, Option option) => r.GetResult(option) is OptionResult { Implicit: false };

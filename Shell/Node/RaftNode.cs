@@ -68,7 +68,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             ?? (string.IsNullOrEmpty(options.Failpoints) ? FailpointSet.FromEnvironment : FailpointSet.TryParse(options.Failpoints, out _));
         Failpoints = failpoints;
         var waits = new RequestWaits();
-        var transportFactory = deps.Transport ?? TcpPeerTransport.Factory(deps.LoggerFactory, deps.MeterFactory);
+        var transportFactory = deps.Transport ?? TcpPeerTransport.Factory(deps.LoggerFactory, deps.MeterFactory, o => o.Tls = options.PeerTls);
         var transport = transportFactory(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
         var settings = new RunnerSettings(
             options.HeartbeatInterval,
@@ -116,7 +116,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             throw new ArgumentException("invalid raft node options:\n  " + string.Join("\n  ", errors), nameof(options));
         dependencies ??= new RaftNodeDependencies();
         var log = (dependencies.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Raft.Node");
-        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(), log, cancellationToken).ConfigureAwait(false);
+        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(tls: options.PeerTls), log, cancellationToken).ConfigureAwait(false);
         RaftNode node;
         try
         {

@@ -1,3 +1,5 @@
+using Raft.Shell.Transport.Tls;
+
 namespace Raft.Shell.Transport;
 
 /// <summary>
@@ -19,6 +21,12 @@ public sealed class PeerTransportOptions
     /// <see cref="PeerTransport.ListenEndpoints"/>). Empty: accept nothing (a sender only).
     /// </summary>
     public IList<string> ListenPeerUrls { get; set; } = new List<string>();
+
+    /// <summary>
+    /// Peer TLS (etcd's <c>--peer-*</c> TLS flags); null or not enabled: plain TCP. When enabled, every
+    /// listen URL must be <c>https://</c> and every connection to a peer, both ways, is TLS.
+    /// </summary>
+    public TlsOptions? Tls { get; set; }
 
     /// <summary>Messages queued per peer before <see cref="PeerTransport.Send(Raft.Core.Message)"/> drops (etcd's streamBufSize).</summary>
     public int SendQueueCapacity { get; set; } = 4096;
@@ -93,7 +101,15 @@ public sealed class PeerTransportOptions
         Positive(ReconnectInitialDelay, nameof(ReconnectInitialDelay));
         if (ReconnectMaxDelay < ReconnectInitialDelay)
             throw new ArgumentException("ReconnectMaxDelay must not be below ReconnectInitialDelay", nameof(ReconnectMaxDelay));
-        foreach (var url in ListenPeerUrls) PeerUrl.Parse(url);
+        foreach (var url in ListenPeerUrls)
+        {
+            PeerUrl.Parse(url);
+            var tlsUrl = PeerTls.IsTlsUrl(url);
+            if (tlsUrl && Tls is not { IsEnabled: true })
+                throw new ArgumentException($"listen peer URL {url} is https but no peer certificate is given (peer cert and key files, or peer auto TLS)", nameof(ListenPeerUrls));
+            if (!tlsUrl && Tls is { IsEnabled: true })
+                throw new ArgumentException($"listen peer URL {url} is not https while peer TLS is configured; use https://", nameof(ListenPeerUrls));
+        }
     }
 
     private static void Positive(TimeSpan value, string name)

@@ -109,7 +109,7 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
     {
         var endpoint = picker.Pick();
         var dial = await dialer.DialAsync(peerId, endpoint, ConnectionKind.Snapshot, ct).ConfigureAwait(false);
-        if (dial.Socket is null)
+        if (dial.Stream is null)
         {
             picker.Unreachable(endpoint);
             return (dial.Error, 0);
@@ -124,7 +124,7 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
         var size = header.CalculateSize();
         if (size > ctx.Options.MaxFrameSize)
         {
-            dial.Socket.Dispose();
+            await dial.Stream.DisposeAsync().ConfigureAwait(false);
             return ($"snapshot message of {size} bytes exceeds the frame limit of {ctx.Options.MaxFrameSize} bytes", 0);
         }
         var head = new ArrayBufferWriter<byte>(MessageFrames.LengthPrefixSize + size + MessageFrames.PayloadLengthSize);
@@ -135,7 +135,7 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
         head.Advance(MessageFrames.PayloadLengthSize);
         long streamed = 0;
 
-        await using var stream = new NetworkStream(dial.Socket, ownsSocket: true);
+        await using var stream = dial.Stream;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {

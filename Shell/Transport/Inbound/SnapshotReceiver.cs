@@ -19,7 +19,7 @@ internal sealed class SnapshotReceiver(TransportContext ctx, string remoteAddres
 {
     private readonly string senderId = TransportLog.Id(sender);
 
-    public async Task RunAsync(PipeReader reader, NetworkStream stream, CancellationToken token)
+    public async Task RunAsync(PipeReader reader, Stream stream, CancellationToken token)
     {
         var started = Stopwatch.GetTimestamp();
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
