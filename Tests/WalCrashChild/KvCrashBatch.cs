@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Raft.Kv.Backend;
+using Raft.Kv.Mvcc;
 
 namespace Raft.Tests.WalCrashChild;
 
@@ -20,15 +21,8 @@ public static class KvCrashBatch
     /// <summary>How many pairs batch <paramref name="b"/> puts: 1 to 3,000, spread by a hash.</summary>
     public static int Size(long b) => 1 + (int)(((ulong)b * 0x9E3779B97F4A7C15UL >> 40) % 3000);
 
-    /// <summary>An etcd-shaped revision key: batch, '_', index.</summary>
-    public static byte[] Key(long b, int i)
-    {
-        var k = new byte[17];
-        BinaryPrimitives.WriteInt64BigEndian(k, b);
-        k[8] = (byte)'_';
-        BinaryPrimitives.WriteInt64BigEndian(k.AsSpan(9), i);
-        return k;
-    }
+    /// <summary>An etcd-shaped revision key: batch, '_', index (the store's own encoding).</summary>
+    public static byte[] Key(long b, int i) => new Revision(b, i).ToKey();
 
     /// <summary>The value of pair i of batch b: 100 to 400 bytes that depend on both.</summary>
     public static byte[] Value(long b, int i)
