@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microsoft.AspNetCore.Builder;
@@ -41,6 +42,8 @@ public static class ServeCommand
     private static readonly Option<bool> StrictReconfigCheck = Flag("--strict-reconfig-check", "Reject reconfiguration requests that would cause quorum loss.", Defaults.StrictReconfigCheck);
     private static readonly Option<bool> UnsafeNoFsync = new("--unsafe-no-fsync") { Description = "Disables fsync, unsafe, will cause data loss." };
     private static readonly Option<long> QuotaBackendBytes = Flag("--quota-backend-bytes", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).", 0L);
+    private static readonly Option<string> BackendBatchInterval = Flag("--backend-batch-interval", "BackendBatchInterval is the maximum time before commit the backend transaction.", "100ms");
+    private static readonly Option<int> BackendBatchLimit = Flag("--backend-batch-limit", "BackendBatchLimit is the maximum operations before commit the backend transaction.", 10_000);
     private static readonly Option<string> AutoCompactionMode = Flag("--auto-compaction-mode", "interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.", "periodic");
     private static readonly Option<string> AutoCompactionRetention = Flag("--auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.", "0");
     private static readonly Option<string> LogLevel = LogLevelFlag();
@@ -73,7 +76,7 @@ public static class ServeCommand
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
             InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,
             MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, QuotaBackendBytes,
-            AutoCompactionMode, AutoCompactionRetention, LogLevel,
+            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, LogLevel,
         };
         foreach (var tls in TlsFlags.All) command.Options.Add(tls);
         command.SetAction((result, ct) => RunAsync(result, ct));
@@ -132,8 +135,27 @@ public static class ServeCommand
         {
             return (null, [$"{AutoCompactionMode.Name} {mode} {AutoCompactionRetention.Name} {retention}: {ex.Message}"]);
         }
+        var errors = new List<string>();
+        var batchIntervalText = r.GetValue(BackendBatchInterval)!;
+        var batchInterval = TimeSpan.Zero;
+        try
+        {
+            // etcd takes 0 for its default.
+            batchInterval = batchIntervalText.Trim() == "0" ? TimeSpan.FromMilliseconds(100) : Raft.Kv.Compaction.AutoCompactor.ParseDuration(batchIntervalText);
+            if (batchInterval <= TimeSpan.Zero) errors.Add($"{BackendBatchInterval.Name} {batchIntervalText}: must be positive");
+        }
+        catch (FormatException ex)
+        {
+            errors.Add($"{BackendBatchInterval.Name}: {ex.Message}");
+        }
+        var batchLimit = r.GetValue(BackendBatchLimit);
+        if (batchLimit < 0) errors.Add($"{BackendBatchLimit.Name} {batchLimit}: must not be negative");
+        if (batchLimit == 0) batchLimit = 10_000;
+        if (errors.Count > 0) return (null, errors);
         return (kv =>
         {
+            kv.BackendBatchInterval = batchInterval;
+            kv.BackendBatchLimit = batchLimit;
             kv.QuotaBackendBytes = quota;
             kv.AutoCompactionMode = mode;
             kv.AutoCompactionRetention = retention;
@@ -222,6 +244,12 @@ public static class ServeCommand
                 return 1;
             }
             var node = app.Services.GetRequiredService<RaftNode>();
+            // etcd's "received signal; shutting down": the host stops on these signals without saying which.
+            var signalLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Raft.Serve");
+            var signals = new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT }
+                .Select(s => PosixSignalRegistration.Create(s, c => signalLog.LogInformation("received signal {Signal}; shutting down", c.Signal)))
+                .ToList();
+            using var unregister = new SignalRegistrations(signals);
             output.WriteLine($"{options.Name}: member {MemberIdsText(node.MemberId)} of cluster {MemberIdsText(node.ClusterId)}; clients {options.AdvertiseClientUrls}, peers {options.InitialAdvertisePeerUrls}, data {Path.GetFullPath(options.EffectiveDataDir)}");
             try
             {
@@ -236,6 +264,11 @@ public static class ServeCommand
             var askedToStop = ct.IsCancellationRequested || app.Lifetime.ApplicationStopping.IsCancellationRequested;
             return node.Stopped.IsFaulted || (node.Stopped.IsCompleted && !askedToStop) ? 1 : 0;
         }
+    }
+
+    private sealed class SignalRegistrations(List<PosixSignalRegistration> all) : IDisposable
+    {
+        public void Dispose() => all.ForEach(r => r.Dispose());
     }
 
     private static string MemberIdsText(ulong id) => Raft.Shell.Node.Membership.MemberIds.Format(id);

@@ -7,6 +7,7 @@ using Raft.Interop;
 using Raft.Kv.Http;
 using Raft.Kv.Backend;
 using Raft.Kv.Metrics;
+using Raft.Kv.Mvcc;
 using Raft.Shell.Node;
 
 namespace Raft.Kv;
@@ -30,7 +31,12 @@ public static class KvServiceCollectionExtensions
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp), bcryptCost: sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.BcryptCost));
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
+            return new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp),
+                new MvccStoreOptions { BatchInterval = o.BackendBatchInterval, BatchLimit = o.BackendBatchLimit }, o.BcryptCost);
+        });
         services.TryAddSingleton<IStateMachine>(sp =>
         {
             var machine = sp.GetRequiredService<KvStateMachine>();

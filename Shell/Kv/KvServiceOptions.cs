@@ -45,6 +45,16 @@ public sealed class KvServiceOptions
     /// </summary>
     public long QuotaBackendBytes { get; set; }
 
+    /// <summary>
+    /// etcd's --backend-batch-interval: the longest time the store keeps applied changes in its
+    /// open write transaction before committing them (100 ms). What was applied but not committed
+    /// is applied again from the WAL after a crash.
+    /// </summary>
+    public TimeSpan BackendBatchInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>etcd's --backend-batch-limit: the most changes the store keeps in its open write transaction (10,000).</summary>
+    public int BackendBatchLimit { get; set; } = 10_000;
+
     /// <summary>etcd's --bcrypt-cost: the cost of the password hashes (4 to 31; 10 as etcd).</summary>
     public int BcryptCost { get; set; } = Auth.AuthStore.DefaultBcryptCost;
 

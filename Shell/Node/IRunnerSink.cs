@@ -20,6 +20,12 @@ internal interface IRunnerSink
     /// <summary>The seed's updateCommittedIndex.</summary>
     void OnCommittedIndex(ulong index);
 
+    /// <summary>
+    /// The WAL holds a hard state with this commit index (written out, so a killed process finds
+    /// it): the apply loop may run ahead of the save of the commit that allowed it.
+    /// </summary>
+    void OnCommitSaved(ulong commit);
+
     /// <summary>A MsgSnap for the apply side to merge with the state machine's snapshot (the seed's msgSnapC).</summary>
     void OnRedirectSnapshot(Message message);
 

@@ -14,7 +14,8 @@ internal sealed record NodeParts(
     IPeerTransport Transport,
     NodeStorage Storage,
     RequestWaits Waits,
-    AppliedIndexWait AppliedWait);
+    AppliedIndexWait AppliedWait,
+    AppliedIndexWait SavedCommit);
 
 /// <summary>
 /// Starting and stopping a member: the loops in order, etcd's adjustTicks and publish at start,
@@ -147,6 +148,7 @@ internal sealed class NodeLifecycle(ILogger log, ulong self)
             }
             parts.Waits.FailAll(stopped);
             parts.AppliedWait.Stop(stopped);
+            parts.SavedCommit.Stop(stopped);
             log.LogInformation("stopped member {Id:x}", self);
             if (Failure is { } f and not RaftException { Code: RaftErrorCode.Stopped })
                 _stopped.TrySetException(f);

@@ -45,6 +45,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     private readonly ILogger _log;
     private readonly RequestIdGenerator _ids;
     private readonly AppliedIndexWait _appliedWait = new();
+    // The highest commit index the WAL holds (the same wait, over what the runner saved).
+    private readonly AppliedIndexWait _savedCommit = new();
     private readonly LeaderState _leader = new();
     private readonly RaftRunner _runner;
     private readonly ApplyLoop _apply;
@@ -93,9 +95,11 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         _lifecycle = new NodeLifecycle(_log, start.Id);
         _proposer = new Proposer(_runner, waits, Metrics, _leader, _lifecycle, options.RequestTimeout);
         _admin = new MembershipAdmin(options, start.Id, () => _cluster, transport, _runner, _proposer, _ids, waits, _leader, _lifecycle, _log);
-        _parts = new NodeParts(_runner, _apply, _reads, transport, start.Storage, waits, _appliedWait);
+        _parts = new NodeParts(_runner, _apply, _reads, transport, start.Storage, waits, _appliedWait, _savedCommit);
         _appliedWait.Trigger(start.Snapshot.Metadata.Index);
-        AppliedCommittedAtStart = _appliedWait.WaitAsync(CoreAdapter.Status(start.RawNode).HardState.Commit);
+        var commitAtStart = CoreAdapter.Status(start.RawNode).HardState.Commit;
+        _savedCommit.Trigger(commitAtStart);
+        AppliedCommittedAtStart = _appliedWait.WaitAsync(commitAtStart);
         Metrics.SetApplied(start.Snapshot.Metadata.Index);
     }
 
@@ -254,6 +258,25 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     public Task WhenReadyAsync(CancellationToken cancellationToken = default) =>
         AppliedCommittedAtStart.WaitAsync(cancellationToken);
 
+    /// <summary>Whether a local read now needs no wait (<see cref="WhenLocalReadIsDurableAsync"/>).</summary>
+    public bool LocalReadIsDurable => IsReady && _savedCommit.Applied >= AppliedIndex;
+
+    /// <summary>
+    /// Completes when a local (serializable) read may be answered without ever going back in
+    /// revision: the member is ready (<see cref="WhenReadyAsync"/>), and the WAL holds a commit
+    /// index covering everything applied when the read arrived. The apply loop runs ahead of the
+    /// save of the commit that allowed it (as etcd's does), so without this wait a member killed
+    /// in between would restart behind a state it had already answered from. Faults if the node
+    /// stops first.
+    /// </summary>
+    public async Task WhenLocalReadIsDurableAsync(CancellationToken cancellationToken = default)
+    {
+        await WhenReadyAsync(cancellationToken).ConfigureAwait(false);
+        var applied = AppliedIndex;
+        if (_savedCommit.Applied < applied)
+            await _savedCommit.WaitAsync(applied).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc/>
     public Task<Interop.Member> AddMemberAsync(IReadOnlyList<string> peerUrls, bool isLearner, CancellationToken cancellationToken = default) =>
         _admin.AddMemberAsync(peerUrls, isLearner, cancellationToken);
@@ -342,6 +365,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     void IRunnerSink.OnApply(ApplyItem item) => _apply.Enqueue(item);
 
     void IRunnerSink.OnCommittedIndex(ulong index) => _leader.OnCommitted(index);
+
+    void IRunnerSink.OnCommitSaved(ulong commit) => _savedCommit.Trigger(commit);
 
     void IRunnerSink.OnRedirectSnapshot(Message message) => _apply.OfferMsgSnap(message);
 

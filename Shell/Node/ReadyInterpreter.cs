@@ -42,6 +42,8 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
         settings.Storage.Save(hardState, entries, mustSync);
         if (mustSync)
             settings.Metrics.WalFsync(Stopwatch.GetElapsedTime(started));
+        if (!CoreAdapter.IsEmpty(hardState))
+            sink.OnCommitSaved(hardState.Commit);
     }
 
     public void ProposalsCommitted(ulong commit) => settings.Metrics.SetCommitted(commit);

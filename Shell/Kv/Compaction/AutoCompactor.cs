@@ -63,12 +63,13 @@ public sealed class AutoCompactor
         }
     }
 
-    // Go's time.ParseDuration for the units people use here: h, m, s, ms, combined ("1h30m").
-    private static TimeSpan ParseDuration(string text)
+    /// <summary>Go's time.ParseDuration for the units etcd's flags use: h, m, s, ms, combined ("1h30m").</summary>
+    /// <exception cref="FormatException">Not such a duration.</exception>
+    public static TimeSpan ParseDuration(string text)
     {
         var total = TimeSpan.Zero;
         var match = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^(?:(\d+(?:\.\d+)?)(h|ms|m|s))+$");
-        if (!match.Success) throw new FormatException($"auto compaction retention {text} is not a duration");
+        if (!match.Success) throw new FormatException($"{text} is not a duration (such as 100ms, 5s, 1h30m)");
         for (var i = 0; i < match.Groups[1].Captures.Count; i++)
         {
             var n = double.Parse(match.Groups[1].Captures[i].Value, System.Globalization.CultureInfo.InvariantCulture);

@@ -16,12 +16,13 @@ internal static class KvOperations
     {
         var error = request.Check() is { } invalid ? EtcdError.From(invalid) : AuthChecker.CheckKv(c.Store.Auth, c.Http, request);
         if (error is null && !request.Serializable) (_, error) = await c.BarrierAsync();
-        // A restarted member replays its committed log while it already serves: a local read before
-        // the replay is done would answer an older revision than the member answered before.
-        if (error is null && request.Serializable && c.Node is Raft.Shell.Node.RaftNode { AppliedCommittedAtStart.IsCompleted: false } node)
+        // A restarted member replays its committed log while it already serves, and the apply loop
+        // runs ahead of the save of the commit that allowed it: a local read waits for both, or a
+        // restart could answer an older revision than the member answered before.
+        if (error is null && request.Serializable && c.Node is Raft.Shell.Node.RaftNode { LocalReadIsDurable: false } node)
             (_, error) = await c.ClusterAsync(async ct =>
             {
-                await node.AppliedCommittedAtStart.WaitAsync(ct);
+                await node.WhenLocalReadIsDurableAsync(ct);
                 return true;
             });
         if (error is not null) return (null, error);

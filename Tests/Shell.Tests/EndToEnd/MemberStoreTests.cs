@@ -103,7 +103,9 @@ public class MemberStoreTests
             async () => (await follower.Client.StatusAsync())?.Revision == revision, () => follower.Output);
         Assert.Contains("sending merged snapshot", leader.Output);
         Assert.Contains("with a streamed checkpoint", leader.Output);
-        Assert.Contains("applied snapshot", follower.Output);
+        // The member answers from the installed store a moment before it logs that it did.
+        await Wait.UntilAsync("the follower to log the snapshot it applied", Generous,
+            () => Task.FromResult(follower.Output.Contains("applied snapshot", StringComparison.Ordinal)), () => follower.Output);
         Assert.Equal(expected, await AllAsync(follower));
         // History the follower never applied itself came with the checkpoint.
         Assert.Equal("e", await ValueAtAsync(follower, "early0", revision - 100));
@@ -136,5 +138,20 @@ public class MemberStoreTests
         Assert.True(await p.WaitForExitAsync(Generous));
         Assert.Equal(2, p.ExitCode);
         Assert.Contains("--auto-compaction-mode", p.Output);
+    }
+
+    [Theory]
+    [InlineData("--backend-batch-interval", "soon", "soon is not a duration")]
+    [InlineData("--backend-batch-interval", "-5ms", "not a duration")]
+    [InlineData("--backend-batch-limit", "-1", "must not be negative")]
+    public async Task BadBackendBatchFlagsAreRefused(string flag, string value, string reason)
+    {
+        using var dir = new TempDir();
+        using var p = RaftProcess.Start(["serve", "--data-dir", dir.Sub("x"), flag, value]);
+        Assert.True(await p.WaitForExitAsync(Generous));
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains(flag, p.Output);
+        Assert.Contains(reason, p.Output);
+        Assert.False(Directory.Exists(dir.Sub("x")) && Directory.EnumerateFileSystemEntries(dir.Sub("x")).Any(), "a refused start left files behind");
     }
 }

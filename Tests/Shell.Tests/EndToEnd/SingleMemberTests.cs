@@ -66,6 +66,7 @@ public class SingleMemberTests(ITestOutputHelper output)
         m.Process!.Terminate();
         Assert.True(await m.Process.WaitForExitAsync(Generous), "no exit after SIGTERM");
         Assert.Equal(0, m.Process.ExitCode);
+        Assert.Contains("received signal SIGTERM; shutting down", m.Process.Output, StringComparison.Ordinal);
         await m.StartAsync();
         await WaitHealthyAsync(m);
         Assert.Equal(expected, (await c.RangeAsync("a", "g")) is { Ok: true } r1 ? GatewayClient.Kvs(r1) : null);

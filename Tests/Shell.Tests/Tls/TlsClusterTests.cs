@@ -74,6 +74,7 @@ public sealed class TlsClusterTests : IDisposable
                  })
         {
             using var client = m1.Client(cert);
+            Assert.False(m1.Process!.HasExited, $"m1 is no longer running:\n{m1.Output}");
             Assert.Null(await client.PutAsync("tls/k", "refused"));
             await Wait.UntilAsync($"the member to log why it refused {cert ?? "no certificate"}", TimeSpan.FromSeconds(10),
                 () => Task.FromResult(m1.Output.Contains(reason, StringComparison.Ordinal)), () => m1.Output);
