@@ -16,7 +16,7 @@ public static class KvServiceCollectionExtensions
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
     /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
-    /// created, <see cref="KvServiceOptions"/>, the auto compaction service (idle unless
+    /// created, <see cref="KvServiceOptions"/>, the lease expiry service, the auto compaction service (idle unless
     /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
     /// with etcd's receive limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC
     /// services with <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
@@ -33,6 +33,9 @@ public static class KvServiceCollectionExtensions
         services.AddHostedService(sp => new Compaction.AutoCompactionService(
             sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Compaction.AutoCompactionService>>(), sp.GetService<TimeProvider>()));
+        // Promotes the lessor on leadership and proposes revokes of expired leases.
+        services.AddHostedService(sp => new Lease.LeaseExpiryService(
+            sp, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Lease.LeaseExpiryService>>(), sp.GetService<TimeProvider>()));
         // Scoped to this container's meter factory: with several members in one process, each
         // member's /metrics shows its own meters only.
         services.TryAddSingleton(sp =>

@@ -14,7 +14,7 @@ namespace Raft.Kv;
 /// Readers never block the apply loop: a read names a revision, and the store keeps every revision
 /// down to its last compaction, so a reader sees one consistent revision however long it reads.
 /// </remarks>
-public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposable
+public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposable
 {
     private readonly KvMetrics? _metrics;
 
@@ -31,6 +31,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
         {
             if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
         }
+        LoadLeases();
     }
 
     private readonly object _alarmLock = new();
@@ -72,6 +73,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
                 if (put.Check() is { } invalid) return Refuse(index, invalid);
                 // etcd's applierV3Capped: while NOSPACE is raised, writes are refused.
                 if (NoSpace) return Refuse(index, KvError.NoSpace);
+                if (put.Lease != 0 || put.IgnoreLease)
+                {
+                    using var read = Store.Read();
+                    if (KvApplier.CheckPut(read, put, Lessor.Exists) is { } missing) return Refuse(index, missing);
+                }
                 using var txn = Store.Write(index);
                 var response = KvApplier.Put(txn, put);
                 _metrics?.Put();
@@ -88,7 +94,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
             case TxnRequest txn:
                 _metrics?.Txn();
                 if (NoSpace && KvApplier.IsWrite(txn)) return Refuse(index, KvError.NoSpace);
-                return KvApplier.Txn(Store, index, txn);
+                return KvApplier.Txn(Store, index, txn, Lessor.Exists);
+            case Lease.LeaseGrantRequest grant:
+                return ApplyLeaseGrant(index, grant);
+            case Lease.LeaseRevokeRequest revoke:
+                return ApplyLeaseRevoke(index, revoke);
             case AlarmRequest alarm:
                 Store.SetConsistentIndex(index);
                 return ApplyAlarm(alarm);
@@ -163,7 +173,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public byte[] TakeSnapshot()
     {
         var (revision, pairs) = All();
-        return KvSnapshotCodec.Encode(revision, pairs);
+        return KvSnapshotCodec.Encode(revision, pairs, Lessor.Snapshot());
     }
 
     /// <inheritdoc />
@@ -171,15 +181,17 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public Func<byte[]> CaptureSnapshot()
     {
         var (revision, pairs) = All();
-        return () => KvSnapshotCodec.Encode(revision, pairs);
+        var leases = Lessor.Snapshot();
+        return () => KvSnapshotCodec.Encode(revision, pairs, leases);
     }
 
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
     public void Restore(ReadOnlyMemory<byte> snapshot)
     {
-        var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
+        var (revision, pairs) = KvSnapshotCodec.Decode(snapshot, out var leases);
         Store.Reset(revision, pairs, Store.ConsistentIndex);
+        RestoreLeases(leases, pairs);
     }
 
     /// <inheritdoc />

@@ -317,7 +317,6 @@ public class KvStateMachineTests
     [InlineData("0805" + PairA + PairA)]         // the same key twice
     [InlineData("0801" + PairA)]                 // a pair modified after the store's revision
     [InlineData("0805" + "1209" + "0A01611002")] // a truncated pair
-    [InlineData("0805" + "120B" + "0A0161100218022001" + "3001")] // a pair with a lease
     public void RestoreRejectsBytesThatAreNotASnapshot(string hex)
     {
         var sm = new KvStateMachine();
