@@ -25,8 +25,19 @@ public sealed class LeaseExpiryService(IServiceProvider services, ILogger<LeaseE
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // A host without a node (a store on its own) has no leader to expire leases.
-        if (services.GetService<IRaftNode>() is not { } node) return;
+        IRaftNode node;
+        try
+        {
+            // The hosted node is there once it has started; a host without one (a store on its own) has no leader to expire leases.
+            if (services.GetService<Raft.Shell.Hosting.RaftNodeHostedService>() is { } hosted) node = await hosted.Started.WaitAsync(stoppingToken);
+            else if (services.GetService<IRaftNode>() is { } given) node = given;
+            else return;
+        }
+        catch (Exception e) when (e is OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            // Stopping, or the node failed to start (its hosted service reports that).
+            return;
+        }
         var lessor = services.GetRequiredService<KvStateMachine>().Lessor;
         var electionTimeout = node is Raft.Shell.Node.RaftNode r ? TimeSpan.FromMilliseconds(r.Options.ElectionTimeoutMs) : TimeSpan.FromSeconds(1);
         var heartbeat = node is Raft.Shell.Node.RaftNode h ? TimeSpan.FromMilliseconds(h.Options.HeartbeatIntervalMs) : TimeSpan.FromMilliseconds(100);

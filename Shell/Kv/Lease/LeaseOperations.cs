@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using System.Text.Json;
 using Raft.Kv.Codec;
 using Raft.Kv.Http;
@@ -52,13 +51,16 @@ internal static class LeaseOperations
                 ct.ThrowIfCancellationRequested();
                 if (IsLeader(c))
                 {
+                    // etcd's waitAppliedIndex: a grant committed (and answered by another member) may not be applied here yet.
+                    var committed = c.Node.Status.CommitIndex;
+                    while (c.Node.Status.AppliedIndex < committed) await Task.Delay(5, ct);
                     var (ttl, renewError) = c.Store.Lessor.Renew(id);
                     if (renewError is null) return (ttl, (EtcdError?)null);
                     if (renewError.Kind == KvErrorKind.LeaseNotFound) return (0L, null);
                 }
                 else if (LeaderUrl(c) is { } url)
                 {
-                    var forwarded = await ForwardAsync(url, "/v3/lease/keepalive", new { ID = id.ToString() }, ct);
+                    var forwarded = await ForwardAsync(url, "/v3/lease/keepalive", $"{{\"ID\":\"{id}\"}}", ct);
                     if (forwarded is { } doc)
                     {
                         using (doc)
@@ -91,7 +93,7 @@ internal static class LeaseOperations
                 }
                 if (!IsLeader(c) && LeaderUrl(c) is { } url)
                 {
-                    var forwarded = await ForwardAsync(url, "/v3/lease/timetolive", new { ID = id.ToString(), keys }, ct);
+                    var forwarded = await ForwardAsync(url, "/v3/lease/timetolive", $"{{\"ID\":\"{id}\",\"keys\":{(keys ? "true" : "false")}}}", ct);
                     if (forwarded is { } doc)
                     {
                         using (doc)
@@ -125,11 +127,12 @@ internal static class LeaseOperations
     }
 
     // Posts to the leader's gateway; null when it cannot be reached (the caller retries until its timeout).
-    private static async Task<JsonDocument?> ForwardAsync(string leaderUrl, string path, object body, CancellationToken ct)
+    private static async Task<JsonDocument?> ForwardAsync(string leaderUrl, string path, string body, CancellationToken ct)
     {
         try
         {
-            using var response = await Forwarder.PostAsJsonAsync(leaderUrl.TrimEnd('/') + path, body, ct);
+            using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+            using var response = await Forwarder.PostAsync(leaderUrl.TrimEnd('/') + path, content, ct);
             var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("code", out var code)
                 && code.GetInt32() == (int)GrpcCode.Unavailable)
