@@ -89,6 +89,32 @@ type SnapshotStep =
     /// In the background: the snap file and WAL record, then release the WAL, then purge old files.
     | SaveAndRelease
 
+/// What kind of state machine the node runs: one whose state lives in memory (serialized whole
+/// into each raft snapshot) or one that persists itself with its applied index (etcd's backend).
+type StateMachineKind =
+    | InMemory
+    | Persistent
+
+/// One step of taking a snapshot on the apply loop, before the raft loop records it.
+type CaptureStep =
+    /// Make the persistent state machine's store durable up to the applied index (etcd forces a
+    /// backend commit): the raft loop compacts the log and releases WAL segments after the
+    /// snapshot, so nothing they held may be missing from the store.
+    | PersistState
+    /// Serialize (or capture, to serialize later) the in-memory state into the snapshot's data.
+    | CaptureState
+    /// Put only the membership in the snapshot's data (the state is in the store).
+    | MembershipOnly
+    /// Hand the snapshot to the raft loop (SnapshotPlanner.plan's steps run there).
+    | PostToRaftLoop
+
+/// The apply loop's side of a snapshot: one member per step.
+type ICaptureHandler =
+    abstract PersistState: unit -> unit
+    abstract CaptureState: unit -> unit
+    abstract MembershipOnly: unit -> unit
+    abstract PostToRaftLoop: unit -> unit
+
 /// The raft loop's side of a snapshot: one member per step.
 type ISnapshotHandler =
     /// Records the snapshot; false when the raft log already holds a newer one.
@@ -220,6 +246,30 @@ module SnapshotPlanner =
                         if sendingSnapshots = 0 then Some(compactIndex settings.CatchUpEntries progress.AppliedIndex)
                         else None }
 
+    /// The settings for a kind of state machine: a persistent one writes only the small raft
+    /// snapshot each time, so the pause after a slow snapshot (which exists because the whole
+    /// state is rewritten) does not apply to it.
+    let settingsFor (kind: StateMachineKind) (settings: SnapshotSettings) =
+        match kind with
+        | InMemory -> settings
+        | Persistent -> { settings with PauseFactor = 0 }
+
+    /// The apply loop's steps to take a snapshot of a kind of state machine (etcd's snapshot():
+    /// the backend commit runs on the apply loop, before anything is handed on).
+    let capture (kind: StateMachineKind) : CaptureStep list =
+        match kind with
+        | InMemory -> [ CaptureState; PostToRaftLoop ]
+        | Persistent -> [ PersistState; MembershipOnly; PostToRaftLoop ]
+
+    /// Runs the capture steps in order.
+    let runCapture (h: ICaptureHandler) (steps: CaptureStep list) =
+        for s in steps do
+            match s with
+            | PersistState -> h.PersistState()
+            | CaptureState -> h.CaptureState()
+            | MembershipOnly -> h.MembershipOnly()
+            | PostToRaftLoop -> h.PostToRaftLoop()
+
     /// The raft loop's steps for an order (etcd's EtcdServer.snapshot).
     let plan (order: SnapshotOrder) : SnapshotStep list =
         [ RecordSnapshot order.Index
@@ -316,6 +366,13 @@ module ApplyPlanText =
             match o.CompactIndex with
             | Some c -> sprintf "take(index=%d, compact-index=%d)" o.Index c
             | None -> sprintf "take(index=%d, skip compaction since there is an inflight snapshot)" o.Index
+
+    let captureStep (s: CaptureStep) =
+        match s with
+        | PersistState -> "persist-state"
+        | CaptureState -> "capture-state"
+        | MembershipOnly -> "membership-only"
+        | PostToRaftLoop -> "post-to-raft-loop"
 
     let snapshotStep (s: SnapshotStep) =
         match s with

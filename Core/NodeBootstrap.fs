@@ -34,14 +34,15 @@ type NewNode =
 
 /// A member forced to restart as a one-member cluster (the seed's restartAsStandaloneNode).
 type ForcedRestart =
-    { /// What the MemoryStorage starts with: committed WAL entries plus the forced conf changes,
-      /// with the commit index moved to the last of them.
+    { /// What the MemoryStorage starts with: every WAL entry plus the forced conf changes, with
+      /// the commit index moved to the last of them.
       Storage: StorageImage
       /// What must be appended to the WAL before the node starts: the forced conf-change entries
       /// (saved with an empty hard state, as etcd does).
       WalEntries: Entry[]
-      /// Uncommitted WAL entries dropped (etcd logs this count).
-      DiscardedEntries: int
+      /// WAL entries past the durable commit index (see durableCommit) that are kept and now
+      /// committed; etcd would have discarded them. The shell logs the count.
+      KeptPastCommit: int
       /// The members found in the snapshot and the WAL (getIDs), sorted.
       MemberIDs: uint64 list }
 
@@ -68,12 +69,30 @@ let startNode (metadata: WalMetadata) (peers: Peer list) : NewNode =
       Peers = peers
       Bootstrap = if List.isEmpty peers then None else Some(bootstrapLog peers) }
 
+/// The commit index a restart relies on. The WAL writes a commit-only hard state without a sync,
+/// so it can lag behind what the member applied and acknowledged; `applied` is an index the state
+/// machine holds durably (etcd's consistent index; 0 when it keeps nothing), and an applied entry
+/// was committed. So the commit index is the larger of the two. A state machine ahead of every
+/// entry the WAL and snapshot hold is an error: its data describes entries this log never had.
+let durableCommit (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) (applied: uint64) : Result<uint64, string> =
+    if applied <= hardState.Commit then
+        Ok hardState.Commit
+    else
+        let snapIndex = snapshot |> Option.map (fun s -> s.Metadata.Index) |> Option.defaultValue 0UL
+        let last = if entries.Length = 0 then snapIndex else max snapIndex entries[entries.Length - 1].Index
+        if applied > last then
+            Error(sprintf "the state machine has applied index %d, past the last index %d of the WAL and snapshot" applied last)
+        else
+            Ok applied
+
 /// The seed's restartNode: the storage gets the snapshot, then the hard state, then the entries
-/// the WAL held after it.
-let restartNode (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) : StorageImage =
-    { Snapshot = defaultArg snapshot Pb.emptySnapshot
-      HardState = hardState
-      Entries = entries }
+/// the WAL held after it. The commit index is raised to `applied` (see durableCommit).
+let restartNode (snapshot: Snapshot option) (hardState: HardState) (entries: Entry[]) (applied: uint64) : Result<StorageImage, string> =
+    durableCommit snapshot hardState entries applied
+    |> Result.map (fun commit ->
+        { Snapshot = defaultArg snapshot Pb.emptySnapshot
+          HardState = { hardState with Commit = commit }
+          Entries = entries })
 
 /// The seed's getIDs: the voters of the snapshot, then every (v1) conf change in order: AddNode and
 /// AddLearnerNode add, RemoveNode removes, UpdateNode does nothing. Sorted. A conf change that does
@@ -113,29 +132,59 @@ let createConfigChangeEnts (ids: uint64 list) (self: uint64) (selfContext: byte[
     |> List.mapi (fun i cc -> confChangeEntry term (index + 1UL + uint64 i) cc)
     |> Array.ofList
 
-/// The seed's restartAsStandaloneNode (--force-new-cluster): drop the entries past the commit index,
-/// make this member the only one (add self if absent, remove every other member found by getIDs),
-/// and commit those conf changes.
+/// The seed's restartAsStandaloneNode (--force-new-cluster): make this member the only one (add
+/// self if absent, remove every other member found by getIDs) and commit those conf changes, after
+/// every entry the WAL holds.
+///
+/// etcd discards the entries past the WAL's commit index. That index is written without an fsync
+/// (a commit-only hard state needs none), so after a power cut, or a kill racing the write, it can
+/// lag behind what the member applied and acknowledged, and the discard drops acknowledged entries;
+/// an in-memory state machine keeps no applied index to raise it (durableCommit does that for a
+/// persistent one). So every entry is kept. This is safe for acknowledged operations: the member
+/// applies (and answers for) an entry only once its WAL holds it durably (the planner waits for
+/// the fsync, etcd issue 14370), so every entry it applied is among these; by log matching the
+/// entries are a prefix of the committed log followed by a tail that was never committed. No client
+/// was told such a tail entry succeeded or failed for sure (it was never applied anywhere; its
+/// proposer's wait ends at the request timeout, answered as a timeout or as no leader, or with a
+/// stop: an unknown outcome; a refused proposal never reached a log), and an operation of unknown outcome may take effect at any later point, so
+/// committing it now changes no answer already given. What the tail can be: entries this member
+/// led or received that were never committed, or a stale tail from an old leader that a new
+/// leader overwrote on the others (their committed entries are lost by any forced restart of this
+/// member, by etcd's too). What changes against etcd: such entries take effect, and the forced
+/// conf changes follow the last index, not the commit index.
+///
+/// A member the log removes (a conf change removing `self`, past the commit index too) is refused,
+/// as a restart refuses a removed member: committing the removal would stop it, and dropping it
+/// could drop entries the member applied in the same batch. `applied` is checked as durableCommit
+/// does (never past the last entry).
 let restartAsStandaloneNode
     (self: uint64)
     (selfContext: byte[])
     (snapshot: Snapshot option)
     (hardState: HardState)
     (entries: Entry[])
+    (applied: uint64)
     : Result<ForcedRestart, string> =
-    let kept =
-        match Array.tryFindIndex (fun (e: Entry) -> e.Index > hardState.Commit) entries with
-        | Some i -> entries[.. i - 1]
-        | None -> entries
-    getIDs snapshot kept
-    |> Result.map (fun ids ->
-        let forced = createConfigChangeEnts ids self selfContext hardState.Term hardState.Commit
-        let all = Array.append kept forced
-        let commit = if all.Length = 0 then hardState.Commit else all[all.Length - 1].Index
-        { Storage =
-            { Snapshot = defaultArg snapshot Pb.emptySnapshot
-              HardState = { hardState with Commit = commit }
-              Entries = all }
-          WalEntries = forced
-          DiscardedEntries = entries.Length - kept.Length
-          MemberIDs = ids })
+    let removesSelf (e: Entry) =
+        e.Type = EntryConfChange
+        && (match Codec.unmarshalConfChange e.Data with
+            | Ok cc -> cc.Type = ConfChangeRemoveNode && cc.NodeID = self
+            | Error _ -> false)
+    durableCommit snapshot hardState entries applied
+    |> Result.bind (fun commit ->
+        match Array.tryFind removesSelf entries with
+        | Some e -> Error(sprintf "the log removes member %x at %d/%d; force a new cluster from another member" self e.Term e.Index)
+        | None ->
+            getIDs snapshot entries
+            |> Result.map (fun ids ->
+                let snapIndex = snapshot |> Option.map (fun s -> s.Metadata.Index) |> Option.defaultValue 0UL
+                let last = if entries.Length = 0 then max snapIndex commit else entries[entries.Length - 1].Index
+                let forced = createConfigChangeEnts ids self selfContext hardState.Term last
+                let all = Array.append entries forced
+                { Storage =
+                    { Snapshot = defaultArg snapshot Pb.emptySnapshot
+                      HardState = { hardState with Commit = if all.Length = 0 then last else all[all.Length - 1].Index }
+                      Entries = all }
+                  WalEntries = forced
+                  KeptPastCommit = entries |> Array.filter (fun e -> e.Index > commit) |> Array.length
+                  MemberIDs = ids }))

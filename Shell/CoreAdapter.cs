@@ -258,14 +258,25 @@ internal static class CoreAdapter
     private static FSharpOption<Snapshot> SnapshotOption(Snapshot snapshot) =>
         Pb.isEmptySnap(snapshot) ? FSharpOption<Snapshot>.None : FSharpOption<Snapshot>.Some(snapshot);
 
-    /// <summary>The seed's restartNode: what the raft log starts with after a restart (empty snapshot: none).</summary>
-    public static NodeBootstrap.StorageImage RestartImage(Snapshot snapshot, HardState hardState, Entry[] entries) =>
-        NodeBootstrap.restartNode(SnapshotOption(snapshot), hardState, entries);
-
-    /// <summary>The seed's restartAsStandaloneNode (--force-new-cluster); null with the reason when it cannot.</summary>
-    public static NodeBootstrap.ForcedRestart? ForceStandalone(ulong self, byte[] selfContext, Snapshot snapshot, HardState hardState, Entry[] entries, out string error)
+    /// <summary>
+    /// The seed's restartNode: what the raft log starts with after a restart (empty snapshot: none),
+    /// with the commit index raised to what the state machine holds as applied; null with the
+    /// reason when the state machine is ahead of the log.
+    /// </summary>
+    public static NodeBootstrap.StorageImage? RestartImage(Snapshot snapshot, HardState hardState, Entry[] entries, ulong applied, out string error)
     {
-        var forced = NodeBootstrap.restartAsStandaloneNode(self, selfContext, SnapshotOption(snapshot), hardState, entries);
+        var image = NodeBootstrap.restartNode(SnapshotOption(snapshot), hardState, entries, applied);
+        error = image.IsError ? image.ErrorValue : "";
+        return image.IsOk ? image.ResultValue : null;
+    }
+
+    /// <summary>
+    /// The seed's restartAsStandaloneNode (--force-new-cluster), keeping every entry up to what the
+    /// state machine holds as applied; null with the reason when it cannot.
+    /// </summary>
+    public static NodeBootstrap.ForcedRestart? ForceStandalone(ulong self, byte[] selfContext, Snapshot snapshot, HardState hardState, Entry[] entries, ulong applied, out string error)
+    {
+        var forced = NodeBootstrap.restartAsStandaloneNode(self, selfContext, SnapshotOption(snapshot), hardState, entries, applied);
         error = forced.IsError ? forced.ErrorValue : "";
         return forced.IsOk ? forced.ResultValue : null;
     }
@@ -371,6 +382,17 @@ internal static class CoreAdapter
 
     public static SnapshotSettings SnapshotSettings(ulong snapshotCount, ulong catchUpEntries, int pauseFactor) =>
         new(snapshotCount, catchUpEntries, pauseFactor);
+
+    /// <summary>The snapshot settings for a kind of state machine (no pacing for a persistent one).</summary>
+    public static SnapshotSettings SnapshotSettingsFor(StateMachineKind kind, SnapshotSettings settings) => SnapshotPlanner.settingsFor(kind, settings);
+
+    /// <summary>The kind of <paramref name="stateMachine"/>.</summary>
+    public static StateMachineKind KindOf(Raft.Interop.IStateMachine stateMachine) =>
+        stateMachine is Raft.Interop.IPersistentStateMachine ? StateMachineKind.Persistent : StateMachineKind.InMemory;
+
+    /// <summary>Runs Core's apply-loop steps for taking a snapshot of a kind of state machine.</summary>
+    public static void RunCapture(ICaptureHandler handler, StateMachineKind kind) =>
+        SnapshotPlanner.runCapture(handler, SnapshotPlanner.capture(kind));
 
     public static bool SnapshotDue(SnapshotSettings settings, ApplyProgress progress) => SnapshotPlanner.isDue(settings, progress);
 

@@ -36,13 +36,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-need() {
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || true
-  fi
-  command -v "$1" >/dev/null 2>&1 || { echo "$1 not found (apt-get install $2)" >&2; exit 1; }
-}
+source bench/need.sh
 need etcd etcd-server
 need wrk wrk
 need curl curl

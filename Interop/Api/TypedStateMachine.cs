@@ -44,14 +44,17 @@ public static class TypedStateMachine
     /// The <see cref="IStateMachine"/> a node runs for <paramref name="stateMachine"/>: it decodes
     /// each command with <paramref name="codec"/> and returns <see cref="IStateMachine{TCommand, TResult}.Apply"/>'s
     /// result to the proposer. A state machine that also implements <see cref="ISnapshotCapture"/>
-    /// keeps its background snapshots.
+    /// keeps its background snapshots; an <see cref="IPersistentStateMachine{TCommand, TResult}"/>
+    /// becomes an <see cref="IPersistentStateMachine"/>.
     /// </summary>
     public static IStateMachine Create<TCommand, TResult>(IStateMachine<TCommand, TResult> stateMachine, ICommandCodec<TCommand> codec)
     {
         ArgumentNullException.ThrowIfNull(stateMachine);
         ArgumentNullException.ThrowIfNull(codec);
-        // The node looks for ISnapshotCapture on the machine it runs, so the adapter has it exactly
-        // when the typed machine has it.
+        // The node looks for ISnapshotCapture and IPersistentStateMachine on the machine it runs,
+        // so the adapter has them exactly when the typed machine has them.
+        if (stateMachine is IPersistentStateMachine<TCommand, TResult> persistent)
+            return new Persistent<TCommand, TResult>(persistent, codec);
         return stateMachine is ISnapshotCapture capture
             ? new Capturing<TCommand, TResult>(stateMachine, codec, capture)
             : new Adapter<TCommand, TResult>(stateMachine, codec);
@@ -70,5 +73,19 @@ public static class TypedStateMachine
         : Adapter<TCommand, TResult>(inner, codec), ISnapshotCapture
     {
         public Func<byte[]> CaptureSnapshot() => capture.CaptureSnapshot();
+    }
+
+    private sealed class Persistent<TCommand, TResult>(IPersistentStateMachine<TCommand, TResult> inner, ICommandCodec<TCommand> codec)
+        : IPersistentStateMachine
+    {
+        public ulong DurableAppliedIndex => inner.DurableAppliedIndex;
+
+        public object? Apply(ulong index, ReadOnlyMemory<byte> command) => inner.Apply(index, codec.Decode(command));
+
+        public void Persist(ulong appliedIndex) => inner.Persist(appliedIndex);
+
+        public IStateCheckpoint BeginCheckpoint() => inner.BeginCheckpoint();
+
+        public void InstallCheckpoint(string path, ulong index) => inner.InstallCheckpoint(path, index);
     }
 }

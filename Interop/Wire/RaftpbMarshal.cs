@@ -66,15 +66,22 @@ public static class RaftpbMarshal
         RaftpbConvert.ToCore(Parse(Proto.ConfChangeV2.Parser, data, "ConfChangeV2"));
 
     /// <summary>Parses one protobuf message, turning the parser's error into a <see cref="WireFormatException"/>.</summary>
-    public static T Parse<T>(MessageParser<T> parser, ReadOnlySpan<byte> data, string what) where T : IMessage<T>
+    public static T Parse<T>(MessageParser<T> parser, ReadOnlySpan<byte> data, string what) where T : IMessage<T>, new()
     {
+        if (ProtobufInput.Check(Descriptors<T>.Message, data) is { } bad)
+            throw new WireFormatException($"malformed {what}: {bad}");
         try
         {
             return parser.ParseFrom(data);
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             throw new WireFormatException($"malformed {what}: {ex.Message}", ex);
         }
+    }
+
+    private static class Descriptors<T> where T : IMessage<T>, new()
+    {
+        public static readonly Google.Protobuf.Reflection.MessageDescriptor Message = new T().Descriptor;
     }
 }

@@ -10,6 +10,7 @@ using Raft.Kv.Grpc;
 using Raft.Kv.Hosting;
 using Raft.Kv.Http;
 using Raft.Kv.Metrics;
+using Raft.Kv.Tls;
 using Raft.Shell.Hosting;
 using Raft.Shell.Node;
 
@@ -25,7 +26,8 @@ public static class MemberHost
     /// <param name="options">The member's options (already validated or not: the host validates them at start).</param>
     /// <param name="minLevel">Least severe log level printed.</param>
     /// <param name="logPrefix">Text in front of every log line (the member's name in a local cluster); null for none.</param>
-    public static WebApplication Build(RaftNodeOptions options, LogLevel minLevel, string? logPrefix)
+    /// <param name="configureKv">Further key-value options (quota, auto compaction); applied after those the node's options give.</param>
+    public static WebApplication Build(RaftNodeOptions options, LogLevel minLevel, string? logPrefix, Action<KvServiceOptions>? configureKv = null)
     {
         // No watching of configuration files for changes: the watcher covers the content root (the
         // working directory) and everything below it, where the data directory usually is, so each
@@ -39,13 +41,20 @@ public static class MemberHost
         // The host logs a failed start with its stack trace; the command prints the reason of a
         // start that fails for a known cause in one line, and lets anything else surface whole.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        // One port per client URL serving gRPC (cleartext HTTP/2) and the JSON gateway (HTTP/1.1), as etcd's does.
-        builder.WebHost.UseEtcdClientUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls));
+        // One port per client URL serving gRPC (HTTP/2) and the JSON gateway (HTTP/1.1), as etcd's does:
+        // in clear by the first bytes, under TLS by ALPN.
+        if (options.ClientTls.IsEnabled)
+            builder.WebHost.UseKvClientUrls(options.ListenClientUrls, options.ClientTls);
+        else
+            builder.WebHost.UseEtcdClientUrls(RaftNodeOptions.SplitUrls(options.ListenClientUrls));
         // AddKvService scopes /metrics to this member's meters, even with other members in the process.
         builder.Services.AddKvService(kv =>
         {
             kv.MaxRequestBytes = options.MaxRequestBytes;
             kv.RequestTimeout = options.RequestTimeout;
+            // The member's store lives beside its WAL and snap files (etcd: member/snap/db).
+            kv.DataDir = options.EffectiveDataDir;
+            configureKv?.Invoke(kv);
         });
         builder.Services.AddRaftNode(options);
         if (PlannerOverride.FromEnvironment() is { } planner)

@@ -40,6 +40,9 @@ public static class ServeCommand
     private static readonly Option<bool> PreVote = Flag("--pre-vote", "Enable to run an additional Raft election phase.", Defaults.PreVote);
     private static readonly Option<bool> StrictReconfigCheck = Flag("--strict-reconfig-check", "Reject reconfiguration requests that would cause quorum loss.", Defaults.StrictReconfigCheck);
     private static readonly Option<bool> UnsafeNoFsync = new("--unsafe-no-fsync") { Description = "Disables fsync, unsafe, will cause data loss." };
+    private static readonly Option<long> QuotaBackendBytes = Flag("--quota-backend-bytes", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).", 0L);
+    private static readonly Option<string> AutoCompactionMode = Flag("--auto-compaction-mode", "interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.", "periodic");
+    private static readonly Option<string> AutoCompactionRetention = Flag("--auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.", "0");
     private static readonly Option<string> LogLevel = LogLevelFlag();
 
     private static Option<T> Flag<T>(string name, string description, T defaultValue) =>
@@ -69,8 +72,10 @@ public static class ServeCommand
         {
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
             InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,
-            MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, LogLevel,
+            MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, QuotaBackendBytes,
+            AutoCompactionMode, AutoCompactionRetention, LogLevel,
         };
+        foreach (var tls in TlsFlags.All) command.Options.Add(tls);
         command.SetAction((result, ct) => RunAsync(result, ct));
         return command;
     }
@@ -101,6 +106,7 @@ public static class ServeCommand
             StrictReconfigCheck = r.GetValue(StrictReconfigCheck),
             UnsafeNoFsync = r.GetValue(UnsafeNoFsync),
         };
+        TlsFlags.Apply(r, o);
         var errors = new List<string>();
         // etcd's ErrUnsetAdvertiseClientURLsFlag.
         if (Explicit(r, ListenClientUrls) && !Explicit(r, AdvertiseClientUrls))
@@ -109,9 +115,34 @@ public static class ServeCommand
         return (errors.Count == 0 ? o : null, errors);
     }
 
+    /// <summary>
+    /// The key-value service's flags (etcd's <c>--quota-backend-bytes</c>, <c>--auto-compaction-mode</c>,
+    /// <c>--auto-compaction-retention</c>) as a configuration of its options, or the reasons they are unusable.
+    /// </summary>
+    public static (Action<Raft.Kv.KvServiceOptions>? Configure, IReadOnlyList<string> Errors) KvOptions(ParseResult r)
+    {
+        var quota = r.GetValue(QuotaBackendBytes);
+        var mode = r.GetValue(AutoCompactionMode)!;
+        var retention = r.GetValue(AutoCompactionRetention)!;
+        try
+        {
+            Raft.Kv.Compaction.AutoCompactor.FromOptions(mode, retention, DateTimeOffset.UnixEpoch);
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            return (null, [$"{AutoCompactionMode.Name} {mode} {AutoCompactionRetention.Name} {retention}: {ex.Message}"]);
+        }
+        return (kv =>
+        {
+            kv.QuotaBackendBytes = quota;
+            kv.AutoCompactionMode = mode;
+            kv.AutoCompactionRetention = retention;
+        }, []);
+    }
+
     /// <summary>The node names options by their configuration keys (<c>Raft:InitialCluster</c>); the command names its flags.</summary>
     public static string WithFlags(string message) =>
-        System.Text.RegularExpressions.Regex.Replace(message, RaftNodeOptions.SectionName + @":(\w+)", m => FlagOf(m.Groups[1].Value));
+        System.Text.RegularExpressions.Regex.Replace(message, RaftNodeOptions.SectionName + @":(\w+(?::\w+)?)", m => FlagOf(m.Groups[1].Value));
 
     /// <summary>
     /// The flag that sets the option whose property is <paramref name="property"/>, for error
@@ -139,7 +170,7 @@ public static class ServeCommand
         nameof(RaftNodeOptions.PreVote) => PreVote.Name,
         nameof(RaftNodeOptions.StrictReconfigCheck) => StrictReconfigCheck.Name,
         nameof(RaftNodeOptions.UnsafeNoFsync) => UnsafeNoFsync.Name,
-        _ => $"{RaftNodeOptions.SectionName}:{property}",
+        _ => TlsFlags.FlagOf(property) ?? $"{RaftNodeOptions.SectionName}:{property}",
     };
 
     private static bool Explicit(ParseResult r, Option option) => r.GetResult(option) is OptionResult { Implicit: false };
@@ -147,23 +178,32 @@ public static class ServeCommand
     private static async Task<int> RunAsync(ParseResult result, CancellationToken ct)
     {
         var (options, errors) = Options(result);
-        if (options is null)
+        var (kv, kvErrors) = KvOptions(result);
+        if (options is null || kv is null)
         {
-            foreach (var e in errors)
+            foreach (var e in errors.Concat(kvErrors))
                 result.InvocationConfiguration.Error.WriteLine($"raft serve: {e}");
             return 2;
         }
-        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct, result.InvocationConfiguration.Error);
+        return await RunMemberAsync(options, Level(result.GetValue(LogLevel)!), null, result.InvocationConfiguration.Output, ct, result.InvocationConfiguration.Error, kv);
     }
 
     /// <summary>Runs one member until <paramref name="ct"/> fires or the member stops; returns the exit code.</summary>
-    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct, TextWriter? error = null)
+    /// <param name="options">The member's options.</param>
+    /// <param name="level">Least severe log level printed.</param>
+    /// <param name="prefix">Text in front of every log line; null for none.</param>
+    /// <param name="output">Where the start line goes.</param>
+    /// <param name="ct">Stops the member.</param>
+    /// <param name="error">Where a failed start is described (standard error by default).</param>
+    /// <param name="kv">Configures the key-value service's options beyond those the node's options give.</param>
+    public static async Task<int> RunMemberAsync(RaftNodeOptions options, LogLevel level, string? prefix, TextWriter output, CancellationToken ct, TextWriter? error = null,
+        Action<Raft.Kv.KvServiceOptions>? kv = null)
     {
         error ??= Console.Error;
         WebApplication app;
         try
         {
-            app = MemberHost.Build(options, level, prefix);
+            app = MemberHost.Build(options, level, prefix, kv);
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or BadImageFormatException)
         {

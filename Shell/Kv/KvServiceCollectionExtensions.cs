@@ -5,7 +5,9 @@ using Microsoft.Extensions.Options;
 using Grpc.AspNetCore.Server;
 using Raft.Interop;
 using Raft.Kv.Http;
+using Raft.Kv.Backend;
 using Raft.Kv.Metrics;
+using Raft.Shell.Node;
 
 namespace Raft.Kv;
 
@@ -14,9 +16,11 @@ public static class KvServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="KvStateMachine"/> (also as the node's <see cref="IStateMachine"/>),
-    /// <see cref="KvMetrics"/>, a <see cref="PrometheusExporter"/> for the meters named in
+    /// <see cref="KvMetrics"/>, the <see cref="Watch.WatcherHub"/> (options <see cref="Watch.WatchOptions"/>), a <see cref="PrometheusExporter"/> for the meters named in
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
-    /// created, <see cref="KvServiceOptions"/>, the lease expiry service, the auto compaction service (idle unless
+    /// created, <see cref="KvServiceOptions"/> (the store's database: <see cref="KvServiceOptions.OpenBackend"/>,
+    /// else <c>member/kv</c> in <see cref="KvServiceOptions.DataDir"/> or the node's
+    /// <see cref="RaftNodeOptions.DataDir"/> as a persistent state machine, else memory), the lease expiry service, the auto compaction service (idle unless
     /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
     /// with etcd's receive limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC
     /// services with <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
@@ -26,9 +30,25 @@ public static class KvServiceCollectionExtensions
         var options = services.AddOptions<KvServiceOptions>();
         if (configure is not null) options.Configure(configure);
         services.TryAddSingleton(sp => new KvMetrics(sp.GetService<IMeterFactory>()));
-        services.TryAddSingleton(sp => new KvStateMachine(
-            sp.GetRequiredService<KvMetrics>(), sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend?.Invoke()));
-        services.TryAddSingleton<IStateMachine>(sp => sp.GetRequiredService<KvStateMachine>());
+        services.TryAddSingleton(sp => new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp), bcryptCost: sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.BcryptCost));
+        services.TryAddSingleton<IStateMachine>(sp =>
+        {
+            var machine = sp.GetRequiredService<KvStateMachine>();
+            var dataDir = StoreDataDir(sp);
+            return dataDir is null ? machine : new PersistentKvStateMachine(machine, KvBackends.MemberStoreDirectory(dataDir));
+        });
+        // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch;
+        // they follow the machine to a store installed from a checkpoint.
+        services.AddOptions<Watch.WatchOptions>();
+        services.TryAddSingleton(sp =>
+        {
+            var machine = sp.GetRequiredService<KvStateMachine>();
+            var hub = new Watch.WatcherHub(machine.Store, sp.GetRequiredService<IOptions<Watch.WatchOptions>>().Value,
+                sp.GetService<Microsoft.Extensions.Logging.ILogger<Watch.WatcherHub>>());
+            machine.StoreReplaced += hub.Rebind;
+            hub.Rebind(machine.Store);
+            return hub;
+        });
         // Idle unless a retention is configured.
         services.AddHostedService(sp => new Compaction.AutoCompactionService(
             sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
@@ -48,5 +68,22 @@ public static class KvServiceCollectionExtensions
         services.AddOptions<GrpcServiceOptions>().Configure<IOptions<KvServiceOptions>>((grpc, kv) =>
             grpc.MaxReceiveMessageSize = kv.Value.MaxRequestBytes + GatewayContext.GrpcOverheadBytes);
         return services;
+    }
+
+    // The host's own backend; else the member's store in its data directory when the host names one
+    // (KvBackends.OpenMember); else in memory.
+    private static IKvBackend? OpenBackend(IServiceProvider sp)
+    {
+        if (sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.OpenBackend is { } open) return open();
+        return StoreDataDir(sp) is { } dataDir ? KvBackends.OpenMember(dataDir) : null;
+    }
+
+    // The data directory whose member/kv holds the store, when the store is the member's own database.
+    private static string? StoreDataDir(IServiceProvider sp)
+    {
+        var kv = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
+        if (kv.OpenBackend is not null) return null;
+        var dataDir = kv.DataDir ?? sp.GetService<IOptions<RaftNodeOptions>>()?.Value.DataDir;
+        return string.IsNullOrEmpty(dataDir) ? null : dataDir;
     }
 }

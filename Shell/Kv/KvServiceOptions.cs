@@ -24,10 +24,19 @@ public sealed class KvServiceOptions
     public string Version { get; set; } = "3.5.0";
 
     /// <summary>
-    /// Opens the database that holds the store's history (<see cref="Backend.KvBackends"/>); null keeps
-    /// it in memory, without durability. Read once, when the store is created.
+    /// Opens the database that holds the store's history (<see cref="Backend.KvBackends"/>); the node
+    /// then restores the store from raft snapshots as an in-memory one. When null, the store is
+    /// <see cref="Backend.KvBackends.OpenMember"/> in <see cref="DataDir"/>, a persistent state
+    /// machine for the node; neither set: in memory without durability. Read once, when the store is created.
     /// </summary>
     public Func<Backend.IKvBackend>? OpenBackend { get; set; }
+
+    /// <summary>
+    /// The member's data directory: the store is kept in its <c>member/kv</c> and the node replays
+    /// only the entries the store lacks, sends checkpoints of it to lagging followers and installs
+    /// theirs. Null: the node's <c>RaftNodeOptions.DataDir</c> when set.
+    /// </summary>
+    public string? DataDir { get; set; }
 
     /// <summary>
     /// etcd's --quota-backend-bytes: when a put or txn would take the backend past this size, the
@@ -35,6 +44,9 @@ public sealed class KvServiceOptions
     /// (<c>/v3/maintenance/alarm</c>). 0 means etcd's default of 2 GiB; below 0, no quota.
     /// </summary>
     public long QuotaBackendBytes { get; set; }
+
+    /// <summary>etcd's --bcrypt-cost: the cost of the password hashes (4 to 31; 10 as etcd).</summary>
+    public int BcryptCost { get; set; } = Auth.AuthStore.DefaultBcryptCost;
 
     /// <summary>etcd's --auto-compaction-mode: "periodic" (retention is a duration) or "revision" (a number of revisions).</summary>
     public string AutoCompactionMode { get; set; } = "periodic";

@@ -17,6 +17,8 @@ public sealed partial class KvStateMachine
 
     private void LoadLeases()
     {
+        // Also after a checkpoint replaced the store: the leases are the new store's alone.
+        Lessor.Clear();
         foreach (var (key, value) in Store.ReadAux(KvBucket.Lease))
         {
             if (key.Length == 8 && value.Length == 8)

@@ -1,4 +1,5 @@
 using Raft.Interop;
+using Raft.Kv.Auth;
 using Raft.Kv.Backend;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
@@ -22,16 +23,53 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
     /// Creates a store on <paramref name="backend"/> (in memory when null), counting puts, deletes and
     /// ranges on <paramref name="metrics"/> if given. The store owns the backend.
     /// </summary>
-    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null)
+    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null, int bcryptCost = AuthStore.DefaultBcryptCost)
     {
         _metrics = metrics;
-        Store = new MvccStore(backend ?? KvBackends.InMemory(), options);
-        metrics?.ObserveStore(Store);
-        foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
+        _options = options;
+        _bcryptCost = bcryptCost;
+        _store = new MvccStore(backend ?? KvBackends.InMemory(), options);
+        _auth = new AuthStore(_store, bcryptCost);
+        metrics?.ObserveStore(_store);
+        LoadAlarms();
+    }
+
+    private readonly MvccStoreOptions? _options;
+    private readonly int _bcryptCost;
+    private MvccStore _store;
+    private AuthStore _auth;
+
+    private void LoadAlarms()
+    {
+        lock (_alarmLock)
         {
-            if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
+            _alarms.Clear();
+            foreach (var (key, _) in Store.ReadAux(KvBucket.Alarm))
+            {
+                if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
+            }
         }
         LoadLeases();
+    }
+
+    /// <summary>Raised on the apply loop after <see cref="ReplaceStore"/> put a new store in place.</summary>
+    internal event Action<MvccStore>? StoreReplaced;
+
+    /// <summary>
+    /// Replaces the store with one on <paramref name="backend"/> (a checkpoint just installed), on the
+    /// apply loop; the old store is disposed. Readers that hold the old store finish on it.
+    /// </summary>
+    internal void ReplaceStore(IKvBackend backend)
+    {
+        var old = Store;
+        old.Dispose();
+        var store = new MvccStore(backend, _options);
+        Volatile.Write(ref _store, store);
+        // The auth state lives in the store's Auth bucket: read it again from the installed store.
+        Volatile.Write(ref _auth, new AuthStore(store, _bcryptCost));
+        StoreReplaced?.Invoke(store);
+        _metrics?.ObserveStore(store);
+        LoadAlarms();
     }
 
     private readonly object _alarmLock = new();
@@ -55,8 +93,11 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
         }
     }
 
+    /// <summary>Users, roles, permissions and tokens (etcd's auth store), changed by the auth commands.</summary>
+    public AuthStore Auth => Volatile.Read(ref _auth);
+
     /// <summary>The multi-version store the commands are applied to.</summary>
-    public MvccStore Store { get; }
+    public MvccStore Store => Volatile.Read(ref _store);
 
     /// <summary>
     /// Applies one command. Returns a <see cref="PutResponse"/>, <see cref="DeleteRangeResponse"/>,
@@ -66,6 +107,10 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
     /// </summary>
     public object? Apply(ulong index, ReadOnlyMemory<byte> command)
     {
+        // A restarted member replays its log from its last snapshot; the store's backend already holds
+        // every entry up to its consistent index, and applying one twice would give it a second
+        // revision (etcd's applier skips them the same way). Nobody waits for a replayed entry's answer.
+        if (index <= Store.ConsistentIndex) return null;
         switch (KvCommandCodec.Decode(command))
         {
             case PutRequest put:
@@ -113,6 +158,8 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
                     return e.Error;
                 }
                 return new CompactionResponse(Store.CurrentRevision);
+            case AuthCommand auth:
+                return Auth.Apply(index, auth.Request);
             case KvError error:
                 return Refuse(index, error);
             default:
@@ -169,28 +216,50 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
         return (read.Revision, read.Range(new byte[] { 0 }, new byte[] { 0 }).Kvs);
     }
 
+    // Taken on the apply loop, so the consistent index is that of the last entry the pairs include.
+    // The store commits first (etcd forces a backend commit before it saves a snapshot): the node
+    // may then drop the log before the snapshot, and a restart must find the store at least as far.
+    private (long Revision, IReadOnlyList<KeyValue> Pairs, ulong ConsistentIndex) AllWithIndex()
+    {
+        Store.Commit();
+        var consistentIndex = Store.ConsistentIndex;
+        var (revision, pairs) = All();
+        return (revision, pairs, consistentIndex);
+    }
+
     /// <inheritdoc />
     public byte[] TakeSnapshot()
     {
-        var (revision, pairs) = All();
-        return KvSnapshotCodec.Encode(revision, pairs, Lessor.Snapshot());
+        var (revision, pairs, consistentIndex) = AllWithIndex();
+        return AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex, Lessor.Snapshot()), Auth.Export());
     }
 
     /// <inheritdoc />
     /// <remarks>The pairs are read now, on the apply loop; encoding them is left to the returned function.</remarks>
     public Func<byte[]> CaptureSnapshot()
     {
-        var (revision, pairs) = All();
+        var (revision, pairs, consistentIndex) = AllWithIndex();
+        var auth = Auth.Export();
         var leases = Lessor.Snapshot();
-        return () => KvSnapshotCodec.Encode(revision, pairs, leases);
+        return () => AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex, leases), auth);
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A store whose backend has already applied the snapshot's last entry (a restart: the node
+    /// restores its newest snapshot, then replays the log after it) is kept as it is, as etcd keeps
+    /// its backend when the snapshot is not newer than its consistent index; the entries replayed up
+    /// to the store's consistent index are then skipped by <see cref="Apply"/>. Otherwise the store is
+    /// replaced and takes the snapshot's consistent index.
+    /// </remarks>
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
     public void Restore(ReadOnlyMemory<byte> snapshot)
     {
+        var consistentIndex = KvSnapshotCodec.ConsistentIndexOf(snapshot);
         var (revision, pairs) = KvSnapshotCodec.Decode(snapshot, out var leases);
-        Store.Reset(revision, pairs, Store.ConsistentIndex);
+        if (consistentIndex != 0 && consistentIndex <= Store.ConsistentIndex) return;
+        Store.Reset(revision, pairs, consistentIndex);
+        Auth.Import(AuthSnapshot.Extract(snapshot).Span);
         RestoreLeases(leases, pairs);
     }
 

@@ -39,6 +39,9 @@ internal interface IApplySink
 internal sealed class ApplyLoop : IApplyHandler
 {
     private readonly IStateMachine _sm;
+    private readonly IPersistentStateMachine? _persistent;
+    private readonly ulong _durableAtStart;
+    private readonly string _dataDir;
     private readonly RaftRunner _runner;
     private readonly RequestWaits _waits;
     private readonly AppliedIndexWait _appliedWait;
@@ -70,10 +73,15 @@ internal sealed class ApplyLoop : IApplyHandler
         ILogger log,
         IApplySink sink,
         SnapshotSettings snapshotSettings,
-        FailpointSet? failpoints)
+        FailpointSet? failpoints,
+        ulong durableAtStart,
+        string dataDir)
     {
         _failpoints = failpoints;
         _sm = stateMachine;
+        _persistent = stateMachine as IPersistentStateMachine;
+        _durableAtStart = durableAtStart;
+        _dataDir = dataDir;
         _runner = runner;
         _waits = waits;
         _appliedWait = appliedWait;
@@ -82,7 +90,8 @@ internal sealed class ApplyLoop : IApplyHandler
         _sink = sink;
         _progress = CoreAdapter.StartProgress(snapshot);
         _membership = new MembershipApplier(self, cluster, snapshot.Metadata.ConfState, runner, transport, waits, metrics, log, sink);
-        _snapshots = new SnapshotScheduler(self, stateMachine, runner, transport, snapshotSettings, log, sink, _abort.Token);
+        var kind = CoreAdapter.KindOf(stateMachine);
+        _snapshots = new SnapshotScheduler(self, stateMachine, runner, transport, CoreAdapter.SnapshotSettingsFor(kind, snapshotSettings), log, sink, _abort.Token);
         _thread = new Thread(Run) { IsBackground = true, Name = $"raft-apply-{self:x}" };
     }
 
@@ -194,7 +203,17 @@ internal sealed class ApplyLoop : IApplyHandler
             // machine restores itself from the snapshot's data.
             _failpoints?.Hit(Failpoint.ApplyBeforeOpenSnapshot);
             var (cluster, smData) = SnapshotEnvelope.Unpack(snap.Data);
-            _sm.Restore(smData);
+            if (_persistent is null)
+                _sm.Restore(smData);
+            else
+            {
+                // The transport wrote the leader's checkpoint here, fsynced, before raft had the
+                // message; the WAL has the snapshot by now (the plan waited for it).
+                var path = Storage.NodeStorage.CheckpointPath(_dataDir, snap.Metadata.Index);
+                if (!File.Exists(path))
+                    throw new InvalidOperationException($"broken invariant: the checkpoint for snapshot {snap.Metadata.Index} is not at {path}");
+                _persistent.InstallCheckpoint(path, snap.Metadata.Index);
+            }
             _failpoints?.Hit(Failpoint.ApplyAfterOpenSnapshot);
             _membership.Restore(cluster, snap.Metadata.ConfState);
             _progress = new ApplyProgress(snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index);
@@ -253,6 +272,9 @@ internal sealed class ApplyLoop : IApplyHandler
         {
             case EntryKind.Noop:
                 _sink.OnFirstCommitInTerm();
+                break;
+            case EntryKind.Command when e.Index <= _durableAtStart:
+                // The persistent state machine holds it already (etcd's consistent index check).
                 break;
             case EntryKind.Command:
                 var started = Stopwatch.GetTimestamp();

@@ -22,7 +22,8 @@ internal sealed record StartedMember(
     ClusterView Cluster,
     IReadOnlyList<(ulong Id, IReadOnlyList<string> PeerUrls)> Peers,
     int VotingMembersAtStart,
-    bool IsNew = false);
+    bool IsNew = false,
+    ulong DurableApplied = 0);
 
 /// <summary>
 /// etcd's NewServer bootstrap: a new member of a new cluster, a new member joining a running
@@ -58,6 +59,9 @@ internal static class NodeStart
 
         if (NodeStorage.Exists(dataDir, walOptions))
             return Restart(o, stateMachine, walOptions, log);
+        // Its applied index would describe entries of a log this member no longer has.
+        if (stateMachine is Raft.Interop.IPersistentStateMachine { DurableAppliedIndex: > 0 and var held })
+            throw new NodeStartException($"the state machine holds applied index {held}, but {dataDir} holds no WAL: start it with an empty store, or with the data directory it belongs to");
         if (o.ForceNewCluster)
             log.LogWarning("{Option} has no effect: {DataDir} holds no WAL yet", RaftNodeOptions.Key(nameof(o.ForceNewCluster)), dataDir);
         return o.IsNewCluster
@@ -197,12 +201,33 @@ internal static class NodeStart
             var snapshot = state.Snapshot;
             var hasSnapshot = !CoreAdapter.IsEmpty(snapshot);
             var cluster = ClusterView.Empty(clusterId);
+            // A persistent state machine holds what it applied (etcd's consistent index): read once,
+            // here; entries up to it are not applied again.
+            var persistent = stateMachine as Raft.Interop.IPersistentStateMachine;
+            var durable = persistent?.DurableAppliedIndex ?? 0;
+            if (persistent is not null)
+                log.LogInformation("state machine holds applied index {Durable} durably", durable);
             if (hasSnapshot)
             {
                 var (view, smData) = SnapshotEnvelope.Unpack(snapshot.Data);
                 cluster = view;
-                stateMachine.Restore(smData);
-                log.LogInformation("recovered state machine from snapshot at index {Index}", snapshot.Metadata.Index);
+                if (persistent is null)
+                {
+                    stateMachine.Restore(smData);
+                    log.LogInformation("recovered state machine from snapshot at index {Index}", snapshot.Metadata.Index);
+                }
+                else if (durable < snapshot.Metadata.Index)
+                {
+                    // The snapshot came from the leader with a checkpoint, and the member stopped
+                    // before the state machine installed it (etcd's recoverSnapshotBackend).
+                    var path = NodeStorage.CheckpointPath(o.EffectiveDataDir, snapshot.Metadata.Index);
+                    if (!File.Exists(path))
+                        throw new NodeStartException(
+                            $"the state machine has applied index {durable}, behind the snapshot at {snapshot.Metadata.Index}, and the checkpoint received with it ({path}) is missing");
+                    persistent.InstallCheckpoint(path, snapshot.Metadata.Index);
+                    durable = snapshot.Metadata.Index;
+                    log.LogInformation("installed the checkpoint received with snapshot {Index}", durable);
+                }
             }
             if (cluster.IsRemoved(id) || RemovedInLog(id, state.Entries, state.HardState.Commit))
                 throw new NodeStartException(
@@ -212,10 +237,13 @@ internal static class NodeStart
             if (o.ForceNewCluster)
             {
                 var selfContext = new ClusterMember(id, RaftNodeOptions.SplitUrls(o.InitialAdvertisePeerUrls).Order(StringComparer.Ordinal).ToArray(), false, "", []).ToJson();
-                var f = CoreAdapter.ForceStandalone(id, selfContext, snapshot, state.HardState, state.Entries, out var forceError)
+                var f = CoreAdapter.ForceStandalone(id, selfContext, snapshot, state.HardState, state.Entries, durable, out var forceError)
                     ?? throw new NodeStartException($"cannot force a new cluster: {forceError}");
-                if (f.DiscardedEntries > 0)
-                    log.LogInformation("discarding {Count} uncommitted WAL entries (commit index {Commit})", f.DiscardedEntries, state.HardState.Commit);
+                // etcd discards these; they are kept because the commit index on disk may lag
+                // behind what the member applied and acknowledged (NodeBootstrap.restartAsStandaloneNode).
+                if (f.KeptPastCommit > 0)
+                    log.LogWarning("keeping {Count} WAL entries past the commit index on disk ({Commit}) and the applied index ({Applied}); some may never have been committed and now take effect",
+                        f.KeptPastCommit, state.HardState.Commit, durable);
                 // Written before the node starts, with an empty hard state, as etcd does.
                 storage.Save(CoreAdapter.EmptyHardState, f.WalEntries);
                 image = f.Storage;
@@ -224,7 +252,8 @@ internal static class NodeStart
             }
             else
             {
-                image = CoreAdapter.RestartImage(snapshot, state.HardState, state.Entries);
+                image = CoreAdapter.RestartImage(snapshot, state.HardState, state.Entries, durable, out var restartError)
+                    ?? throw new NodeStartException($"cannot restart from {o.EffectiveDataDir}: {restartError}");
                 log.LogInformation("restarting local member {Id:x} in cluster {ClusterId:x}, commit index {Commit}", id, clusterId, image.HardState.Commit);
             }
 
@@ -234,7 +263,8 @@ internal static class NodeStart
             var peers = cluster.Members.Values.Where(m => m.Id != id && !o.ForceNewCluster).Select(m => (m.Id, m.PeerUrls)).ToArray();
             // The members the log will hold once replayed (etcd knows them from its stores).
             var members = CoreAdapter.MemberCount(snapshot, image.Entries) ?? 1;
-            return new StartedMember(id, clusterId, rn, storage, snapshot, cluster, peers, o.ForceNewCluster ? 1 : Math.Max(1, members));
+            return new StartedMember(id, clusterId, rn, storage, snapshot, cluster, peers, o.ForceNewCluster ? 1 : Math.Max(1, members),
+                DurableApplied: durable);
         }
         catch
         {

@@ -1,5 +1,6 @@
 using Raft.Shell.Node.Membership;
 using Raft.Shell.Transport;
+using Raft.Shell.Transport.Tls;
 
 using Raft.Shell.Node.Advanced;
 
@@ -11,16 +12,17 @@ namespace Raft.Shell.Node;
 /// </summary>
 internal static class PeerClusterFetcher
 {
-    /// <summary>A <see cref="ClusterFetcher"/> that gives each peer <paramref name="timeout"/> to answer (1 s by default).</summary>
-    public static ClusterFetcher Create(TimeSpan? timeout = null) =>
+    /// <summary>A <see cref="ClusterFetcher"/> that gives each peer <paramref name="timeout"/> to answer (1 s by default), over peer TLS for https:// URLs.</summary>
+    public static ClusterFetcher Create(TimeSpan? timeout = null, TlsOptions? tls = null) =>
         async (urls, ct) =>
         {
             var errors = new List<string>();
+            var handshake = tls is { IsEnabled: true } ? new TlsHandshake(new TlsMaterial(tls, [])) : null;
             foreach (var url in urls)
             {
                 try
                 {
-                    var json = await MembersRequest.FetchAsync(url, timeout ?? TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                    var json = await MembersRequest.FetchAsync(url, timeout ?? TimeSpan.FromSeconds(1), handshake, ct).ConfigureAwait(false);
                     var view = MembershipJson.Read(json);
                     if (view.Members.Count == 0)
                     {

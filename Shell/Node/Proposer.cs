@@ -40,12 +40,19 @@ internal sealed class Proposer(RaftRunner runner, RequestWaits waits, NodeMetric
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            input.Abandon();
+            // Abandon wins only while the proposal still waits in the runner (held for a leader):
+            // then it never reached raft and "no leader" is a definite failure. Once claimed it may
+            // be in a log and commit later, so the answer must be a timeout, as etcd's
+            // ErrTimeoutDueToLeaderFail is, whatever the leader is now.
+            var neverProposed = input.Abandon();
             metrics.ProposalFailed();
             lifecycle.ThrowIfStopping();
-            throw leader.Lead == 0
-                ? new RaftException(RaftErrorCode.NoLeader, "etcdserver: no leader")
-                : new RaftException(RaftErrorCode.Timeout, "etcdserver: request timed out");
+            throw (neverProposed, leader.Lead) switch
+            {
+                (true, 0) => new RaftException(RaftErrorCode.NoLeader, "etcdserver: no leader"),
+                (false, 0) => new RaftException(RaftErrorCode.Timeout, "etcdserver: request timed out, possibly due to previous leader failure"),
+                _ => new RaftException(RaftErrorCode.Timeout, "etcdserver: request timed out"),
+            };
         }
         catch (OperationCanceledException)
         {

@@ -68,7 +68,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             ?? (string.IsNullOrEmpty(options.Failpoints) ? FailpointSet.FromEnvironment : FailpointSet.TryParse(options.Failpoints, out _));
         Failpoints = failpoints;
         var waits = new RequestWaits();
-        var transportFactory = deps.Transport ?? TcpPeerTransport.Factory(deps.LoggerFactory, deps.MeterFactory);
+        var transportFactory = deps.Transport ?? TcpPeerTransport.Factory(deps.LoggerFactory, deps.MeterFactory, o => o.Tls = options.PeerTls);
         var transport = transportFactory(new PeerTransportContext(start.Id, start.ClusterId, RaftNodeOptions.SplitUrls(options.ListenPeerUrls), this));
         var settings = new RunnerSettings(
             options.HeartbeatInterval,
@@ -86,7 +86,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             _log.LogWarning("running with a planner other than Core's");
         _runner = new RaftRunner(start.RawNode, settings, this);
         _apply = new ApplyLoop(start.Id, start.Snapshot, start.Cluster, stateMachine, _runner, transport, waits, _appliedWait,
-            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor), failpoints);
+            Metrics, _log, this, CoreAdapter.SnapshotSettings(options.SnapshotCount, options.SnapshotCatchUpEntries, SnapshotScheduler.PauseFactor), failpoints,
+            start.DurableApplied, options.EffectiveDataDir);
         _reads = new ReadIndexLoop(_runner, _ids, _appliedWait, () => _leader.LeaderChanged,
             () => _leader.FirstCommitInTerm, () => _leader.Lead != 0, options.RequestTimeout, Metrics, _log);
         _lifecycle = new NodeLifecycle(_log, start.Id);
@@ -115,7 +116,7 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
             throw new ArgumentException("invalid raft node options:\n  " + string.Join("\n  ", errors), nameof(options));
         dependencies ??= new RaftNodeDependencies();
         var log = (dependencies.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Raft.Node");
-        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(), log, cancellationToken).ConfigureAwait(false);
+        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(tls: options.PeerTls), log, cancellationToken).ConfigureAwait(false);
         RaftNode node;
         try
         {
@@ -220,12 +221,38 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         return _proposer.ProposeDataAsync(id, EntryData.Command(id, command.Span), cancellationToken);
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// A linearizable read barrier (see <see cref="IRaftNode.ReadIndexAsync"/>). It completes only
+    /// once the member is ready (<see cref="WhenReadyAsync"/>): no read is answered from a state
+    /// older than the one it had before it stopped.
+    /// </summary>
     public Task ReadIndexAsync(CancellationToken cancellationToken = default)
     {
         _lifecycle.ThrowIfStopping();
-        return _reads.WaitAsync(cancellationToken);
+        return IsReady ? _reads.WaitAsync(cancellationToken) : ReadWhenReadyAsync(cancellationToken);
     }
+
+    private async Task ReadWhenReadyAsync(CancellationToken cancellationToken)
+    {
+        await WhenReadyAsync(cancellationToken).ConfigureAwait(false);
+        await _reads.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether the member is ready to answer reads (etcd's readiness): it has applied everything it
+    /// had applied before it stopped. That is every entry its log had committed when it started,
+    /// with the commit index raised at the start to what a persistent state machine holds durably
+    /// (<see cref="IPersistentStateMachine.DurableAppliedIndex"/>).
+    /// </summary>
+    public bool IsReady => AppliedCommittedAtStart.IsCompletedSuccessfully;
+
+    /// <summary>
+    /// Completes when the member is ready to answer reads (<see cref="IsReady"/>); a host answers no
+    /// read, serializable or not, before (a /readyz endpoint waits for it or reports it). Faults
+    /// if the node stops first.
+    /// </summary>
+    public Task WhenReadyAsync(CancellationToken cancellationToken = default) =>
+        AppliedCommittedAtStart.WaitAsync(cancellationToken);
 
     /// <inheritdoc/>
     public Task<Interop.Member> AddMemberAsync(IReadOnlyList<string> peerUrls, bool isLearner, CancellationToken cancellationToken = default) =>

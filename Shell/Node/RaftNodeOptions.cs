@@ -1,4 +1,5 @@
 using Raft.Shell.Node.Membership;
+using Raft.Shell.Transport.Tls;
 
 namespace Raft.Shell.Node;
 
@@ -92,6 +93,22 @@ public sealed class RaftNodeOptions
     public bool UnsafeNoFsync { get; set; }
 
     /// <summary>
+    /// Peer TLS (etcd's <c>--peer-cert-file</c>, <c>--peer-key-file</c>, <c>--peer-trusted-ca-file</c>,
+    /// <c>--peer-client-cert-auth</c>, <c>--peer-auto-tls</c>, <c>--peer-crl-file</c>,
+    /// <c>--peer-cert-allowed-cn</c>, <c>--peer-cert-allowed-hostname</c>); needs https:// peer URLs.
+    /// Not enabled by default: peers speak plain TCP.
+    /// </summary>
+    public TlsOptions PeerTls { get; set; } = new();
+
+    /// <summary>
+    /// Client TLS (etcd's <c>--cert-file</c>, <c>--key-file</c>, <c>--trusted-ca-file</c>,
+    /// <c>--client-cert-auth</c>, <c>--auto-tls</c>, <c>--client-crl-file</c>, <c>--cipher-suites</c>,
+    /// <c>--tls-min-version</c>, <c>--tls-max-version</c>) for https:// client URLs; used by the host
+    /// that serves clients (Raft.Kv's <c>UseKvClientUrls</c>), not the node.
+    /// </summary>
+    public TlsOptions ClientTls { get; set; } = new();
+
+    /// <summary>
     /// Failpoints to arm, in the <c>RAFT_FAILPOINTS</c> form; null uses the environment variable.
     /// </summary>
     public string? Failpoints { get; set; }
@@ -172,6 +189,7 @@ public sealed class RaftNodeOptions
         // A node that serves no clients (a library host's own) has no client URLs.
         CheckUrls(N(nameof(ListenClientUrls)), ListenClientUrls, required: false, errors);
         CheckUrls(N(nameof(AdvertiseClientUrls)), AdvertiseClientUrls, required: false, errors);
+        errors.AddRange(NodeTlsChecks.Check(this, N));
         var cluster = Membership.InitialCluster.TryParse(EffectiveInitialCluster, out var clusterError);
         if (cluster is null)
         {

@@ -22,6 +22,7 @@ internal static class TcpPeerTransport
                 MemberId = context.MemberId,
                 ClusterId = context.ClusterId,
                 ListenPeerUrls = context.ListenPeerUrls.ToList(),
+                CheckpointDataDir = context.Node.Options.EffectiveDataDir,
             };
             configure?.Invoke(options);
             var transport = new PeerTransport(options, new NodeSide(context.Node), loggers?.CreateLogger<PeerTransport>(), meters);

@@ -50,6 +50,12 @@ internal sealed class NodeStorage : IDisposable
     /// <summary>The snap directory of a data directory.</summary>
     public static string SnapDir(string dataDir) => Path.Combine(MemberDir(dataDir), "snap");
 
+    /// <summary>
+    /// Where a persistent state machine's checkpoint received with the snapshot at
+    /// <paramref name="index"/> is kept until installed (etcd's <c>%016x.snap.db</c>).
+    /// </summary>
+    public static string CheckpointPath(string dataDir, ulong index) => Path.Combine(SnapDir(dataDir), $"{index:x16}.snap.db");
+
     /// <summary>True when the data directory already holds a WAL (the member has run before).</summary>
     public static bool Exists(string dataDir) => WalNames.Exist(WalDir(dataDir));
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using Raft.Shell.Transport.Tls;
 
 namespace Raft.Shell.Transport;
 
@@ -23,27 +24,38 @@ internal static class MembersRequest
     public const int MaxAnswerBytes = 16 * 1024 * 1024;
 
     /// <summary>Connects, says hello with no identity, and returns the answer's bytes.</summary>
+    /// <param name="peerUrl">The member's peer URL; <c>https://</c> speaks TLS with <paramref name="tls"/>.</param>
+    /// <param name="timeout">For the whole request.</param>
+    /// <param name="tls">Peer TLS; needed for an https:// URL.</param>
+    /// <param name="ct">Cancels the request.</param>
     /// <exception cref="IOException">The peer refused, closed early or answered garbage.</exception>
-    public static async Task<byte[]> FetchAsync(string peerUrl, TimeSpan timeout, CancellationToken ct)
+    public static async Task<byte[]> FetchAsync(string peerUrl, TimeSpan timeout, TlsHandshake? tls, CancellationToken ct)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
         try
         {
-            await socket.ConnectAsync(PeerUrl.Parse(peerUrl), deadline.Token).ConfigureAwait(false);
+            var endpoint = PeerUrl.Parse(peerUrl);
+            await socket.ConnectAsync(endpoint, deadline.Token).ConfigureAwait(false);
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (PeerTls.IsTlsUrl(peerUrl))
+            {
+                if (tls is null) throw new IOException($"{peerUrl} is https but no peer TLS is configured");
+                stream = await tls.ConnectAsync(stream, PeerDialer.TargetHost(endpoint), deadline.Token).ConfigureAwait(false);
+            }
             var hello = new byte[Handshake.HelloSize];
             Handshake.WriteHello(hello, new Hello(Handshake.ProtocolVersion, ConnectionKind.Members, 0, 0, 0));
-            for (var sent = 0; sent < hello.Length;)
-                sent += await socket.SendAsync(hello.AsMemory(sent), SocketFlags.None, deadline.Token).ConfigureAwait(false);
-            var reply = await ReadExactlyAsync(socket, Handshake.ReplySize, deadline.Token).ConfigureAwait(false);
+            await stream.WriteAsync(hello, deadline.Token).ConfigureAwait(false);
+            var reply = await ReadExactlyAsync(stream, Handshake.ReplySize, deadline.Token).ConfigureAwait(false);
             var parsed = Handshake.ReadReply(reply, out var error) ?? throw new IOException($"{peerUrl}: {error}");
             if (parsed.Code != HandshakeCode.Accepted)
                 throw new IOException($"{peerUrl} refused the membership request: {Handshake.Describe(parsed.Code)}");
-            var length = BinaryPrimitives.ReadInt32BigEndian(await ReadExactlyAsync(socket, 4, deadline.Token).ConfigureAwait(false));
+            var length = BinaryPrimitives.ReadInt32BigEndian(await ReadExactlyAsync(stream, 4, deadline.Token).ConfigureAwait(false));
             if (length < 0 || length > MaxAnswerBytes)
                 throw new IOException($"{peerUrl} answered a membership of {length} bytes");
-            return await ReadExactlyAsync(socket, length, deadline.Token).ConfigureAwait(false);
+            return await ReadExactlyAsync(stream, length, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -53,18 +65,25 @@ internal static class MembersRequest
         {
             throw new IOException($"{peerUrl}: {ex.Message}", ex);
         }
+        catch (TlsHandshakeException ex)
+        {
+            throw new IOException($"{peerUrl}: {ex.Message}", ex);
+        }
+        finally
+        {
+            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
+            socket.Dispose();
+        }
     }
 
-    private static async Task<byte[]> ReadExactlyAsync(Socket socket, int count, CancellationToken ct)
+    /// <summary>Without TLS: see <see cref="FetchAsync(string, TimeSpan, TlsHandshake?, CancellationToken)"/>.</summary>
+    public static Task<byte[]> FetchAsync(string peerUrl, TimeSpan timeout, CancellationToken ct) => FetchAsync(peerUrl, timeout, null, ct);
+
+    private static async Task<byte[]> ReadExactlyAsync(Stream stream, int count, CancellationToken ct)
     {
         var buffer = new byte[count];
-        for (var read = 0; read < count;)
-        {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, ct).ConfigureAwait(false);
-            if (n == 0)
-                throw new IOException("the peer closed the connection early");
-            read += n;
-        }
+        if (await stream.ReadAtLeastAsync(buffer, count, throwOnEndOfStream: false, ct).ConfigureAwait(false) < count)
+            throw new IOException("the peer closed the connection early");
         return buffer;
     }
 }

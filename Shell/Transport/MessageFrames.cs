@@ -27,7 +27,9 @@ internal enum SnapshotAck : byte
 /// keep an idle connection's read timeout from firing. A snapshot connection carries one frame (the
 /// MsgSnap with its Snapshot.Data left out), an 8-byte big-endian payload length, the payload (the
 /// state machine's snapshot, which becomes Snapshot.Data on arrival), and the receiver's one-byte
-/// <see cref="SnapshotAck"/> back.
+/// <see cref="SnapshotAck"/> back. A persistent state machine's snapshot keeps its Snapshot.Data
+/// (the membership) in the frame, and its payload length is <see cref="CheckpointChunks.StreamedMarker"/>,
+/// followed by the checkpoint in chunks.
 /// </summary>
 internal static class MessageFrames
 {
@@ -89,11 +91,14 @@ internal static class MessageFrames
     public static Core.Message Decode(ReadOnlySequence<byte> payload)
     {
         Proto.Message p;
+        var bytes = payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray();
+        if (ProtobufInput.Check(Proto.Message.Descriptor, bytes) is { } bad)
+            throw new WireFormatException($"malformed Message: {bad}");
         try
         {
             p = Proto.Message.Parser.ParseFrom(payload);
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             throw new WireFormatException($"malformed Message: {ex.Message}", ex);
         }

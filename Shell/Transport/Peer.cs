@@ -53,6 +53,9 @@ internal sealed class Peer : IAsyncDisposable
         ctx.Raft.ReportUnreachable(m.To);
     }
 
+    /// <summary>Sends a persistent state machine's MsgSnap with its streamed checkpoint (disposed once sent or failed).</summary>
+    public void SendSnapshot(Message m, Raft.Interop.IStateCheckpoint checkpoint) => snapshots.Send(m, checkpoint);
+
     public void Update(IReadOnlyList<string> urls) => picker.Update(urls);
 
     public async ValueTask DisposeAsync()

@@ -1,10 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
+using Raft.Shell.Transport.Tls;
 
 namespace Raft.Shell.Transport;
 
-/// <summary>A dialled, handshaken connection, or why there is none.</summary>
-internal readonly record struct DialResult(Socket? Socket, string? Error)
+/// <summary>A dialled, handshaken connection (TLS when the transport has peer TLS), or why there is none.</summary>
+internal readonly record struct DialResult(Stream? Stream, string? Error)
 {
     public static DialResult Failed(string error) => new(null, error);
 }
@@ -31,6 +32,7 @@ internal sealed class PeerDialer(TransportContext ctx)
             }
         }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Stream? stream = null;
         try
         {
             timeout.CancelAfter(ctx.Options.DialTimeout);
@@ -45,52 +47,69 @@ internal sealed class PeerDialer(TransportContext ctx)
             }
 
             timeout.CancelAfter(ctx.Options.HandshakeTimeout);
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (ctx.Tls is { } tls)
+                stream = await tls.ConnectAsync(stream, TargetHost(endpoint), timeout.Token).ConfigureAwait(false);
             var hello = new byte[Handshake.HelloSize];
             Handshake.WriteHello(hello, new Hello(Handshake.ProtocolVersion, kind, ctx.ClusterId, ctx.MemberId, peerId));
-            for (var sent = 0; sent < hello.Length;)
-                sent += await socket.SendAsync(hello.AsMemory(sent), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            await stream.WriteAsync(hello, timeout.Token).ConfigureAwait(false);
 
             var reply = new byte[Handshake.ReplySize];
-            for (var read = 0; read < reply.Length;)
+            if (await stream.ReadAtLeastAsync(reply, reply.Length, throwOnEndOfStream: false, timeout.Token).ConfigureAwait(false) < reply.Length)
             {
-                var n = await socket.ReceiveAsync(reply.AsMemory(read), SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    socket.Dispose();
-                    return DialResult.Failed($"{endpoint} closed the connection during the handshake");
-                }
-                read += n;
+                await stream.DisposeAsync().ConfigureAwait(false);
+                return DialResult.Failed($"{endpoint} closed the connection during the handshake");
             }
 
             var parsed = Handshake.ReadReply(reply, out var error);
             if (parsed is not { } r)
             {
-                socket.Dispose();
+                await stream.DisposeAsync().ConfigureAwait(false);
                 return DialResult.Failed(error!);
             }
             if (r.Code != HandshakeCode.Accepted)
             {
-                socket.Dispose();
+                await stream.DisposeAsync().ConfigureAwait(false);
                 return DialResult.Failed(Refused(peerId, endpoint, r));
             }
-            return new DialResult(socket, null);
+            return new DialResult(stream, null);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            socket.Dispose();
+            Close(socket, stream);
             return DialResult.Failed($"handshake with {endpoint} timed out after {ctx.Options.HandshakeTimeout.TotalMilliseconds} ms");
+        }
+        catch (TlsHandshakeException ex)
+        {
+            Close(socket, stream);
+            ctx.Log.TlsDialFailed(ctx.LocalId, TransportLog.Id(peerId), endpoint.ToString() ?? "", ex.Message);
+            return DialResult.Failed($"dial {endpoint}: {ex.Message}");
         }
         catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
         {
-            socket.Dispose();
+            Close(socket, stream);
             return DialResult.Failed($"dial {endpoint}: {ex.Message}");
         }
         catch
         {
-            socket.Dispose();
+            Close(socket, stream);
             throw;
         }
     }
+
+    private static void Close(Socket socket, Stream? stream)
+    {
+        stream?.Dispose();
+        socket.Dispose();
+    }
+
+    /// <summary>The name the peer's certificate must be valid for: the URL's host, an IP literal or a DNS name.</summary>
+    internal static string TargetHost(EndPoint endpoint) => endpoint switch
+    {
+        IPEndPoint ip => (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString(),
+        DnsEndPoint d => d.Host,
+        _ => endpoint.ToString() ?? "",
+    };
 
     /// <summary>
     /// The address outgoing peer connections start from: the host of the first listen-peer URL when

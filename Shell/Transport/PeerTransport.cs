@@ -120,6 +120,30 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
         Send(message);
     }
 
+    /// <summary>
+    /// Sends a persistent state machine's MsgSnap (Snapshot.Data holding the membership) with
+    /// <paramref name="checkpoint"/> streamed after it on a connection of its own; the checkpoint is
+    /// disposed once sent or failed.
+    /// </summary>
+    /// <exception cref="ArgumentException">The message is not a MsgSnap.</exception>
+    public void SendSnapshot(Message message, Raft.Interop.IStateCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        if (!message.Type.IsMsgSnap)
+        {
+            checkpoint.Dispose();
+            throw new ArgumentException($"SendSnapshot takes MsgSnap, not {CoreAdapter.MessageTypeName(message.Type)}", nameof(message));
+        }
+        if (peers.TryGetValue(message.To, out var p))
+            p.SendSnapshot(message, checkpoint);
+        else
+        {
+            checkpoint.Dispose();
+            ctx.Log.UnknownTarget(CoreAdapter.MessageTypeName(message.Type), TransportLog.Id(message.To));
+        }
+    }
+
     /// <summary>Adds a member to send to and accept from (etcd's AddPeer); a known id is left as it is.</summary>
     /// <exception cref="FormatException">A URL is malformed.</exception>
     public void AddPeer(ulong id, IReadOnlyList<string> urls)
@@ -224,6 +248,9 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
         await Task.WhenAll(pendingRemovals).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Inbound connections open now (bounded by <see cref="PeerTransportOptions.MaxInboundConnections"/>).</summary>
+    internal int InboundConnectionCount => inbound.Count;
+
     /// <summary>Stops the transport (see <see cref="StopAsync"/>) and releases its meter.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -234,6 +261,12 @@ internal sealed class PeerTransport : IPeerTransport, IAsyncDisposable
 
     private void Accept(Socket socket)
     {
+        if (inbound.Count >= ctx.Options.MaxInboundConnections)
+        {
+            ctx.Log.TooManyConnections(socket.RemoteEndPoint?.ToString() ?? "?", ctx.Options.MaxInboundConnections);
+            socket.Dispose();
+            return;
+        }
         var conn = new InboundConnection(ctx, socket, id => peers.ContainsKey(id));
         var task = Task.Run(() => conn.RunAsync(stopping.Token));
         inbound[conn] = task;

@@ -1,3 +1,5 @@
+using Raft.Shell.Transport.Tls;
+
 namespace Raft.Shell.Transport;
 
 /// <summary>
@@ -20,6 +22,12 @@ public sealed class PeerTransportOptions
     /// </summary>
     public IList<string> ListenPeerUrls { get; set; } = new List<string>();
 
+    /// <summary>
+    /// Peer TLS (etcd's <c>--peer-*</c> TLS flags); null or not enabled: plain TCP. When enabled, every
+    /// listen URL must be <c>https://</c> and every connection to a peer, both ways, is TLS.
+    /// </summary>
+    public TlsOptions? Tls { get; set; }
+
     /// <summary>Messages queued per peer before <see cref="PeerTransport.Send(Raft.Core.Message)"/> drops (etcd's streamBufSize).</summary>
     public int SendQueueCapacity { get; set; } = 4096;
 
@@ -29,8 +37,25 @@ public sealed class PeerTransportOptions
     /// </summary>
     public int MaxFrameSize { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Where a persistent state machine's checkpoint received with a snapshot is written (the
+    /// member's snap directory); null refuses streamed checkpoints.
+    /// </summary>
+    public string? CheckpointDataDir { get; set; }
+
+    /// <summary>Largest streamed checkpoint accepted, in bytes (a store on disk may exceed memory).</summary>
+    public long MaxCheckpointSize { get; set; } = 64L * 1024 * 1024 * 1024;
+
     /// <summary>Largest state-machine snapshot payload accepted on a snapshot connection, in bytes.</summary>
     public long MaxSnapshotSize { get; set; } = 1024L * 1024 * 1024;
+
+    /// <summary>
+    /// Inbound connections held open at once, across the peer listeners; one more is closed on accept
+    /// and logged. A member has a few per peer (messages, snapshots, membership queries), so the
+    /// default leaves room for large clusters while a client opening sockets in a loop cannot
+    /// exhaust the process's descriptors or memory.
+    /// </summary>
+    public int MaxInboundConnections { get; set; } = 1024;
 
     /// <summary>How long a dial may take before the attempt counts as failed.</summary>
     public TimeSpan DialTimeout { get; set; } = TimeSpan.FromSeconds(1);
@@ -68,6 +93,7 @@ public sealed class PeerTransportOptions
         if (MaxSnapshotSize < 0 || MaxSnapshotSize > Array.MaxLength)
             throw new ArgumentException($"MaxSnapshotSize must be between 0 and {Array.MaxLength}", nameof(MaxSnapshotSize));
         Positive(DialTimeout, nameof(DialTimeout));
+        if (MaxInboundConnections < 1) throw new ArgumentException("MaxInboundConnections must be at least 1", nameof(MaxInboundConnections));
         Positive(HandshakeTimeout, nameof(HandshakeTimeout));
         Positive(ReadTimeout, nameof(ReadTimeout));
         Positive(WriteTimeout, nameof(WriteTimeout));
@@ -75,7 +101,15 @@ public sealed class PeerTransportOptions
         Positive(ReconnectInitialDelay, nameof(ReconnectInitialDelay));
         if (ReconnectMaxDelay < ReconnectInitialDelay)
             throw new ArgumentException("ReconnectMaxDelay must not be below ReconnectInitialDelay", nameof(ReconnectMaxDelay));
-        foreach (var url in ListenPeerUrls) PeerUrl.Parse(url);
+        foreach (var url in ListenPeerUrls)
+        {
+            PeerUrl.Parse(url);
+            var tlsUrl = PeerTls.IsTlsUrl(url);
+            if (tlsUrl && Tls is not { IsEnabled: true })
+                throw new ArgumentException($"listen peer URL {url} is https but no peer certificate is given (peer cert and key files, or peer auto TLS)", nameof(ListenPeerUrls));
+            if (!tlsUrl && Tls is { IsEnabled: true })
+                throw new ArgumentException($"listen peer URL {url} is not https while peer TLS is configured; use https://", nameof(ListenPeerUrls));
+        }
     }
 
     private static void Positive(TimeSpan value, string name)

@@ -3,9 +3,9 @@ using System.Net;
 namespace Raft.Shell.Transport;
 
 /// <summary>
-/// A peer URL as etcd's flags spell it (<c>http://127.0.0.1:2380</c>); our transport is plain TCP,
-/// so only the host and port matter and <c>tcp://</c> is accepted too. TLS (<c>https://</c>) is not
-/// supported and is refused rather than silently spoken in clear.
+/// A peer URL as etcd's flags spell it (<c>http://127.0.0.1:2380</c>); our transport is TCP, so only
+/// the host and port matter and <c>tcp://</c> is accepted too. <c>https://</c> names a TLS peer; the
+/// transport checks that peer TLS is configured for it (<see cref="PeerTransportOptions.Validate"/>).
 /// </summary>
 internal static class PeerUrl
 {
@@ -16,10 +16,13 @@ internal static class PeerUrl
         ArgumentNullException.ThrowIfNull(url);
         if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri))
             throw new FormatException($"peer URL '{url}' is not a URL (expected http://host:port)");
-        if (uri.Scheme is not ("http" or "tcp"))
-            throw new FormatException($"peer URL {url} has scheme {uri.Scheme}; only http:// and tcp:// are supported");
+        if (uri.Scheme is not ("http" or "https" or "tcp"))
+            throw new FormatException($"peer URL {url} has scheme {uri.Scheme}; only http://, https:// and tcp:// are supported");
         if (uri.IsDefaultPort && !HasExplicitPort(url))
             throw new FormatException($"peer URL {url} has no port");
+        // Uri gives -1 for a scheme without a default port written with an empty one ("tcp://[::1]:").
+        if (uri.Port is < 0 or > IPEndPoint.MaxPort)
+            throw new FormatException($"peer URL {url} has no valid port");
         if (uri.AbsolutePath is not ("/" or "") || uri.Query.Length > 0)
             throw new FormatException($"peer URL {url} must not have a path or query");
         var host = uri.Host;

@@ -24,14 +24,32 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
     private readonly List<Task> inflight = [];
     private bool stopped;
 
-    /// <summary>Starts sending <paramref name="m"/> (a MsgSnap whose Snapshot.Data is the payload); never blocks.</summary>
-    public void Send(Message m)
+    /// <summary>
+    /// Starts sending <paramref name="m"/> (a MsgSnap whose Snapshot.Data is the payload, or, with
+    /// <paramref name="checkpoint"/>, the membership that goes ahead of the streamed checkpoint);
+    /// never blocks. The checkpoint is disposed once sent or failed.
+    /// </summary>
+    public void Send(Message m, Raft.Interop.IStateCheckpoint? checkpoint = null)
     {
         lock (gate)
         {
-            if (stopped) return;
+            if (stopped)
+            {
+                checkpoint?.Dispose();
+                return;
+            }
             inflight.RemoveAll(t => t.IsCompleted);
-            inflight.Add(Task.Run(() => SendAsync(m, stop.Token)));
+            inflight.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await SendAsync(m, checkpoint, stop.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    checkpoint?.Dispose();
+                }
+            }));
         }
     }
 
@@ -48,7 +66,7 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
         stop.Dispose();
     }
 
-    private async Task SendAsync(Message m, CancellationToken ct)
+    private async Task SendAsync(Message m, Raft.Interop.IStateCheckpoint? checkpoint, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
         var index = m.Snapshot.Metadata.Index;
@@ -57,7 +75,8 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
         string? error;
         try
         {
-            error = await TrySendAsync(m, ct).ConfigureAwait(false);
+            (error, var streamed) = await TrySendAsync(m, checkpoint, ct).ConfigureAwait(false);
+            bytes += streamed;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -82,33 +101,41 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
         ctx.Metrics.SnapshotSendFailures.Add(1, TransportMetrics.To(peer));
     }
 
-    /// <summary>One attempt: null when the receiver acknowledged delivery, else why not.</summary>
-    private async Task<string?> TrySendAsync(Message m, CancellationToken ct)
+    /// <summary>
+    /// One attempt: null when the receiver acknowledged delivery, else why not; and the checkpoint
+    /// bytes streamed.
+    /// </summary>
+    private async Task<(string? Error, long Streamed)> TrySendAsync(Message m, Raft.Interop.IStateCheckpoint? checkpoint, CancellationToken ct)
     {
         var endpoint = picker.Pick();
         var dial = await dialer.DialAsync(peerId, endpoint, ConnectionKind.Snapshot, ct).ConfigureAwait(false);
-        if (dial.Socket is null)
+        if (dial.Stream is null)
         {
             picker.Unreachable(endpoint);
-            return dial.Error;
+            return (dial.Error, 0);
         }
 
         // The message travels without its data; the data follows as the length-prefixed payload.
+        // With a checkpoint, the data (the membership alone) stays in the message and the
+        // checkpoint follows in chunks.
         var header = RaftpbConvert.ToProto(m);
-        header.Snapshot.ClearData();
+        if (checkpoint is null)
+            header.Snapshot.ClearData();
         var size = header.CalculateSize();
         if (size > ctx.Options.MaxFrameSize)
         {
-            dial.Socket.Dispose();
-            return $"snapshot message of {size} bytes exceeds the frame limit of {ctx.Options.MaxFrameSize} bytes";
+            await dial.Stream.DisposeAsync().ConfigureAwait(false);
+            return ($"snapshot message of {size} bytes exceeds the frame limit of {ctx.Options.MaxFrameSize} bytes", 0);
         }
         var head = new ArrayBufferWriter<byte>(MessageFrames.LengthPrefixSize + size + MessageFrames.PayloadLengthSize);
         MessageFrames.Write(head, header, size);
-        var data = m.Snapshot.Data;
-        BinaryPrimitives.WriteUInt64BigEndian(head.GetSpan(MessageFrames.PayloadLengthSize), (ulong)data.Length);
+        var data = checkpoint is null ? m.Snapshot.Data : [];
+        BinaryPrimitives.WriteUInt64BigEndian(head.GetSpan(MessageFrames.PayloadLengthSize),
+            checkpoint is null ? (ulong)data.Length : CheckpointChunks.StreamedMarker);
         head.Advance(MessageFrames.PayloadLengthSize);
+        long streamed = 0;
 
-        await using var stream = new NetworkStream(dial.Socket, ownsSocket: true);
+        await using var stream = dial.Stream;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
@@ -119,26 +146,33 @@ internal sealed class SnapshotSender(TransportContext ctx, ulong peerId, PeerSta
                 timeout.CancelAfter(ctx.Options.WriteTimeout);
                 await stream.WriteAsync(data.AsMemory(offset, Math.Min(ChunkSize, data.Length - offset)), timeout.Token).ConfigureAwait(false);
             }
+            if (checkpoint is not null)
+            {
+                var chunks = new CheckpointChunks.WriteStream(stream, timeout, ctx.Options.WriteTimeout);
+                await checkpoint.WriteToAsync(chunks, timeout.Token).ConfigureAwait(false);
+                await chunks.CompleteAsync().ConfigureAwait(false);
+                streamed = chunks.Written;
+            }
 
             timeout.CancelAfter(ctx.Options.WriteTimeout);
             var ack = new byte[1];
             var n = await stream.ReadAsync(ack, timeout.Token).ConfigureAwait(false);
-            if (n == 0) return "remote peer closed the connection without acknowledging the snapshot";
-            return (SnapshotAck)ack[0] switch
+            if (n == 0) return ("remote peer closed the connection without acknowledging the snapshot", streamed);
+            return ((SnapshotAck)ack[0] switch
             {
                 SnapshotAck.Delivered => null,
                 SnapshotAck.Busy => "remote peer dropped the snapshot: its receive buffer is full",
                 SnapshotAck.Refused => "remote peer refused the snapshot",
                 var other => $"unknown snapshot acknowledgement {(byte)other}",
-            };
+            }, streamed);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return $"timed out after {ctx.Options.WriteTimeout.TotalMilliseconds} ms without progress";
+            return ($"timed out after {ctx.Options.WriteTimeout.TotalMilliseconds} ms without progress", streamed);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
-            return ex.Message;
+            return (ex.Message, streamed);
         }
     }
 }

@@ -85,7 +85,7 @@ internal sealed class StreamWriter : IAsyncDisposable
                 state = StateConnecting;
                 var endpoint = picker.Pick();
                 var dial = await dialer.DialAsync(peerId, endpoint, ConnectionKind.Messages, ct).ConfigureAwait(false);
-                if (dial.Socket is null)
+                if (dial.Stream is null)
                 {
                     picker.Unreachable(endpoint);
                     state = StateDown;
@@ -97,7 +97,7 @@ internal sealed class StreamWriter : IAsyncDisposable
                 }
 
                 delay = ctx.Options.ReconnectInitialDelay;
-                var error = await PumpAsync(dial.Socket, endpoint, ct).ConfigureAwait(false);
+                var error = await PumpAsync(dial.Stream, endpoint, ct).ConfigureAwait(false);
                 if (error is null) break;
                 state = StateDown;
                 ctx.Log.StreamLost(ctx.LocalId, peer, error);
@@ -116,10 +116,9 @@ internal sealed class StreamWriter : IAsyncDisposable
     }
 
     /// <summary>Writes queued messages until the connection fails (returns why) or the writer stops (null).</summary>
-    private async Task<string?> PumpAsync(Socket socket, EndPoint endpoint, CancellationToken ct)
+    private async Task<string?> PumpAsync(Stream stream, EndPoint endpoint, CancellationToken ct)
     {
-        var conn = new Connection(socket, ct);
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        var conn = new Connection(stream, ct);
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         var watchers = Task.WhenAll(WatchForCloseAsync(conn), TickAsync(conn));
         var unflushed = 0L;
@@ -196,20 +195,22 @@ internal sealed class StreamWriter : IAsyncDisposable
 
     /// <summary>
     /// The receiver never writes after the handshake, so a completed read means it closed (or reset)
-    /// the connection: fail at once instead of at the next write, which could silently succeed.
+    /// the connection: fail at once instead of at the next write, which could silently succeed. The
+    /// read goes through the stream, not the socket, so TLS's own records after the handshake (session
+    /// tickets) are consumed by TLS and never taken for data.
     /// </summary>
     private static async Task WatchForCloseAsync(Connection conn)
     {
         var one = new byte[1];
         try
         {
-            var n = await conn.Socket.ReceiveAsync(one, SocketFlags.None, conn.Token).ConfigureAwait(false);
+            var n = await conn.Stream.ReadAsync(one, conn.Token).ConfigureAwait(false);
             conn.Fail(n == 0 ? "connection closed by remote peer" : "remote peer sent unexpected data");
         }
         catch (OperationCanceledException)
         {
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or InvalidOperationException)
         {
             conn.Fail(ex.Message);
         }
@@ -252,8 +253,8 @@ internal sealed class StreamWriter : IAsyncDisposable
 
     private static TimeSpan Jitter(TimeSpan delay) => delay * (0.8 + 0.4 * Random.Shared.NextDouble());
 
-    /// <summary>One live connection: its socket, a token cancelled when it fails, and the first reason.</summary>
-    private sealed class Connection(Socket socket, CancellationToken stop) : IDisposable
+    /// <summary>One live connection: its stream, a token cancelled when it fails, and the first reason.</summary>
+    private sealed class Connection(Stream stream, CancellationToken stop) : IDisposable
     {
         private readonly CancellationTokenSource cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
         private string? failure;
@@ -261,7 +262,7 @@ internal sealed class StreamWriter : IAsyncDisposable
         // Environment.TickCount64 when the current flush began; 0 when none is under way.
         public long FlushStarted;
 
-        public Socket Socket { get; } = socket;
+        public Stream Stream { get; } = stream;
         public CancellationToken Token => cts.Token;
         public string? FailureReason => Volatile.Read(ref failure);
 
@@ -275,7 +276,7 @@ internal sealed class StreamWriter : IAsyncDisposable
             catch (ObjectDisposedException)
             {
             }
-            Socket.Dispose();
+            Stream.Dispose();
         }
 
         public void Dispose() => cts.Dispose();

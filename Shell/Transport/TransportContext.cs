@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Raft.Shell.Transport.Tls;
 
 namespace Raft.Shell.Transport;
 
@@ -14,4 +15,7 @@ internal sealed class TransportContext(PeerTransportOptions options, ITransportR
 
     /// <summary>This member's id as etcd prints it.</summary>
     public string LocalId { get; } = TransportLog.Id(options.MemberId);
+
+    /// <summary>Peer TLS, when configured: every connection, both ways, is TLS.</summary>
+    public TlsHandshake? Tls { get; } = PeerTls.Create(options.Tls, options.ListenPeerUrls, log);
 }

@@ -68,6 +68,9 @@ internal static partial class TransportLog
     [LoggerMessage(31, LogLevel.Warning, "failed to accept peer connection (address={Address}, error={Error})")]
     public static partial void AcceptFailed(this ILogger log, string address, string error);
 
+    [LoggerMessage(56, LogLevel.Warning, "rejected peer connection: too many open connections (remote-address={RemoteAddress}, max-inbound-connections={Max})")]
+    public static partial void TooManyConnections(this ILogger log, string remoteAddress, int max);
+
     [LoggerMessage(32, LogLevel.Warning, "rejected peer connection: not a raft peer (remote-address={RemoteAddress}, error={Error})")]
     public static partial void NotAPeer(this ILogger log, string remoteAddress, string error);
 
@@ -117,4 +120,16 @@ internal static partial class TransportLog
 
     [LoggerMessage(55, LogLevel.Warning, "failed to receive database snapshot (local-member-id={LocalMemberId}, remote-snapshot-sender-id={RemotePeerId}, remote-address={RemoteAddress}, error={Error})")]
     public static partial void SnapshotReceiveFailed(this ILogger log, string localMemberId, string remotePeerId, string remoteAddress, string error);
+
+    // TLS.
+
+    [LoggerMessage(60, LogLevel.Warning, "rejected connection (remote-addr={RemoteAddress}, local-member-id={LocalMemberId}, error={Error})")]
+    public static partial void TlsRejected(this ILogger log, string remoteAddress, string localMemberId, string error);
+
+    // Debug: the same error reaches the peer's status, which warns once when the peer becomes inactive.
+    [LoggerMessage(61, LogLevel.Debug, "failed to dial remote peer over TLS (local-member-id={LocalMemberId}, remote-peer-id={RemotePeerId}, address={Address}, error={Error})")]
+    public static partial void TlsDialFailed(this ILogger log, string localMemberId, string remotePeerId, string address, string error);
+
+    [LoggerMessage(62, LogLevel.Warning, "cannot reload peer TLS files; keeping the previous ones (error={Error})")]
+    public static partial void TlsReloadFailed(this ILogger log, string error);
 }

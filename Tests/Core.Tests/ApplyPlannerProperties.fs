@@ -238,6 +238,113 @@ let pacesFromTheStart: Decide =
 /// Compacts whatever is being sent.
 let compactsWhileSending: Decide = fun s p last _ now -> SnapshotPlanner.decide s p last 0 now
 
+// ---- persistent state machines -----------------------------------------------------------------
+
+type Capture = StateMachineKind -> CaptureStep list
+
+/// A persistent machine's store is made durable on the apply loop before the snapshot is handed
+/// to the raft loop (which then compacts and releases WAL segments); its snapshot carries the
+/// membership only. An in-memory machine's state is captured before it is handed on.
+let persistsBeforeTheRaftLoopReleases (capture: Capture) =
+    property {
+        let! kind = Gen.item [ InMemory; Persistent ]
+        let steps = capture kind
+        let at s = List.tryFindIndex ((=) s) steps
+        let fail why = failwithf "%s\nkind: %A\nsteps: %A" why kind steps
+        match at PostToRaftLoop with
+        | None -> fail "the snapshot is never handed to the raft loop"
+        | Some post ->
+            if List.last steps <> PostToRaftLoop then fail "a step runs after the raft loop has the snapshot"
+            match kind with
+            | Persistent ->
+                match at PersistState, at CaptureState with
+                | Some p, None when p < post -> ()
+                | _ -> fail "the store is not made durable before the raft loop has the snapshot, or its whole state is serialized"
+            | InMemory ->
+                match at CaptureState, at PersistState with
+                | Some c, None when c < post -> ()
+                | _ -> fail "the in-memory state is not captured before the raft loop has the snapshot"
+    }
+
+/// Hands the snapshot to the raft loop first and makes the store durable after (a background commit).
+let postsBeforePersisting: Capture =
+    fun kind ->
+        match SnapshotPlanner.capture kind with
+        | PersistState :: rest -> (rest |> List.filter ((<>) PostToRaftLoop)) @ [ PostToRaftLoop; PersistState ]
+        | steps -> steps
+
+/// A persistent machine's snapshots are not paced by the last one's time (only the small raft
+/// snapshot is written): due and none in flight means taken. An in-memory machine keeps the pause.
+let persistentIsNotPaced (settingsFor: StateMachineKind -> SnapshotSettings -> SnapshotSettings) =
+    property {
+        let! c = genDecisionCase
+        let! kind = Gen.item [ InMemory; Persistent ]
+        let d = SnapshotPlanner.decide (settingsFor kind c.Settings) c.Progress c.Last c.Sending c.Now
+        let check = if kind = Persistent then (fun c d ->
+                        let due = c.Progress.AppliedIndex - c.Progress.SnapshotIndex > c.Settings.SnapshotCount
+                        match c.Last with
+                        | Saved _ when due -> require (isTake d) "a persistent machine's snapshot held back by the pause"
+                        | _ -> None)
+                    else pacedByTheLastOne
+        match check c d with
+        | Some why -> failwithf "%s\nkind: %A\ncase: %A\ndecision: %s" why kind c (ApplyPlanText.decision d)
+        | None -> ()
+    }
+
+/// Paces every kind of state machine.
+let pacesEveryKind: StateMachineKind -> SnapshotSettings -> SnapshotSettings = fun _ s -> s
+
+// ---- restarts ----------------------------------------------------------------------------------
+
+type ForceRestart = HardState -> Entry[] -> uint64 -> Result<NodeBootstrap.ForcedRestart, string>
+
+/// A WAL whose last commit-only hard state may be lost, and a state machine that applied up to
+/// some index at or past the surviving commit index (never past the last entry).
+let private genForcedCase =
+    gen {
+        let! last = Gen.uint64 (Range.constant 1UL 30UL)
+        let! commit = Gen.uint64 (Range.constant 0UL last)
+        let! applied = Gen.uint64 (Range.constant 0UL last)
+        let entries = Array.init (int last) (fun i -> { Term = 1UL; Index = uint64 (i + 1); Type = EntryNormal; Data = [| byte i |] })
+        return { Term = 1UL; Vote = 1UL; Commit = commit }, entries, applied
+    }
+
+/// --force-new-cluster keeps every entry the WAL holds, in order (the commit index on disk may lag
+/// behind what the member applied, and an in-memory state machine keeps no applied index), and
+/// commits them with the forced conf changes after the last one.
+let forcedRestartKeepsEveryWalEntry (force: ForceRestart) =
+    property {
+        let! hs, entries, applied = genForcedCase
+        match force hs entries applied with
+        | Error e -> failwithf "refused: %s" e
+        | Ok r ->
+            let why = sprintf "(commit %d, applied %d, last %d)" hs.Commit applied entries.Length
+            let stored = r.Storage.Entries
+            if stored.Length < entries.Length || stored[.. entries.Length - 1] <> entries then
+                failwithf "kept %s, not every WAL entry %s" (Describe.entries stored) why
+            let forced = stored[entries.Length ..]
+            if forced <> r.WalEntries then failwithf "the WAL gets %s, the storage %s %s" (Describe.entries r.WalEntries) (Describe.entries forced) why
+            if forced |> Array.mapi (fun i e -> e.Index <> uint64 (entries.Length + 1 + i)) |> Array.exists id then
+                failwithf "the forced conf changes %s do not follow the last entry %s" (Describe.entries forced) why
+            if r.Storage.HardState.Commit <> stored[stored.Length - 1].Index then
+                failwithf "commit index %d, not the last entry %d %s" r.Storage.HardState.Commit stored[stored.Length - 1].Index why
+    }
+
+/// etcd's rule: discards the entries past the durable commit index (the larger of the WAL's and
+/// the state machine's), as this repository did before.
+let discardsPastTheDurableCommit: ForceRestart =
+    fun hs entries applied ->
+        let keep = max hs.Commit applied
+        NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs (entries |> Array.filter (fun e -> e.Index <= keep)) applied
+
+/// Core's forced restart, as a ForceRestart.
+let private forceCore: ForceRestart =
+    fun hs entries applied -> NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs entries applied
+
+/// Trusts the WAL's commit index alone (what the seed does).
+let ignoresTheAppliedIndex: ForceRestart =
+    fun hs entries _ -> NodeBootstrap.restartAsStandaloneNode 1UL [||] None hs (entries |> Array.filter (fun e -> e.Index <= hs.Commit)) 0UL
+
 // ---- purge -------------------------------------------------------------------------------------
 
 type PurgeCase =
@@ -311,6 +418,18 @@ let tests =
               pair "compaction keeps catch-up entries and waits for snapshots being sent"
                   (decisionProperty SnapshotPlanner.decide compactionKeepsWhatFollowersNeed)
                   "compactsWhileSending" (decisionProperty compactsWhileSending compactionKeepsWhatFollowersNeed)
+              pair "a persistent store is made durable before the raft loop takes its snapshot"
+                  (persistsBeforeTheRaftLoopReleases SnapshotPlanner.capture)
+                  "postsBeforePersisting" (persistsBeforeTheRaftLoopReleases postsBeforePersisting)
+              pair "a persistent state machine's snapshots are not paced; an in-memory one's are"
+                  (persistentIsNotPaced SnapshotPlanner.settingsFor)
+                  "pacesEveryKind" (persistentIsNotPaced pacesEveryKind)
+              pair "--force-new-cluster keeps every WAL entry"
+                  (forcedRestartKeepsEveryWalEntry forceCore)
+                  "discardsPastTheDurableCommit" (forcedRestartKeepsEveryWalEntry discardsPastTheDurableCommit)
+              pair "--force-new-cluster keeps every WAL entry (the seed's rule)"
+                  (forcedRestartKeepsEveryWalEntry forceCore)
+                  "ignoresTheAppliedIndex" (forcedRestartKeepsEveryWalEntry ignoresTheAppliedIndex)
               pair "purge removes only the oldest files beyond the numbers to keep"
                   (purgesOnlyTheOldest Purge.plan)
                   "purgesTheNewest" (purgesOnlyTheOldest purgesTheNewest) ]

@@ -35,11 +35,11 @@ let tests =
 
         testCase "a restart gives the storage the WAL's snapshot, hard state and entries" <| fun () ->
             let ents = [| normal 1UL 4UL; normal 1UL 5UL |]
-            let image = restartNode (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 5UL } ents
+            let image = restartNode (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 5UL } ents 0UL |> Result.defaultWith failtest
             Expect.equal image.Snapshot.Metadata.Index 3UL "image.Snapshot.Metadata.Index"
             Expect.equal image.HardState ({ Term = 1UL; Vote = 1UL; Commit = 5UL }) "image.HardState"
             Expect.equal image.Entries ents "image.Entries"
-            Expect.isTrue (Pb.isEmptySnap (restartNode None Pb.emptyHardState [||]).Snapshot) "Pb.isEmptySnap (restartNode None Pb.emptyHardState [||]).Snapshot"
+            Expect.isTrue (restartNode None Pb.emptyHardState [||] 0UL |> Result.exists (fun i -> Pb.isEmptySnap i.Snapshot)) "a restart with no snapshot has the empty one"
 
         testCase "getIDs starts from the snapshot's voters and follows v1 conf changes" <| fun () ->
             let ids snap ents = getIDs snap (Array.ofList ents)
@@ -73,38 +73,81 @@ let tests =
             // A removal carries no context.
             Expect.equal (Codec.unmarshalConfChange added[1].Data |> Result.map (fun c -> c.Context)) (Ok [||]) "a removal carries no context"
 
-        testCase "a forced restart drops uncommitted entries and commits a one-member configuration" <| fun () ->
+        testCase "a forced restart keeps the entries past the commit index and commits a one-member configuration after them" <| fun () ->
             // Snapshot at 3 with voters 1 2 3; the WAL adds 4, removes 3 and holds two entries past commit 6.
             let walEntries =
                 [| normal 1UL 4UL
                    { cc ConfChangeAddNode 4UL with Term = 1UL; Index = 5UL }
                    { cc ConfChangeRemoveNode 3UL with Term = 2UL; Index = 6UL }
                    normal 2UL 7UL
-                   { cc ConfChangeRemoveNode 1UL with Term = 2UL; Index = 8UL } |]
+                   normal 2UL 8UL |]
             let hs = { Term = 2UL; Vote = 1UL; Commit = 6UL }
-            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries with
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries 0UL with
             | Error e -> failtest e
             | Ok r ->
-                Expect.equal r.DiscardedEntries 2 "r.DiscardedEntries"
+                Expect.equal r.KeptPastCommit 2 "r.KeptPastCommit"
                 Expect.equal r.MemberIDs ([ 1UL; 2UL; 4UL ]) "r.MemberIDs"
-                Expect.equal (describe r.WalEntries) ("2/7 EntryConfChange r2\n2/8 EntryConfChange r4\n") "describe r.WalEntries"
-                Expect.equal (describe r.Storage.Entries) ("1/4 EntryNormal \"x\"\n1/5 EntryConfChange v4\n2/6 EntryConfChange r3\n2/7 EntryConfChange r2\n2/8 EntryConfChange r4\n") "describe r.Storage.Entries"
-                Expect.equal r.Storage.HardState ({ hs with Commit = 8UL }) "r.Storage.HardState"
+                Expect.equal (describe r.WalEntries) ("2/9 EntryConfChange r2\n2/10 EntryConfChange r4\n") "describe r.WalEntries"
+                Expect.equal (describe r.Storage.Entries) ("1/4 EntryNormal \"x\"\n1/5 EntryConfChange v4\n2/6 EntryConfChange r3\n2/7 EntryNormal \"x\"\n2/8 EntryNormal \"x\"\n2/9 EntryConfChange r2\n2/10 EntryConfChange r4\n") "describe r.Storage.Entries"
+                Expect.equal r.Storage.HardState ({ hs with Commit = 10UL }) "r.Storage.HardState"
                 Expect.equal r.Storage.Snapshot.Metadata.Index 3UL "r.Storage.Snapshot.Metadata.Index"
 
-        testCase "a forced restart of a member the log never added adds it first" <| fun () ->
-            match restartAsStandaloneNode 5UL "self"B None { Term = 3UL; Vote = 0UL; Commit = 2UL } [| { cc ConfChangeAddNode 2UL with Term = 1UL; Index = 1UL }; normal 3UL 2UL |] with
+        testCase "a forced restart counts conf changes past the commit index in the membership" <| fun () ->
+            // Adding 5 was never known to be committed; it is kept, so 5 is removed by a forced conf change.
+            let walEntries = [| normal 1UL 4UL; { cc ConfChangeAddNode 5UL with Term = 1UL; Index = 5UL } |]
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL ]) { Term = 1UL; Vote = 1UL; Commit = 4UL } walEntries 0UL with
             | Error e -> failtest e
             | Ok r ->
-                Expect.equal r.DiscardedEntries 0 "r.DiscardedEntries"
+                Expect.equal r.MemberIDs ([ 1UL; 2UL; 5UL ]) "r.MemberIDs"
+                Expect.equal (describe r.WalEntries) ("1/6 EntryConfChange r2\n1/7 EntryConfChange r5\n") "describe r.WalEntries"
+
+        testCase "a forced restart of a member its log removes is refused, past the commit index too" <| fun () ->
+            let walEntries = [| normal 1UL 4UL; normal 2UL 5UL; { cc ConfChangeRemoveNode 1UL with Term = 2UL; Index = 6UL }; normal 2UL 7UL |]
+            for commit in [ 4UL; 7UL ] do
+                match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) { Term = 2UL; Vote = 1UL; Commit = commit } walEntries 0UL with
+                | Error e -> Expect.stringContains e "removes member 1 at 2/6" "the error names the removal"
+                | Ok r -> failtest (sprintf "forced with commit %d: %s" commit (describe r.Storage.Entries))
+            // Removing another member is no reason to refuse.
+            let other = walEntries |> Array.map (fun e -> if e.Index = 6UL then { cc ConfChangeRemoveNode 3UL with Term = 2UL; Index = 6UL } else e)
+            Expect.isOk (restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) { Term = 2UL; Vote = 1UL; Commit = 4UL } other 0UL) "removing member 3"
+
+        testCase "a forced restart of a member the log never added adds it first" <| fun () ->
+            match restartAsStandaloneNode 5UL "self"B None { Term = 3UL; Vote = 0UL; Commit = 2UL } [| { cc ConfChangeAddNode 2UL with Term = 1UL; Index = 1UL }; normal 3UL 2UL |] 0UL with
+            | Error e -> failtest e
+            | Ok r ->
+                Expect.equal r.KeptPastCommit 0 "r.KeptPastCommit"
                 Expect.equal (describe r.WalEntries) ("3/3 EntryConfChange v5\n3/4 EntryConfChange r2\n") "describe r.WalEntries"
                 Expect.equal r.Storage.HardState.Commit 4UL "r.Storage.HardState.Commit"
 
         testCase "a forced restart with nothing in the WAL keeps the commit index" <| fun () ->
-            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 3UL } [||] with
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL ]) { Term = 1UL; Vote = 1UL; Commit = 3UL } [||] 0UL with
             | Error e -> failtest e
             | Ok r ->
                 Expect.isEmpty r.WalEntries "r.WalEntries"
                 Expect.isEmpty r.Storage.Entries "r.Storage.Entries"
                 Expect.equal r.Storage.HardState.Commit 3UL "r.Storage.HardState.Commit"
+    
+        testCase "a restart raises the commit index to what the state machine holds durably" <| fun () ->
+            let ents = [| normal 1UL 4UL; normal 1UL 5UL; normal 1UL 6UL |]
+            let hs = { Term = 1UL; Vote = 1UL; Commit = 4UL }
+            match restartNode (withVoters [ 1UL ]) hs ents 6UL with
+            | Error e -> failtest e
+            | Ok image -> Expect.equal image.HardState.Commit 6UL "the durable applied index is committed"
+            match restartNode (withVoters [ 1UL ]) hs ents 2UL with
+            | Error e -> failtest e
+            | Ok image -> Expect.equal image.HardState.Commit 4UL "an applied index below the WAL's commit changes nothing"
+            Expect.isError (restartNode (withVoters [ 1UL ]) hs ents 7UL) "a state machine ahead of the log is refused"
+
+        testCase "a forced restart keeps the entries the state machine applied past the WAL's commit index, and those after" <| fun () ->
+            // The WAL's last commit-only hard state (commit 7) was lost; the store applied 7.
+            let walEntries = [| normal 1UL 4UL; normal 1UL 5UL; normal 1UL 6UL; normal 1UL 7UL; normal 1UL 8UL |]
+            let hs = { Term = 1UL; Vote = 1UL; Commit = 6UL }
+            match restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries 7UL with
+            | Error e -> failtest e
+            | Ok r ->
+                Expect.equal r.KeptPastCommit 1 "only entry 8 is past what the store applied"
+                Expect.equal r.Storage.Entries[.. 4] walEntries "every WAL entry is kept"
+                Expect.equal (describe r.WalEntries) ("1/9 EntryConfChange r2\n1/10 EntryConfChange r3\n") "the forced conf changes follow the last entry"
+                Expect.equal r.Storage.HardState.Commit 10UL "r.Storage.HardState.Commit"
+            Expect.isError (restartAsStandaloneNode 1UL "self"B (withVoters [ 1UL; 2UL; 3UL ]) hs walEntries 9UL) "a state machine ahead of the log is refused"
     ]

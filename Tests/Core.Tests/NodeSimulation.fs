@@ -175,7 +175,7 @@ module Disk =
                 Error(sprintf "state.commit %d is out of range [%d, %d]" hs.Commit start last)
             | None ->
                 let snapshot = if start = 0UL then None else Some snap
-                Ok(NodeBootstrap.restartNode snapshot hs (ents.ToArray()))
+                NodeBootstrap.restartNode snapshot hs (ents.ToArray()) 0UL
 
     let recover (records: Record list) (snapFiles: Snapshot list) = recoverWith false records snapFiles
 

@@ -10,6 +10,9 @@ namespace Raft.Tests.WalCrashChild;
 /// entries forever, printing <c>saved N</c> once the batch ending at index N is durable.
 /// <c>open DIR</c>: tries to open the storage and prints <c>opened</c> or <c>error KIND</c>.
 /// <c>kv DIR</c>: commits key-value backend batches forever (<see cref="KvCommitLoop"/>).
+/// <c>node DIR STORE PEER_URL COMMIT_EVERY PREFIX</c>: runs a one-member cluster over a
+/// file-backed persistent state machine in STORE and proposes PREFIX0, PREFIX1, ... forever,
+/// printing <c>acked NAME</c> once each is applied.
 /// </summary>
 internal static class Program
 {
@@ -61,9 +64,26 @@ internal static class Program
                     last += n;
                     Console.WriteLine($"saved {last}");
                 }
+            case "node":
+                return RunNode(dir, args[2], args[3], int.Parse(args[4]), args[5]).GetAwaiter().GetResult();
             default:
-                Console.Error.WriteLine("usage: save DIR SEGMENT_BYTES SEED | open DIR | kv DIR");
+                Console.Error.WriteLine("usage: save DIR SEGMENT_BYTES SEED | open DIR | kv DIR | node DIR STORE PEER_URL COMMIT_EVERY PREFIX");
                 return 2;
+        }
+    }
+
+    private static async Task<int> RunNode(string dir, string store, string peerUrl, int commitEvery, string prefix)
+    {
+        var sm = new Raft.Shell.Tests.Node.FileStateMachine(store, commitEvery);
+        var options = Raft.Shell.Tests.Node.CrashMemberOptions.For(dir, peerUrl);
+        await using var node = await Raft.Shell.Node.RaftNode.StartAsync(options, sm);
+        await node.WhenReadyAsync();
+        Console.WriteLine("ready");
+        for (var i = 0; ; i++)
+        {
+            var name = $"{prefix}{i}";
+            await node.ProposeAsync(System.Text.Encoding.UTF8.GetBytes(name));
+            Console.WriteLine($"acked {name}");
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using Raft.Interop.Wire;
 using Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
 
@@ -127,7 +128,8 @@ public static class KvCommandCodec
 
     /// <summary>
     /// Decodes command bytes into a <see cref="PutRequest"/>, <see cref="DeleteRangeRequest"/>,
-    /// <see cref="TxnRequest"/> or <see cref="CompactionRequest"/> (their bytes copied out of
+    /// <see cref="TxnRequest"/>, <see cref="CompactionRequest"/>, <see cref="AlarmRequest"/> or
+    /// <see cref="Auth.AuthCommand"/> (their bytes copied out of
     /// <paramref name="command"/>), or a <see cref="KvError"/> saying why it cannot: malformed
     /// protobuf, another etcd request type, no request, two requests in one command, or a lease or
     /// ignore flag this store does not implement.
@@ -135,11 +137,13 @@ public static class KvCommandCodec
     public static object Decode(ReadOnlyMemory<byte> command)
     {
         Pb.InternalRaftRequest request;
+        if (ProtobufInput.Check(Pb.InternalRaftRequest.Descriptor, command.Span) is { } bad)
+            return KvError.Malformed($"bad protobuf: {bad}");
         try
         {
             request = Pb.InternalRaftRequest.Parser.ParseFrom(command.Span);
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             return KvError.Malformed($"bad protobuf: {ex.Message}");
         }
@@ -148,6 +152,7 @@ public static class KvCommandCodec
         var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1)
             + (request.Compaction is null ? 0 : 1) + (request.Alarm is null ? 0 : 1)
             + (request.LeaseGrant is null ? 0 : 1) + (request.LeaseRevoke is null ? 0 : 1);
+        if (Auth.AuthCommand.From(request, requests) is { } auth) return auth;
         if (requests > 1) return KvError.Malformed("more than one request in one command");
         if (request.Put is { } put) return FromProto(put);
         if (request.DeleteRange is { } delete) return FromProto(delete);

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Raft.Interop.Wire;
 using Raft.Kv.Mvcc;
 using Pb = Raft.Kv.Proto;
 
@@ -21,14 +22,21 @@ public static class KvSnapshotCodec
 {
     private static readonly uint RevisionTag = WireFormat.MakeTag(Pb.KvSnapshot.RevisionFieldNumber, WireFormat.WireType.Varint);
     private static readonly uint KvsTag = WireFormat.MakeTag(Pb.KvSnapshot.KvsFieldNumber, WireFormat.WireType.LengthDelimited);
+    private static readonly uint ConsistentIndexTag = WireFormat.MakeTag(Pb.KvSnapshot.ConsistentIndexFieldNumber, WireFormat.WireType.Varint);
     private static readonly uint LeasesTag = WireFormat.MakeTag(Pb.KvSnapshot.LeasesFieldNumber, WireFormat.WireType.LengthDelimited);
 
-    /// <summary>Serializes the store at <paramref name="revision"/>: its alive pairs in key order, then its leases (id and TTL) in id order.</summary>
-    public static byte[] Encode(long revision, IReadOnlyList<KeyValue> pairs, IReadOnlyList<(long Id, long Ttl)>? leases = null)
+    /// <summary>
+    /// Serializes the store at <paramref name="revision"/>: its alive pairs in key order, the store's
+    /// consistent index then (0: not recorded), and its leases (id and TTL) in id order, in field order
+    /// as the generated code writes.
+    /// </summary>
+    public static byte[] Encode(long revision, IReadOnlyList<KeyValue> pairs, ulong consistentIndex = 0, IReadOnlyList<(long Id, long Ttl)>? leases = null)
     {
         leases ??= [];
         var sizes = new int[pairs.Count];
         long total = revision == 0 ? 0 : CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.RevisionFieldNumber) + CodedOutputStream.ComputeInt64Size(revision);
+        if (consistentIndex != 0)
+            total += CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.ConsistentIndexFieldNumber) + CodedOutputStream.ComputeUInt64Size(consistentIndex);
         var kvsTagSize = CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.KvsFieldNumber);
         for (var i = 0; i < pairs.Count; i++)
         {
@@ -60,6 +68,11 @@ public static class KvSnapshotCodec
             output.WriteTag(KvsTag);
             output.WriteLength(sizes[i]);
             pair.WriteTo(output);
+        }
+        if (consistentIndex != 0)
+        {
+            output.WriteTag(ConsistentIndexTag);
+            output.WriteUInt64(consistentIndex);
         }
         foreach (var l in leaseMessages)
         {
@@ -96,6 +109,8 @@ public static class KvSnapshotCodec
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
     public static (long Revision, IReadOnlyList<KeyValue> Pairs) Decode(ReadOnlyMemory<byte> snapshot, out IReadOnlyList<(long Id, long Ttl)> leases)
     {
+        if (ProtobufInput.Check(Pb.KvSnapshot.Descriptor, snapshot.Span) is { } bad)
+            throw new InvalidDataException($"store snapshot: {bad}");
         var leaseList = new List<(long Id, long Ttl)>();
         leases = leaseList;
         var segment = KvCommandCodec.Segment(snapshot);
@@ -133,11 +148,35 @@ public static class KvSnapshotCodec
                 }
             }
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ProtobufInput.IsMalformed(ex))
         {
             throw new InvalidDataException($"store snapshot: {ex.Message}", ex);
         }
         return (revision, Checked(revision, pairs));
+    }
+
+    /// <summary>
+    /// The consistent index <see cref="Encode"/> recorded (0 when none); the pairs are skipped, not read.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
+    public static ulong ConsistentIndexOf(ReadOnlyMemory<byte> snapshot)
+    {
+        var segment = KvCommandCodec.Segment(snapshot);
+        var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
+        try
+        {
+            uint tag;
+            while ((tag = input.ReadTag()) != 0)
+            {
+                if (tag == ConsistentIndexTag) return input.ReadUInt64();
+                input.SkipLastField();
+            }
+            return 0;
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException($"store snapshot: {ex.Message}", ex);
+        }
     }
 
     // Pairs in strictly increasing key order with counters consistent with the store revision.

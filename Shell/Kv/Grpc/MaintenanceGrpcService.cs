@@ -65,6 +65,7 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
     public override Task<Pb.HashKVResponse> HashKV(Pb.HashKVRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
         try
         {
             var (hash, _, compacted) = c.Store.Store.HashKV(request.Revision);
@@ -83,6 +84,7 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
     public override Task<Pb.HashResponse> Hash(Pb.HashRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
         var (hash, revision, _) = c.Store.Store.HashKV(0);
         return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(revision)), Hash = hash });
     }

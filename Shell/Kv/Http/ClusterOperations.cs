@@ -26,6 +26,7 @@ internal static class ClusterOperations
     /// <summary>MemberAdd: the peer URLs checked as etcd checks them, then the conf change.</summary>
     public static async Task<(Member? Added, IReadOnlyList<Member>? Members, EtcdError? Error)> AddAsync(GatewayContext c, MemberAddRequest request)
     {
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (null, null, denied);
         if (PeerUrlCheck.Normalize(request.PeerUrls) is not { } urls) return (null, null, EtcdError.MemberBadUrls);
         var (added, error) = await c.ClusterAsync(ct => c.Node.AddMemberAsync(urls, request.IsLearner, ct));
         return error is null ? (added, SortedMembers(c.Node), null) : (null, null, error);
@@ -47,6 +48,7 @@ internal static class ClusterOperations
 
     private static async Task<(IReadOnlyList<Member>? Members, EtcdError? Error)> ChangeAsync(GatewayContext c, Func<CancellationToken, Task> change)
     {
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (null, denied);
         var (_, error) = await c.ClusterAsync(async ct =>
         {
             await change(ct);

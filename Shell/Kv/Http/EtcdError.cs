@@ -32,6 +32,9 @@ public sealed record EtcdError(GrpcCode Code, string Message)
     /// <summary>"etcdserver: request timed out".</summary>
     public static EtcdError Timeout { get; } = new(GrpcCode.Unavailable, "etcdserver: request timed out");
 
+    /// <summary>"etcdserver: request timed out, possibly due to previous leader failure": the proposal may still commit.</summary>
+    public static EtcdError TimeoutDueToLeaderFail { get; } = new(GrpcCode.Unavailable, "etcdserver: request timed out, possibly due to previous leader failure");
+
     /// <summary>"etcdserver: not leader".</summary>
     public static EtcdError NotLeader { get; } = new(GrpcCode.FailedPrecondition, "etcdserver: not leader");
 
@@ -48,7 +51,7 @@ public sealed record EtcdError(GrpcCode Code, string Message)
     // etcd's server errors by message, so a node that reports etcd's own text gets etcd's own code.
     private static readonly Dictionary<string, EtcdError> ByMessage = new EtcdError[]
     {
-        EmptyKey, RequestTooLarge, MemberBadUrls, MemberNotFound, NoLeader, Timeout, Stopped, NotLeader,
+        EmptyKey, RequestTooLarge, MemberBadUrls, MemberNotFound, NoLeader, Timeout, TimeoutDueToLeaderFail, Stopped, NotLeader,
         new(GrpcCode.FailedPrecondition, "etcdserver: member ID already exist"),
         new(GrpcCode.FailedPrecondition, "etcdserver: Peer URLs already exists"),
         new(GrpcCode.FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members"),
@@ -57,7 +60,6 @@ public sealed record EtcdError(GrpcCode Code, string Message)
         new(GrpcCode.FailedPrecondition, "etcdserver: too many learner members in cluster"),
         new(GrpcCode.FailedPrecondition, "etcdserver: bad leader transferee"),
         new(GrpcCode.Unavailable, "etcdserver: leader changed"),
-        new(GrpcCode.Unavailable, "etcdserver: request timed out, possibly due to previous leader failure"),
         new(GrpcCode.Unavailable, "etcdserver: request timed out, possibly due to connection lost"),
         new(GrpcCode.Unavailable, "etcdserver: request timed out, waiting for the applied index took too long"),
         new(GrpcCode.Unavailable, "etcdserver: unhealthy cluster"),

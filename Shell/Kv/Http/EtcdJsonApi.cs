@@ -25,7 +25,9 @@ public static class EtcdJsonApi
         ClusterService.Map(endpoints, services);
         MaintenanceService.Map(endpoints, services);
         Lease.LeaseGatewayService.Map(endpoints, services);
+        Auth.AuthGateway.Map(endpoints, services);
         StatusEndpoints.Map(endpoints, services);
+        Watch.WatchGateway.Map(endpoints, services);
         return endpoints;
     }
 }

@@ -378,6 +378,23 @@ public static partial class GatewayJsonReader
     private static string GoQuote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
     // repeated string: jsonpb reads the array as []json.RawMessage, then each element as a string.
+    // Go's decoder replaces invalid UTF-8 in a string with U+FFFD where .NET's GetString throws
+    // (found by fuzzing a member-add body); an escaped string is unescaped first, as Go does.
+    private static string GoString(ref Utf8JsonReader r)
+    {
+        var raw = r.HasValueSequence ? r.ValueSequence.ToArray() : r.ValueSpan.ToArray();
+        if (!r.ValueIsEscaped) return Encoding.UTF8.GetString(raw);
+        try
+        {
+            return r.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // Escapes and invalid UTF-8 together: kept escaped, which no URL check accepts.
+            return Encoding.UTF8.GetString(raw);
+        }
+    }
+
     private static EtcdError? Strings(Fields f, int field, List<string> into)
     {
         if (f[field] is not { } at) return null;
@@ -389,7 +406,7 @@ public static partial class GatewayJsonReader
             switch (r.TokenType)
             {
                 case JsonTokenType.String:
-                    into.Add(r.GetString()!);
+                    into.Add(GoString(ref r));
                     break;
                 case JsonTokenType.Null:
                     into.Add("");

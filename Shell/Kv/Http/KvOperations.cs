@@ -1,3 +1,4 @@
+using Raft.Kv.Auth;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
 
@@ -13,7 +14,7 @@ internal static class KvOperations
     /// <summary>Range: request check, the linearizable barrier (or the start-up replay wait), the local read.</summary>
     public static async Task<(RangeResponse? Response, EtcdError? Error)> RangeAsync(GatewayContext c, RangeRequest request)
     {
-        var error = request.Check() is { } invalid ? EtcdError.From(invalid) : null;
+        var error = request.Check() is { } invalid ? EtcdError.From(invalid) : AuthChecker.CheckKv(c.Store.Auth, c.Http, request);
         if (error is null && !request.Serializable) (_, error) = await c.BarrierAsync();
         // A restarted member replays its committed log while it already serves: a local read before
         // the replay is done would answer an older revision than the member answered before.
@@ -34,25 +35,27 @@ internal static class KvOperations
 
     /// <summary>Put: request check, then proposed through raft and answered once applied here.</summary>
     public static Task<(PutResponse? Response, EtcdError? Error)> PutAsync(GatewayContext c, PutRequest request) =>
-        request.Check() is { } invalid
-            ? Task.FromResult<(PutResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
-            : ProposeAsync<PutResponse>(c, KvCommandCodec.Encode(request));
+        CheckThenProposeAsync<PutResponse>(c, request, request.Check(), () => KvCommandCodec.Encode(request));
 
     /// <summary>DeleteRange: request check, then proposed through raft and answered once applied here.</summary>
     public static Task<(DeleteRangeResponse? Response, EtcdError? Error)> DeleteRangeAsync(GatewayContext c, DeleteRangeRequest request) =>
-        request.Check() is { } invalid
-            ? Task.FromResult<(DeleteRangeResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
-            : ProposeAsync<DeleteRangeResponse>(c, KvCommandCodec.Encode(request));
+        CheckThenProposeAsync<DeleteRangeResponse>(c, request, request.Check(), () => KvCommandCodec.Encode(request));
 
     /// <summary>Txn: request check, then proposed through raft and answered once applied here.</summary>
     public static Task<(TxnResponse? Response, EtcdError? Error)> TxnAsync(GatewayContext c, TxnRequest request) =>
-        request.Check() is { } invalid
-            ? Task.FromResult<(TxnResponse?, EtcdError?)>((null, EtcdError.From(invalid)))
-            : ProposeAsync<TxnResponse>(c, KvCommandCodec.Encode(request));
+        CheckThenProposeAsync<TxnResponse>(c, request, request.Check(), () => KvCommandCodec.Encode(request));
 
     /// <summary>Compact: proposed through raft and answered once applied here.</summary>
     public static Task<(CompactionResponse? Response, EtcdError? Error)> CompactAsync(GatewayContext c, CompactionRequest request) =>
-        ProposeAsync<CompactionResponse>(c, KvCommandCodec.Encode(request));
+        AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied
+            ? Task.FromResult<(CompactionResponse?, EtcdError?)>((null, denied))
+            : ProposeAsync<CompactionResponse>(c, KvCommandCodec.Encode(request));
+
+    // A write: the request's own check, then the caller's permissions, then Raft.
+    private static Task<(T? Response, EtcdError? Error)> CheckThenProposeAsync<T>(GatewayContext c, IKvRequest request, KvError? invalid, Func<byte[]> encode) where T : class =>
+        (invalid is not null ? EtcdError.From(invalid) : AuthChecker.CheckKv(c.Store.Auth, c.Http, request)) is { } error
+            ? Task.FromResult<(T?, EtcdError?)>((null, error))
+            : ProposeAsync<T>(c, encode());
 
     /// <summary>Proposes a command and returns the applied result, once the node has applied it.</summary>
     private static async Task<(T? Response, EtcdError? Error)> ProposeAsync<T>(GatewayContext c, byte[] command) where T : class

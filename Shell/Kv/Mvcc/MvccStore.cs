@@ -21,7 +21,7 @@ namespace Raft.Kv.Mvcc;
 /// with the applied index (<see cref="ConsistentIndex"/>, Meta bucket) in the same batch. Until it
 /// commits, readers find the changes in a buffer of uncommitted pairs (etcd's read buffer).</para>
 /// </remarks>
-public sealed class MvccStore : IDisposable
+public sealed partial class MvccStore : IDisposable
 {
     internal static readonly byte[] ConsistentIndexKey = "consistent_index"u8.ToArray();
     internal static readonly byte[] ScheduledCompactKey = "scheduledCompactRev"u8.ToArray();
@@ -348,6 +348,9 @@ public sealed class MvccStore : IDisposable
     // ---- used by the transactions ----
 
     internal TreeIndex Index => _index;
+
+    /// <summary>The backend, for a checkpoint of it.</summary>
+    internal IKvBackend Backend => _backend;
 
     /// <summary>The index, for tests that break it on purpose.</summary>
     internal TreeIndex IndexForTests => _index;

@@ -42,6 +42,20 @@ public interface IPeerTransport
     /// </summary>
     void SendSnapshot(Message message);
 
+    /// <summary>
+    /// Sends a MsgSnap of a persistent state machine: the snapshot's data holds the membership
+    /// only, and <paramref name="checkpoint"/> streams after it on the same connection. The
+    /// receiver writes the checkpoint to its data directory (fsynced) before its raft gets the
+    /// message. The transport disposes the checkpoint once sent or failed; the outcome comes back
+    /// through the node's ReportSnapshot. A transport without streamed checkpoints throws
+    /// <see cref="NotSupportedException"/>.
+    /// </summary>
+    void SendSnapshot(Message message, Raft.Interop.IStateCheckpoint checkpoint)
+    {
+        checkpoint.Dispose();
+        throw new NotSupportedException($"{GetType().Name} cannot stream a state machine's checkpoint");
+    }
+
     /// <summary>Starts talking to a member (idempotent).</summary>
     void AddPeer(ulong id, IReadOnlyList<string> peerUrls);
 
@@ -73,6 +87,8 @@ public sealed class NoPeerTransport : IPeerTransport
     public void Send(IReadOnlyList<Message> messages) { }
     /// <inheritdoc/>
     public void SendSnapshot(Message message) { }
+    /// <inheritdoc/>
+    public void SendSnapshot(Message message, Raft.Interop.IStateCheckpoint checkpoint) => checkpoint.Dispose();
     /// <inheritdoc/>
     public void AddPeer(ulong id, IReadOnlyList<string> peerUrls) { }
     /// <inheritdoc/>

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Raft.Shell.Transport.Tls;
 
 namespace Raft.Shell.Transport;
 
@@ -47,10 +48,27 @@ internal sealed class InboundConnection
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, abort.Token);
         var token = linked.Token;
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
         // Disposing the socket is what unblocks a pending read on cancellation.
         await using var unblock = token.Register(socket.Dispose).ConfigureAwait(false);
+        if (ctx.Tls is { } tls)
+        {
+            using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+            handshakeTimeout.CancelAfter(ctx.Options.HandshakeTimeout);
+            try
+            {
+                stream = await tls.AcceptAsync(stream, handshakeTimeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TlsHandshakeException or OperationCanceledException)
+            {
+                if (!token.IsCancellationRequested)
+                    ctx.Log.TlsRejected(RemoteAddress, ctx.LocalId, ex is TlsHandshakeException ? ex.Message : $"no TLS handshake within {ctx.Options.HandshakeTimeout.TotalMilliseconds} ms");
+                await stream.DisposeAsync().ConfigureAwait(false);
+                abort.Dispose();
+                return;
+            }
+        }
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
         var sender = "unknown";
         try
         {

@@ -7,7 +7,7 @@ namespace Raft.Shell.Transport;
 internal static class MembersResponder
 {
     /// <summary>The membership answer: a 4-byte big-endian length, then the source's bytes.</summary>
-    public static async Task WriteAsync(TransportContext ctx, NetworkStream stream, CancellationToken token)
+    public static async Task WriteAsync(TransportContext ctx, Stream stream, CancellationToken token)
     {
         var body = ((IMembershipSource)ctx.Raft).MembershipJson();
         var framed = new byte[4 + body.Length];

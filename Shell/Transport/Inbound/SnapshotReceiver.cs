@@ -11,13 +11,15 @@ namespace Raft.Shell.Transport;
 /// <summary>
 /// A snapshot connection (etcd's snapshot handler): reads the MsgSnap frame, then the payload into
 /// one array, and only then hands the message to raft (with the payload as its Snapshot.Data); the
-/// one-byte answer tells the sender the outcome.
+/// one-byte answer tells the sender the outcome. A persistent state machine's checkpoint (chunked,
+/// see <see cref="CheckpointChunks"/>) goes to a file in the data directory instead, fsynced
+/// before raft gets the message.
 /// </summary>
 internal sealed class SnapshotReceiver(TransportContext ctx, string remoteAddress, ulong sender)
 {
     private readonly string senderId = TransportLog.Id(sender);
 
-    public async Task RunAsync(PipeReader reader, NetworkStream stream, CancellationToken token)
+    public async Task RunAsync(PipeReader reader, Stream stream, CancellationToken token)
     {
         var started = Stopwatch.GetTimestamp();
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -98,6 +100,8 @@ internal sealed class SnapshotReceiver(TransportContext ctx, string remoteAddres
             lengthResult.Buffer.Slice(0, MessageFrames.PayloadLengthSize).CopyTo(prefix);
             reader.AdvanceTo(lengthResult.Buffer.GetPosition(MessageFrames.PayloadLengthSize));
             var size = BinaryPrimitives.ReadUInt64BigEndian(prefix);
+            if (size == CheckpointChunks.StreamedMarker)
+                return await ReceiveCheckpointAsync(m, reader, idle).ConfigureAwait(false);
             if (size > (ulong)ctx.Options.MaxSnapshotSize)
                 return (null, $"snapshot payload of {size} bytes exceeds the limit of {ctx.Options.MaxSnapshotSize} bytes");
 
@@ -123,6 +127,23 @@ internal sealed class SnapshotReceiver(TransportContext ctx, string remoteAddres
         {
             return (null, $"no data for {ctx.Options.ReadTimeout.TotalMilliseconds} ms");
         }
+    }
+
+    /// <summary>
+    /// A persistent state machine's checkpoint after the MsgSnap (whose data, the membership, came
+    /// in the frame): onto disk, fsynced, before raft gets the message.
+    /// </summary>
+    private async Task<(Message? Message, string? Error)> ReceiveCheckpointAsync(Message m, PipeReader reader, CancellationTokenSource idle)
+    {
+        if (ctx.Options.CheckpointDataDir is not { } dataDir)
+            return (null, "a streamed checkpoint arrived, but this member keeps no checkpoints (no data directory configured)");
+        var index = m.Snapshot.Metadata.Index;
+        ctx.Log.SnapshotReceiving(ctx.LocalId, senderId, index, -1);
+        var path = Storage.NodeStorage.CheckpointPath(dataDir, index);
+        var (bytes, error) = await CheckpointChunks.ReceiveToFileAsync(reader, path, ctx.Options.MaxCheckpointSize, idle, ctx.Options.ReadTimeout)
+            .ConfigureAwait(false);
+        ctx.Metrics.ReceivedBytes.Add(bytes + MessageFrames.PayloadLengthSize, TransportMetrics.From(senderId));
+        return error is null ? (m, null) : (null, error);
     }
 
     private static Message WithData(Message m, byte[] data) =>

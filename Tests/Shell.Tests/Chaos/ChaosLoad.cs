@@ -15,7 +15,7 @@ namespace Raft.Shell.Tests.Chaos;
 /// </summary>
 internal sealed class ChaosLoad
 {
-    private readonly IReadOnlyList<ChaosMember> _members;
+    private readonly Func<IReadOnlyList<ChaosMember>> _members;
     private readonly int _seed;
     private readonly Action<string> _log;
     private readonly ConcurrentBag<long> _writeTimes = [];
@@ -28,6 +28,19 @@ internal sealed class ChaosLoad
     /// <param name="seed">Each client's choices derive from it.</param>
     /// <param name="log">Where a revision going back is reported.</param>
     public ChaosLoad(IReadOnlyList<ChaosMember> members, string prefix, int keyCount, int seed, Action<string> log)
+        : this(() => members, prefix, keyCount, seed, log)
+    {
+    }
+
+    /// <param name="members">
+    /// The current members, read at every request, final read and ledger check, so that the load
+    /// follows membership changes made while it runs.
+    /// </param>
+    /// <param name="prefix">Before every key, so that a run on a cluster that served others starts from absent keys.</param>
+    /// <param name="keyCount">Keys put, deleted and read.</param>
+    /// <param name="seed">Each client's choices derive from it.</param>
+    /// <param name="log">Where a revision going back is reported.</param>
+    public ChaosLoad(Func<IReadOnlyList<ChaosMember>> members, string prefix, int keyCount, int seed, Action<string> log)
     {
         _members = members;
         Prefix = prefix;
@@ -89,7 +102,7 @@ internal sealed class ChaosLoad
         var maxRevision = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var seq = 0; !stop.IsCancellationRequested; seq++)
         {
-            var serving = _members.Where(m => m.IsServing).ToArray();
+            var serving = _members().Where(m => m.IsServing).ToArray();
             if (serving.Length == 0)
             {
                 await Task.Delay(50);
@@ -166,6 +179,9 @@ internal sealed class ChaosLoad
         maxRevision[member.Name] = Math.Max(max, rev);
     }
 
+    private static bool IsNoLeader(Reply? reply) =>
+        reply is { Status: 503 } r && r.Body.Contains("\"etcdserver: no leader\"", StringComparison.Ordinal);
+
     private bool EndWrite(PendingOperation<KvInput, KvOutput> pending, Delivery d, Reply? reply)
     {
         if (reply is { Ok: true })
@@ -174,8 +190,11 @@ internal sealed class ChaosLoad
             _writeTimes.Add(History.Now);
             return true;
         }
-        // Refused connections never reached a member; anything else may still be applied.
-        if (d == Delivery.NotSent) pending.Discard();
+        // Refused connections never reached a member, and "no leader" is the node's answer for a
+        // proposal that never left its runner (a timed-out proposal that raft took answers
+        // "request timed out ..."): both are definite failures, so the checker holds the node to
+        // them. Anything else may still be applied.
+        if (d == Delivery.NotSent || IsNoLeader(reply)) pending.Discard();
         else pending.CompleteUnknown(KvOutput.Unknown);
         return false;
     }
@@ -206,7 +225,8 @@ internal sealed class ChaosLoad
         {
             await Wait.UntilAsync($"a final read of {key}", TimeSpan.FromSeconds(30), async () =>
             {
-                var m = _members[i++ % _members.Count];
+                var members = _members();
+                var m = members[i++ % members.Count];
                 var pending = History.Begin(client, KvInput.Get(key));
                 var (_, reply) = await http.GetAsync(m.ClientUrl, key, serializable: false);
                 if (reply is not { Ok: true })
@@ -224,7 +244,7 @@ internal sealed class ChaosLoad
     public async Task<List<string>> LostWritesAsync(Func<string> diagnostics)
     {
         var lost = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var m in _members)
+        foreach (var m in _members())
         {
             var present = await Wait.ForAsync($"a linearizable read of the ledger on {m.Name}", TimeSpan.FromSeconds(30),
                 () => m.Client.PrefixAsync(Prefix + "ledger/"), diagnostics);
@@ -235,10 +255,11 @@ internal sealed class ChaosLoad
     }
 
     /// <summary>
-    /// Writes the history, a report, a log and every member's output under
-    /// <c>TestResults/chaos-&lt;name&gt;/</c> (see <see cref="ChaosRun.ResultsRoot"/>); returns the directory.
+    /// Writes the history, a report, a log and the output of <paramref name="logsOf"/> (by default
+    /// the current members) under <c>TestResults/chaos-&lt;name&gt;/</c> (see
+    /// <see cref="ChaosRun.ResultsRoot"/>); returns the directory.
     /// </summary>
-    public string WriteArtifacts(string name, string report, string? runLog)
+    public string WriteArtifacts(string name, string report, string? runLog, IEnumerable<ChaosMember>? logsOf = null)
     {
         var dir = Path.Combine(ChaosRun.ResultsRoot(), $"chaos-{name}");
         Directory.CreateDirectory(dir);
@@ -250,7 +271,7 @@ internal sealed class ChaosLoad
         File.WriteAllText(Path.Combine(dir, "report.txt"), report);
         if (runLog is not null)
             File.WriteAllText(Path.Combine(dir, "run.log"), runLog);
-        foreach (var m in _members)
+        foreach (var m in logsOf ?? _members())
             File.WriteAllText(Path.Combine(dir, $"{m.Name}.log"), m.Output);
         return dir;
     }

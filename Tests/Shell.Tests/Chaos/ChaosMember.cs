@@ -3,25 +3,26 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.RegularExpressions;
 using Raft.Shell.Tests.EndToEnd;
 
 namespace Raft.Shell.Tests.Chaos;
 
 /// <summary>
-/// One <c>raft serve</c> member on its own loopback address (127.0.1.<i>n</i> unless RAFT_CHAOS_NET says otherwise) for both its client
+/// One member (<c>raft serve</c> or etcd, see <see cref="MemberFlavour"/>) on its own loopback address (127.0.1.<i>n</i> unless RAFT_CHAOS_NET says otherwise) for both its client
 /// and peer URLs, with free ports on that address, so that iptables rules between two addresses cut
 /// exactly the traffic between two members. It can be killed (SIGKILL), paused (SIGSTOP), resumed
 /// (SIGCONT) and restarted on the same address, ports and data.
 /// </summary>
-internal sealed partial class ChaosMember : IDisposable
+internal sealed class ChaosMember : IDisposable
 {
     private const int SigStop = 19;
     private const int SigCont = 18;
     private readonly StringBuilder _earlierOutput = new();
 
-    public ChaosMember(int index, string dataDir, string token)
+    public ChaosMember(int index, string dataDir, string token, MemberFlavour? flavour = null)
     {
+        Flavour = flavour ?? MemberFlavour.Raft;
+        Index = index;
         Name = $"m{index}";
         Address = ChaosNet.Address(index);
         DataDir = dataDir;
@@ -30,6 +31,12 @@ internal sealed partial class ChaosMember : IDisposable
         PeerUrl = $"http://{Address}:{FreePort(Address)}";
         Client = new GatewayClient(ClientUrl, TimeSpan.FromSeconds(2));
     }
+
+    /// <summary>The program the member runs.</summary>
+    public MemberFlavour Flavour { get; }
+
+    /// <summary>The member's number, 1 for m1.</summary>
+    public int Index { get; }
 
     public string Name { get; }
     public string Address { get; }
@@ -43,10 +50,13 @@ internal sealed partial class ChaosMember : IDisposable
 
     public string InitialCluster { get; set; } = "";
 
+    /// <summary><c>--initial-cluster-state</c>: "new" for the first members, "existing" for one added later.</summary>
+    public string InitialClusterState { get; set; } = "new";
+
     /// <summary>Further flags (snapshot count ...).</summary>
     public List<string> Flags { get; } = [];
 
-    /// <summary>Environment of the process (RAFT_FAILPOINTS_HTTP ...).</summary>
+    /// <summary>Environment of the next process (RAFT_FAILPOINTS_HTTP, RAFT_FAILPOINTS ...).</summary>
     public Dictionary<string, string> Environment { get; } = new();
 
     public RaftProcess? Process { get; private set; }
@@ -88,15 +98,6 @@ internal sealed partial class ChaosMember : IDisposable
         }
     }
 
-    private IEnumerable<string> Args() =>
-    [
-        "serve", "--name", Name, "--data-dir", DataDir,
-        "--listen-client-urls", ClientUrl, "--advertise-client-urls", ClientUrl,
-        "--listen-peer-urls", PeerUrl, "--initial-advertise-peer-urls", PeerUrl,
-        "--initial-cluster", InitialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", Token,
-        .. Flags,
-    ];
-
     /// <summary>Starts a process (the previous one must be gone) without waiting for it.</summary>
     public void Launch()
     {
@@ -106,7 +107,7 @@ internal sealed partial class ChaosMember : IDisposable
             lock (_earlierOutput) _earlierOutput.Append(old.Output).AppendLine($"==== {Name}: restarted ====");
         IsPaused = false;
         Lives++;
-        Process = RaftProcess.Start(Args(), Environment);
+        Process = Flavour.Start(this);
         old?.Dispose();
     }
 
@@ -114,8 +115,8 @@ internal sealed partial class ChaosMember : IDisposable
     public async Task WaitStartedAsync(TimeSpan timeout)
     {
         var p = Process ?? throw new InvalidOperationException("not launched");
-        Assert.True(await p.WaitForOutputAsync($"{Name}: member ", timeout), $"{Name} did not start:\n{ProcessCluster.Tail(Output, 40)}");
-        var m = StartLine().Match(p.Output);
+        Assert.True(await p.WaitForOutputAsync(Flavour.ReadyText(this), timeout), $"{Name} did not start:\n{ProcessCluster.Tail(Output, 40)}");
+        var m = Flavour.IdPattern.Match(p.Output);
         Assert.True(m.Success, $"{Name}: no start line in\n{p.Output}");
         Id = ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
     }
@@ -153,9 +154,6 @@ internal sealed partial class ChaosMember : IDisposable
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
-
-    [GeneratedRegex(@": member ([0-9a-f]+) of cluster ([0-9a-f]+);")]
-    private static partial Regex StartLine();
 
     public override string ToString() => $"{Name} ({Address})";
 

@@ -17,11 +17,11 @@ internal sealed record ChaosFigures(
     IReadOnlyDictionary<FaultKind, double[]> ElectionMs);
 
 /// <summary>
-/// One chaos run: a cluster of <c>raft serve</c> processes on 127.0.1.x, concurrent clients on
+/// One chaos run: a cluster of <c>raft serve</c> (or etcd) processes on 127.0.1.x, concurrent clients on
 /// random members recording a history, a seeded schedule of faults, then healing, final reads and
 /// the linearizability check. Every process is killed and every iptables rule removed on dispose.
 /// </summary>
-internal sealed class ChaosRun : IDisposable
+internal sealed partial class ChaosRun : IDisposable
 {
     private static readonly TimeSpan Election = ProcessCluster.ElectionTimeout;
     private const int KeyCount = 8;
@@ -33,23 +33,44 @@ internal sealed class ChaosRun : IDisposable
     private readonly StringBuilder _log = new();
     private readonly Firewall? _firewall;
     private bool _artifactsWritten;
+    private readonly string _token;
+    private volatile ChaosMember[] _members = [];
 
-    public ChaosRun(int size, int seed, string label, bool partitions, ITestOutputHelper output)
+    public ChaosRun(int size, int seed, string label, bool partitions, ITestOutputHelper output, MemberFlavour? flavour = null)
     {
         Assert.InRange(size, 3, 9);
+        Flavour = flavour ?? MemberFlavour.Raft;
+        Flavour.CheckInstalled();
         Seed = seed;
+        Size = size;
         Label = label;
         _output = output;
         var token = "chaos-" + Guid.NewGuid().ToString("N")[..8];
+        _token = token;
         for (var i = 1; i <= size; i++)
-            Members.Add(new ChaosMember(i, _dir.Sub($"m{i}"), token));
+            Join(new ChaosMember(i, _dir.Sub($"m{i}"), token, Flavour));
         var initial = string.Join(",", Members.Select(m => $"{m.Name}={m.PeerUrl}"));
         foreach (var m in Members)
             m.InitialCluster = initial;
         _firewall = partitions ? new Firewall() : null;
+        foreach (var m in Members)
+            GiveDialerAddress(m);
+    }
+
+    /// <summary>A member whose program dials from no address of its own gets its address from the firewall (see <see cref="Firewall.SourceFrom"/>).</summary>
+    private void GiveDialerAddress(ChaosMember m)
+    {
+        if (_firewall is not null && Flavour.Uid(m) is { } uid)
+            _firewall.SourceFrom(uid, m.Address);
     }
 
     public int Seed { get; }
+
+    /// <summary>The program every member runs.</summary>
+    public MemberFlavour Flavour { get; }
+
+    /// <summary>How many members the run starts with (membership changes come back to it).</summary>
+    public int Size { get; }
 
     /// <summary>
     /// A deliberately broken client: its "linearizable" gets are sent as serializable reads (answered
@@ -58,9 +79,15 @@ internal sealed class ChaosRun : IDisposable
     /// </summary>
     public bool BrokenReads { get; init; }
     public string Label { get; }
-    public List<ChaosMember> Members { get; } = [];
 
-    private ChaosLoad Load => _load ??= new ChaosLoad(Members, "", KeyCount, Seed, Log) { BrokenReads = BrokenReads };
+    /// <summary>
+    /// The current members, as one array replaced whole on every change (clients read it while the
+    /// membership nemesis adds and removes members).
+    /// </summary>
+    public IReadOnlyList<ChaosMember> Members => _members;
+
+    // The clients, final reads and ledger checks read the members list at each use, so they follow membership changes.
+    private ChaosLoad Load => _load ??= new ChaosLoad(() => Members, "", KeyCount, Seed, Log) { BrokenReads = BrokenReads };
     private HistoryRecorder<KvInput, KvOutput> History => Load.History;
 
     private void Log(string line)
@@ -78,10 +105,13 @@ internal sealed class ChaosRun : IDisposable
     }
 
     /// <summary>Runs the schedule under load, heals, checks; throws (after writing the artifacts) on any failure.</summary>
-    public async Task<ChaosFigures> RunAsync(IReadOnlyList<FaultKind> kinds, TimeSpan duration, int clients)
+    public Task<ChaosFigures> RunAsync(IReadOnlyList<FaultKind> kinds, TimeSpan duration, int clients) =>
+        RunAsync(Nemesis.Schedule(Seed, kinds, duration, Election), clients);
+
+    /// <summary>Runs the given schedule under load, heals, checks; throws (after writing the artifacts) on any failure.</summary>
+    public async Task<ChaosFigures> RunAsync(IReadOnlyList<FaultStep> schedule, int clients)
     {
-        Log($"chaos run '{Label}': {Members.Count} members, {clients} clients, {KeyCount} keys, seed {Seed} ({TestSeed.Variable}={Seed} replays it)");
-        var schedule = Nemesis.Schedule(Seed, kinds, duration, Election);
+        Log($"chaos run '{Label}' of {Flavour.Version}: {Members.Count} members, {clients} clients, {KeyCount} keys, seed {Seed} ({TestSeed.Variable}={Seed} replays it)");
         Log("schedule: " + string.Join(", ", schedule));
         try
         {
@@ -103,6 +133,7 @@ internal sealed class ChaosRun : IDisposable
             await Load.FinalReadsAsync(clients, Diagnostics);
             var lost = await Load.LostWritesAsync(Diagnostics);
             Log($"ledger: {Load.Ledger.Count} acknowledged unique puts, {lost.Count} lost");
+            await SameDataEverywhereAsync();
 
             var ops = History.Operations;
             var result = LinearizabilityChecker.Check(KvModel.Instance, ops,
@@ -110,6 +141,8 @@ internal sealed class ChaosRun : IDisposable
             var figures = Figures(result, lost.Count, clientsEnd);
             Log(result.Describe().TrimEnd());
             Log(Summary(figures));
+            if (!BrokenReads)
+                Log($"figures saved to {RunFigures.Save(ResultsRoot(), Label, Flavour, Seed, Size, figures, schedule: schedule)}");
             if (!result.IsLinearizable || lost.Count > 0 || !Load.RevisionRegressions.IsEmpty)
             {
                 var why = new StringBuilder();
@@ -120,6 +153,8 @@ internal sealed class ChaosRun : IDisposable
                 _artifactsWritten = true;
                 Assert.Fail($"chaos run '{Label}' failed, seed {Seed} ({TestSeed.Variable}={Seed} replays it); history and logs in {dir}\n{why}");
             }
+            if (Environment.GetEnvironmentVariable("RAFT_CHAOS_KEEP") == "1")
+                Log("history and logs kept (RAFT_CHAOS_KEEP=1) in " + WriteArtifacts("passed\n", ops));
             return figures;
         }
         catch (Exception ex) when (!_artifactsWritten)
@@ -133,6 +168,11 @@ internal sealed class ChaosRun : IDisposable
     private async Task InjectAsync(FaultStep step)
     {
         var leader = await FindLeaderAsync(TimeSpan.FromSeconds(30));
+        if (IsProcessNemesis(step.Kind))
+        {
+            await InjectProcessFaultAsync(step, leader);
+            return;
+        }
         var n = Members.Count;
         var shuffled = Nemesis.Shuffle(Members, step.Pick);
         var t0 = History.Now;
@@ -247,6 +287,7 @@ internal sealed class ChaosRun : IDisposable
     private async Task HealAllAsync()
     {
         _firewall?.Heal();
+        await PromoteLearnersAsync();
         await ChaosMember.HealAllAsync(Members);
         Log("all healed");
     }
@@ -286,10 +327,10 @@ internal sealed class ChaosRun : IDisposable
         string Kinds<T>(IReadOnlyDictionary<FaultKind, T> d, Func<T, string> show) =>
             string.Join(", ", d.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {show(kv.Value)}"));
         return string.Create(ic,
-            $"chaos summary '{Label}': seed {Seed}, {Members.Count} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
+            $"chaos summary '{Label}' ({Flavour}): seed {Seed}, {Size} members; operations checked {f.OperationsChecked} ({f.UnknownOutcomes} with unknown outcome); " +
             $"acknowledged writes {f.AcknowledgedWrites}, lost {f.AcknowledgedWritesLost}; revision regressions {f.RevisionRegressions}; " +
             $"faults: {Kinds(f.Faults, n => n.ToString(ic))}; longest window without a successful write: {Kinds(f.LongestWriteGapMs, ms => ms.ToString("0", ic) + " ms")}; " +
-            $"election after the leader's fault (median/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");
+            $"election after the leader's fault (median/p99/max): {Kinds(f.ElectionMs, a => $"{Median(a).ToString("0", ic)}/{RunFigures.Percentile(a, 0.99).ToString("0", ic)}/{a.Max().ToString("0", ic)} ms")}");
     }
 
     public static double Median(double[] sorted) =>
@@ -319,12 +360,13 @@ internal sealed class ChaosRun : IDisposable
             return "(none: a deliberately broken run)";
         string log;
         lock (_log) log = _log.ToString();
-        return Load.WriteArtifacts($"{Seed}-{Label}", report, log);
+        // Removed members' logs too: a removal is where a membership run most likely went wrong.
+        return Load.WriteArtifacts($"{Seed}-{Label}-{Flavour.Name}", report, log, EveryMember);
     }
 
     public void Dispose()
     {
-        foreach (var m in Members)
+        foreach (var m in EveryMember)
             m.Dispose();
         _firewall?.Dispose();
         _dir.Dispose();

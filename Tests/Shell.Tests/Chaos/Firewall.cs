@@ -4,10 +4,16 @@ namespace Raft.Shell.Tests.Chaos;
 
 /// <summary>
 /// Real network partitions between members on their own loopback addresses: DROP rules in an
-/// iptables chain of the test's own, jumped to from OUTPUT (loopback traffic passes OUTPUT once).
-/// The chain is created at construction (a stale one from a crashed run is removed first) and
-/// flushed and deleted on dispose and at the test host's exit, so no rule outlives the test.
-/// Rules only ever name the test's own addresses (ChaosNet.Prefix, 127.0.1.x by default).
+/// iptables chain of the test's own, jumped to from OUTPUT and INPUT (loopback traffic passes
+/// each once). The chain is created at construction (a stale one from a crashed run is removed
+/// first) and flushed and deleted on dispose and at the test host's exit, so no rule outlives the
+/// test. Rules only ever name the test's own addresses (ChaosNet.Prefix, 127.0.1.x by default).
+/// <para>
+/// A program that dials its peers without binding its own address (etcd does: its connections
+/// leave from 127.0.0.1) is given its address by <see cref="SourceFrom"/>: a SNAT rule in the nat
+/// table's chain of the same name rewrites the source of the connections its uid opens. The
+/// rewrite happens after OUTPUT, so such a connection's packets meet the DROP rules in INPUT.
+/// </para>
 /// </summary>
 internal sealed class Firewall : IDisposable
 {
@@ -18,6 +24,7 @@ internal sealed class Firewall : IDisposable
     private static Firewall? _current;
     private readonly HashSet<(string, string)> _blocked = [];
     private bool _disposed;
+    private bool _natChain;
 
     static Firewall()
     {
@@ -34,6 +41,7 @@ internal sealed class Firewall : IDisposable
             RemoveChain();
             Run($"-N {Chain}");
             Run($"-I OUTPUT -j {Chain}");
+            Run($"-I INPUT -j {Chain}");
             _current = this;
         }
     }
@@ -58,6 +66,25 @@ internal sealed class Firewall : IDisposable
         }
     }
 
+    /// <summary>
+    /// Connections opened by processes of <paramref name="uid"/> to the test's addresses leave from
+    /// <paramref name="address"/>, as if the program had bound it.
+    /// </summary>
+    public void SourceFrom(uint uid, string address)
+    {
+        Assert.StartsWith(ChaosNet.Prefix + ".", address);
+        lock (Gate)
+        {
+            if (!_natChain)
+            {
+                Run($"-t nat -N {Chain}");
+                Run($"-t nat -I POSTROUTING -j {Chain}");
+                _natChain = true;
+            }
+            Run($"-t nat -A {Chain} -d {ChaosNet.Prefix}.0/24 -m owner --uid-owner {uid} -j SNAT --to-source {address}");
+        }
+    }
+
     /// <summary>Cuts every pair across the two sides.</summary>
     public void Split(IEnumerable<string> sideA, IEnumerable<string> sideB)
     {
@@ -78,17 +105,22 @@ internal sealed class Firewall : IDisposable
     }
 
     /// <summary>The chain's rules as iptables lists them, for diagnostics and the cleanup test.</summary>
-    public static string List() => Run($"-S {Chain}", check: false).Output;
+    public static string List() => Run($"-S {Chain}", check: false).Output + Run($"-t nat -S {Chain}", check: false).Output;
 
-    /// <summary>Whether the chain exists (it must not once a test has ended).</summary>
-    public static bool ChainExists() => Run($"-S {Chain}", check: false).Code == 0;
+    /// <summary>Whether the chain (or its nat twin) exists (neither may once a test has ended).</summary>
+    public static bool ChainExists() =>
+        Run($"-S {Chain}", check: false).Code == 0 || Run($"-t nat -S {Chain}", check: false).Code == 0;
 
     private static void RemoveChain()
     {
-        // Every jump to the chain (there may be more than one after a crash), then the chain itself.
+        // Every jump to the chains (there may be more than one after a crash), then the chains.
         while (Run($"-D OUTPUT -j {Chain}", check: false).Code == 0) { }
+        while (Run($"-D INPUT -j {Chain}", check: false).Code == 0) { }
         Run($"-F {Chain}", check: false);
         Run($"-X {Chain}", check: false);
+        while (Run($"-t nat -D POSTROUTING -j {Chain}", check: false).Code == 0) { }
+        Run($"-t nat -F {Chain}", check: false);
+        Run($"-t nat -X {Chain}", check: false);
     }
 
     public void Dispose()
@@ -98,6 +130,7 @@ internal sealed class Firewall : IDisposable
             if (_disposed) return;
             _disposed = true;
             RemoveChain();
+            _natChain = false;
             _blocked.Clear();
             if (_current == this) _current = null;
         }

@@ -119,6 +119,18 @@ public class ServeCommandTests
         string[] noFlag = [nameof(Raft.Shell.Node.RaftNodeOptions.HealthIntervalMs), nameof(Raft.Shell.Node.RaftNodeOptions.Failpoints)];
         foreach (var p in typeof(Raft.Shell.Node.RaftNodeOptions).GetProperties().Where(p => p.CanWrite))
         {
+            if (p.PropertyType == typeof(Raft.Shell.Transport.Tls.TlsOptions))
+            {
+                // A group of flags: each setting but the certificate objects (and allowed names, peers only) has one.
+                string[] objects = ["Certificate", "TrustedCertificates", .. p.Name == "ClientTls" ? new[] { "AllowedCn", "AllowedHostname" } : []];
+                foreach (var t in typeof(Raft.Shell.Transport.Tls.TlsOptions).GetProperties().Where(t => t.CanWrite))
+                {
+                    var key = $"{p.Name}:{t.Name}";
+                    if (objects.Contains(t.Name)) Assert.Equal($"Raft:{key}", ServeCommand.FlagOf(key));
+                    else Assert.Contains(ServeCommand.FlagOf(key), flags);
+                }
+                continue;
+            }
             var name = ServeCommand.FlagOf(p.Name);
             if (noFlag.Contains(p.Name))
                 Assert.Equal($"Raft:{p.Name}", name);

@@ -27,7 +27,10 @@ internal sealed class GatewayClient : IDisposable
 {
     private readonly HttpClient _http;
 
-    public GatewayClient(string baseUrl, TimeSpan? timeout = null)
+    /// <param name="baseUrl">The member's client URL.</param>
+    /// <param name="timeout">Per request.</param>
+    /// <param name="tls">For an https:// URL: the CA to trust and the client certificate to present.</param>
+    public GatewayClient(string baseUrl, TimeSpan? timeout = null, System.Net.Security.SslClientAuthenticationOptions? tls = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -35,6 +38,7 @@ internal sealed class GatewayClient : IDisposable
             // A killed server's pooled connections must not linger into its next life.
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2),
         };
+        if (tls is not null) handler.SslOptions = tls;
         _http = new HttpClient(handler) { BaseAddress = new Uri(baseUrl), Timeout = timeout ?? TimeSpan.FromSeconds(30) };
     }
 

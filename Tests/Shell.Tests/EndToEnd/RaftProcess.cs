@@ -6,7 +6,8 @@ namespace Raft.Shell.Tests.EndToEnd;
 
 /// <summary>
 /// One process of the <c>raft</c> executable (the Shell/Cli build copied beside the tests), run as
-/// <c>dotnet raft.dll ...</c> with its standard output and error captured. Disposing it kills it
+/// <c>dotnet raft.dll ...</c> (or of another program, see <see cref="StartProgram"/>) with its
+/// standard output and error captured. Disposing it kills it
 /// with SIGKILL, and so does the test host's exit, so a failing test leaves no process behind.
 /// </summary>
 internal sealed class RaftProcess : IDisposable
@@ -57,6 +58,15 @@ internal sealed class RaftProcess : IDisposable
     public static RaftProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         Assert.True(File.Exists(Dll), $"the raft program is not built at {Dll}");
+        return StartProgram(DotnetHost(), [Dll, .. args], environment);
+    }
+
+    /// <summary>
+    /// Starts any <paramref name="program"/> (found on PATH unless a path is given) the same way:
+    /// captured output, no core files, killed with the test host. The chaos comparison runs etcd so.
+    /// </summary>
+    public static RaftProcess StartProgram(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
         // Through sh only to switch core files off (a deliberate panic aborts the process); exec
         // keeps the process id, so the test kills the program itself.
         var psi = new ProcessStartInfo("/bin/sh")
@@ -68,8 +78,7 @@ internal sealed class RaftProcess : IDisposable
         };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add("ulimit -c 0; exec \"$0\" \"$@\"");
-        psi.ArgumentList.Add(DotnetHost());
-        psi.ArgumentList.Add(Dll);
+        psi.ArgumentList.Add(program);
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         psi.Environment.Remove("RAFT_FAILPOINTS");

@@ -61,7 +61,7 @@ public class KvCodecTests(ITestOutputHelper output)
                 : KvCommandCodec.Encode(new PutRequest(key, value));
             sm.Apply(++index, command);
         }
-        var whole = new Pb.KvSnapshot { Revision = sm.Store.CurrentRevision };
+        var whole = new Pb.KvSnapshot { Revision = sm.Store.CurrentRevision, ConsistentIndex = sm.Store.ConsistentIndex };
         foreach (var kv in sm.All().Pairs)
         {
             whole.Kvs.Add(new Pb.KeyValue

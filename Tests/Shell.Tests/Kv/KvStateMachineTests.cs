@@ -227,14 +227,18 @@ public class KvStateMachineTests
     {
         var sm = new KvStateMachine();
         Put(sm, "a", "1");
-        var before = sm.TakeSnapshot();
+        var before = sm.All();
 
         var result = Apply(sm, Convert.FromHexString(hex));
 
         var error = Assert.IsType<KvError>(result);
         Assert.Equal(KvErrorKind.MalformedCommand, error.Kind);
         Assert.Contains(why, error.Message);
-        Assert.Equal(before, sm.TakeSnapshot());
+        // The pairs and revision stay; only the applied index moves on (the entry was applied, refused).
+        var after = sm.All();
+        Assert.Equal(before.Revision, after.Revision);
+        Assert.Equal(before.Pairs, after.Pairs);
+        Assert.Equal(_index, sm.Store.ConsistentIndex);
     }
 
     [Fact]
@@ -274,6 +278,9 @@ public class KvStateMachineTests
     [Fact]
     public void SnapshotRoundTripRestoresEveryPairAndTheRevision()
     {
+        // The store to restore into has applied an earlier entry of the log than the snapshot's last.
+        var restored = new KvStateMachine();
+        Put(restored, "junk", "will be replaced");
         var sm = new KvStateMachine();
         Put(sm, "a", "1");
         Put(sm, "b", "2");
@@ -282,8 +289,6 @@ public class KvStateMachineTests
         Put(sm, "c", "");
         var snapshot = sm.TakeSnapshot();
 
-        var restored = new KvStateMachine();
-        Put(restored, "junk", "will be replaced");
         restored.Restore(snapshot);
 
         Assert.Equal(sm.Store.CurrentRevision, restored.Store.CurrentRevision);
@@ -300,11 +305,13 @@ public class KvStateMachineTests
     {
         var one = new KvStateMachine();
         var two = new KvStateMachine();
-        foreach (var sm in new[] { one, two })
+        // The same entries at the same indexes, as every member applies them.
+        ulong index = 0;
+        foreach (var (key, value) in new[] { ("x", "1"), ("b", "2"), ("m", "3") })
         {
-            Put(sm, "x", "1");
-            Put(sm, "b", "2");
-            Put(sm, "m", "3");
+            index++;
+            foreach (var sm in new[] { one, two })
+                sm.Apply(index, KvCommandCodec.Encode(new PutRequest(B(key), B(value))));
         }
         Assert.Equal(one.TakeSnapshot(), two.TakeSnapshot());
     }

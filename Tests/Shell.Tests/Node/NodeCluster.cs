@@ -80,6 +80,22 @@ public sealed class NodeCluster : IAsyncDisposable
         return node;
     }
 
+    /// <summary>Starts a member over a state machine of the caller's (not tracked in <see cref="Machines"/>).</summary>
+    public async Task<RaftNode> StartWithAsync(string name, Raft.Interop.IStateMachine stateMachine, RaftNodeOptions? options = null)
+    {
+        RaftNodeDependencies? deps = null;
+        if (Environment.GetEnvironmentVariable("RAFT_DEBUG_LOG") is { } log)
+        {
+            var f = new Microsoft.Extensions.Logging.LoggerFactory();
+            f.AddProvider(new DebugFileLogger(log, name));
+            deps = new RaftNodeDependencies { LoggerFactory = f };
+        }
+        var node = await RaftNode.StartAsync(options ?? Options(name), stateMachine, deps);
+        lock (Nodes)
+            Nodes[name] = node;
+        return node;
+    }
+
     public async Task StopAsync(string name)
     {
         RaftNode node;

@@ -166,6 +166,44 @@ public class PeerBadInputTests
     }
 
     [Fact]
+    public async Task ConnectionsPastTheLimitAreClosedOnAcceptAndPeersStillConnectOnceTheyGo()
+    {
+        await using var a = await StartAsync(1, configure: o =>
+        {
+            o.MaxInboundConnections = 4;
+            o.HandshakeTimeout = TimeSpan.FromSeconds(30);
+        });
+        await using var b = await StartAsync(2);
+        var held = new List<Socket>();
+        try
+        {
+            // Four silent sockets hold every slot (the handshake timeout is long); a fifth is closed at once.
+            for (var i = 0; i < 4; i++) held.Add(await ConnectRawAsync(a));
+            await WaitUntilAsync(() => a.Transport.InboundConnectionCount == 4);
+            using var extra = await ConnectRawAsync(a);
+            await AssertClosedByPeerAsync(extra);
+            await a.Log.WaitForAsync(LogLevel.Warning, "rejected peer connection: too many open connections");
+        }
+        finally
+        {
+            foreach (var s in held) s.Dispose();
+        }
+        await WaitUntilAsync(() => a.Transport.InboundConnectionCount == 0);
+        Connect(a, b);
+        await AssertServes(b, a, 1);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached within 10 s");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task UnsupportedProtocolVersionIsAnsweredAndClosed()
     {
         await using var a = await StartAsync(1);

@@ -8,6 +8,7 @@ public class PeerUrlTests
     [Theory]
     [InlineData("http://127.0.0.1:2380", "127.0.0.1:2380")]
     [InlineData("tcp://10.0.0.5:12380", "10.0.0.5:12380")]
+    [InlineData("https://127.0.8.1:2380", "127.0.8.1:2380")]
     [InlineData("http://[::1]:2380", "[::1]:2380")]
     [InlineData("http://127.0.0.1:2380/", "127.0.0.1:2380")]
     public void IpUrlsGiveIpEndpoints(string url, string expected) =>
@@ -23,7 +24,7 @@ public class PeerUrlTests
 
     [Theory]
     [InlineData("127.0.0.1:2380")]
-    [InlineData("https://127.0.0.1:2380")]
+    [InlineData("https://127.0.0.1")]
     [InlineData("http://127.0.0.1")]
     [InlineData("http://127.0.0.1:2380/raft")]
     [InlineData("unix:///tmp/sock")]

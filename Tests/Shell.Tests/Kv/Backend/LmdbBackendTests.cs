@@ -181,7 +181,15 @@ public sealed class LmdbBackendTests(ITestOutputHelper output)
             });
             await Task.Delay(50);
             using (var r = backend.OpenReader()) atStart = KvCrashBatch.Last(r);
-            await backend.WriteCheckpointAsync(checkpoint, CancellationToken.None);
+            // The checkpoint's first write waits until the writer has committed twice more, so
+            // batches certainly commit while the checkpoint's read view is open, however the
+            // machine schedules the two threads.
+            var gated = new WaitOnFirstWriteStream(checkpoint, () =>
+            {
+                using var r = backend.OpenReader();
+                return KvCrashBatch.Last(r) >= atStart + 2;
+            });
+            await backend.WriteCheckpointAsync(gated, CancellationToken.None);
             using (var r = backend.OpenReader()) Assert.True(KvCrashBatch.Last(r) > atStart, "no batch committed while the checkpoint was written");
             stop.Cancel();
             await writer;
@@ -332,5 +340,53 @@ public sealed class LmdbBackendTests(ITestOutputHelper output)
         }
 
         public void Dispose() { }
+    }
+
+    /// <summary>A stream whose first write waits (up to 30 s) until a condition holds.</summary>
+    private sealed class WaitOnFirstWriteStream(Stream inner, Func<bool> condition) : Stream
+    {
+        private bool _waited;
+
+        private void WaitOnce()
+        {
+            if (_waited) return;
+            _waited = true;
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (!condition() && DateTime.UtcNow < until) Thread.Sleep(5);
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            WaitOnce();
+            inner.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            WaitOnce();
+            inner.Write(buffer);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            WaitOnce();
+            return inner.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            WaitOnce();
+            return inner.WriteAsync(buffer, offset, count, cancellationToken);
+        }
     }
 }

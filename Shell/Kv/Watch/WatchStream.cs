@@ -1,0 +1,85 @@
+using System.Threading.Channels;
+
+namespace Raft.Kv.Watch;
+
+/// <summary>
+/// One client's watch stream (etcd's watchStream): its watchers and the queue of responses to send, in
+/// order. Event responses are bounded (<see cref="WatchOptions.StreamBuffer"/>); created, cancelled and
+/// compacted answers always go in, so the client hears them.
+/// </summary>
+public sealed class WatchStream : IDisposable
+{
+    private readonly WatcherHub _hub;
+    private readonly Channel<WatchBatch> _queue = Channel.CreateUnbounded<WatchBatch>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly int _capacity;
+    private int _queuedEvents;
+
+    internal WatchStream(WatcherHub hub, int capacity)
+    {
+        _hub = hub;
+        _capacity = Math.Max(1, capacity);
+    }
+
+    // Guarded by the hub's lock.
+    internal Dictionary<long, Watcher> Watchers { get; } = new();
+
+    internal long NextId { get; set; }
+
+    internal bool ProgressRequested { get; set; }
+
+    /// <summary>Creates a watcher; the answer (created, or refused with a reason) is queued before any of its events.</summary>
+    public void Watch(WatchSpec spec) => _hub.Watch(this, spec);
+
+    /// <summary>Cancels a watcher: its cancel answer is queued after what was queued for it already. False if no such watcher.</summary>
+    public bool Cancel(long watchId) => _hub.Cancel(this, watchId);
+
+    /// <summary>
+    /// etcd 3.5's progress request: once every watcher of the stream is synced, a progress answer with
+    /// watch id -1 at the revision everything was sent up to.
+    /// </summary>
+    public void RequestProgress() => _hub.RequestProgress(this);
+
+    /// <summary>The responses in order, until the stream is disposed or <paramref name="ct"/> is cancelled.</summary>
+    public async IAsyncEnumerable<WatchBatch> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await foreach (var batch in _queue.Reader.ReadAllAsync(ct))
+        {
+            if (Counted(batch)) Interlocked.Decrement(ref _queuedEvents);
+            yield return batch;
+        }
+    }
+
+    /// <summary>Takes a queued response if there is one (for tests that read without waiting).</summary>
+    public bool TryRead(out WatchBatch batch)
+    {
+        if (!_queue.Reader.TryRead(out batch!)) return false;
+        if (Counted(batch)) Interlocked.Decrement(ref _queuedEvents);
+        return true;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Removes the stream's watchers from the hub and ends <see cref="ReadAllAsync"/>.</remarks>
+    public void Dispose()
+    {
+        _hub.Close(this);
+        _queue.Writer.TryComplete();
+    }
+
+    private static bool Counted(WatchBatch b) => b.Kind == WatchBatchKind.Events || (b.Kind == WatchBatchKind.Progress && b.Watcher is not null);
+
+    /// <summary>Queues an event response unless the stream holds its limit of them already.</summary>
+    internal bool TryQueueBounded(WatchBatch batch)
+    {
+        if (Interlocked.Increment(ref _queuedEvents) > _capacity)
+        {
+            Interlocked.Decrement(ref _queuedEvents);
+            return false;
+        }
+        if (_queue.Writer.TryWrite(batch)) return true;
+        Interlocked.Decrement(ref _queuedEvents);
+        // A closed stream takes nothing; saying it was taken keeps the watcher from catching up for nobody.
+        return true;
+    }
+
+    internal void QueueControl(WatchBatch batch) => _queue.Writer.TryWrite(batch);
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Restart to the first linearizable read: one member of `raft serve` (and of etcd, the installed
+# `etcd`, started the same way) is loaded with N keys (256-byte values, through the JSON gateway's
+# txn in batches of 128 puts), SIGKILLed, started again on its data directory, and timed from the
+# start of the process to the first 200 answer of a linearizable /v3/kv/range. Prints seconds.
+#
+#   bench/restart-read.sh [--keys 100000] [--only raft|etcd] [--dir PARENT] [--port 23790]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+keys=100000
+only=""
+parent=""
+port=23790
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keys) keys=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --dir) parent=$2; shift 2 ;;
+    --port) port=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+dotnet build Shell/Cli -c Release -v q -nologo >/dev/null
+raft=$PWD/Shell/Cli/bin/Release/net10.0/raft
+work=$(mktemp -d ${parent:+"$parent/"}restart-read.XXXXXX)
+pid=""
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+start() { # KIND DATADIR
+  local client=http://127.0.0.1:$port peer=http://127.0.0.1:$((port + 1))
+  local flags=(--name m1 --data-dir "$2" --listen-client-urls "$client" --advertise-client-urls "$client"
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "m1=$peer" --snapshot-count 10000)
+  if [ "$1" = raft ]; then "$raft" serve "${flags[@]}" --log-level error >"$work/$1.log" 2>&1 &
+  else etcd "${flags[@]}" --log-level error --quota-backend-bytes 8589934592 >"$work/$1.log" 2>&1 & fi
+  pid=$!
+}
+
+# Seconds from now until a linearizable range answers 200.
+first_read() {
+  python3 - "$port" <<'PY'
+import http.client, json, sys, time
+port = int(sys.argv[1]); t0 = time.monotonic()
+while True:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("POST", "/v3/kv/range", json.dumps({"key": "a2V5MDAwMDAwMDA="}))
+        r = c.getresponse(); r.read()
+        if r.status == 200: break
+    except OSError: pass
+    time.sleep(0.005)
+print(f"{time.monotonic() - t0:.3f}")
+PY
+}
+
+load() {
+  python3 - "$port" "$keys" <<'PY'
+import base64, http.client, json, os, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+value = base64.b64encode(os.urandom(256)).decode()  # a 256-byte value
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+for start in range(0, n, 128):
+    ops = [{"request_put": {"key": b64(f"key{i:08d}"), "value": value}} for i in range(start, min(n, start + 128))]
+    c.request("POST", "/v3/kv/txn", json.dumps({"success": ops}))
+    r = c.getresponse(); body = r.read()
+    if r.status != 200: sys.exit(f"txn failed: {r.status} {body[:200]}")
+PY
+}
+
+for kind in raft etcd; do
+  [ -n "$only" ] && [ "$only" != "$kind" ] && continue
+  data=$work/$kind.data
+  start "$kind" "$data"
+  first_read >/dev/null
+  load
+  kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  start "$kind" "$data"
+  t=$(first_read)
+  size=$(du -sh "$data" | cut -f1)
+  echo "$kind: $keys keys, data dir $size, restart (SIGKILL) to first linearizable read: $t s"
+  kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+done
