@@ -21,7 +21,7 @@ public static class KvServiceCollectionExtensions
     /// <see cref="KvServiceOptions.MetricsMeterNames"/> that this container's <see cref="IMeterFactory"/>
     /// created, <see cref="KvServiceOptions"/> (the store's database: <see cref="KvServiceOptions.OpenBackend"/>,
     /// else <c>member/kv</c> in <see cref="KvServiceOptions.DataDir"/> or the node's
-    /// <see cref="RaftNodeOptions.DataDir"/> as a persistent state machine, else memory), the auto compaction service (idle unless
+    /// <see cref="RaftNodeOptions.DataDir"/> as a persistent state machine, else memory), the lease expiry service, the auto compaction service (idle unless
     /// <see cref="KvServiceOptions.AutoCompactionRetention"/> is set), and ASP.NET Core's gRPC server
     /// with etcd's receive limit. Map the JSON gateway with <c>app.MapEtcdJsonApi()</c> and the gRPC
     /// services with <c>app.MapEtcdGrpcApi()</c>; the host registers the <see cref="IRaftNode"/>.
@@ -59,6 +59,9 @@ public static class KvServiceCollectionExtensions
         services.AddHostedService(sp => new Compaction.AutoCompactionService(
             sp, sp.GetRequiredService<IOptions<KvServiceOptions>>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Compaction.AutoCompactionService>>(), sp.GetService<TimeProvider>()));
+        // Promotes the lessor on leadership and proposes revokes of expired leases.
+        services.AddHostedService(sp => new Lease.LeaseExpiryService(
+            sp, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Lease.LeaseExpiryService>>(), sp.GetService<TimeProvider>()));
         // Scoped to this container's meter factory: with several members in one process, each
         // member's /metrics shows its own meters only.
         services.TryAddSingleton(sp =>

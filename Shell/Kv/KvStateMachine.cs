@@ -15,7 +15,7 @@ namespace Raft.Kv;
 /// Readers never block the apply loop: a read names a revision, and the store keeps every revision
 /// down to its last compaction, so a reader sees one consistent revision however long it reads.
 /// </remarks>
-public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposable
+public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposable
 {
     private readonly KvMetrics? _metrics;
 
@@ -49,6 +49,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
                 if (key.Length == 9) _alarms.Add(new AlarmMember(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(key), (AlarmType)key[8]));
             }
         }
+        LoadLeases();
     }
 
     /// <summary>Raised on the apply loop after <see cref="ReplaceStore"/> put a new store in place.</summary>
@@ -117,6 +118,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
                 if (put.Check() is { } invalid) return Refuse(index, invalid);
                 // etcd's applierV3Capped: while NOSPACE is raised, writes are refused.
                 if (NoSpace) return Refuse(index, KvError.NoSpace);
+                if (put.Lease != 0 || put.IgnoreLease)
+                {
+                    using var read = Store.Read();
+                    if (KvApplier.CheckPut(read, put, Lessor.Exists) is { } missing) return Refuse(index, missing);
+                }
                 using var txn = Store.Write(index);
                 var response = KvApplier.Put(txn, put);
                 _metrics?.Put();
@@ -133,7 +139,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
             case TxnRequest txn:
                 _metrics?.Txn();
                 if (NoSpace && KvApplier.IsWrite(txn)) return Refuse(index, KvError.NoSpace);
-                return KvApplier.Txn(Store, index, txn);
+                return KvApplier.Txn(Store, index, txn, Lessor.Exists);
+            case Lease.LeaseGrantRequest grant:
+                return ApplyLeaseGrant(index, grant);
+            case Lease.LeaseRevokeRequest revoke:
+                return ApplyLeaseRevoke(index, revoke);
             case AlarmRequest alarm:
                 Store.SetConsistentIndex(index);
                 return ApplyAlarm(alarm);
@@ -221,7 +231,7 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public byte[] TakeSnapshot()
     {
         var (revision, pairs, consistentIndex) = AllWithIndex();
-        return AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex), Auth.Export());
+        return AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex, Lessor.Snapshot()), Auth.Export());
     }
 
     /// <inheritdoc />
@@ -230,7 +240,8 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     {
         var (revision, pairs, consistentIndex) = AllWithIndex();
         var auth = Auth.Export();
-        return () => AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex), auth);
+        var leases = Lessor.Snapshot();
+        return () => AuthSnapshot.Append(KvSnapshotCodec.Encode(revision, pairs, consistentIndex, leases), auth);
     }
 
     /// <inheritdoc />
@@ -245,10 +256,11 @@ public sealed class KvStateMachine : IStateMachine, ISnapshotCapture, IDisposabl
     public void Restore(ReadOnlyMemory<byte> snapshot)
     {
         var consistentIndex = KvSnapshotCodec.ConsistentIndexOf(snapshot);
-        var (revision, pairs) = KvSnapshotCodec.Decode(snapshot);
+        var (revision, pairs) = KvSnapshotCodec.Decode(snapshot, out var leases);
         if (consistentIndex != 0 && consistentIndex <= Store.ConsistentIndex) return;
         Store.Reset(revision, pairs, consistentIndex);
         Auth.Import(AuthSnapshot.Extract(snapshot).Span);
+        RestoreLeases(leases, pairs);
     }
 
     /// <inheritdoc />

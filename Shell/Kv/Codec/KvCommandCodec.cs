@@ -9,9 +9,8 @@ namespace Raft.Kv.Codec;
 /// <summary>
 /// Encodes the store's commands (the Raft entries' data) as etcd encodes them: an
 /// etcdserverpb.InternalRaftRequest holding a PutRequest (field 4), a DeleteRangeRequest (field 5),
-/// a TxnRequest (field 6) or a CompactionRequest (field 7), so that etcd's own tools read our log.
-/// The messages are generated from <c>Proto/*.proto</c>; leases, the request header and the request
-/// id are not used.
+/// a TxnRequest (field 6), a CompactionRequest (field 7), a LeaseGrantRequest (8), a LeaseRevokeRequest (9), so that etcd's own tools read our log.
+/// The messages are generated from <c>Proto/*.proto</c>; the request header and the request id are not used.
 /// </summary>
 public static class KvCommandCodec
 {
@@ -25,6 +24,8 @@ public static class KvCommandCodec
                 Key = UnsafeByteOperations.UnsafeWrap(put.Key),
                 Value = UnsafeByteOperations.UnsafeWrap(put.Value),
                 PrevKv = put.PrevKv,
+                Lease = put.Lease,
+                IgnoreLease = put.IgnoreLease,
             },
         }.ToByteArray();
 
@@ -46,6 +47,14 @@ public static class KvCommandCodec
     /// <summary>The command bytes of an alarm request.</summary>
     public static byte[] Encode(AlarmRequest alarm) =>
         new Pb.InternalRaftRequest { Alarm = new Pb.AlarmRequest { Action = (Pb.AlarmRequest.Types.AlarmAction)alarm.Action, MemberID = alarm.MemberId, Alarm = (Pb.AlarmType)alarm.Alarm } }.ToByteArray();
+
+    /// <summary>The command bytes of a lease grant (etcd's field 8).</summary>
+    public static byte[] Encode(Lease.LeaseGrantRequest grant) =>
+        new Pb.InternalRaftRequest { LeaseGrant = new Pb.LeaseGrantRequest { ID = grant.Id, TTL = grant.Ttl } }.ToByteArray();
+
+    /// <summary>The command bytes of a lease revoke (etcd's field 9).</summary>
+    public static byte[] Encode(Lease.LeaseRevokeRequest revoke) =>
+        new Pb.InternalRaftRequest { LeaseRevoke = new Pb.LeaseRevokeRequest { ID = revoke.Id } }.ToByteArray();
 
     /// <summary>The command bytes of a compaction.</summary>
     public static byte[] Encode(CompactionRequest compaction) =>
@@ -92,7 +101,7 @@ public static class KvCommandCodec
         },
         PutRequest p => new Pb.RequestOp
         {
-            RequestPut = new Pb.PutRequest { Key = UnsafeByteOperations.UnsafeWrap(p.Key), Value = UnsafeByteOperations.UnsafeWrap(p.Value), PrevKv = p.PrevKv },
+            RequestPut = new Pb.PutRequest { Key = UnsafeByteOperations.UnsafeWrap(p.Key), Value = UnsafeByteOperations.UnsafeWrap(p.Value), PrevKv = p.PrevKv, Lease = p.Lease, IgnoreLease = p.IgnoreLease },
         },
         DeleteRangeRequest d => new Pb.RequestOp
         {
@@ -139,9 +148,10 @@ public static class KvCommandCodec
             return KvError.Malformed($"bad protobuf: {ex.Message}");
         }
         if (request.HasUnknownFields)
-            return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn, compaction and alarm)");
+            return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn, compaction, lease grant and revoke, and alarm)");
         var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1)
-            + (request.Compaction is null ? 0 : 1) + (request.Alarm is null ? 0 : 1);
+            + (request.Compaction is null ? 0 : 1) + (request.Alarm is null ? 0 : 1)
+            + (request.LeaseGrant is null ? 0 : 1) + (request.LeaseRevoke is null ? 0 : 1);
         if (Auth.AuthCommand.From(request, requests) is { } auth) return auth;
         if (requests > 1) return KvError.Malformed("more than one request in one command");
         if (request.Put is { } put) return FromProto(put);
@@ -149,14 +159,16 @@ public static class KvCommandCodec
         if (request.Txn is { } txn) return FromProto(txn);
         if (request.Compaction is { } compaction) return new CompactionRequest(compaction.Revision, compaction.Physical);
         if (request.Alarm is { } alarm) return new AlarmRequest((AlarmAction)alarm.Action, alarm.MemberID, (AlarmType)alarm.Alarm);
+        if (request.LeaseGrant is { } grant) return new Lease.LeaseGrantRequest(grant.ID, grant.TTL);
+        if (request.LeaseRevoke is { } revoke) return new Lease.LeaseRevokeRequest(revoke.ID);
         return KvError.Malformed("no request");
     }
 
     private static object FromProto(Pb.PutRequest put) =>
-        // A lease or ignore flag that is zero changes nothing; a non-zero one asks for a feature we lack.
-        put.Lease != 0 || put.IgnoreValue || put.IgnoreLease
-            ? KvError.Malformed("bad put: leases and ignore flags are not supported")
-            : new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv);
+        // ignore_value asks for a feature this store lacks.
+        put.IgnoreValue
+            ? KvError.Malformed("bad put: ignore_value is not supported")
+            : new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv, put.Lease, put.IgnoreLease);
 
     private static DeleteRangeRequest FromProto(Pb.DeleteRangeRequest delete) => new(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
 

@@ -7,7 +7,7 @@ namespace Raft.Kv.Codec;
 
 /// <summary>
 /// The store's snapshot bytes: a <c>raftkv.KvSnapshot</c> (<c>Proto/kvsnapshot.proto</c>: the revision,
-/// then every pair as an mvccpb.KeyValue) with the pairs in key order, so equal states give equal
+/// then every pair as an mvccpb.KeyValue, then the leases) with the pairs in key order, so equal states give equal
 /// bytes on every member.
 /// </summary>
 /// <remarks>
@@ -23,13 +23,16 @@ public static class KvSnapshotCodec
     private static readonly uint RevisionTag = WireFormat.MakeTag(Pb.KvSnapshot.RevisionFieldNumber, WireFormat.WireType.Varint);
     private static readonly uint KvsTag = WireFormat.MakeTag(Pb.KvSnapshot.KvsFieldNumber, WireFormat.WireType.LengthDelimited);
     private static readonly uint ConsistentIndexTag = WireFormat.MakeTag(Pb.KvSnapshot.ConsistentIndexFieldNumber, WireFormat.WireType.Varint);
+    private static readonly uint LeasesTag = WireFormat.MakeTag(Pb.KvSnapshot.LeasesFieldNumber, WireFormat.WireType.LengthDelimited);
 
     /// <summary>
-    /// Serializes the store at <paramref name="revision"/>: its alive pairs in key order, and the
-    /// store's consistent index then (0: not recorded) after them, in field order as the generated code writes.
+    /// Serializes the store at <paramref name="revision"/>: its alive pairs in key order, the store's
+    /// consistent index then (0: not recorded), and its leases (id and TTL) in id order, in field order
+    /// as the generated code writes.
     /// </summary>
-    public static byte[] Encode(long revision, IReadOnlyList<KeyValue> pairs, ulong consistentIndex = 0)
+    public static byte[] Encode(long revision, IReadOnlyList<KeyValue> pairs, ulong consistentIndex = 0, IReadOnlyList<(long Id, long Ttl)>? leases = null)
     {
+        leases ??= [];
         var sizes = new int[pairs.Count];
         long total = revision == 0 ? 0 : CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.RevisionFieldNumber) + CodedOutputStream.ComputeInt64Size(revision);
         if (consistentIndex != 0)
@@ -40,6 +43,8 @@ public static class KvSnapshotCodec
             sizes[i] = PairSize(pairs[i]);
             total += kvsTagSize + CodedOutputStream.ComputeLengthSize(sizes[i]) + sizes[i];
         }
+        var leaseMessages = leases.Select(l => new Pb.SnapshotLease { ID = l.Id, TTL = l.Ttl }).ToList();
+        foreach (var l in leaseMessages) total += CodedOutputStream.ComputeTagSize(Pb.KvSnapshot.LeasesFieldNumber) + CodedOutputStream.ComputeMessageSize(l);
         if (total > Array.MaxLength) throw new InvalidOperationException($"the store's snapshot would take {total} bytes, more than one array holds");
         // Every byte is written below; a snapshot can be hundreds of megabytes, not worth zeroing first.
         var bytes = GC.AllocateUninitializedArray<byte>((int)total);
@@ -59,6 +64,7 @@ public static class KvSnapshotCodec
             pair.ModRevision = kv.ModRevision;
             pair.Version = kv.Version;
             pair.Value = UnsafeByteOperations.UnsafeWrap(kv.Value);
+            pair.Lease = kv.Lease;
             output.WriteTag(KvsTag);
             output.WriteLength(sizes[i]);
             pair.WriteTo(output);
@@ -67,6 +73,11 @@ public static class KvSnapshotCodec
         {
             output.WriteTag(ConsistentIndexTag);
             output.WriteUInt64(consistentIndex);
+        }
+        foreach (var l in leaseMessages)
+        {
+            output.WriteTag(LeasesTag);
+            output.WriteMessage(l);
         }
         output.Flush();
         if (output.SpaceLeft != 0)
@@ -81,7 +92,8 @@ public static class KvSnapshotCodec
         + Int64Size(Pb.KeyValue.CreateRevisionFieldNumber, kv.CreateRevision)
         + Int64Size(Pb.KeyValue.ModRevisionFieldNumber, kv.ModRevision)
         + Int64Size(Pb.KeyValue.VersionFieldNumber, kv.Version)
-        + BytesSize(Pb.KeyValue.ValueFieldNumber, kv.Value.Length);
+        + BytesSize(Pb.KeyValue.ValueFieldNumber, kv.Value.Length)
+        + Int64Size(Pb.KeyValue.LeaseFieldNumber, kv.Lease);
 
     private static int BytesSize(int field, int length) =>
         length == 0 ? 0 : CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeLengthSize(length) + length;
@@ -91,10 +103,16 @@ public static class KvSnapshotCodec
 
     /// <summary>The revision and pairs <see cref="Encode"/> serialized, checked.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
-    public static (long Revision, IReadOnlyList<KeyValue> Pairs) Decode(ReadOnlyMemory<byte> snapshot)
+    public static (long Revision, IReadOnlyList<KeyValue> Pairs) Decode(ReadOnlyMemory<byte> snapshot) => Decode(snapshot, out _);
+
+    /// <summary>The revision, pairs and (in <paramref name="leases"/>) leases <see cref="Encode"/> serialized, checked.</summary>
+    /// <exception cref="InvalidDataException">The bytes are not a snapshot of this store.</exception>
+    public static (long Revision, IReadOnlyList<KeyValue> Pairs) Decode(ReadOnlyMemory<byte> snapshot, out IReadOnlyList<(long Id, long Ttl)> leases)
     {
         if (ProtobufInput.Check(Pb.KvSnapshot.Descriptor, snapshot.Span) is { } bad)
             throw new InvalidDataException($"store snapshot: {bad}");
+        var leaseList = new List<(long Id, long Ttl)>();
+        leases = leaseList;
         var segment = KvCommandCodec.Segment(snapshot);
         var input = new CodedInputStream(segment.Array!, segment.Offset, segment.Count);
         long revision = 0;
@@ -116,8 +134,13 @@ public static class KvSnapshotCodec
                     pair.CreateRevision = pair.ModRevision = pair.Version = pair.Lease = 0;
                     pair.Value = ByteString.Empty;
                     input.ReadMessage(pair);
-                    if (pair.Lease != 0) throw new InvalidDataException($"store snapshot: pair with a lease ({pair.Lease}); leases are not supported");
-                    pairs.Add(new KeyValue(pair.Key.Memory, pair.CreateRevision, pair.ModRevision, pair.Version, pair.Value.Memory));
+                    pairs.Add(new KeyValue(pair.Key.Memory, pair.CreateRevision, pair.ModRevision, pair.Version, pair.Value.Memory, pair.Lease));
+                }
+                else if (tag == LeasesTag)
+                {
+                    var lease = new Pb.SnapshotLease();
+                    input.ReadMessage(lease);
+                    leaseList.Add((lease.ID, lease.TTL));
                 }
                 else
                 {

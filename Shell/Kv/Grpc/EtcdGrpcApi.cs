@@ -7,8 +7,8 @@ namespace Raft.Kv.Grpc;
 /// <summary>
 /// etcd v3's gRPC API (package etcdserverpb, so the paths are etcd's: <c>/etcdserverpb.KV/Range</c>
 /// ...) on an <see cref="Raft.Interop.IRaftNode"/> and a <see cref="KvStateMachine"/>, answered by the
-/// same handlers as the JSON gateway. Served: KV Range, Put, DeleteRange; Cluster; Maintenance
-/// Status, MoveLeader, Alarm GET, Hash, HashKV; Watch. Everything else answers Unimplemented.
+/// same handlers as the JSON gateway. Served: KV Range, Put, DeleteRange, Txn, Compact; Lease; Cluster;
+/// Maintenance Status, MoveLeader, Alarm, Hash, HashKV; Watch; Auth. Everything else answers Unimplemented.
 /// </summary>
 public static class EtcdGrpcApi
 {

@@ -34,6 +34,7 @@ internal static class GrpcConvert
         ModRevision = kv.ModRevision,
         Version = kv.Version,
         Value = Bytes(kv.Value),
+        Lease = kv.Lease,
     };
 
     public static Mvcc.RangeRequest Range(Pb.RangeRequest r) => new(
@@ -49,16 +50,15 @@ internal static class GrpcConvert
     }
 
     /// <summary>
-    /// The put as the store takes it. Leases do not exist yet: a put that names one gets etcd's answer
-    /// for a lease that does not exist; ignore_value and ignore_lease are not served yet.
+    /// The put as the store takes it, with its lease and ignore_lease (checked when applied);
+    /// ignore_value is not served yet.
     /// </summary>
     public static Mvcc.PutRequest Put(Pb.PutRequest r)
     {
         // An empty key is refused first, by the shared handler, as etcd checks it first.
         if (r.Key.IsEmpty) return new Mvcc.PutRequest(r.Key.Memory, r.Value.Memory, r.PrevKv);
-        if (r.IgnoreValue || r.IgnoreLease) throw Unimplemented("a put with ignore_value or ignore_lease");
-        if (r.Lease != 0) throw new EtcdError(GrpcCode.NotFound, "etcdserver: requested lease not found").ToRpc();
-        return new Mvcc.PutRequest(r.Key.Memory, r.Value.Memory, r.PrevKv);
+        if (r.IgnoreValue) throw Unimplemented("a put with ignore_value");
+        return new Mvcc.PutRequest(r.Key.Memory, r.Value.Memory, r.PrevKv, r.Lease, r.IgnoreLease);
     }
 
     public static Pb.PutResponse Put(ResponseHeader header, Mvcc.PutResponse r) => new()
@@ -77,9 +77,8 @@ internal static class GrpcConvert
     }
 
     /// <summary>
-    /// The txn as the store takes it, through the command codec's reading of the same message. A put
-    /// in it that names a lease gets etcd's answer for a lease that does not exist; ignore_value and
-    /// ignore_lease are not served yet.
+    /// The txn as the store takes it, through the command codec's reading of the same message. Leases
+    /// of its puts are checked when applied; ignore_value is not served yet.
     /// </summary>
     public static Mvcc.TxnRequest Txn(Pb.TxnRequest r)
     {
@@ -98,8 +97,7 @@ internal static class GrpcConvert
         {
             if (op.RequestPut is { } put && !put.Key.IsEmpty)
             {
-                if (put.IgnoreValue || put.IgnoreLease) throw Unimplemented("a put with ignore_value or ignore_lease");
-                if (put.Lease != 0) throw new EtcdError(GrpcCode.NotFound, "etcdserver: requested lease not found").ToRpc();
+                if (put.IgnoreValue) throw Unimplemented("a put with ignore_value");
             }
             if (op.RequestTxn is { } nested) CheckPuts(nested);
         }

@@ -98,7 +98,10 @@ public sealed record EtcdError(GrpcCode Code, string Message)
         KvErrorKind.EmptyKey => EmptyKey,
         KvErrorKind.TooManyOps or KvErrorKind.DuplicateKey => new(GrpcCode.InvalidArgument, error.Message),
         KvErrorKind.NoSpace => new(GrpcCode.ResourceExhausted, error.Message),
-        KvErrorKind.FutureRevision or KvErrorKind.Compacted => new(GrpcCode.OutOfRange, error.Message),
+        KvErrorKind.FutureRevision or KvErrorKind.Compacted or KvErrorKind.LeaseTtlTooLarge => new(GrpcCode.OutOfRange, error.Message),
+        KvErrorKind.LeaseNotFound => new(GrpcCode.NotFound, error.Message),
+        KvErrorKind.LeaseExists => new(GrpcCode.FailedPrecondition, error.Message),
+        KvErrorKind.KeyNotFound or KvErrorKind.LeaseProvided => new(GrpcCode.InvalidArgument, error.Message),
         _ => new(GrpcCode.Unknown, error.Message),
     };
 }

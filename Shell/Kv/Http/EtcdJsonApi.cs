@@ -24,6 +24,7 @@ public static class EtcdJsonApi
         KvService.Map(endpoints, services);
         ClusterService.Map(endpoints, services);
         MaintenanceService.Map(endpoints, services);
+        Lease.LeaseGatewayService.Map(endpoints, services);
         Auth.AuthGateway.Map(endpoints, services);
         StatusEndpoints.Map(endpoints, services);
         Watch.WatchGateway.Map(endpoints, services);

@@ -19,7 +19,7 @@ public readonly record struct ResponseHeader(ulong ClusterId, ulong MemberId, lo
 /// EmitDefaults off): proto field names, fields in field-number order, 64-bit integers as strings,
 /// bytes as standard base64, and zero, false and empty fields left out.
 /// </summary>
-public static class GatewayJsonWriter
+public static partial class GatewayJsonWriter
 {
     private static readonly JsonWriterOptions Options = new()
     {
@@ -89,6 +89,7 @@ public static class GatewayJsonWriter
         WriteInt(w, "mod_revision"u8, kv.ModRevision);
         WriteInt(w, "version"u8, kv.Version);
         WriteBytes(w, "value"u8, kv.Value);
+        WriteInt(w, "lease"u8, kv.Lease);
         w.WriteEndObject();
     }
 

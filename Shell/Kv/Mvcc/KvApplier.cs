@@ -43,11 +43,24 @@ public static class KvApplier
     }
 
     /// <summary>A put (etcd's applierV3backend.Put) in <paramref name="txn"/>; the request must be valid.</summary>
+    /// <remarks>With ignore_lease the key keeps its lease; the caller has checked that the key and any lease exist.</remarks>
     public static PutResponse Put(MvccWriteTxn txn, PutRequest request)
     {
         KeyValue? prev = null;
-        if (request.PrevKv && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
-        return new PutResponse(txn.Put(request.Key, request.Value), prev);
+        if ((request.PrevKv || request.IgnoreLease) && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
+        var lease = request.IgnoreLease ? prev?.Lease ?? 0 : request.Lease;
+        return new PutResponse(txn.Put(request.Key, request.Value, lease), request.PrevKv ? prev : null);
+    }
+
+    /// <summary>
+    /// etcd's checkRequestPut: a put naming a lease <paramref name="leaseExists"/> does not know fails
+    /// with "requested lease not found", one with ignore_lease on a missing key with "key not found".
+    /// </summary>
+    public static KvError? CheckPut(IMvccRead read, PutRequest put, Func<long, bool>? leaseExists)
+    {
+        if (put.IgnoreLease && read.Range(put.Key, default, new RangeOptions(1, 0, true)).Count == 0) return Lease.LeaseErrors.KeyNotFound;
+        if (put.Lease != 0 && leaseExists?.Invoke(put.Lease) != true) return Lease.LeaseErrors.NotFound;
+        return null;
     }
 
     /// <summary>A delete-range (etcd's applierV3backend.DeleteRange) in <paramref name="txn"/>; the request must be valid.</summary>
@@ -64,7 +77,11 @@ public static class KvApplier
     /// Raft entry at <paramref name="consistentIndex"/> (a read transaction when they only read).
     /// </summary>
     /// <returns>A <see cref="TxnResponse"/>, or a <see cref="KvError"/> (the store unchanged).</returns>
-    public static object Txn(MvccStore store, ulong consistentIndex, TxnRequest request)
+    /// <param name="store">The store.</param>
+    /// <param name="consistentIndex">The Raft index of the entry.</param>
+    /// <param name="request">The txn.</param>
+    /// <param name="leaseExists">Whether a lease exists, for the puts of the chosen branches (null: none does).</param>
+    public static object Txn(MvccStore store, ulong consistentIndex, TxnRequest request, Func<long, bool>? leaseExists = null)
     {
         if (request.Check() is { } invalid)
         {
@@ -76,7 +93,7 @@ public static class KvApplier
         {
             ComparePath(read, request, path);
             var step = 0;
-            if (CheckRanges(read, request, path, ref step) is { } error)
+            if (CheckRanges(read, request, path, ref step, leaseExists) is { } error)
             {
                 store.SetConsistentIndex(consistentIndex);
                 return error;
@@ -149,7 +166,7 @@ public static class KvApplier
     }
 
     // etcd's checkRequests with checkRange: a range of the path at a compacted or future revision fails the txn.
-    private static KvError? CheckRanges(IMvccRead read, TxnRequest t, List<bool> path, ref int step)
+    private static KvError? CheckRanges(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists)
     {
         foreach (var op in path[step++] ? t.Success : t.Failure)
         {
@@ -165,8 +182,11 @@ public static class KvApplier
                         return e.Error;
                     }
                     break;
+                case PutRequest p when p.Lease != 0 || p.IgnoreLease:
+                    if (CheckPut(read, p, leaseExists) is { } putError) return putError;
+                    break;
                 case TxnRequest nested:
-                    if (CheckRanges(read, nested, path, ref step) is { } error) return error;
+                    if (CheckRanges(read, nested, path, ref step, leaseExists) is { } error) return error;
                     break;
             }
         }

@@ -61,6 +61,18 @@ public enum KvErrorKind
     DuplicateKey,
     /// <summary>A write while the NOSPACE alarm is raised ("etcdserver: mvcc: database space exceeded").</summary>
     NoSpace,
+    /// <summary>A lease that does not exist ("etcdserver: requested lease not found", NotFound).</summary>
+    LeaseNotFound,
+    /// <summary>A grant of an id in use ("etcdserver: lease already exists", FailedPrecondition).</summary>
+    LeaseExists,
+    /// <summary>A grant above the largest TTL ("etcdserver: too large lease TTL", OutOfRange).</summary>
+    LeaseTtlTooLarge,
+    /// <summary>A keep-alive on a member that is not the leader ("not a primary lessor").</summary>
+    LeaseNotPrimary,
+    /// <summary>A put with ignore_value or ignore_lease on a missing key ("etcdserver: key not found", InvalidArgument).</summary>
+    KeyNotFound,
+    /// <summary>A put with both a lease and ignore_lease ("etcdserver: lease is provided", InvalidArgument).</summary>
+    LeaseProvided,
 }
 
 /// <summary>

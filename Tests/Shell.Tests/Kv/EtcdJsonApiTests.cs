@@ -146,7 +146,6 @@ public class EtcdJsonApiTests : IAsyncLifetime
         { "/v3/kv/range", "{\"key\":\"\\x\"}", 400, Err("invalid character 'x' in string escape code", 3) },
         // jsonpb decodes fields in field-number order: the key's error wins over an earlier prev_kv's.
         { "/v3/kv/put", "{\"prev_kv\":\"yes\",\"key\":123}", 400, Err("json: cannot unmarshal number into Go value of type []uint8", 3) },
-        { "/v3/kv/put", "{\"key\":\"YQ==\",\"lease\":\"7\"}", 404, Err("etcdserver: requested lease not found", 5) },
         { "/v3/kv/range", "{\"key\":\"YQ==\",\"revision\":\"9\"}", 400, Err("etcdserver: mvcc: required revision is a future revision", 11) },
         { "/v3/cluster/member/remove", "{\"ID\":\"12345\"}", 404, Err("etcdserver: member not found", 5) },
         { "/v3/cluster/member/remove", "{\"id\":\"12345\"}", 404, Err("etcdserver: member not found", 5) },

@@ -213,10 +213,10 @@ public class KvStateMachineTests
         { "2203", "bad protobuf" },
         { "22020A05", "bad protobuf" },                      // key length beyond the put
         { "1A020A01", "unsupported request" },               // a RangeRequest: not a command
-        { "42020801", "unsupported request" },               // a LeaseGrantRequest
+        { "5A020801", "unsupported request" },               // a LeaseCheckpointRequest (field 11)
         { "22020A0122020A01", "bad protobuf" },
         { "22040A016118", "bad protobuf" },                  // lease field truncated
-        { "22050A01611801", "leases and ignore flags are not supported" },
+        { "22050A01612801", "ignore_value is not supported" },
         { "22030A0161" + "2A030A0161", "more than one request" },
         { "0A00", "unsupported request" },                   // field 1 as bytes: not etcd's request id
     };
@@ -324,7 +324,6 @@ public class KvStateMachineTests
     [InlineData("0805" + PairA + PairA)]         // the same key twice
     [InlineData("0801" + PairA)]                 // a pair modified after the store's revision
     [InlineData("0805" + "1209" + "0A01611002")] // a truncated pair
-    [InlineData("0805" + "120B" + "0A0161100218022001" + "3001")] // a pair with a lease
     public void RestoreRejectsBytesThatAreNotASnapshot(string hex)
     {
         var sm = new KvStateMachine();
