@@ -204,6 +204,9 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <summary>The directory of this member's WAL segments.</summary>
     public string WalDirectory => Storage.NodeStorage.WalDir(_options.EffectiveDataDir);
 
+    /// <summary>Where the WAL appends (its newest segment and the bytes of it in use); null before it can append.</summary>
+    internal Wal.WalTailPosition? WalTail => _start.Storage.Wal.TailPosition;
+
     /// <summary>The directory of this member's snapshot files.</summary>
     public string SnapDirectory => Storage.NodeStorage.SnapDir(_options.EffectiveDataDir);
 

@@ -39,6 +39,7 @@ internal sealed class Wal : IDisposable
     private FilePipeline? pipeline;
     private ulong enti;
     private bool closed;
+    private WalTailPosition? tailPosition;
 
     private Wal(string dir, WalOptions options, List<LockedFile> locks, List<Segment>? readOnlySegments, WalSnapshot start)
     {
@@ -64,6 +65,13 @@ internal sealed class Wal : IDisposable
     }
 
     private LockedFile? Tail => locks.Count > 0 ? locks[^1] : null;
+
+    /// <summary>
+    /// The segment appended to and how many of its bytes hold records (the rest of its preallocated
+    /// length is zeros); null until the WAL can append. Read without the WAL's lock, so that a
+    /// status page never waits behind an fsync of a slow disk.
+    /// </summary>
+    public WalTailPosition? TailPosition => Volatile.Read(ref tailPosition);
 
     /// <summary>
     /// Creates a WAL in <paramref name="dir"/>, ready for appending: the first segment with a crc
@@ -258,6 +266,7 @@ internal sealed class Wal : IDisposable
             if (readOnlySegments is not null)
                 foreach (var s in readOnlySegments) s.File.Dispose();
             if (tail is not null) encoder = new WalEncoder(tail, d.LastCrc, d.LastOffset);
+            TrackTail();
             decoder = null;
             return new WalContents(meta ?? [], st, ents.ToArray());
         }
@@ -300,9 +309,11 @@ internal sealed class Wal : IDisposable
                 // restart behind what it had already applied and answered.
                 if (mustSync) SyncLocked();
                 else enc.Flush();
+                TrackTail();
                 return;
             }
             Cut();
+            TrackTail();
         }
     }
 
@@ -319,6 +330,7 @@ internal sealed class Wal : IDisposable
             Writable().Encode(RecordType.Snapshot, snap.Marshal(), hasData: true);
             if (enti < snap.Index) enti = snap.Index;
             SyncLocked();
+            TrackTail();
         }
     }
 
@@ -403,6 +415,13 @@ internal sealed class Wal : IDisposable
         if (CoreAdapter.IsEmpty(st)) return;
         state = st;
         Writable().Encode(RecordType.State, RaftpbMarshal.Marshal(st), hasData: true);
+    }
+
+    // Called with the lock held, after every append.
+    private void TrackTail()
+    {
+        if (encoder is not null && Tail is { } tail)
+            Volatile.Write(ref tailPosition, new WalTailPosition(Path.GetFileName(tail.Path), encoder.Offset));
     }
 
     private void SyncLocked()

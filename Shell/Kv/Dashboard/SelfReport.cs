@@ -35,6 +35,8 @@ internal static class SelfReport
         w.WriteNumber("commit"u8, s.CommitIndex);
         w.WriteNumber("applied"u8, s.AppliedIndex);
         w.WriteNumber("snapshot_index"u8, s.SnapshotIndex);
+        // Whether the key browser needs a signed-in user; anyone may learn it (etcd's AuthStatus).
+        w.WriteBoolean("auth_enabled"u8, store.Auth.Enabled);
         w.WriteStartObject("store"u8);
         w.WriteNumber("revision"u8, kv.CurrentRevision);
         w.WriteNumber("keys"u8, kv.KeyCount);
@@ -52,7 +54,12 @@ internal static class SelfReport
         // errors are those etcd's maintenance status lists.
         w.WriteStartArray("alarms"u8);
         foreach (var a in store.Alarms)
-            w.WriteStringValue($"{a.Alarm.ToString().ToUpperInvariant()} (member {Hex(a.MemberId)})");
+        {
+            w.WriteStartObject();
+            w.WriteString("alarm"u8, a.Alarm.ToString().ToUpperInvariant());
+            w.WriteString("member"u8, Hex(a.MemberId));
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
         w.WriteStartArray("errors"u8);
         if (s.Leader == 0)
@@ -115,15 +122,21 @@ internal static class SelfReport
         w.WriteEndArray();
     }
 
+    // The WAL's bytes on disk count the newest segment at its preallocated length (64 MB from its
+    // creation on); in use counts it up to where the WAL appends, so the figure grows with the log.
     private static void WriteFiles(Utf8JsonWriter w, RaftNode? node)
     {
         w.WriteStartObject("files"u8);
         if (node is not null)
         {
-            var (walCount, walBytes, _) = Scan(node.WalDirectory, "*.wal");
-            var (snapCount, snapBytes, newest) = Scan(node.SnapDirectory, "*.snap");
+            var tail = node.WalTail;
+            long inUse = 0;
+            var (walCount, walBytes, _) = Scan(node.WalDirectory, "*.wal", f =>
+                inUse += tail is not null && f.Name == tail.FileName ? Math.Min(tail.Offset, f.Length) : f.Length);
+            var (snapCount, snapBytes, newest) = Scan(node.SnapDirectory, "*.snap", null);
             w.WriteNumber("wal_count"u8, walCount);
             w.WriteNumber("wal_bytes"u8, walBytes);
+            w.WriteNumber("wal_bytes_in_use"u8, inUse);
             w.WriteNumber("snap_count"u8, snapCount);
             w.WriteNumber("snap_bytes"u8, snapBytes);
             // Snapshot files are named term-index in hex (etcd's %016x-%016x.snap).
@@ -136,7 +149,7 @@ internal static class SelfReport
         w.WriteEndObject();
     }
 
-    private static (int Count, long Bytes, string? Newest) Scan(string dir, string pattern)
+    private static (int Count, long Bytes, string? Newest) Scan(string dir, string pattern, Action<FileInfo>? each)
     {
         int count = 0;
         long bytes = 0;
@@ -147,6 +160,7 @@ internal static class SelfReport
             {
                 count++;
                 bytes += f.Length;
+                each?.Invoke(f);
                 if (newest is null || string.CompareOrdinal(f.Name, newest) > 0)
                     newest = f.Name;
             }

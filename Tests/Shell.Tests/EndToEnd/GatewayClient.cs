@@ -42,6 +42,9 @@ internal sealed class GatewayClient : IDisposable
         _http = new HttpClient(handler) { BaseAddress = new Uri(baseUrl), Timeout = timeout ?? TimeSpan.FromSeconds(30) };
     }
 
+    /// <summary>An etcd auth token sent in the <c>Authorization</c> header of every POST (the gateway's way), or null.</summary>
+    public string? AuthToken { get; set; }
+
     public static string B64(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));
 
     public static string Text(string base64) => Encoding.UTF8.GetString(Convert.FromBase64String(base64));
@@ -51,8 +54,9 @@ internal sealed class GatewayClient : IDisposable
     {
         try
         {
-            using var content = new StringContent(body, Encoding.UTF8, "application/json");
-            using var response = await _http.PostAsync(path, content, ct);
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            if (AuthToken is { } token) request.Headers.TryAddWithoutValidation("Authorization", token);
+            using var response = await _http.SendAsync(request, ct);
             return new Reply((int)response.StatusCode, await response.Content.ReadAsStringAsync(ct));
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or SocketException

@@ -6,7 +6,7 @@ using Raft.Shell.Tests.Node;
 namespace Raft.Shell.Tests.EndToEnd;
 
 /// <summary>
-/// One member of a cluster run as <c>raft serve</c> processes: its own free ports on 127.0.0.1, its
+/// One member of a cluster run as <c>raft serve</c> processes: its own free ports on a loopback address, its
 /// data directory, its flags. It can be started, killed and started again on the same ports and data,
 /// like an operator's etcd member.
 /// </summary>
@@ -14,13 +14,17 @@ internal sealed partial class Member : IDisposable
 {
     private readonly StringBuilder _earlierOutput = new();
 
-    public Member(string name, string dataDir, string token)
+    /// <param name="name">Member name.</param>
+    /// <param name="dataDir">Data directory.</param>
+    /// <param name="token">Initial cluster token.</param>
+    /// <param name="address">Loopback address both ports listen on.</param>
+    public Member(string name, string dataDir, string token, string address = "127.0.0.1")
     {
         Name = name;
         DataDir = dataDir;
         Token = token;
-        ClientUrl = NodeCluster.Url(NodeCluster.FreePort());
-        PeerUrl = NodeCluster.Url(NodeCluster.FreePort());
+        ClientUrl = $"http://{address}:{NodeCluster.FreePort(address)}";
+        PeerUrl = $"http://{address}:{NodeCluster.FreePort(address)}";
         Client = new GatewayClient(ClientUrl);
     }
 

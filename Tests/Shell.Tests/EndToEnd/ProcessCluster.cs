@@ -8,12 +8,22 @@ internal sealed class ProcessCluster : IDisposable
 {
     private readonly TempDir _dir = new();
     private readonly string[] _flags;
+    private readonly Func<int, string> _address;
 
     /// <param name="size">Members of the initial cluster (m1 .. m<paramref name="size"/>).</param>
     /// <param name="flags">Flags every member gets besides names, URLs and data.</param>
     public ProcessCluster(int size, params string[] flags)
+        : this(size, _ => "127.0.0.1", flags)
+    {
+    }
+
+    /// <param name="size">Members of the initial cluster (m1 .. m<paramref name="size"/>).</param>
+    /// <param name="address">The loopback address of member n (from 1), for tests given an address range of their own.</param>
+    /// <param name="flags">Flags every member gets besides names, URLs and data.</param>
+    public ProcessCluster(int size, Func<int, string> address, params string[] flags)
     {
         _flags = flags;
+        _address = address;
         Token = "e2e-" + Guid.NewGuid().ToString("N")[..8];
         for (var i = 1; i <= size; i++)
             Members.Add(NewMember($"m{i}"));
@@ -36,7 +46,7 @@ internal sealed class ProcessCluster : IDisposable
     /// <summary>A member with this cluster's token and flags, not yet part of <see cref="Members"/>.</summary>
     public Member NewMember(string name)
     {
-        var m = new Member(name, _dir.Sub(name), Token);
+        var m = new Member(name, _dir.Sub(name), Token, _address(Members.Count + 1));
         m.Flags.AddRange(_flags);
         return m;
     }

@@ -29,9 +29,12 @@ public sealed class NodeCluster : IAsyncDisposable
     public Dictionary<string, RaftNode> Nodes { get; } = new();
     public Dictionary<string, ListStateMachine> Machines { get; } = new();
 
-    public static int FreePort()
+    public static int FreePort() => FreePort("127.0.0.1");
+
+    /// <summary>A port free on <paramref name="address"/> (bound, then released).</summary>
+    public static int FreePort(string address)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
+        using var l = new TcpListener(IPAddress.Parse(address), 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }

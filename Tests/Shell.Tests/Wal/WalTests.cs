@@ -214,6 +214,36 @@ public class WalTests
     }
 
     [Fact]
+    public void TheTailPositionIsTheNewestSegmentUpToWhereReopeningFindsTheLastRecord()
+    {
+        using var t = new TempDir();
+        WalTailPosition? written;
+        using (var w = WalLog.Create(t.Path, Meta, Small(4096)))
+        {
+            var cuts = 0;
+            var last = w.TailPosition!;
+            for (ulong i = 1; i <= 40; i++)
+            {
+                w.Save(new HardState(1, 1, i - 1), [Ent(i, size: 200)]);
+                var now = w.TailPosition!;
+                if (now.FileName == last.FileName) Assert.True(now.Offset > last.Offset, $"{now} after {last}");
+                else cuts++;
+                last = now;
+            }
+            Assert.True(cuts >= 2, $"{cuts} cuts");
+            written = w.TailPosition;
+        }
+        var names = Directory.GetFiles(t.Path, "*.wal").Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(names[^1], written!.FileName);
+        // The segment is preallocated: its length on disk is not what it holds.
+        Assert.True(written.Offset < new FileInfo(Path.Combine(t.Path, written.FileName)).Length);
+        using var reopened = WalLog.Open(t.Path, WalSnapshot.Empty, Small(4096));
+        Assert.Null(reopened.TailPosition);
+        reopened.ReadAll();
+        Assert.Equal(written, reopened.TailPosition);
+    }
+
+    [Fact]
     public void SegmentsAreCutPastTheSizeAndChainTheirCrc()
     {
         using var t = new TempDir();

@@ -8,7 +8,7 @@ const POLL_MS = 1000;
 const FETCH_TIMEOUT_MS = 2500;
 const PALETTE = ['#2f6fde', '#d9480f', '#2b8a3e', '#9c36b5', '#e67700', '#0b7285', '#c2255c'];
 
-const state = { known: [], last: null, lastAt: 0, keyCursor: null, keyPrefix: '' };
+const state = { known: [], last: null, lastAt: 0 };
 
 function $(id) { return document.getElementById(id); }
 
@@ -145,18 +145,19 @@ function render(data, from) {
       h('td', {}, r ? h('span', { class: 'badge' + (role === 'leader' ? ' leader' : '') }, role + (m.is_learner && role !== 'learner' ? ' (learner)' : '')) : '–'),
       h('td', {}, m.answered ? h('span', { class: 'badge ok' }, m.id === data.served_by ? 'up' : 'up ' + Math.round(m.fetch_ms) + ' ms')
         : h('span', { class: 'badge down', title: m.error || '' }, 'down'), m.answered ? null : h('div', { class: 'muted' }, m.error || '')),
-      h('td', {}, r ? r.term : '–'),
-      h('td', {}, r ? r.commit : '–'),
-      h('td', {}, r ? r.applied : '–'),
-      h('td', {}, r ? r.store.keys : '–'),
-      h('td', {}, m.id),
-      h('td', {}, m.client_urls[0] || '–'));
+      h('td', { class: 'term' }, r ? r.term : '–'),
+      h('td', { class: 'commit' }, r ? r.commit : '–'),
+      h('td', { class: 'applied' }, r ? r.applied : '–'),
+      h('td', { class: 'keys' }, r ? r.store.keys : '–'),
+      h('td', { class: 'id' }, m.id),
+      h('td', { class: 'url' }, m.client_urls[0] || '–'));
   }));
 
   const lr = leadMember && leadMember.report;
   fill($('progress').tBodies[0], (lr ? lr.progress : []).map(p => {
     const m = byId.get(p.id);
-    return h('tr', { 'data-id': p.id, class: p.id === lead.id ? 'leader' : null },
+    return h('tr', { 'data-id': p.id, 'data-state': p.state, 'data-match': p.match, 'data-next': p.next, 'data-lag': p.lag,
+      'data-paused': String(p.paused), 'data-active': String(p.recent_active), class: p.id === lead.id ? 'leader' : null },
       h('td', {}, m ? m.name : p.id),
       h('td', {}, h('span', { class: 'badge' + (p.state === 'replicate' ? ' ok' : ' warn') }, p.state + (p.is_learner ? ' (learner)' : ''))),
       h('td', {}, p.lag),
@@ -173,14 +174,17 @@ function render(data, from) {
 
   fill($('files').tBodies[0], members.map(m => {
     const f = m.report && m.report.files;
-    return h('tr', { class: m.answered ? null : 'down' },
+    return h('tr', { 'data-id': m.id, 'data-wal-in-use': f ? f.wal_bytes_in_use : null, 'data-wal-bytes': f ? f.wal_bytes : null,
+      'data-snapshot-index': f ? f.last_snapshot_index : null, class: m.answered ? null : 'down' },
       h('td', {}, m.name),
-      h('td', {}, f ? f.wal_count : '–'), h('td', {}, f ? bytes(f.wal_bytes) : '–'),
+      h('td', {}, f ? f.wal_count : '–'), h('td', {}, f ? bytes(f.wal_bytes_in_use) : '–'), h('td', {}, f ? bytes(f.wal_bytes) : '–'),
       h('td', {}, f ? f.snap_count : '–'), h('td', {}, f ? bytes(f.snap_bytes) : '–'),
       h('td', {}, f && f.last_snapshot_index !== null && f.last_snapshot_index !== undefined ? f.last_snapshot_index : (f ? 'none' : '–')));
   }));
 
   events(members, byId);
+  const reporting = self && self.report ? self.report : (up[0] && up[0].report);
+  if (reporting) authChanged(reporting.auth_enabled === true);
 }
 
 function nameOf(byId, id) {
@@ -199,20 +203,27 @@ function events(members, byId) {
     }
   }
   const list = [...changes.values()].sort((a, b) => b.t - a.t).slice(0, 8);
-  fill($('leader-changes'), list.length ? list.map(c => h('li', {}, clock(c.t) + ' — term ' + c.term + ': ' + nameOf(byId, c.to) + ' leads' + (c.from !== '0' ? ' (after ' + nameOf(byId, c.from) + ')' : ''))) : [h('li', { class: 'muted' }, 'none seen since these members started')]);
+  fill($('leader-changes'), list.length ? list.map(c => h('li', { 'data-to': c.to, 'data-term': c.term }, clock(c.t) + ' — term ' + c.term + ': ' + nameOf(byId, c.to) + ' leads' + (c.from !== '0' ? ' (after ' + nameOf(byId, c.from) + ')' : ''))) : [h('li', { class: 'muted' }, 'none seen since these members started')]);
 
   const late = members.filter(m => m.report && m.report.heartbeat_late.total > 0);
   fill($('heartbeats'), late.length ? late.map(m => {
     const recent = m.report.heartbeat_late.recent;
-    return h('li', { class: 'badge-line' }, h('span', { class: 'badge warn' }, m.name), ' ' + m.report.heartbeat_late.total + ' late heartbeat' + (m.report.heartbeat_late.total === 1 ? '' : 's') +
+    return h('li', { class: 'badge-line', 'data-id': m.id, 'data-total': m.report.heartbeat_late.total }, h('span', { class: 'badge warn' }, m.name), ' ' + m.report.heartbeat_late.total + ' late heartbeat' + (m.report.heartbeat_late.total === 1 ? '' : 's') +
       (recent.length ? ', last ' + ago(recent[recent.length - 1]) : '') + ' (leader overloaded, likely a slow disk)');
   }) : [h('li', { class: 'muted' }, 'none')]);
 
   const alarms = [];
+  // Alarms are the cluster's (applied through Raft, so every member lists the same): each once.
+  const raised = new Map();
+  for (const m of members) {
+    if (m.report) for (const a of m.report.alarms) raised.set(a.alarm + '/' + a.member, a);
+  }
+  for (const a of raised.values()) {
+    alarms.push(h('li', { 'data-alarm': a.alarm, 'data-member': a.member }, h('span', { class: 'badge down' }, a.alarm), ' alarm raised by ' + nameOf(byId, a.member)));
+  }
   for (const m of members) {
     if (!m.answered) alarms.push(h('li', {}, h('span', { class: 'badge down' }, m.name || m.id), ' does not answer: ' + (m.error || '')));
     if (!m.report) continue;
-    for (const a of m.report.alarms) alarms.push(h('li', {}, h('span', { class: 'badge down' }, m.name), ' alarm ' + a));
     for (const e of m.report.errors) alarms.push(h('li', {}, h('span', { class: 'badge warn' }, m.name), ' ' + e));
   }
   fill($('alarms'), alarms.length ? alarms : [h('li', { class: 'muted' }, 'none')]);
@@ -311,10 +322,30 @@ function charts(up, colors) {
 
 // ---- keys -----------------------------------------------------------------------------------
 // The browser reads through the gateway's own /v3/kv/range, the path every client's reads take, so
-// whatever checks that path makes (authentication and permissions, once the service has them)
-// apply to the page too. Serializable: what this member has applied, even without a leader.
+// it gets the same authentication and permission checks as any client's Range (etcd's
+// IsRangePermitted). Serializable: what this member has applied, even without a leader.
+// With auth on, the viewer signs in with etcd's Authenticate; the token is kept in this tab's
+// sessionStorage (never in a URL) and sent in the Authorization header, as etcd's gateway wants it.
 
 const enc = new TextEncoder();
+const TOKEN_KEY = 'raft-dashboard-auth';
+
+const keys = {
+  range: null,        // { start, end, what } being browsed (what: how the status line names it)
+  cursor: null,       // the next page's start, or null
+  auth: null,         // null until the first report; then whether auth is on
+  session: loadSession(), // { user, token } when signed in
+  grants: [],         // what the signed-in user may read: [{ start, end, label, prefix, what }]
+};
+
+function loadSession() {
+  try { const s = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || 'null'); return s && s.user && s.token ? s : null; } catch { return null; }
+}
+
+function saveSession(s) {
+  keys.session = s;
+  try { if (s) sessionStorage.setItem(TOKEN_KEY, JSON.stringify(s)); else sessionStorage.removeItem(TOKEN_KEY); } catch { /* storage off: memory only */ }
+}
 
 function b64(bytesArr) { let s = ''; for (const x of bytesArr) s += String.fromCharCode(x); return btoa(s); }
 
@@ -328,6 +359,8 @@ function show(bytesArr) {
   }
 }
 
+function same(a, b) { return a.length === b.length && a.every((x, i) => x === b[i]); }
+
 // etcd's GetPrefixRangeEnd: the prefix with its last byte below 0xff incremented, cut after it.
 function prefixEnd(p) {
   const end = Uint8Array.from(p);
@@ -337,19 +370,156 @@ function prefixEnd(p) {
   return Uint8Array.of(0);
 }
 
-async function browse(from) {
-  const prefix = enc.encode(state.keyPrefix);
-  const start = from || (prefix.length ? prefix : Uint8Array.of(0));
-  const end = prefix.length ? prefixEnd(prefix) : Uint8Array.of(0);
-  const status = $('key-status');
-  status.textContent = 'Reading…';
+function prefixRange(text) {
+  const p = enc.encode(text);
+  return p.length ? { start: p, end: prefixEnd(p), what: 'under "' + text + '"' } : { start: Uint8Array.of(0), end: Uint8Array.of(0), what: '' };
+}
+
+// A gateway POST on this member, with the token when signed in: { ok, status, body }.
+async function gateway(path, request) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
+  const headers = { 'Content-Type': 'application/json' };
+  if (keys.session) headers.Authorization = keys.session.token;
   try {
-    const r = await fetch('/v3/kv/range', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, cache: 'no-store',
-      body: JSON.stringify({ key: b64(start), range_end: b64(end), limit: 25, serializable: true }),
-    });
+    const r = await fetch(path, { method: 'POST', headers, cache: 'no-store', body: JSON.stringify(request), signal: ctl.signal });
     const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.message || body.error || ('answered ' + r.status));
+    return { ok: r.ok, status: r.status, body };
+  } catch (e) {
+    throw new Error(e.name === 'AbortError' ? 'no answer within ' + FETCH_TIMEOUT_MS + ' ms' : e.message);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function keyState(name, text) {
+  $('keys-section').dataset.state = name;
+  $('key-status').textContent = text;
+}
+
+function clearKeys() {
+  fill($('keys').tBodies[0], []);
+  keys.cursor = null;
+  $('key-next').disabled = true;
+}
+
+// Called on every report: shows the sign-in form when auth is on and nobody is signed in.
+function authChanged(enabled) {
+  const first = keys.auth === null;
+  if (!first && keys.auth === enabled) return;
+  keys.auth = enabled;
+  $('auth-box').hidden = !enabled;
+  if (!enabled) {
+    // A token means nothing without auth (and would be stale if it came back on).
+    saveSession(null);
+    $('key-form').hidden = false;
+    browse(null);
+  } else if (keys.session) {
+    signedIn(first ? null : 'Authentication was turned on.');
+  } else {
+    signInNeeded(first ? null : 'Authentication was turned on in this cluster.');
+  }
+}
+
+function signInNeeded(reason) {
+  saveSession(null);
+  keys.grants = [];
+  clearKeys();
+  $('login-form').hidden = false;
+  $('signed-in').hidden = true;
+  $('key-form').hidden = true;
+  keyState('signin', (reason ? reason + ' ' : '') + 'Sign in to browse keys: you see the keys your roles let you read, as with etcdctl.');
+}
+
+async function signIn(user, password) {
+  keyState('signing-in', 'Signing in…');
+  let r;
+  try {
+    saveSession(null);
+    r = await gateway('/v3/auth/authenticate', { name: user, password });
+  } catch (e) {
+    keyState('signin', 'Cannot sign in on this member: ' + e.message);
+    return;
+  }
+  if (!r.ok || !r.body.token) {
+    keyState('signin', 'Sign-in failed: ' + (r.body.message || r.body.error || ('answered ' + r.status)));
+    return;
+  }
+  saveSession({ user, token: r.body.token });
+  await signedIn(null);
+}
+
+// What the signed-in user may read, from etcd's UserGet and RoleGet (which answer a user about
+// itself and its roles), shown as ranges to browse; the checks themselves stay the server's.
+async function loadGrants() {
+  const user = keys.session.user;
+  const u = await gateway('/v3/auth/user/get', { name: user });
+  if (!u.ok) throw Object.assign(new Error(u.body.message || ('answered ' + u.status)), { auth: true });
+  const roles = u.body.roles || [];
+  if (roles.includes('root')) return [{ start: Uint8Array.of(0), end: Uint8Array.of(0), label: 'every key (root)', prefix: '', what: '' }];
+  const grants = [];
+  for (const role of roles) {
+    const g = await gateway('/v3/auth/role/get', { role });
+    if (!g.ok) continue;
+    for (const p of g.body.perm || []) {
+      // READ is protobuf's default, so its JSON leaves permType out.
+      if ((p.permType || 'READ') === 'WRITE') continue;
+      const start = unb64(p.key), end = unb64(p.range_end);
+      const label = end.length === 0 ? show(start)
+        : same(end, Uint8Array.of(0)) ? show(start) + ' and after'
+        : same(end, prefixEnd(start)) ? show(start) + '…'
+        : '[' + show(start) + ', ' + show(end) + ')';
+      const prefix = same(end, prefixEnd(start)) ? show(start) : null;
+      grants.push({ start, end: end.length ? end : Uint8Array.from([...start, 0]), label, prefix, what: prefix !== null ? 'under "' + prefix + '"' : label });
+    }
+  }
+  return grants;
+}
+
+async function signedIn(reason) {
+  $('login-form').hidden = true;
+  $('signed-in').hidden = false;
+  $('key-form').hidden = false;
+  $('signed-in-user').textContent = keys.session.user;
+  try {
+    keys.grants = await loadGrants();
+  } catch (e) {
+    if (e.auth) { signInNeeded('Signed out (' + e.message + ').'); return; }
+    keys.grants = [];
+  }
+  fill($('grants'), keys.grants.length ? keys.grants.map(g => {
+    const b = h('button', { type: 'button', class: 'grant' }, g.label);
+    b.addEventListener('click', () => { $('prefix').value = g.prefix || ''; keys.range = g; browse(null); });
+    return b;
+  }) : [h('span', { class: 'muted' }, 'no keys')]);
+  if (reason) keyState('listed', reason);
+  // Start where the user may read: all keys for a user who may, else its first grant.
+  const typed = $('prefix').value;
+  const all = keys.grants[0] && same(keys.grants[0].start, Uint8Array.of(0)) && same(keys.grants[0].end, Uint8Array.of(0));
+  if (typed || all) keys.range = prefixRange(typed);
+  else if (keys.grants.length) { keys.range = keys.grants[0]; $('prefix').value = keys.grants[0].prefix || ''; }
+  else { clearKeys(); keyState('empty', keys.session.user + ' may read no keys.'); return; }
+  browse(null);
+}
+
+async function browse(from) {
+  if (keys.auth && !keys.session) return;
+  if (!keys.range) keys.range = prefixRange($('prefix').value);
+  const range = keys.range;
+  keyState('reading', 'Reading…');
+  try {
+    const r = await gateway('/v3/kv/range', { key: b64(from || range.start), range_end: b64(range.end), limit: 25, serializable: true });
+    const body = r.body;
+    if (!r.ok) {
+      const message = body.message || body.error || ('answered ' + r.status);
+      if (/invalid auth token|user name is empty/.test(message)) { signInNeeded('Signed out: ' + message + '.'); return; }
+      clearKeys();
+      if (/permission denied/.test(message)) {
+        keyState('denied', (keys.session ? keys.session.user : 'This viewer') + ' may not read the keys ' + (range.what || '(all keys)') + ' (' + message + ').');
+        return;
+      }
+      throw new Error(message);
+    }
     const kvs = body.kvs || [];
     fill($('keys').tBodies[0], kvs.map(kv => {
       const value = unb64(kv.value);
@@ -358,23 +528,30 @@ async function browse(from) {
         h('td', {}, kv.version), h('td', {}, kv.mod_revision));
     }));
     const count = Number(body.count || 0);
-    status.textContent = kvs.length ? 'Keys ' + (state.keyPrefix ? 'under "' + state.keyPrefix + '"' : '') + ' at revision ' + (body.header ? body.header.revision : '?') + ': ' + count + (from ? ' from here' : ' in all') + (body.more ? ', showing ' + kvs.length : '') + '.' : 'No keys.';
+    keyState(kvs.length ? 'listed' : 'empty', kvs.length ? 'Keys ' + (range.what ? range.what + ' ' : '') + 'at revision ' + (body.header ? body.header.revision : '?') + ': ' + count + (from ? ' from here' : ' in all') + (body.more ? ', showing ' + kvs.length : '') + '.' : 'No keys.');
     if (body.more && kvs.length) {
       const last = unb64(kvs[kvs.length - 1].key);
       const next = new Uint8Array(last.length + 1); next.set(last); // the smallest key after the last one shown
-      state.keyCursor = next;
+      keys.cursor = next;
     } else {
-      state.keyCursor = null;
+      keys.cursor = null;
     }
   } catch (e) {
-    status.textContent = 'Cannot read keys from this member: ' + e.message;
-    state.keyCursor = null;
+    keyState('error', 'Cannot read keys from this member: ' + e.message);
+    keys.cursor = null;
   }
-  $('key-next').disabled = !state.keyCursor;
+  $('key-next').disabled = !keys.cursor;
 }
 
-$('key-form').addEventListener('submit', ev => { ev.preventDefault(); state.keyPrefix = $('prefix').value; browse(null); });
-$('key-next').addEventListener('click', () => { if (state.keyCursor) browse(state.keyCursor); });
+$('key-form').addEventListener('submit', ev => { ev.preventDefault(); keys.range = prefixRange($('prefix').value); browse(null); });
+$('key-next').addEventListener('click', () => { if (keys.cursor) browse(keys.cursor); });
+$('login-form').addEventListener('submit', ev => {
+  ev.preventDefault();
+  const password = $('login-password').value;
+  $('login-password').value = '';
+  signIn($('login-user').value, password);
+});
+$('logout').addEventListener('click', () => signInNeeded('Signed out.'));
 
+// The key browser starts once the first report says whether auth is on.
 poll();
-browse(null);
