@@ -1,4 +1,5 @@
 using LightningDB;
+using Raft.Shell.IO;
 
 namespace Raft.Kv.Backend;
 
@@ -91,6 +92,12 @@ internal sealed class LmdbBackend : IKvBackend
                     buckets[(int)b] = tx.OpenDatabase(BucketName(b), new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
                 tx.Commit().ThrowOnError();
             }
+            // LMDB syncs its file's contents but never the directory that holds it: until the
+            // directory is fsynced, a power cut can take away data.mdb's very name (and with it every
+            // commit, although the WAL may already have been released past them). The directory's own
+            // entry in its parent (member/kv in member/) likewise.
+            Native.FsyncDirectory(full);
+            if (Path.GetDirectoryName(full) is { } parent) Native.FsyncDirectory(parent);
             return new LmdbBackend(full, env, buckets);
         }
         catch
