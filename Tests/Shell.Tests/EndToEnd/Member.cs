@@ -6,7 +6,7 @@ using Raft.Shell.Tests.Node;
 namespace Raft.Shell.Tests.EndToEnd;
 
 /// <summary>
-/// One member of a cluster run as <c>raft serve</c> processes: its own free ports on 127.0.0.1, its
+/// One member of a cluster run as <c>raft serve</c> processes: its own free ports on 127.0.0.1 (or another loopback address), its
 /// data directory, its flags. It can be started, killed and started again on the same ports and data,
 /// like an operator's etcd member.
 /// </summary>
@@ -14,13 +14,14 @@ internal sealed partial class Member : IDisposable
 {
     private readonly StringBuilder _earlierOutput = new();
 
-    public Member(string name, string dataDir, string token)
+    public Member(string name, string dataDir, string token, string host = "127.0.0.1")
     {
         Name = name;
         DataDir = dataDir;
         Token = token;
-        ClientUrl = NodeCluster.Url(NodeCluster.FreePort());
-        PeerUrl = NodeCluster.Url(NodeCluster.FreePort());
+        var address = System.Net.IPAddress.Parse(host);
+        ClientUrl = $"http://{host}:{NodeCluster.FreePort(address)}";
+        PeerUrl = $"http://{host}:{NodeCluster.FreePort(address)}";
         Client = new GatewayClient(ClientUrl);
     }
 
