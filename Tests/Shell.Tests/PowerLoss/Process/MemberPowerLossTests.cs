@@ -16,10 +16,9 @@ namespace Raft.Shell.Tests.PowerLoss.Process;
 [Collection(ProcessCollection.Name)]
 public class MemberPowerLossTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Generous = PowerCutMember.Generous;
 
-    /// <summary>Cycles of the honest run; <c>RAFT_POWERLOSS_CYCLES</c> sets more for a longer run.</summary>
-    private static int Cycles => int.TryParse(Environment.GetEnvironmentVariable("RAFT_POWERLOSS_CYCLES"), out var n) && n > 0 ? n : 6;
+    private static int Cycles => PowerCutMember.Cycles(3);
 
     // A lone member campaigns within an election timeout; batched store commits every 10 ms (etcd:
     // 100 ms) put many of them under the cuts.

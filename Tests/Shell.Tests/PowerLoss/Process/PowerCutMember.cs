@@ -13,11 +13,11 @@ internal sealed class PowerCutMember : IDisposable
     private readonly string _log;
     private readonly string _trash;
 
-    public PowerCutMember(TempDir dir, string shim, string name, string host)
+    public PowerCutMember(TempDir dir, string shim, string name, string host, string? token = null)
     {
         // The shim compares paths as given, so the data directory is named without links.
         var root = new DirectoryInfo(dir.Path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(dir.Path);
-        Member = new Member(name, Path.Combine(root, name), "plfs-" + name, host);
+        Member = new Member(name, Path.Combine(root, name), token ?? "plfs-" + name, host);
         _log = Path.Combine(root, name + ".plfs.log");
         _trash = Path.Combine(root, name + ".plfs-trash");
         Directory.CreateDirectory(_trash);
@@ -28,6 +28,13 @@ internal sealed class PowerCutMember : IDisposable
     }
 
     public Member Member { get; }
+
+    /// <summary>How long the tests wait for a member to start, answer or catch up.</summary>
+    public static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
+
+    /// <summary>Cycles of cuts: <paramref name="ciDefault"/>, or <c>RAFT_POWERLOSS_CYCLES</c> for a longer run.</summary>
+    public static int Cycles(int ciDefault) =>
+        int.TryParse(System.Environment.GetEnvironmentVariable("RAFT_POWERLOSS_CYCLES"), out var n) && n > 0 ? n : ciDefault;
 
     /// <summary>After a SIGKILL: the power cut (all unsynced changes lost, or torn by <paramref name="tear"/>).</summary>
     public CutReport CutPower(Random? tear)

@@ -21,7 +21,7 @@ internal sealed record CutReport(
         $"{UnsyncedWrites} unsynced writes ({UnsyncedBytes} B{(TornWrites > 0 ? $", {TornWrites} torn" : "")}) in {FilesTouched} files" +
         $"{(StoreUnsynced ? ", store pages unsynced" : "")}{(WalUnsynced ? ", WAL unsynced" : "")}, {UndoneEntries} directory entries undone" +
         (Undone.Count > 0 ? $" ({string.Join(", ", Undone.Distinct())})" : "") +
-        (Skipped.Count > 0 ? $", {Skipped.Count} undo steps skipped" : "");
+        (Skipped.Count > 0 ? $", undo steps with nothing left to undo: {string.Join(", ", Skipped)}" : "");
 }
 
 /// <summary>
@@ -148,11 +148,11 @@ internal static class UndoLog
             try
             {
                 if (UndoEntry(r)) undone.Add($"{r.Kind.ToString().ToLowerInvariant()} {Path.GetRelativePath(root, r.Paths[0])}");
-                else skipped.Add($"{r.Kind} {string.Join(" -> ", r.Paths)}");
+                else skipped.Add($"{r.Kind.ToString().ToLowerInvariant()} {string.Join(" -> ", r.Paths.Where(p => p.Length > 0).Select(p => Path.GetRelativePath(root, p)))}");
             }
             catch (IOException ex)
             {
-                skipped.Add($"{r.Kind} {string.Join(" -> ", r.Paths)}: {ex.Message}");
+                skipped.Add($"{r.Kind.ToString().ToLowerInvariant()} {string.Join(" -> ", r.Paths)}: {ex.Message}");
             }
         }
 
@@ -247,7 +247,7 @@ internal static class UndoLog
         }
     }
 
-    /// <summary>Undoes one change of a directory entry; false when the entry is no longer as the change left it.</summary>
+    /// <summary>Undoes one change of a directory entry; false when nothing is left to undo (a later durable change removed it, or its directory).</summary>
     private static bool UndoEntry(Rec r)
     {
         switch (r.Kind)
@@ -264,11 +264,12 @@ internal static class UndoLog
                 Directory.CreateDirectory(r.Paths[0]);
                 return true;
             case Kind.Unlink:
-                if (r.Paths[1].Length == 0 || !File.Exists(r.Paths[1])) return false;
+                if (r.Paths[1].Length == 0 || !File.Exists(r.Paths[1]) || !Directory.Exists(Path.GetDirectoryName(r.Paths[0]))) return false;
                 File.Move(r.Paths[1], r.Paths[0], overwrite: true);
                 return true;
             case Kind.Rename:
                 string src = r.Paths[0], dst = r.Paths[1], replaced = r.Paths[2];
+                if (!Directory.Exists(Path.GetDirectoryName(src))) return false;
                 if (Directory.Exists(dst)) Directory.Move(dst, src);
                 else if (File.Exists(dst)) File.Move(dst, src, overwrite: true);
                 else return false;

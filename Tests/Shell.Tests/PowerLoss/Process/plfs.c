@@ -221,6 +221,23 @@ static void forget(int fd)
     memset(&fds[fd], 0, sizeof fds[fd]);
 }
 
+/* The n bytes at off, about to be overwritten or cut off (NULL when n is 0); free it. */
+static char *read_old(int rfd, uint64_t off, uint64_t n)
+{
+    if (n == 0) return NULL;
+    char *old = malloc(n);
+    if (!old) abort();
+    for (uint64_t done = 0; done < n;) {
+        ssize_t got = r_pread(rfd, old + done, n - done, off + done);
+        if (got <= 0) {
+            fprintf(stderr, "plfs: cannot read old bytes: %s\n", strerror(errno));
+            abort();
+        }
+        done += got;
+    }
+    return old;
+}
+
 /* Logs the old bytes and length of [off, off+len) of a tracked file before a write; mu held. */
 static void log_write(struct fdinfo *f, int fd, uint64_t off, uint64_t len)
 {
@@ -229,20 +246,7 @@ static void log_write(struct fdinfo *f, int fd, uint64_t off, uint64_t len)
     uint64_t size = st.st_size;
     uint64_t have = off >= size ? 0 : (off + len > size ? size - off : len);
     uint64_t hdr[5] = {f->dev, f->ino, off, len, size};
-    char *old = NULL;
-    if (have) {
-        old = malloc(have);
-        if (!old) abort();
-        uint64_t done = 0;
-        while (done < have) {
-            ssize_t n = r_pread(f->rfd, old + done, have - done, off + done);
-            if (n <= 0) {
-                fprintf(stderr, "plfs: cannot read old bytes: %s\n", strerror(errno));
-                abort();
-            }
-            done += n;
-        }
-    }
+    char *old = read_old(f->rfd, off, have);
     emit(R_WRITE, hdr, sizeof hdr, old, have);
     free(old);
 }
@@ -257,17 +261,7 @@ static void log_trunc(struct fdinfo *f, int rfd, uint64_t newsize, uint64_t olds
 {
     uint64_t hdr[4] = {f->dev, f->ino, newsize, oldsize};
     uint64_t have = newsize < oldsize ? oldsize - newsize : 0;
-    char *old = NULL;
-    if (have) {
-        old = malloc(have);
-        if (!old) abort();
-        uint64_t done = 0;
-        while (done < have) {
-            ssize_t n = r_pread(rfd, old + done, have - done, newsize + done);
-            if (n <= 0) abort();
-            done += n;
-        }
-    }
+    char *old = read_old(rfd, newsize, have);
     emit(R_TRUNC, hdr, sizeof hdr, old, have);
     free(old);
 }
