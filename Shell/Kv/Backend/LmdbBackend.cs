@@ -1,4 +1,5 @@
 using LightningDB;
+using Raft.Shell.IO;
 
 namespace Raft.Kv.Backend;
 
@@ -6,8 +7,8 @@ namespace Raft.Kv.Backend;
 /// The store's backend on LMDB (through LightningDB): one named database per bucket in one
 /// environment (<c>data.mdb</c>), the B+tree with copy-on-write pages and two alternating meta
 /// pages that bbolt, etcd's backend, was modelled on. Commits sync (MDB_NOSYNC, MDB_NOMETASYNC,
-/// MDB_MAPASYNC and MDB_WRITEMAP are never set): LMDB fsyncs the new pages, then the meta page
-/// that points at them, so a crash or power loss leaves the last committed tree or the one before.
+/// MDB_MAPASYNC and MDB_WRITEMAP are never set, but for the power-loss tests'
+/// <see cref="UnsafeNoSyncVariable"/>): LMDB fsyncs the new pages, then the meta page that points at them, so a crash or power loss leaves the last committed tree or the one before.
 /// A batch is buffered in memory and applied in one write transaction on <see cref="IKvBackendBatch.Commit"/>,
 /// so no LMDB write transaction outlives a call or crosses threads. Readers are read-only
 /// transactions (MDB_NOTLS: a view may move between threads, one at a time).
@@ -25,6 +26,13 @@ internal sealed class LmdbBackend : IKvBackend
     /// readers is unsafe, so it is large once; the file on disk grows only with the data.
     /// </summary>
     public const long MapSizeBytes = 256L << 30;
+
+    /// <summary>
+    /// For the power-loss tests only: when this environment variable is <c>1</c>, environments open
+    /// with MDB_NOSYNC, so commits are not durable. The tests show that their power cuts then lose
+    /// acknowledged writes, which they never do with LMDB's syncs on.
+    /// </summary>
+    public const string UnsafeNoSyncVariable = "RAFT_KV_UNSAFE_NOSYNC";
 
     private static readonly HashSet<string> OpenDirectories = new(StringComparer.Ordinal);
 
@@ -75,7 +83,9 @@ internal sealed class LmdbBackend : IKvBackend
             });
             try
             {
-                env.Open(EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead);
+                var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
+                if (Environment.GetEnvironmentVariable(UnsafeNoSyncVariable) == "1") flags |= EnvironmentOpenFlags.NoSync;
+                env.Open(flags);
             }
             catch (LightningException ex) when (ex.StatusCode is (int)MDBResultCode.VersionMismatch or (int)MDBResultCode.Invalid)
             {
@@ -91,6 +101,12 @@ internal sealed class LmdbBackend : IKvBackend
                     buckets[(int)b] = tx.OpenDatabase(BucketName(b), new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
                 tx.Commit().ThrowOnError();
             }
+            // LMDB syncs its file's contents but never the directory that holds it: until the
+            // directory is fsynced, a power cut can take away data.mdb's very name (and with it every
+            // commit, although the WAL may already have been released past them). The directory's own
+            // entry in its parent (member/kv in member/) likewise.
+            Native.FsyncDirectory(full);
+            if (Path.GetDirectoryName(full) is { } parent) Native.FsyncDirectory(parent);
             return new LmdbBackend(full, env, buckets);
         }
         catch
