@@ -27,7 +27,7 @@ internal static class AuthOperations
             c.Logger.LogAuthFailure(request.Name);
             return (null, failed);
         }
-        var entry = new Pb.InternalRaftRequest { Authenticate = new Pb.InternalAuthenticateRequest { Name = request.Name, SimpleToken = SimpleTokens.NewRandom() } };
+        var entry = new Pb.InternalRaftRequest { Authenticate = new Pb.InternalAuthenticateRequest { Name = request.Name, SimpleToken = c.Store.Auth.Tokens.NewPrefix() } };
         var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(entry.ToByteArray(), ct));
         if (error is not null) return (null, error);
         return result switch
@@ -98,7 +98,9 @@ internal static class AuthOperations
     private static async Task<(bool Ok, EtcdError? Error)> ProposeAsync(GatewayContext c, Pb.InternalRaftRequest request, bool admin = true)
     {
         if (admin && AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (false, denied);
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(request.ToByteArray(), ct));
+        var (stamped, invalid) = AuthChecker.Stamp(c.Store.Auth, c.Http, request.ToByteArray());
+        if (invalid is not null) return (false, invalid);
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(stamped!, ct));
         if (error is not null) return (false, error);
         return result switch
         {
