@@ -14,13 +14,13 @@ internal sealed partial class Member : IDisposable
 {
     private readonly StringBuilder _earlierOutput = new();
 
-    public Member(string name, string dataDir, string token)
+    public Member(string name, string dataDir, string token, string host = "127.0.0.1")
     {
         Name = name;
         DataDir = dataDir;
         Token = token;
-        ClientUrl = NodeCluster.Url(NodeCluster.FreePort());
-        PeerUrl = NodeCluster.Url(NodeCluster.FreePort());
+        ClientUrl = $"http://{host}:{Tls.TlsMember.FreePort(host)}";
+        PeerUrl = $"http://{host}:{Tls.TlsMember.FreePort(host)}";
         Client = new GatewayClient(ClientUrl);
     }
 
