@@ -99,6 +99,20 @@ public class AuthServicesTests
             Assert.Equal(16, r.Body["code"]!.GetValue<int>());
         }
 
+        // dotnet-etcd over gRPC: m1's token in the metadata of calls to m3; etcd's status codes and texts.
+        using (var c1 = new dotnet_etcd.EtcdClient(m1.ClientUrl))
+        using (var c3 = new dotnet_etcd.EtcdClient(m3.ClientUrl))
+        {
+            var grpcToken = (await c1.AuthenticateAsync(new Etcdserverpb.AuthenticateRequest { Name = "alice", Password = AlicePassword })).Token;
+            var md = new global::Grpc.Core.Metadata { { "token", grpcToken } };
+            await c3.PutAsync("app/dotnet", "v", md);
+            Assert.Equal("v", await c3.GetValAsync("app/dotnet", md));
+            var denied = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => c3.PutAsync("other", "x", md));
+            Assert.Equal((global::Grpc.Core.StatusCode.PermissionDenied, "etcdserver: permission denied"), (denied.StatusCode, denied.Status.Detail));
+            var stale = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => c3.GetValAsync("app/dotnet", new global::Grpc.Core.Metadata { { "token", expired } }));
+            Assert.Equal((global::Grpc.Core.StatusCode.Unauthenticated, "etcdserver: invalid auth token"), (stale.StatusCode, stale.Status.Detail));
+        }
+
         // KV and txn (compares need read): inside app/ only.
         Assert.Contains("from-m2", (await Etcdctl.OkAsync(at2, alice, "get", "app/jwt")).Stdout);
         Refused(await Etcdctl.RunAsync(at2, alice, "get", "other"), "etcdserver: permission denied");
