@@ -46,6 +46,9 @@ public static class ServeCommand
     private static readonly Option<int> BackendBatchLimit = Flag("--backend-batch-limit", "BackendBatchLimit is the maximum operations before commit the backend transaction.", 10_000);
     private static readonly Option<string> AutoCompactionMode = Flag("--auto-compaction-mode", "interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.", "periodic");
     private static readonly Option<string> AutoCompactionRetention = Flag("--auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.", "0");
+    private static readonly Option<string> AuthToken = Flag("--auth-token", "Specify auth token specific options (simple, or jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256,ttl=5m).", "simple");
+    private static readonly Option<int> AuthTokenTtl = Flag("--auth-token-ttl", "The lifetime in seconds of the auth token.", 300);
+    private static readonly Option<int> BcryptCost = Flag("--bcrypt-cost", "Specify bcrypt algorithm cost factor for auth password hashing.", Raft.Kv.Auth.AuthStore.DefaultBcryptCost);
     private static readonly Option<string> LogLevel = LogLevelFlag();
 
     private static Option<T> Flag<T>(string name, string description, T defaultValue) =>
@@ -76,7 +79,7 @@ public static class ServeCommand
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
             InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,
             MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, QuotaBackendBytes,
-            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, LogLevel,
+            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, AuthToken, AuthTokenTtl, BcryptCost, LogLevel,
         };
         foreach (var tls in TlsFlags.All) command.Options.Add(tls);
         command.SetAction((result, ct) => RunAsync(result, ct));
@@ -151,6 +154,21 @@ public static class ServeCommand
         var batchLimit = r.GetValue(BackendBatchLimit);
         if (batchLimit < 0) errors.Add($"{BackendBatchLimit.Name} {batchLimit}: must not be negative");
         if (batchLimit == 0) batchLimit = 10_000;
+        var authToken = r.GetValue(AuthToken)!;
+        var authTokenTtl = r.GetValue(AuthTokenTtl);
+        if (authTokenTtl <= 0) errors.Add($"{AuthTokenTtl.Name} {authTokenTtl}: must be positive");
+        try
+        {
+            // Read here so a bad key file stops the start, as etcd's does.
+            Raft.Kv.Auth.AuthTokenOptions.Create(authToken);
+        }
+        catch (Raft.Kv.Auth.AuthTokenOptionsException ex)
+        {
+            errors.Add($"{AuthToken.Name} {authToken}: {ex.Message}");
+        }
+        var bcryptCost = r.GetValue(BcryptCost);
+        // Go's bcrypt: MinCost 4, MaxCost 31.
+        if (bcryptCost is < 4 or > 31) errors.Add($"{BcryptCost.Name} {bcryptCost}: must be 4 to 31");
         if (errors.Count > 0) return (null, errors);
         return (kv =>
         {
@@ -159,6 +177,9 @@ public static class ServeCommand
             kv.QuotaBackendBytes = quota;
             kv.AutoCompactionMode = mode;
             kv.AutoCompactionRetention = retention;
+            kv.AuthToken = authToken;
+            kv.AuthTokenTtl = TimeSpan.FromSeconds(authTokenTtl);
+            kv.BcryptCost = bcryptCost;
         }, []);
     }
 

@@ -35,7 +35,8 @@ public static class KvServiceCollectionExtensions
         {
             var o = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
             return new KvStateMachine(sp.GetRequiredService<KvMetrics>(), OpenBackend(sp),
-                new MvccStoreOptions { BatchInterval = o.BackendBatchInterval, BatchLimit = o.BackendBatchLimit }, o.BcryptCost);
+                new MvccStoreOptions { BatchInterval = o.BackendBatchInterval, BatchLimit = o.BackendBatchLimit }, o.BcryptCost,
+                Auth.AuthTokenOptions.Create(o.AuthToken, o.AuthTokenTtl, sp.GetService<TimeProvider>()));
         });
         services.TryAddSingleton<IStateMachine>(sp =>
         {

@@ -58,6 +58,16 @@ public sealed class KvServiceOptions
     /// <summary>etcd's --bcrypt-cost: the cost of the password hashes (4 to 31; 10 as etcd).</summary>
     public int BcryptCost { get; set; } = Auth.AuthStore.DefaultBcryptCost;
 
+    /// <summary>
+    /// etcd's --auth-token: "simple" (the default) or "jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256,ttl=5m"
+    /// (see <see cref="Auth.AuthTokenOptions"/>); every member of a cluster needs the same keys to take
+    /// each other's tokens.
+    /// </summary>
+    public string AuthToken { get; set; } = Auth.AuthTokenOptions.Simple;
+
+    /// <summary>etcd's --auth-token-ttl: how long a simple token lives without use (300 s).</summary>
+    public TimeSpan AuthTokenTtl { get; set; } = TimeSpan.FromSeconds(300);
+
     /// <summary>etcd's --auto-compaction-mode: "periodic" (retention is a duration) or "revision" (a number of revisions).</summary>
     public string AutoCompactionMode { get; set; } = "periodic";
 

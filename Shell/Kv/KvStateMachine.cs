@@ -23,19 +23,26 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
     /// Creates a store on <paramref name="backend"/> (in memory when null), counting puts, deletes and
     /// ranges on <paramref name="metrics"/> if given. The store owns the backend.
     /// </summary>
-    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null, int bcryptCost = AuthStore.DefaultBcryptCost)
+    /// <param name="metrics">Counters, or null.</param>
+    /// <param name="backend">The store's database; in memory when null.</param>
+    /// <param name="options">The store's batching.</param>
+    /// <param name="bcryptCost">The cost of password hashes (etcd's --bcrypt-cost).</param>
+    /// <param name="tokens">The kind of auth token (etcd's --auth-token, see <see cref="AuthTokenOptions"/>); simple tokens when null.</param>
+    public KvStateMachine(KvMetrics? metrics = null, IKvBackend? backend = null, MvccStoreOptions? options = null, int bcryptCost = AuthStore.DefaultBcryptCost, IAuthTokens? tokens = null)
     {
         _metrics = metrics;
         _options = options;
         _bcryptCost = bcryptCost;
+        _tokens = tokens ?? new SimpleTokens();
         _store = new MvccStore(backend ?? KvBackends.InMemory(), options);
-        _auth = new AuthStore(_store, bcryptCost);
+        _auth = new AuthStore(_store, bcryptCost, tokens: _tokens);
         metrics?.ObserveStore(_store);
         LoadAlarms();
     }
 
     private readonly MvccStoreOptions? _options;
     private readonly int _bcryptCost;
+    private readonly IAuthTokens _tokens;
     private MvccStore _store;
     private AuthStore _auth;
 
@@ -66,7 +73,8 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
         var store = new MvccStore(backend, _options);
         Volatile.Write(ref _store, store);
         // The auth state lives in the store's Auth bucket: read it again from the installed store.
-        Volatile.Write(ref _auth, new AuthStore(store, _bcryptCost));
+        _tokens.Clear();
+        Volatile.Write(ref _auth, new AuthStore(store, _bcryptCost, tokens: _tokens));
         StoreReplaced?.Invoke(store);
         _metrics?.ObserveStore(store);
         LoadAlarms();
@@ -111,7 +119,15 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
         // every entry up to its consistent index, and applying one twice would give it a second
         // revision (etcd's applier skips them the same way). Nobody waits for a replayed entry's answer.
         if (index <= Store.ConsistentIndex) return null;
-        switch (KvCommandCodec.Decode(command))
+        var decoded = KvCommandCodec.Decode(command, out var caller);
+        // etcd's authApplierV3: the caller's permissions checked again at the auth revision the
+        // request was checked at, so a permission revoked in between is never bypassed.
+        if (AuthChecker.ApplyCheck(Auth, caller, decoded, LeaseKeys) is { } denied)
+        {
+            Store.SetConsistentIndex(index);
+            return denied;
+        }
+        switch (decoded)
         {
             case PutRequest put:
             {
@@ -193,6 +209,8 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
             }
         }
     }
+
+    private IEnumerable<byte[]> LeaseKeys(long id) => Lessor.Keys(id) ?? [];
 
     private KvError Refuse(ulong index, KvError error)
     {

@@ -52,4 +52,10 @@ public static class AuthErrors
 
     /// <summary>"etcdserver: invalid auth management" (deleting root, or its root role, while auth is on).</summary>
     public static EtcdError InvalidAuthMgmt { get; } = new(GrpcCode.InvalidArgument, "etcdserver: invalid auth management");
+
+    /// <summary>"etcdserver: revision of auth store is old" (the caller's permissions were looked at before the last auth change; clients authenticate again and retry).</summary>
+    public static EtcdError AuthOldRevision { get; } = new(GrpcCode.InvalidArgument, "etcdserver: revision of auth store is old");
+
+    /// <summary>etcd's ErrVerifyOnly: a member with a JWT public key only cannot issue tokens.</summary>
+    public static EtcdError VerifyOnly { get; } = new(GrpcCode.Unknown, "auth: token signing attempted with verify-only key");
 }

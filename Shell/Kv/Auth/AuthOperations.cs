@@ -18,24 +18,34 @@ internal static class AuthOperations
     public static Task<(bool Ok, EtcdError? Error)> DisableAsync(GatewayContext c) =>
         ProposeAsync(c, new Pb.InternalRaftRequest { AuthDisable = new Pb.AuthDisableRequest() });
 
-    /// <summary>etcd's Authenticate: the password checked here (bcrypt), then a token proposed and assigned on every member.</summary>
+    /// <summary>
+    /// etcd's Authenticate: the password checked here (bcrypt), then a token proposed and assigned on
+    /// every member. As etcd, when the auth store changed between the check and the apply (a password
+    /// changed, a user deleted and added again), the password is checked again and a new token drawn.
+    /// </summary>
     public static async Task<(string? Token, EtcdError? Error)> AuthenticateAsync(GatewayContext c, Pb.AuthenticateRequest request)
     {
-        // bcrypt is slow by design: off the request thread pool's hot path is not needed, but the wait is bounded by the timeout.
-        if (c.Store.Auth.CheckPassword(request.Name, request.Password) is { } failed)
+        for (var attempt = 0; ; attempt++)
         {
-            c.Logger.LogAuthFailure(request.Name);
-            return (null, failed);
+            var checkedAt = c.Store.Auth.Revision;
+            if (c.Store.Auth.CheckPassword(request.Name, request.Password) is { } failed)
+            {
+                c.Logger.LogAuthFailure(request.Name);
+                return (null, failed);
+            }
+            var entry = new Pb.InternalRaftRequest { Authenticate = new Pb.InternalAuthenticateRequest { Name = request.Name, SimpleToken = c.Store.Auth.Tokens.NewPrefix() } };
+            var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(entry.ToByteArray(), ct));
+            if (error is not null) return (null, error);
+            // Bounded (etcd's loop is bounded by the request's timeout): an auth store changing on every
+            // attempt answers with the last token, whose revision then refuses it as old where it matters.
+            if (result is string && checkedAt != c.Store.Auth.Revision && attempt < 5) continue;
+            return result switch
+            {
+                string token => (token, null),
+                EtcdError e => (null, e),
+                _ => throw new InvalidOperationException($"the state machine answered Authenticate with {result?.GetType().Name ?? "null"}"),
+            };
         }
-        var entry = new Pb.InternalRaftRequest { Authenticate = new Pb.InternalAuthenticateRequest { Name = request.Name, SimpleToken = SimpleTokens.NewRandom() } };
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(entry.ToByteArray(), ct));
-        if (error is not null) return (null, error);
-        return result switch
-        {
-            string token => (token, null),
-            EtcdError e => (null, e),
-            _ => throw new InvalidOperationException($"the state machine answered Authenticate with {result?.GetType().Name ?? "null"}"),
-        };
     }
 
     public static Task<(bool Ok, EtcdError? Error)> UserAddAsync(GatewayContext c, Pb.AuthUserAddRequest request)
@@ -98,7 +108,9 @@ internal static class AuthOperations
     private static async Task<(bool Ok, EtcdError? Error)> ProposeAsync(GatewayContext c, Pb.InternalRaftRequest request, bool admin = true)
     {
         if (admin && AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (false, denied);
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(request.ToByteArray(), ct));
+        var (stamped, invalid) = AuthChecker.Stamp(c.Store.Auth, c.Http, request.ToByteArray());
+        if (invalid is not null) return (false, invalid);
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(stamped!, ct));
         if (error is not null) return (false, error);
         return result switch
         {

@@ -47,12 +47,16 @@ public sealed class AuthStore
     private State _state = State.Empty;
 
     /// <summary>Loads the auth state the backend holds.</summary>
-    public AuthStore(MvccStore store, int bcryptCost = DefaultBcryptCost, TimeProvider? time = null)
+    /// <param name="store">The store whose Auth bucket holds the state.</param>
+    /// <param name="bcryptCost">The bcrypt cost of new password hashes (etcd's --bcrypt-cost).</param>
+    /// <param name="time">The clock of simple tokens (tests).</param>
+    /// <param name="tokens">The kind of token (etcd's --auth-token); simple tokens when null.</param>
+    public AuthStore(MvccStore store, int bcryptCost = DefaultBcryptCost, TimeProvider? time = null, IAuthTokens? tokens = null)
     {
         if (bcryptCost is < 4 or > 31) throw new ArgumentOutOfRangeException(nameof(bcryptCost), bcryptCost, "bcrypt's cost is 4 to 31");
         _store = store;
         BcryptCost = bcryptCost;
-        Tokens = new SimpleTokens(time);
+        Tokens = tokens ?? new SimpleTokens(time);
         _state = Load(store.ReadAux(KvBucket.Auth));
     }
 
@@ -62,8 +66,11 @@ public sealed class AuthStore
     /// <summary>The bcrypt cost of new password hashes.</summary>
     public int BcryptCost { get; }
 
-    /// <summary>This member's tokens.</summary>
-    public SimpleTokens Tokens { get; }
+    /// <summary>This member's tokens (simple or JWT).</summary>
+    public IAuthTokens Tokens { get; }
+
+    /// <summary>Who <paramref name="token"/> stands for and at which auth revision, or null (unknown, expired, forged).</summary>
+    public AuthInfo? TokenInfo(string token) => Tokens.Info(token, Revision);
 
     /// <summary>Whether auth is on: requests need a token (or a client certificate) and permissions.</summary>
     public bool Enabled => Volatile.Read(ref _state).Enabled;
@@ -111,6 +118,30 @@ public sealed class AuthStore
             .SelectMany(r => r.KeyPermission)
             .Select(p => new KeyPermission((AuthPermission)p.PermType, p.Key.ToByteArray(), p.RangeEnd.ToByteArray()))));
         return perms.IsPermitted(key, rangeEnd, permission);
+    }
+
+    /// <summary>
+    /// etcd's isOpPermitted: null when the caller may <paramref name="permission"/> the range, else
+    /// etcd's error: no caller ("user name is empty"), a caller looked at before the last auth change
+    /// ("revision of auth store is old": its permissions may have been revoked since), or a denial.
+    /// </summary>
+    public EtcdError? CheckRange(AuthInfo? caller, ReadOnlySpan<byte> key, ReadOnlySpan<byte> rangeEnd, AuthPermission permission)
+    {
+        var state = Volatile.Read(ref _state);
+        if (!state.Enabled) return null;
+        if (caller is null || caller.Revision == 0) return AuthErrors.UserEmpty;
+        if (caller.Revision < state.Revision) return AuthErrors.AuthOldRevision;
+        return IsRangePermitted(caller.User, key, rangeEnd, permission) ? null : AuthErrors.PermissionDenied;
+    }
+
+    /// <summary>etcd's IsAdminPermitted: null when auth is off or the caller has the root role, else etcd's error.</summary>
+    public EtcdError? CheckAdmin(AuthInfo? caller)
+    {
+        var state = Volatile.Read(ref _state);
+        if (!state.Enabled) return null;
+        if (caller is null || caller.User.Length == 0) return AuthErrors.UserEmpty;
+        if (!state.Users.TryGetValue(caller.User, out var u)) return AuthErrors.UserNotFound;
+        return u.Roles.Contains(Root) ? null : AuthErrors.PermissionDenied;
     }
 
     // ---- passwords (outside Raft, on the member that took the request) ----
@@ -187,10 +218,8 @@ public sealed class AuthStore
     {
         // The password was checked before proposing; the user may have gone since.
         if (!s.Enabled) return AuthErrors.AuthNotEnabled;
-        if (!s.Users.ContainsKey(a.Name)) return AuthErrors.AuthFailed;
-        var token = $"{a.SimpleToken}.{index}";
-        Tokens.Assign(token, new AuthInfo(a.Name, s.Revision));
-        return token;
+        if (!s.Users.TryGetValue(a.Name, out var u) || u.Options?.NoPassword == true) return AuthErrors.AuthFailed;
+        return Tokens.Assign(a.Name, s.Revision, a.SimpleToken, index) is { } token ? token : AuthErrors.VerifyOnly;
     }
 
     private object UserAdd(State s, Pb.AuthUserAddRequest a)

@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 namespace Raft.Kv.Auth;
 
 /// <summary>Who a token stands for, and the auth revision it was issued at.</summary>
+/// <param name="User">The user name.</param>
+/// <param name="Revision">The auth revision the caller's permissions were looked at (etcd's AuthInfo.Revision): a request carries it in its entry's header, and is refused at apply when the store has changed since.</param>
 public sealed record AuthInfo(string User, ulong Revision);
 
 /// <summary>
@@ -13,7 +15,7 @@ public sealed record AuthInfo(string User, ulong Revision);
 /// (a restarted member forgets them, and clients authenticate again), and expire after
 /// <see cref="Ttl"/> without use (etcd's --auth-token-ttl, 300 s).
 /// </summary>
-public sealed class SimpleTokens(TimeProvider? time = null)
+public sealed class SimpleTokens(TimeProvider? time = null) : IAuthTokens
 {
     private const string Letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -27,6 +29,20 @@ public sealed class SimpleTokens(TimeProvider? time = null)
 
     /// <summary>Assigns <paramref name="token"/> to <paramref name="info"/>.</summary>
     public void Assign(string token, AuthInfo info) => _tokens[token] = (info, Expiry());
+
+    /// <inheritdoc/>
+    public string NewPrefix() => NewRandom();
+
+    /// <inheritdoc/>
+    public string? Assign(string user, ulong revision, string prefix, ulong index)
+    {
+        var token = $"{prefix}.{index}";
+        Assign(token, new AuthInfo(user, revision));
+        return token;
+    }
+
+    /// <inheritdoc/>
+    public AuthInfo? Info(string token, ulong currentRevision) => Info(token) is { } info ? info with { Revision = currentRevision } : null;
 
     /// <summary>Who <paramref name="token"/> stands for, or null (unknown or expired); use renews it.</summary>
     public AuthInfo? Info(string token)

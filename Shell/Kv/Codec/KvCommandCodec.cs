@@ -134,8 +134,15 @@ public static class KvCommandCodec
     /// protobuf, another etcd request type, no request, two requests in one command, or a lease or
     /// ignore flag this store does not implement.
     /// </summary>
-    public static object Decode(ReadOnlyMemory<byte> command)
+    public static object Decode(ReadOnlyMemory<byte> command) => Decode(command, out _);
+
+    /// <summary>
+    /// <see cref="Decode(ReadOnlyMemory{byte})"/>, and the caller the command's header names (null
+    /// when it has no header: a command the cluster proposed itself).
+    /// </summary>
+    public static object Decode(ReadOnlyMemory<byte> command, out Auth.AuthInfo? caller)
     {
+        caller = null;
         Pb.InternalRaftRequest request;
         if (ProtobufInput.Check(Pb.InternalRaftRequest.Descriptor, command.Span) is { } bad)
             return KvError.Malformed($"bad protobuf: {bad}");
@@ -147,6 +154,7 @@ public static class KvCommandCodec
         {
             return KvError.Malformed($"bad protobuf: {ex.Message}");
         }
+        caller = Auth.AuthHeader.Of(request);
         if (request.HasUnknownFields)
             return KvError.Malformed("unsupported request (a field other than the request id, header, put, delete-range, txn, compaction, lease grant and revoke, and alarm)");
         var requests = (request.Put is null ? 0 : 1) + (request.DeleteRange is null ? 0 : 1) + (request.Txn is null ? 0 : 1)

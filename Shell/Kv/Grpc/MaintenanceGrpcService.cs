@@ -36,6 +36,8 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
     public override async Task<Pb.MoveLeaderResponse> MoveLeader(Pb.MoveLeaderRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
+        // Root only: handing leadership over changes the cluster as a member change does.
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
         if (c.Node.Status.Leader != c.Node.MemberId) throw EtcdError.NotLeader.ToRpc();
         var (_, error) = await c.ClusterAsync(async ct =>
         {
@@ -89,9 +91,18 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
         return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(revision)), Hash = hash });
     }
 
-    public override Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context) =>
+    // Root only, as etcd's authMaintenanceServer, before anything else is said.
+    public override Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
         throw GrpcConvert.Unimplemented("Snapshot (it comes with the MVCC store's snapshot file)");
+    }
 
-    public override Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context) =>
+    public override Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
         throw GrpcConvert.Unimplemented("Defragment (it comes with the MVCC store)");
+    }
 }

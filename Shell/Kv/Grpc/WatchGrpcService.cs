@@ -30,7 +30,7 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
         }, ct);
         try
         {
-            await foreach (var request in requestStream.ReadAllAsync(ct)) WatchResponses.Handle(stream, request);
+            await foreach (var request in requestStream.ReadAllAsync(ct)) WatchResponses.Handle(c, stream, request);
             // As etcd's: the client closing its side ends nothing; the call ends when the client cancels it.
             await send;
         }
@@ -58,13 +58,25 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
 /// <summary>Between etcd's watch messages and the hub, for the gRPC service and the gateway's <c>/v3/watch</c>.</summary>
 internal static class WatchResponses
 {
-    /// <summary>Applies one request to the stream (a create, a cancel or a progress request).</summary>
-    public static void Handle(WatchStream stream, Pb.WatchRequest request)
+    /// <summary>
+    /// Applies one request to the stream (a create, a cancel or a progress request). A create needs
+    /// read on its range when auth is on (etcd's isWatchPermitted); a refused one is answered created
+    /// and canceled with etcd's "permission denied".
+    /// </summary>
+    public static void Handle(GatewayContext c, WatchStream stream, Pb.WatchRequest request)
     {
         switch (request.RequestUnionCase)
         {
             case Pb.WatchRequest.RequestUnionOneofCase.CreateRequest:
-                stream.Watch(Spec(request.CreateRequest));
+                var create = request.CreateRequest;
+                // etcd checks "\0" for an empty key and reads a range end of "\0" as every key from the key on.
+                var key = create.Key.IsEmpty ? new byte[] { 0 } : create.Key.Span;
+                if (c.Store.Auth.Enabled && Auth.AuthChecker.CheckRange(c.Store.Auth, c.Http, key, create.RangeEnd.Span, Auth.AuthPermission.Read) is not null)
+                {
+                    stream.Refuse(create.WatchId, Auth.AuthErrors.PermissionDenied.Message);
+                    break;
+                }
+                stream.Watch(Spec(create));
                 break;
             case Pb.WatchRequest.RequestUnionOneofCase.CancelRequest:
                 stream.Cancel(request.CancelRequest.WatchId);

@@ -14,7 +14,8 @@ internal static class KvOperations
     /// <summary>Range: request check, the linearizable barrier (or the start-up replay wait), the local read.</summary>
     public static async Task<(RangeResponse? Response, EtcdError? Error)> RangeAsync(GatewayContext c, RangeRequest request)
     {
-        var error = request.Check() is { } invalid ? EtcdError.From(invalid) : AuthChecker.CheckKv(c.Store.Auth, c.Http, request);
+        var (caller, error) = request.Check() is { } invalid ? (null, EtcdError.From(invalid)) : AuthChecker.Info(c.Store.Auth, c.Http);
+        error ??= AuthChecker.CheckKv(c.Store.Auth, caller, request, _ => []);
         if (error is null && !request.Serializable) (_, error) = await c.BarrierAsync();
         // A restarted member replays its committed log while it already serves, and the apply loop
         // runs ahead of the save of the commit that allowed it: a local read waits for both, or a
@@ -26,7 +27,10 @@ internal static class KvOperations
                 return true;
             });
         if (error is not null) return (null, error);
-        return c.Store.Range(request) switch
+        var result = c.Store.Range(request);
+        // etcd's doSerialize: an auth change while reading may have revoked the permission.
+        if (caller is not null && caller.Revision != c.Store.Auth.Revision) return (null, AuthErrors.AuthOldRevision);
+        return result switch
         {
             RangeResponse r => (r, null),
             KvError e => (null, EtcdError.From(e)),
@@ -69,8 +73,11 @@ internal static class KvOperations
             return (null, EtcdError.RequestTooLarge);
         if (await QuotaExceededAsync(c, command) is { } full)
             return (null, full);
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command, ct));
+        var (stamped, invalid) = AuthChecker.Stamp(c.Store.Auth, c.Http, command);
+        if (invalid is not null) return (null, invalid);
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(stamped!, ct));
         if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
+        if (error is null && result is EtcdError denied) error = denied;
         if (error is not null) return (null, error);
         return result is T response
             ? (response, null)

@@ -28,9 +28,16 @@ internal static class MaintenanceService
     /// etcd's Maintenance.Alarm, shared with the gRPC service: every action (GET too) goes through
     /// Raft, so every member lists the same alarms.
     /// </summary>
+    /// <remarks>
+    /// With auth on, raising or clearing an alarm needs the root role (an alarm stops every write of
+    /// the cluster); listing them needs a valid token or none, as etcd.
+    /// </remarks>
     internal static async Task<(AlarmResponse? Response, EtcdError? Error)> AlarmAsync(GatewayContext c, AlarmRequest request)
     {
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(KvCommandCodec.Encode(request), ct));
+        if (request.Action != AlarmAction.Get && Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (null, denied);
+        var (command, invalid) = Auth.AuthChecker.Stamp(c.Store.Auth, c.Http, KvCommandCodec.Encode(request));
+        if (invalid is not null) return (null, invalid);
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command!, ct));
         if (error is not null) return (null, error);
         return result switch
         {

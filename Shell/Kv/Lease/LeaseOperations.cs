@@ -35,6 +35,7 @@ internal static class LeaseOperations
     }
 
     /// <summary>Revoke: proposed; every member deletes the lease's keys at one revision.</summary>
+    /// <remarks>The caller needs write on every key attached to the lease, checked when the entry is applied (etcd's checkLeasePuts).</remarks>
     public static Task<(LeaseRevokeResponse? Response, EtcdError? Error)> RevokeAsync(GatewayContext c, long id) =>
         ProposeAsync<LeaseRevokeResponse>(c, KvCommandCodec.Encode(new LeaseRevokeRequest(id)));
 
@@ -60,7 +61,7 @@ internal static class LeaseOperations
                 }
                 else if (LeaderUrl(c) is { } url)
                 {
-                    var forwarded = await ForwardAsync(url, "/v3/lease/keepalive", $"{{\"ID\":\"{id}\"}}", ct);
+                    var forwarded = await ForwardAsync(c, url, "/v3/lease/keepalive", $"{{\"ID\":\"{id}\"}}", ct);
                     if (forwarded is { } doc)
                     {
                         using (doc)
@@ -79,8 +80,22 @@ internal static class LeaseOperations
     }
 
     /// <summary>Time-to-live: the leader's remaining TTL (-1 for a lease that does not exist, as etcd answers); other members forward.</summary>
+    /// <remarks>
+    /// With <paramref name="keys"/> and auth on, the caller needs read on every key of the lease (etcd
+    /// 3.5.9's fix of CVE-2023-32082: key names are not shown to a user who may not read them).
+    /// </remarks>
     public static async Task<(LeaseTimeToLive? Response, EtcdError? Error)> TimeToLiveAsync(GatewayContext c, long id, bool keys)
     {
+        if (keys && c.Store.Auth.Enabled)
+        {
+            var (caller, invalid) = Auth.AuthChecker.Info(c.Store.Auth, c.Http);
+            if (invalid is not null) return (null, invalid);
+            if (caller is null) return (null, Auth.AuthErrors.UserEmpty);
+            foreach (var key in c.Store.Lessor.Keys(id) ?? [])
+            {
+                if (c.Store.Auth.CheckRange(caller, key, default, Auth.AuthPermission.Read) is { } denied) return (null, denied);
+            }
+        }
         var (result, error) = await c.ClusterAsync(async ct =>
         {
             while (true)
@@ -93,7 +108,7 @@ internal static class LeaseOperations
                 }
                 if (!IsLeader(c) && LeaderUrl(c) is { } url)
                 {
-                    var forwarded = await ForwardAsync(url, "/v3/lease/timetolive", $"{{\"ID\":\"{id}\",\"keys\":{(keys ? "true" : "false")}}}", ct);
+                    var forwarded = await ForwardAsync(c, url, "/v3/lease/timetolive", $"{{\"ID\":\"{id}\",\"keys\":{(keys ? "true" : "false")}}}", ct);
                     if (forwarded is { } doc)
                     {
                         using (doc)
@@ -127,12 +142,19 @@ internal static class LeaseOperations
     }
 
     // Posts to the leader's gateway; null when it cannot be reached (the caller retries until its timeout).
-    private static async Task<JsonDocument?> ForwardAsync(string leaderUrl, string path, string body, CancellationToken ct)
+    // The caller's token goes along, so the leader checks the same caller.
+    private static async Task<JsonDocument?> ForwardAsync(GatewayContext c, string leaderUrl, string path, string body, CancellationToken ct)
     {
         try
         {
-            using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-            using var response = await Forwarder.PostAsync(leaderUrl.TrimEnd('/') + path, content, ct);
+            using var request = new HttpRequestMessage(HttpMethod.Post, leaderUrl.TrimEnd('/') + path)
+            {
+                Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+            };
+            var token = c.Http.Request.Headers["token"].ToString();
+            if (token.Length == 0) token = c.Http.Request.Headers.Authorization.ToString();
+            if (token.Length > 0) request.Headers.TryAddWithoutValidation("token", token);
+            using var response = await Forwarder.SendAsync(request, ct);
             var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("code", out var code)
                 && code.GetInt32() == (int)GrpcCode.Unavailable)
@@ -157,8 +179,11 @@ internal static class LeaseOperations
 
     private static async Task<(T? Response, EtcdError? Error)> ProposeAsync<T>(GatewayContext c, byte[] command) where T : class
     {
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(command, ct));
+        var (stamped, invalid) = Auth.AuthChecker.Stamp(c.Store.Auth, c.Http, command);
+        if (invalid is not null) return (null, invalid);
+        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(stamped!, ct));
         if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
+        if (error is null && result is EtcdError denied) error = denied;
         if (error is not null) return (null, error);
         return result is T response
             ? (response, null)

@@ -46,7 +46,7 @@ internal static class WatchGateway
         }, ct);
         try
         {
-            await ReadRequestsAsync(http, stream, ct);
+            await ReadRequestsAsync(c, stream, ct);
             // As etcd's gateway: the body ending ends nothing; the client closes the connection.
             await send;
         }
@@ -72,15 +72,15 @@ internal static class WatchGateway
     }
 
     // Each complete JSON value of the body, as soon as it has arrived.
-    private static async Task ReadRequestsAsync(HttpContext http, WatchStream stream, CancellationToken ct)
+    private static async Task ReadRequestsAsync(GatewayContext c, WatchStream stream, CancellationToken ct)
     {
-        var reader = http.Request.BodyReader;
+        var reader = c.Http.Request.BodyReader;
         while (true)
         {
             var read = await reader.ReadAsync(ct);
             var buffer = read.Buffer;
             while (TryTakeValue(ref buffer, read.IsCompleted, out var json))
-                WatchResponses.Handle(stream, Parser.Parse<Pb.WatchRequest>(json));
+                WatchResponses.Handle(c, stream, Parser.Parse<Pb.WatchRequest>(json));
             reader.AdvanceTo(buffer.Start, buffer.End);
             if (read.IsCompleted) return;
         }

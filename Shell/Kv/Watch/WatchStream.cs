@@ -30,6 +30,9 @@ public sealed class WatchStream : IDisposable
     /// <summary>Creates a watcher; the answer (created, or refused with a reason) is queued before any of its events.</summary>
     public void Watch(WatchSpec spec) => _hub.Watch(this, spec);
 
+    /// <summary>Answers a create with a refusal (created and canceled, <paramref name="reason"/> as its cancel reason), as etcd answers a watch the caller may not read.</summary>
+    public void Refuse(long watchId, string reason) => _hub.Refuse(this, watchId, reason);
+
     /// <summary>Cancels a watcher: its cancel answer is queued after what was queued for it already. False if no such watcher.</summary>
     public bool Cancel(long watchId) => _hub.Cancel(this, watchId);
 

@@ -88,6 +88,12 @@ public sealed class WatcherHub : IDisposable
         return stream;
     }
 
+    // A create refused before it reached the hub (etcd's isWatchPermitted): created and canceled at once, with the client's id.
+    internal void Refuse(WatchStream stream, long watchId, string reason)
+    {
+        lock (_lock) stream.QueueControl(new WatchBatch(WatchBatchKind.Created, null, watchId, _lastNotified, [], CancelReason: reason));
+    }
+
     internal void Watch(WatchStream stream, WatchSpec spec)
     {
         lock (_lock)

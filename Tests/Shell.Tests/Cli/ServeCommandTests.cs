@@ -79,6 +79,11 @@ public class ServeCommandTests
     [InlineData("--heartbeat-interval 300", "should be at least as 5 times as --heartbeat-interval")]
     [InlineData("--initial-cluster other=http://127.0.0.1:2380", "no member named \"default\"")]
     [InlineData("--listen-peer-urls localhost:2380", "--listen-peer-urls")]
+    [InlineData("--auth-token jwt,sign-method=RS256", "--auth-token jwt,sign-method=RS256: auth: missing key data")]
+    [InlineData("--auth-token jwt,priv-key=/nonexistent/key.pem,sign-method=RS256", "auth: cannot read priv-key /nonexistent/key.pem")]
+    [InlineData("--auth-token bogus", "--auth-token bogus: auth: invalid auth options")]
+    [InlineData("--bcrypt-cost 3", "--bcrypt-cost 3: must be 4 to 31")]
+    [InlineData("--auth-token-ttl 0", "--auth-token-ttl 0: must be positive")]
     public void BadFlagsExitNonZeroWithAClearMessage(string args, string expected)
     {
         var (exit, _, error) = Run(["serve", .. args.Split(' ')]);
@@ -86,6 +91,22 @@ public class ServeCommandTests
         Assert.Contains(expected, error);
         // The command names its flags, not the configuration keys a library host sets.
         Assert.DoesNotContain("Raft:", error);
+    }
+
+    [Fact]
+    public void AuthFlagsSetTheKvServiceOptions()
+    {
+        var (configure, errors) = ServeCommand.KvOptions(ServeCommand.Create().Parse(["--bcrypt-cost", "5", "--auth-token-ttl", "60"]));
+        Assert.True(configure is not null, string.Join("; ", errors));
+        var kv = new Raft.Kv.KvServiceOptions();
+        configure(kv);
+        Assert.Equal(5, kv.BcryptCost);
+        Assert.Equal(TimeSpan.FromSeconds(60), kv.AuthTokenTtl);
+        Assert.Equal("simple", kv.AuthToken);
+        var (defaults, _) = ServeCommand.KvOptions(ServeCommand.Create().Parse([]));
+        var d = new Raft.Kv.KvServiceOptions { BcryptCost = 0 };
+        defaults!(d);
+        Assert.Equal(10, d.BcryptCost);
     }
 
     [Fact]

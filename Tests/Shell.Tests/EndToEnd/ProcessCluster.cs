@@ -17,6 +17,14 @@ internal sealed class ProcessCluster : IDisposable
     {
     }
 
+    /// <param name="host">The loopback address every member listens on (a test's own, so tests never collide).</param>
+    /// <param name="size">Members of the initial cluster (m1 .. m<paramref name="size"/>).</param>
+    /// <param name="flags">Flags every member gets besides names, URLs and data.</param>
+    public ProcessCluster(string host, int size, params string[] flags)
+        : this(size, _ => host, flags)
+    {
+    }
+
     /// <param name="size">Members of the initial cluster (m1 .. m<paramref name="size"/>).</param>
     /// <param name="address">The loopback address of member n (from 1), for tests given an address range of their own.</param>
     /// <param name="flags">Flags every member gets besides names, URLs and data.</param>

@@ -38,7 +38,7 @@ public sealed class TestCertificates : IDisposable
         var csr = Path.Combine(Dir, $"{name}.csr");
         var ext = Path.Combine(Dir, $"{name}.ext");
         OpenSsl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", Key(name), "-out", csr, "-subj", $"/CN={cn}");
-        File.WriteAllText(ext, "subjectAltName=IP:127.0.0.1,IP:127.0.8.1,IP:127.0.8.2,IP:127.0.8.3,IP:127.0.8.4,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
+        File.WriteAllText(ext, "subjectAltName=IP:127.0.0.1,IP:127.0.8.1,IP:127.0.8.2,IP:127.0.8.3,IP:127.0.8.4,IP:127.0.24.5,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
         OpenSsl("x509", "-req", "-in", csr, "-CA", Cert(ca), "-CAkey", Key(ca), "-CAcreateserial", "-out", Cert(name), "-days", "30", "-extfile", ext);
     }
 

@@ -18,11 +18,11 @@ internal sealed partial class TlsMember : IDisposable
     private readonly TestCertificates certs;
     private readonly List<string> earlier = [];
 
-    public TlsMember(TestCertificates certs, int n, string root, string peerCert = "peer", string serverCert = "server")
+    public TlsMember(TestCertificates certs, int n, string root, string peerCert = "peer", string serverCert = "server", string subnet = "127.0.8")
     {
         this.certs = certs;
         Name = $"m{n}";
-        Address = $"127.0.8.{n}";
+        Address = $"{subnet}.{n}";
         DataDir = Path.Combine(root, Name);
         ClientUrl = $"https://{Address}:{FreePort(Address)}";
         PeerUrl = $"https://{Address}:{FreePort(Address)}";

@@ -12,19 +12,22 @@ public class AuthStoreTests
 {
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
 
-    private static ulong _index;
+    private static long _index;
 
-    private static object? Apply(KvStateMachine sm, KvPb.InternalRaftRequest r) => sm.Apply(++_index, r.ToByteArray());
+    internal static object? Apply(KvStateMachine sm, KvPb.InternalRaftRequest r) => ApplyBytes(sm, r.ToByteArray());
 
-    private static void Ok(KvStateMachine sm, KvPb.InternalRaftRequest r) => Assert.Equal(true, Apply(sm, r));
+    // Indexes only grow, across the tests that share this counter and run in parallel.
+    internal static object? ApplyBytes(KvStateMachine sm, byte[] command) => sm.Apply((ulong)Interlocked.Increment(ref _index), command);
 
-    private static KvPb.InternalRaftRequest UserAdd(KvStateMachine sm, string name, string password) =>
+    internal static void Ok(KvStateMachine sm, KvPb.InternalRaftRequest r) => Assert.Equal(true, Apply(sm, r));
+
+    internal static KvPb.InternalRaftRequest UserAdd(KvStateMachine sm, string name, string password) =>
         new() { AuthUserAdd = new KvPb.AuthUserAddRequest { Name = name, HashedPassword = sm.Auth.HashPassword(password) } };
 
-    private static KvPb.InternalRaftRequest Grant(string role, string key, string end, KvPb.Permission.Types.Type type) =>
+    internal static KvPb.InternalRaftRequest Grant(string role, string key, string end, KvPb.Permission.Types.Type type) =>
         new() { AuthRoleGrantPermission = new KvPb.AuthRoleGrantPermissionRequest { Name = role, Perm = new KvPb.Permission { PermType = type, Key = ByteString.CopyFromUtf8(key), RangeEnd = ByteString.CopyFromUtf8(end) } } };
 
-    private static KvStateMachine WithRootAndAlice()
+    internal static KvStateMachine WithRootAndAlice()
     {
         var sm = new KvStateMachine(bcryptCost: 4);
         Ok(sm, UserAdd(sm, "root", "rootpw"));
@@ -120,9 +123,9 @@ public class AuthStoreTests
         Assert.Equal(AuthErrors.AuthFailed, sm.Auth.CheckPassword("bob", "alicepw"));
         Assert.Equal("etcdserver: authentication failed, invalid user ID or password", AuthErrors.AuthFailed.Message);
         var token = Assert.IsType<string>(Apply(sm, new() { Authenticate = new() { Name = "alice", SimpleToken = "abcdefghijklmnop" } }));
-        Assert.Equal("alice", sm.Auth.Tokens.Info(token)?.User);
+        Assert.Equal("alice", sm.Auth.TokenInfo(token)?.User);
         Ok(sm, new() { AuthUserChangePassword = new() { Name = "alice", HashedPassword = sm.Auth.HashPassword("new") } });
-        Assert.Null(sm.Auth.Tokens.Info(token));
+        Assert.Null(sm.Auth.TokenInfo(token));
         Assert.Null(sm.Auth.CheckPassword("alice", "new"));
         // The backend holds the hash, never the password.
         sm.Store.Commit();
