@@ -26,24 +26,28 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
         var ct = context.CancellationToken;
         // Responses are written without a flush each and flushed once the queue is empty (or every
         // FlushEvery responses): a flush per response made one HTTP/2 DATA frame and socket send per
-        // watcher per event, a fifth of the CPU of a fan-out to 1,000 watchers. etcd's transport
-        // coalesces the same way (it flushes when its write queue runs dry).
+        // watcher per event, about a fifth of the samples of a fan-out to 1,000 watchers. etcd's transport
+        // coalesces the same way (it flushes when its write queue runs dry). What is queued is taken
+        // without an await per response.
         context.WriteOptions = new WriteOptions(WriteFlags.BufferHint);
         var send = Task.Run(async () =>
         {
             var unflushed = 0;
-            await foreach (var batch in stream.ReadAllAsync(ct))
+            while (await stream.WaitToReadAsync(ct))
             {
-                foreach (var response in WatchResponses.Of(c, batch))
+                while (stream.TryRead(out var batch))
                 {
-                    await responseStream.WriteAsync(response, ct);
-                    if (++unflushed >= FlushEvery)
+                    foreach (var response in WatchResponses.Of(c, batch))
                     {
-                        await http.Response.BodyWriter.FlushAsync(ct);
-                        unflushed = 0;
+                        await responseStream.WriteAsync(response, ct);
+                        if (++unflushed >= FlushEvery)
+                        {
+                            await http.Response.BodyWriter.FlushAsync(ct);
+                            unflushed = 0;
+                        }
                     }
                 }
-                if (unflushed > 0 && !stream.HasQueued)
+                if (unflushed > 0)
                 {
                     await http.Response.BodyWriter.FlushAsync(ct);
                     unflushed = 0;

@@ -13,8 +13,6 @@ public sealed class WatchStream : IDisposable
     private readonly Channel<WatchBatch> _queue = Channel.CreateUnbounded<WatchBatch>(new UnboundedChannelOptions { SingleReader = true });
     private readonly int _capacity;
     private int _queuedEvents;
-    // Every queued response (the single-reader channel cannot count its items).
-    private int _queued;
 
     internal WatchStream(WatcherHub hub, int capacity)
     {
@@ -46,20 +44,21 @@ public sealed class WatchStream : IDisposable
     {
         await foreach (var batch in _queue.Reader.ReadAllAsync(ct))
         {
-            Interlocked.Decrement(ref _queued);
             if (Counted(batch)) Interlocked.Decrement(ref _queuedEvents);
             yield return batch;
         }
     }
 
-    /// <summary>Whether a response is queued already (a sender may then hold back its flush).</summary>
-    public bool HasQueued => Volatile.Read(ref _queued) > 0;
+    /// <summary>
+    /// Waits until a response is queued (true) or the stream is disposed (false); a sender then takes
+    /// what is queued with <see cref="TryRead"/>, without an await per response.
+    /// </summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken ct) => _queue.Reader.WaitToReadAsync(ct);
 
-    /// <summary>Takes a queued response if there is one (for tests that read without waiting).</summary>
+    /// <summary>Takes a queued response if there is one.</summary>
     public bool TryRead(out WatchBatch batch)
     {
         if (!_queue.Reader.TryRead(out batch!)) return false;
-        Interlocked.Decrement(ref _queued);
         if (Counted(batch)) Interlocked.Decrement(ref _queuedEvents);
         return true;
     }
@@ -82,17 +81,11 @@ public sealed class WatchStream : IDisposable
             Interlocked.Decrement(ref _queuedEvents);
             return false;
         }
-        Interlocked.Increment(ref _queued);
         if (_queue.Writer.TryWrite(batch)) return true;
-        Interlocked.Decrement(ref _queued);
         Interlocked.Decrement(ref _queuedEvents);
         // A closed stream takes nothing; saying it was taken keeps the watcher from catching up for nobody.
         return true;
     }
 
-    internal void QueueControl(WatchBatch batch)
-    {
-        Interlocked.Increment(ref _queued);
-        if (!_queue.Writer.TryWrite(batch)) Interlocked.Decrement(ref _queued);
-    }
+    internal void QueueControl(WatchBatch batch) => _queue.Writer.TryWrite(batch);
 }
