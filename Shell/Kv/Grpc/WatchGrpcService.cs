@@ -15,17 +15,43 @@ namespace Raft.Kv.Grpc;
 /// </summary>
 internal sealed class WatchGrpcService : Pb.Watch.WatchBase
 {
+    // At most this many responses wait in the response pipe unflushed, however busy the stream.
+    private const int FlushEvery = 64;
+
     public override async Task Watch(IAsyncStreamReader<Pb.WatchRequest> requestStream, IServerStreamWriter<Pb.WatchResponse> responseStream, ServerCallContext context)
     {
         var http = context.GetHttpContext();
         var c = GatewayContext.Of(http);
         using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream();
         var ct = context.CancellationToken;
+        // Responses are written without a flush each and flushed once the queue is empty (or every
+        // FlushEvery responses): a flush per response made one HTTP/2 DATA frame and socket send per
+        // watcher per event, about a fifth of the samples of a fan-out to 1,000 watchers. etcd's transport
+        // coalesces the same way (it flushes when its write queue runs dry). What is queued is taken
+        // without an await per response.
+        context.WriteOptions = new WriteOptions(WriteFlags.BufferHint);
         var send = Task.Run(async () =>
         {
-            await foreach (var batch in stream.ReadAllAsync(ct))
+            var unflushed = 0;
+            while (await stream.WaitToReadAsync(ct))
             {
-                foreach (var response in WatchResponses.Of(c, batch)) await responseStream.WriteAsync(response, ct);
+                while (stream.TryRead(out var batch))
+                {
+                    foreach (var response in WatchResponses.Of(c, batch))
+                    {
+                        await responseStream.WriteAsync(response, ct);
+                        if (++unflushed >= FlushEvery)
+                        {
+                            await http.Response.BodyWriter.FlushAsync(ct);
+                            unflushed = 0;
+                        }
+                    }
+                }
+                if (unflushed > 0)
+                {
+                    await http.Response.BodyWriter.FlushAsync(ct);
+                    unflushed = 0;
+                }
             }
         }, ct);
         try

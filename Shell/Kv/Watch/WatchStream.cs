@@ -52,7 +52,13 @@ public sealed class WatchStream : IDisposable
         }
     }
 
-    /// <summary>Takes a queued response if there is one (for tests that read without waiting).</summary>
+    /// <summary>
+    /// Waits until a response is queued (true) or the stream is disposed (false); a sender then takes
+    /// what is queued with <see cref="TryRead"/>, without an await per response.
+    /// </summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken ct) => _queue.Reader.WaitToReadAsync(ct);
+
+    /// <summary>Takes a queued response if there is one.</summary>
     public bool TryRead(out WatchBatch batch)
     {
         if (!_queue.Reader.TryRead(out batch!)) return false;
