@@ -7,8 +7,8 @@ namespace Raft.Kv.Grpc;
 
 /// <summary>
 /// etcdserverpb.Maintenance over gRPC: Status (the gateway's answer), MoveLeader, Alarm (the
-/// gateway's alarm path), and Hash/HashKV over the MVCC store's history. Snapshot and Defragment are
-/// not served yet.
+/// gateway's alarm path), Hash/HashKV over the MVCC store's history, Snapshot and Defragment (the
+/// gateway's handlers).
 /// </summary>
 internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
 {
@@ -89,9 +89,25 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
         return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(revision)), Hash = hash });
     }
 
-    public override Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context) =>
-        throw GrpcConvert.Unimplemented("Snapshot (it comes with the MVCC store's snapshot file)");
+    /// <summary>
+    /// etcd's Snapshot: the store's checkpoint in 32 KiB messages, then the SHA-256 trailer
+    /// (<see cref="MaintenanceSnapshot"/>, shared with the gateway).
+    /// </summary>
+    public override async Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
+        await MaintenanceSnapshot.SendAsync(c.Store.Store, (remaining, blob, ct) =>
+            responseStream.WriteAsync(new Pb.SnapshotResponse { RemainingBytes = remaining, Blob = Google.Protobuf.ByteString.CopyFrom(blob.Span) }, ct),
+            context.CancellationToken);
+    }
 
-    public override Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context) =>
-        throw GrpcConvert.Unimplemented("Defragment (it comes with the MVCC store)");
+    /// <summary>etcd's Defragment of this member's store (<see cref="MaintenanceService.DefragmentAsync"/>).</summary>
+    public override async Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context)
+    {
+        var c = GatewayContext.Of(context.GetHttpContext());
+        if (await MaintenanceService.DefragmentAsync(c) is { } error) throw error.ToRpc();
+        // etcd answers with an empty message (no header).
+        return new Pb.DefragmentResponse();
+    }
 }

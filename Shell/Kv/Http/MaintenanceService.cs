@@ -1,18 +1,88 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Raft.Kv.Codec;
 using Raft.Kv.Mvcc;
 
 namespace Raft.Kv.Http;
 
-/// <summary>etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c> and <c>/v3/maintenance/alarm</c>.</summary>
+/// <summary>
+/// etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c>, <c>alarm</c>,
+/// <c>snapshot</c> (a stream of JSON lines, as grpc-gateway writes a server stream) and
+/// <c>defragment</c>, with the handlers the gRPC service shares.
+/// </summary>
 internal static class MaintenanceService
 {
     public static void Map(IEndpointRouteBuilder endpoints, SharedServices services)
     {
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/status", Status);
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/alarm", Alarm);
+        GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/snapshot", Snapshot);
+        GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/defragment", Defragment);
+    }
+
+    private static async Task<EtcdError?> ReadEmptyAsync(GatewayContext c)
+    {
+        var (_, error) = await c.ReadAsync((ReadOnlySequence<byte> body, out bool none) =>
+        {
+            none = true;
+            return GatewayJsonReader.ReadEmpty(body);
+        });
+        return error;
+    }
+
+    private static async Task Snapshot(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var error = await ReadEmptyAsync(c) ?? Auth.AuthChecker.CheckAdmin(c.Store.Auth, http);
+        if (error is not null)
+        {
+            await c.WriteErrorAsync(error);
+            return;
+        }
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = "application/json";
+        await MaintenanceSnapshot.SendAsync(c.Store.Store, async (remaining, blob, ct) =>
+        {
+            var line = new System.Buffers.ArrayBufferWriter<byte>(blob.Length * 4 / 3 + 256);
+            using (var w = GatewayJsonWriter.Create(line)) GatewayJsonWriter.SnapshotChunk(w, remaining, blob.Span);
+            line.Write("\n"u8);
+            await http.Response.Body.WriteAsync(line.WrittenMemory, ct);
+        }, http.RequestAborted);
+    }
+
+    private static async Task Defragment(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var error = await ReadEmptyAsync(c) ?? await DefragmentAsync(c);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w =>
+        {
+            // etcd's DefragmentResponse is empty.
+            w.WriteStartObject();
+            w.WriteEndObject();
+        }));
+    }
+
+    /// <summary>
+    /// etcd's Maintenance.Defragment, shared with the gRPC service: this member's store only (etcdctl
+    /// asks each endpoint), on a pool thread because applies and the backend wait for it.
+    /// </summary>
+    internal static async Task<EtcdError?> DefragmentAsync(GatewayContext c)
+    {
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return denied;
+        var store = c.Store.Store;
+        var before = store.SizeBytes;
+        try
+        {
+            await Task.Run(store.Defragment, c.Http.RequestAborted);
+        }
+        catch (TimeoutException ex)
+        {
+            return new EtcdError(GrpcCode.Unavailable, "etcdserver: " + ex.Message);
+        }
+        c.Logger.LogInformation("defragmented the store: {Before} -> {After} bytes", before, store.SizeBytes);
+        return null;
     }
 
     private static async Task Alarm(HttpContext http)
@@ -43,11 +113,7 @@ internal static class MaintenanceService
     private static async Task Status(HttpContext http)
     {
         var c = GatewayContext.Of(http);
-        var (_, error) = await c.ReadAsync((ReadOnlySequence<byte> body, out bool none) =>
-        {
-            none = true;
-            return GatewayJsonReader.ReadEmpty(body);
-        });
+        var error = await ReadEmptyAsync(c);
         if (error is not null)
         {
             await c.WriteErrorAsync(error);
@@ -57,14 +123,30 @@ internal static class MaintenanceService
         await c.WriteAsync(200, w => GatewayJsonWriter.MaintenanceStatus(w, header, status));
     }
 
-    /// <summary>Maintenance.Status's answer for this member, shared with the gRPC service.</summary>
+    /// <summary>
+    /// Maintenance.Status's answer for this member, shared with the gRPC service. Errors as etcd's:
+    /// "no leader" when there is none, then each active alarm in its protobuf text form.
+    /// </summary>
     internal static (ResponseHeader Header, GatewayJsonWriter.Status Status) StatusOf(GatewayContext c)
     {
         var status = c.Node.Status;
         var store = c.Store.Store;
+        var errors = new List<string>();
+        if (status.Leader == 0) errors.Add(EtcdError.NoLeader.Message);
+        foreach (var a in c.Store.Alarms) errors.Add(AlarmText(a));
         var s = new GatewayJsonWriter.Status(
             c.Options.Version, store.SizeBytes, status.Leader, status.CommitIndex, status.Term, status.AppliedIndex,
-            status.Leader == 0 ? [EtcdError.NoLeader.Message] : [], store.SizeBytes, status.IsLearner);
+            errors, store.SizeInUseBytes, status.IsLearner);
         return (new ResponseHeader(c.Node.ClusterId, c.Node.MemberId, store.CurrentRevision, status.Term), s);
     }
+
+    /// <summary>An alarm as etcd's Status lists it (gogo-protobuf's compact text of an AlarmMember).</summary>
+    internal static string AlarmText(AlarmMember a) => $"memberID:{a.MemberId} alarm:{AlarmName(a.Alarm)} ";
+
+    private static string AlarmName(AlarmType t) => t switch
+    {
+        AlarmType.NoSpace => "NOSPACE",
+        AlarmType.Corrupt => "CORRUPT",
+        _ => "NONE",
+    };
 }
