@@ -194,7 +194,10 @@ internal sealed class LmdbBackend : IKvBackend
     /// <see cref="DefragmentReaderWait"/>, then it gives up and changes nothing), because LMDB's
     /// environment cannot close under them.
     /// </remarks>
-    public void Defragment()
+    public void Defragment() => Defragment(DefragmentReaderWait);
+
+    /// <summary><see cref="Defragment()"/> that waits at most <paramref name="readerWait"/> for open readers.</summary>
+    internal void Defragment(TimeSpan readerWait)
     {
         lock (_writeLock)
         {
@@ -204,12 +207,12 @@ internal sealed class LmdbBackend : IKvBackend
                 _defragmenting = true;
                 try
                 {
-                    var deadline = DateTime.UtcNow + DefragmentReaderWait;
+                    var deadline = DateTime.UtcNow + readerWait;
                     while (_readers.Count > 0)
                     {
                         var left = deadline - DateTime.UtcNow;
                         if (left <= TimeSpan.Zero || !Monitor.Wait(_readers, left) && _readers.Count > 0)
-                            throw new TimeoutException($"defragment: {_readers.Count} read transactions still open after {DefragmentReaderWait.TotalSeconds:0} s");
+                            throw new TimeoutException($"defragment: {_readers.Count} read transactions still open after {readerWait.TotalSeconds:0.#} s");
                     }
                     var staging = Path.Combine(_directory, DefragStagingName);
                     if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
