@@ -94,7 +94,7 @@ public class EtcdctlMaintenanceClusterTests
     {
         using var dir = new TempDir();
         var log = Path.Combine(dir.Path, "held");
-        string[] Held(string who) => ["lock", "mutex", "sh", "-c", $"echo {who} start $(date +%s%N) >> {log}; sleep 1; echo {who} end $(date +%s%N) >> {log}"];
+        string[] Held(string who) => ["lock", "mutex", "--", "sh", "-c", $"echo {who} start $(date +%s%N) >> {log}; sleep 1; echo {who} end $(date +%s%N) >> {log}"];
         var a = Etcdctl.OkAsync([cluster.Members[0].ClientUrl], Held("a"));
         var b = Etcdctl.OkAsync([cluster.Members[1].ClientUrl], Held("b"));
         await Task.WhenAll(a, b);
