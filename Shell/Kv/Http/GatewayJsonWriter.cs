@@ -273,6 +273,15 @@ public static partial class GatewayJsonWriter
         w.WriteEndObject();
     }
 
+    /// <summary>etcdserverpb.HashResponse (the hash a uint32, so a JSON number).</summary>
+    public static void Hash(Utf8JsonWriter w, ResponseHeader header, uint hash)
+    {
+        w.WriteStartObject();
+        WriteHeader(w, header);
+        if (hash != 0) w.WriteNumber("hash"u8, hash);
+        w.WriteEndObject();
+    }
+
     /// <summary>
     /// etcdserverpb.SnapshotResponse as one message of the gateway's stream (wrapped in "result"):
     /// no header, as etcd sends none.

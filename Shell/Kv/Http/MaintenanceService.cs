@@ -20,6 +20,75 @@ internal static class MaintenanceService
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/alarm", Alarm);
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/snapshot", Snapshot);
         GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/defragment", Defragment);
+        // etcd's rpc.proto gives Hash and HashKV the same path; etcd 3.4's gateway answers Hash there
+        // (tried: a future revision in the body is not refused), so HashKV has no gateway path.
+        GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/hash", Hash);
+        GatewayContext.MapGateway(endpoints, services, "/v3/maintenance/transfer-leadership", MoveLeader);
+    }
+
+    private static async Task Hash(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var error = await ReadEmptyAsync(c);
+        HashKVAnswer? answer = null;
+        if (error is null) (answer, error) = HashOf(c);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.Hash(w, answer!.Header, answer.Hash)));
+    }
+
+    /// <summary>
+    /// etcd's Hash, shared with the gRPC service: etcd hashes its whole database file, which differs
+    /// between members by nature (page layout); here the store's history at the current revision, as
+    /// HashKV hashes it, so that it is equal on members at one revision.
+    /// </summary>
+    internal static (HashKVAnswer? Answer, EtcdError? Error) HashOf(GatewayContext c)
+    {
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (null, denied);
+        var (hash, revision, compacted) = c.Store.Store.HashKV(0);
+        return (new HashKVAnswer(c.Header(revision), hash, compacted), null);
+    }
+
+    /// <summary>HashKV's answer: the header (at the store's current revision), the hash and the compaction revision.</summary>
+    internal sealed record HashKVAnswer(ResponseHeader Header, uint Hash, long CompactRevision);
+
+    /// <summary>
+    /// etcd's HashKV, shared with the gRPC service: CRC-32C of the store's history up to a revision
+    /// (0: the current one), as it is in the backend (<see cref="MvccStore.HashKV"/>): equal on
+    /// members at one revision.
+    /// </summary>
+    internal static (HashKVAnswer? Answer, EtcdError? Error) HashKVOf(GatewayContext c, long revision)
+    {
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return (null, denied);
+        try
+        {
+            var (hash, _, compacted) = c.Store.Store.HashKV(revision);
+            // etcd's store starts with compactMainRev -1: a store never compacted answers -1.
+            return (new HashKVAnswer(c.Header(c.Store.Store.CurrentRevision), hash, compacted == 0 ? -1 : compacted), null);
+        }
+        catch (MvccException ex)
+        {
+            return (null, EtcdError.From(ex.Error));
+        }
+    }
+
+    private static async Task MoveLeader(HttpContext http)
+    {
+        var c = GatewayContext.Of(http);
+        var (target, error) = await c.ReadAsync<ulong>(GatewayJsonReader.ReadMoveLeader);
+        error ??= await MoveLeaderAsync(c, target);
+        await (error is not null ? c.WriteErrorAsync(error) : c.WriteAsync(200, w => GatewayJsonWriter.HeaderOnly(w, c.Header())));
+    }
+
+    /// <summary>etcd's MoveLeader, shared with the gRPC service: only the leader hands leadership over (etcdctl finds it first).</summary>
+    internal static async Task<EtcdError?> MoveLeaderAsync(GatewayContext c, ulong target)
+    {
+        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) return denied;
+        if (c.Node.Status.Leader != c.Node.MemberId) return EtcdError.NotLeader;
+        var (_, error) = await c.ClusterAsync(async ct =>
+        {
+            await c.Node.TransferLeadershipAsync(target, ct);
+            return true;
+        });
+        return error;
     }
 
     private static async Task<EtcdError?> ReadEmptyAsync(GatewayContext c)
