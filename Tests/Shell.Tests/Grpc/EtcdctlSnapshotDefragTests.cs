@@ -28,6 +28,14 @@ public class EtcdctlSnapshotDefragTests
 
     private static long Long(JsonNode? n) => n is null ? 0 : long.Parse(n.ToJsonString().Trim('"'));
 
+    private static async Task<(int Exit, string Out, string Err)> RestoreAsync(params string[] args)
+    {
+        var (o, e) = (new StringWriter(), new StringWriter());
+        var root = new System.CommandLine.RootCommand { Raft.Cli.SnapshotRestoreCommand.Create() };
+        var exit = await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = o, Error = e });
+        return (exit, o.ToString(), e.ToString());
+    }
+
     [Fact]
     public async Task SnapshotSaveRestoresTheKeysAndDefragShrinksTheStore()
     {
@@ -75,6 +83,36 @@ public class EtcdctlSnapshotDefragTests
             Assert.Equal(Enumerable.Range(0, Keys).Select(i => $"big/{i:D3}"), kvs.Select(kv => Encoding.UTF8.GetString(kv.Key.Span)));
             Assert.All(kvs.Select((kv, i) => (kv, i)), x => Assert.Equal(Value(x.i), Encoding.UTF8.GetString(x.kv.Value.Span)));
         }
+
+        // raft snapshot restore: three new members from the file, one cluster that serves the keys.
+        using (var restoredCluster = new ProcessCluster(3, "--heartbeat-interval", "20", "--election-timeout", "200"))
+        {
+            foreach (var r in restoredCluster.Members)
+            {
+                var (exit, stdout, stderr) = await RestoreAsync("snapshot", "restore", file, "--name", r.Name, "--data-dir", r.DataDir,
+                    "--initial-advertise-peer-urls", r.PeerUrl, "--initial-cluster", r.InitialCluster!, "--initial-cluster-token", r.Token);
+                Assert.True(exit == 0, $"raft snapshot restore for {r.Name} exited {exit}: {stdout}{stderr}");
+            }
+            var r1 = await EtcdctlSingleMemberTests.StartAsync(restoredCluster);
+            foreach (var r in restoredCluster.Members)
+            {
+                var got = await Etcdctl.OkAsync([r.ClientUrl], "get", "big/", "--prefix", "--keys-only");
+                Assert.Equal(Enumerable.Range(0, Keys).Select(i => $"big/{i:D3}"), got.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            }
+            Assert.Equal(Value(42), (await Etcdctl.OkAsync([r1.ClientUrl], "get", "big/042", "--print-value-only")).Stdout.TrimEnd('\n'));
+            await Etcdctl.OkAsync(restoredCluster.Members.Select(r => r.ClientUrl), "put", "restored", "yes");
+            var members = (await Etcdctl.OkAsync([r1.ClientUrl], "member", "list", "-w", "json")).Json["members"]!.AsArray();
+            Assert.Equal(restoredCluster.Members.Select(r => r.Id).Order(), members.Select(x => ulong.Parse(x!["ID"]!.ToJsonString())).Order());
+        }
+        // A damaged file is refused, and no data directory is left to start from.
+        bytes[100] ^= 1;
+        var damaged = Path.Combine(dir.Path, "damaged.db");
+        await File.WriteAllBytesAsync(damaged, bytes);
+        bytes[100] ^= 1;
+        var refusedDir = Path.Combine(dir.Path, "refused");
+        var refused = await RestoreAsync("snapshot", "restore", damaged, "--data-dir", refusedDir);
+        Assert.True(refused.Exit == 1 && refused.Err.Contains("SHA-256"), $"{refused}");
+        Assert.False(Directory.Exists(refusedDir));
 
         // Delete, compact: the file keeps its size (LMDB reuses free pages, it never shrinks the file),
         // the size in use drops; defrag brings the file down to about what is in use.
