@@ -86,6 +86,50 @@ public sealed class LmdbDefragmentTests
         Assert.True(backend.SizeBytes <= size, $"{backend.SizeBytes} bytes after defragmenting, {size} before");
     }
 
+    /// <summary>
+    /// Defragmenting while the apply path runs txns that only read (their read view ends before the
+    /// applied index is recorded under the store's batch lock, which a defragmentation holds while it
+    /// waits for views to end) and puts: every defragmentation finishes, none waits for the reader
+    /// timeout, and the store holds every put. With the view held across the lock, it deadlocked
+    /// until the timeout.
+    /// </summary>
+    [Fact]
+    public async Task Defragmenting_beside_the_apply_path_never_waits_for_a_view_that_waits_for_it()
+    {
+        using var t = new TempDir();
+        using var store = new MvccStore(KvBackends.Open(t.Path));
+        var stop = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        var puts = 0;
+        var apply = Task.Run(() =>
+        {
+            ulong index = 0;
+            var key = "k"u8.ToArray();
+            // A compare that fails and a failure branch that only reads: the txn's read-only path.
+            var readOnly = new TxnRequest([new Compare(CompareResult.Equal, CompareTarget.Value, key, Value: "never"u8.ToArray())], [],
+                [new RangeRequest(key)]);
+            while (DateTime.UtcNow < stop)
+            {
+                KvApplier.Txn(store, ++index, readOnly);
+                using (var w = store.Write(++index)) KvApplier.Put(w, new PutRequest(Key(puts), new byte[512]));
+                puts++;
+            }
+        });
+        var defrags = 0;
+        var slowest = TimeSpan.Zero;
+        while (!apply.IsCompleted)
+        {
+            var started = DateTime.UtcNow;
+            await Task.Run(store.Defragment);
+            defrags++;
+            slowest = TimeSpan.FromTicks(Math.Max(slowest.Ticks, (DateTime.UtcNow - started).Ticks));
+        }
+        await apply;
+        Assert.True(defrags > 1, $"{defrags} defragmentations");
+        Assert.True(slowest < LmdbBackend.DefragmentReaderWait / 2, $"a defragmentation took {slowest.TotalSeconds:0.0} s: it waited on a view that waited for it");
+        using var read = store.Read();
+        Assert.Equal(puts, read.Range(new byte[] { 0 }, new byte[] { 0 }).Count);
+    }
+
     [Fact]
     public async Task The_snapshot_stream_is_the_checkpoint_padded_to_512_bytes_then_its_sha256()
     {
