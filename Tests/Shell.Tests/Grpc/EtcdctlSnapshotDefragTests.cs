@@ -15,7 +15,7 @@ namespace Raft.Shell.Tests.Grpc;
 /// and defragmenting shrinks the size <c>endpoint status</c> reports.
 /// </summary>
 [Collection(ProcessCollection.Name)]
-public class EtcdctlSnapshotDefragTests
+public class EtcdctlSnapshotDefragTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
     private const int Keys = 100;
@@ -130,6 +130,7 @@ public class EtcdctlSnapshotDefragTests
         var defrag = await Etcdctl.OkAsync(at, "defrag");
         Assert.Contains("Finished defragmenting etcd member[" + m.ClientUrl + "]", defrag.Stdout);
         var after = await StatusAsync(m);
+        output.WriteLine($"db size {sizeFull} bytes with the values, {Long(after["dbSize"])} after delete, compaction and defrag (in use {Long(after["dbSizeInUse"])}); snapshot file {bytes.Length} bytes");
         Assert.True(Long(after["dbSize"]) < sizeFull / 4, $"db size {Long(after["dbSize"])} after defrag, {sizeFull} before");
         Assert.InRange(Long(after["dbSizeInUse"]), 1, Long(after["dbSize"]));
 
