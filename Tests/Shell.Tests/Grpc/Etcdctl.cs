@@ -83,6 +83,9 @@ internal static class Etcdctl
         return r;
     }
 
+    /// <summary>A 64-bit field of either JSON form (etcdctl's number, the gateway's string); 0 when left out.</summary>
+    public static long Int64(JsonNode? n) => n is null ? 0 : long.Parse(n.ToJsonString().Trim('"'), System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>
     /// A JSON answer in one comparable form: etcdctl prints Go's JSON of the message (64-bit numbers
     /// as numbers) and the gateway prints grpc-gateway's (64-bit numbers as strings); both leave zero

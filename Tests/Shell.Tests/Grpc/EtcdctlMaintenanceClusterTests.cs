@@ -18,6 +18,7 @@ public class EtcdctlMaintenanceClusterTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
+    // Member ids use all 64 bits: read them unsigned.
     private static ulong U64(JsonNode? n) => n is null ? 0 : ulong.Parse(n.ToJsonString().Trim('"'), CultureInfo.InvariantCulture);
 
     [Fact]
@@ -83,6 +84,15 @@ public class EtcdctlMaintenanceClusterTests
 
         await LocksExcludeEachOtherAsync(cluster);
         await ElectionHandsOverAsync(cluster);
+
+        // The gateway's MoveLeader (/v3/maintenance/transfer-leadership), the handler etcdctl's
+        // move-leader reaches over gRPC: refused by a follower, done by the leader.
+        leader = await cluster.WaitForLeaderAsync(Generous);
+        var target = cluster.Members.First(m => m != leader);
+        var refused = await target.Client.PostAsync("/v3/maintenance/transfer-leadership", $"{{\"targetID\":\"{leader.Id}\"}}");
+        Assert.True(refused is { Ok: false } && refused.Body.Contains("etcdserver: not leader"), $"a follower's transfer: {refused}");
+        await GatewayJson.PostAsync(leader, "/v3/maintenance/transfer-leadership", $"{{\"targetID\":\"{target.Id}\"}}");
+        Assert.Same(target, await cluster.WaitForLeaderAsync(Generous));
     }
 
     /// <summary>

@@ -26,8 +26,6 @@ public class EtcdctlSnapshotDefragTests(Xunit.Abstractions.ITestOutputHelper out
     private static async Task<JsonNode> StatusAsync(Member m) =>
         (await Etcdctl.OkAsync([m.ClientUrl], "endpoint", "status", "-w", "json")).Json.AsArray().Single()!["Status"]!;
 
-    private static long Long(JsonNode? n) => n is null ? 0 : long.Parse(n.ToJsonString().Trim('"'));
-
     private static async Task<(int Exit, string Out, string Err)> RestoreAsync(params string[] args)
     {
         var (o, e) = (new StringWriter(), new StringWriter());
@@ -61,7 +59,7 @@ public class EtcdctlSnapshotDefragTests(Xunit.Abstractions.ITestOutputHelper out
         Assert.True(gatewayStream is { Ok: true }, $"gateway snapshot: {gatewayStream}");
         var blobs = gatewayStream!.Body.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => JsonNode.Parse(l)!["result"]!)
-            .Select(r => (Remaining: Long(r["remaining_bytes"]), Blob: Convert.FromBase64String(r["blob"]?.GetValue<string>() ?? ""))).ToList();
+            .Select(r => (Remaining: Etcdctl.Int64(r["remaining_bytes"]), Blob: Convert.FromBase64String(r["blob"]?.GetValue<string>() ?? ""))).ToList();
         var gatewayData = blobs.SkipLast(1).SelectMany(b => b.Blob).ToArray();
         Assert.Equal(SHA256.HashData(gatewayData), blobs[^1].Blob);
         Assert.Equal(0, blobs[^2].Remaining);
@@ -117,22 +115,22 @@ public class EtcdctlSnapshotDefragTests(Xunit.Abstractions.ITestOutputHelper out
         // Delete, compact: the file keeps its size (LMDB reuses free pages, it never shrinks the file),
         // the size in use drops; defrag brings the file down to about what is in use.
         var full = await StatusAsync(m);
-        var sizeFull = Long(full["dbSize"]);
+        var sizeFull = Etcdctl.Int64(full["dbSize"]);
         Assert.True(sizeFull > Keys * ValueBytes, $"db size {sizeFull} after {Keys} values of {ValueBytes} bytes");
-        Assert.InRange(Long(full["dbSizeInUse"]), 1, sizeFull);
+        Assert.InRange(Etcdctl.Int64(full["dbSizeInUse"]), 1, sizeFull);
         await Etcdctl.OkAsync(at, "del", "big/", "--prefix");
-        var revision = Long((await Etcdctl.OkAsync(at, "get", "x", "-w", "json")).Json["header"]!["revision"]);
+        var revision = Etcdctl.Int64((await Etcdctl.OkAsync(at, "get", "x", "-w", "json")).Json["header"]!["revision"]);
         await Etcdctl.OkAsync(at, "compaction", revision.ToString(), "--physical");
         await Wait.UntilAsync("the size in use to drop after the compaction", Generous,
-            async () => Long((await StatusAsync(m))["dbSizeInUse"]) < sizeFull / 4, cluster.Diagnostics);
-        Assert.True(Long((await StatusAsync(m))["dbSize"]) >= sizeFull, "LMDB's file shrank without a defrag");
+            async () => Etcdctl.Int64((await StatusAsync(m))["dbSizeInUse"]) < sizeFull / 4, cluster.Diagnostics);
+        Assert.True(Etcdctl.Int64((await StatusAsync(m))["dbSize"]) >= sizeFull, "LMDB's file shrank without a defrag");
 
         var defrag = await Etcdctl.OkAsync(at, "defrag");
         Assert.Contains("Finished defragmenting etcd member[" + m.ClientUrl + "]", defrag.Stdout);
         var after = await StatusAsync(m);
-        output.WriteLine($"db size {sizeFull} bytes with the values, {Long(after["dbSize"])} after delete, compaction and defrag (in use {Long(after["dbSizeInUse"])}); snapshot file {bytes.Length} bytes");
-        Assert.True(Long(after["dbSize"]) < sizeFull / 4, $"db size {Long(after["dbSize"])} after defrag, {sizeFull} before");
-        Assert.InRange(Long(after["dbSizeInUse"]), 1, Long(after["dbSize"]));
+        output.WriteLine($"db size {sizeFull} bytes with the values, {Etcdctl.Int64(after["dbSize"])} after delete, compaction and defrag (in use {Etcdctl.Int64(after["dbSizeInUse"])}); snapshot file {bytes.Length} bytes");
+        Assert.True(Etcdctl.Int64(after["dbSize"]) < sizeFull / 4, $"db size {Etcdctl.Int64(after["dbSize"])} after defrag, {sizeFull} before");
+        Assert.InRange(Etcdctl.Int64(after["dbSizeInUse"]), 1, Etcdctl.Int64(after["dbSize"]));
 
         // The store works on the new file: a write, and a read of it.
         await Etcdctl.OkAsync(at, "put", "after-defrag", "v");
