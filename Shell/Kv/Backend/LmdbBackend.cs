@@ -222,8 +222,16 @@ internal sealed class LmdbBackend : IKvBackend
                         _env.CopyTo(staging, compact: true).ThrowOnError();
                         foreach (var db in _buckets) db?.Dispose();
                         _env.Dispose();
-                        ReplaceDataFile(staging, _directory);
-                        (_env, _buckets) = OpenEnvironment(_directory);
+                        try
+                        {
+                            ReplaceDataFile(staging, _directory);
+                        }
+                        finally
+                        {
+                            // Before the rename the old file is in place, after it the new one: either
+                            // is whole, and the backend goes on with it.
+                            (_env, _buckets) = OpenEnvironment(_directory);
+                        }
                     }
                     finally
                     {

@@ -9,8 +9,9 @@ namespace Raft.Kv.Http;
 
 /// <summary>
 /// etcd's Maintenance service on the gateway: <c>/v3/maintenance/status</c>, <c>alarm</c>,
-/// <c>snapshot</c> (a stream of JSON lines, as grpc-gateway writes a server stream) and
-/// <c>defragment</c>, with the handlers the gRPC service shares.
+/// <c>snapshot</c> (a stream of JSON lines, as grpc-gateway writes a server stream),
+/// <c>defragment</c>, <c>hash</c> and <c>transfer-leadership</c>, with the handlers the gRPC
+/// service shares.
 /// </summary>
 internal static class MaintenanceService
 {
