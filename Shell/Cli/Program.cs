@@ -13,6 +13,7 @@ public static class Program
             ServeCommand.Create(),
             LocalClusterCommand.Create(),
             WalDumpCommand.Create(),
+            SnapshotRestoreCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

@@ -136,8 +136,10 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
                 if (NoSpace) return Refuse(index, KvError.NoSpace);
                 if (put.Lease != 0 || put.IgnoreLease)
                 {
-                    using var read = Store.Read();
-                    if (KvApplier.CheckPut(read, put, Lessor.Exists) is { } missing) return Refuse(index, missing);
+                    KvError? missing;
+                    // The view ends before Refuse takes the store's batch lock (see KvApplier.Txn).
+                    using (var read = Store.Read()) missing = KvApplier.CheckPut(read, put, Lessor.Exists);
+                    if (missing is { } refused) return Refuse(index, refused);
                 }
                 using var txn = Store.Write(index);
                 var response = KvApplier.Put(txn, put);

@@ -74,14 +74,18 @@ internal static class NodeStart
             ?? throw new NodeStartException($"invalid raft configuration: {error}");
 
     /// <summary>The members named by --initial-cluster, with ids from their URLs and the token.</summary>
-    private static List<ClusterMember> InitialMembers(RaftNodeOptions o)
+    private static List<ClusterMember> InitialMembers(RaftNodeOptions o) =>
+        InitialMembers(o.EffectiveInitialCluster, o.InitialClusterToken, RaftNodeOptions.Key(nameof(o.InitialCluster)));
+
+    /// <summary>The members an initial cluster text names, with their names and ids from their URLs and the token.</summary>
+    internal static List<ClusterMember> InitialMembers(string initialCluster, string token, string flag)
     {
-        var cluster = InitialCluster.TryParse(o.EffectiveInitialCluster, out var error)
-            ?? throw new NodeStartException($"{RaftNodeOptions.Key(nameof(o.InitialCluster))}: {error}");
+        var cluster = InitialCluster.TryParse(initialCluster, out var error)
+            ?? throw new NodeStartException($"{flag}: {error}");
         var members = new List<ClusterMember>();
         foreach (var (name, urls) in cluster.Members)
         {
-            var id = MemberIds.ComputeMemberId(urls, o.InitialClusterToken);
+            var id = MemberIds.ComputeMemberId(urls, token);
             if (id == 0)
                 throw new NodeStartException("cannot use 0 as member id");
             if (members.Any(m => m.Id == id))

@@ -18,6 +18,35 @@ internal static class BackendCheckpoint
     /// <summary>The largest value a checkpoint may carry (a guard against a corrupt length).</summary>
     public const int MaxValueBytes = 1 << 30;
 
+    /// <summary>The bytes of a checkpoint with no pairs: the magic, the end marker with the count, the CRC.</summary>
+    private static readonly long EmptyBytes = Magic.Length + 9 + 4;
+
+    /// <summary>
+    /// Writes every bucket of <paramref name="reader"/>'s view as a checkpoint: the state of one
+    /// commit, whatever is committed meanwhile.
+    /// </summary>
+    public static async Task WriteAsync(IKvBackendReader reader, Stream destination, CancellationToken cancellationToken)
+    {
+        var writer = new Writer(destination);
+        foreach (var bucket in Enum.GetValues<KvBucket>())
+            foreach (var (key, value) in reader.Scan(bucket, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty))
+                await writer.AddAsync(bucket, key, value, cancellationToken).ConfigureAwait(false);
+        await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The length of what <see cref="WriteAsync"/> writes for <paramref name="reader"/>'s view, found
+    /// by a pass over it (etcd's snapshot stream announces its remaining bytes before the first).
+    /// </summary>
+    public static long LengthOf(IKvBackendReader reader)
+    {
+        var length = EmptyBytes;
+        foreach (var bucket in Enum.GetValues<KvBucket>())
+            foreach (var (key, value) in reader.Scan(bucket, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty))
+                length += 9 + key.Length + value.Length;
+        return length;
+    }
+
     /// <summary>Buffers pairs and writes them to the destination in large pieces.</summary>
     public sealed class Writer(Stream destination)
     {
@@ -75,9 +104,15 @@ internal static class BackendCheckpoint
         }
     }
 
-    /// <summary>Reads the pairs of a checkpoint in order; throws <see cref="InvalidDataException"/> on damage.</summary>
+    /// <summary>
+    /// Reads the pairs of a checkpoint in order; throws <see cref="InvalidDataException"/> on damage.
+    /// With <paramref name="zeroPadding"/>, zero bytes may follow the CRC (a snapshot file pads the
+    /// checkpoint to a multiple of 512 bytes, as etcdctl expects of a database file); any other
+    /// byte there is damage.
+    /// </summary>
     public static async IAsyncEnumerable<(KvBucket Bucket, byte[] Key, byte[] Value)> ReadAsync(
-        Stream source, int maxKeyBytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        Stream source, int maxKeyBytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken,
+        bool zeroPadding = false)
     {
         var input = new BufferedStream(source, 1 << 20);
         uint crc = 0;
@@ -98,8 +133,13 @@ internal static class BackendCheckpoint
                 await ReadExactlyAsync(input, crcBytes, cancellationToken).ConfigureAwait(false);
                 if (expected != count || BinaryPrimitives.ReadUInt32BigEndian(crcBytes) != crc)
                     throw new InvalidDataException($"checkpoint damaged: {count} pairs read, {expected} announced, CRC {(BinaryPrimitives.ReadUInt32BigEndian(crcBytes) == crc ? "matches" : "differs")}");
-                if (await input.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) != 0)
-                    throw new InvalidDataException("checkpoint damaged: bytes after the end marker");
+                var rest = new byte[4096];
+                int read;
+                while ((read = await input.ReadAsync(rest, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    if (!zeroPadding || rest.AsSpan(0, read).ContainsAnyExcept((byte)0))
+                        throw new InvalidDataException("checkpoint damaged: bytes after the end marker");
+                }
                 yield break;
             }
             if (!Enum.IsDefined((KvBucket)head[0])) throw new InvalidDataException($"checkpoint damaged: unknown bucket {head[0]}");

@@ -19,6 +19,19 @@ public interface IKvBackend : IDisposable
     long SizeBytes { get; }
 
     /// <summary>
+    /// Bytes of <see cref="SizeBytes"/> that hold data (etcd's db_size_in_use); the rest is free
+    /// space left by deletions and compactions, which <see cref="Defragment"/> gives back.
+    /// </summary>
+    long SizeInUseBytes { get; }
+
+    /// <summary>
+    /// Rewrites the database without its free space (etcd's defrag), so that <see cref="SizeBytes"/>
+    /// drops to about <see cref="SizeInUseBytes"/>. Writes wait meanwhile; the caller has no batch
+    /// in the middle of a commit. Throws <see cref="TimeoutException"/> when readers stay open too long.
+    /// </summary>
+    void Defragment();
+
+    /// <summary>
     /// Writes a consistent copy of the committed state to <paramref name="destination"/> while
     /// writes go on; <see cref="KvBackends"/>'s restore turns such a stream back into a database.
     /// </summary>

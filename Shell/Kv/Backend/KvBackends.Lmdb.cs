@@ -1,5 +1,3 @@
-using Raft.Shell.IO;
-
 namespace Raft.Kv.Backend;
 
 /// <summary>Opens the store's backends.</summary>
@@ -23,9 +21,10 @@ public static partial class KvBackends
     /// directory and synced, then its data file is renamed over the old one and the directory is
     /// synced, so a crash at any point leaves either the old database or the new one, whole. A
     /// damaged or short checkpoint throws <see cref="InvalidDataException"/> and changes nothing.
-    /// The backend must not be open in this process.
+    /// The backend must not be open in this process. With <paramref name="zeroPadding"/>, zero bytes
+    /// may follow the checkpoint (a snapshot file's padding, see <c>raft snapshot restore</c>).
     /// </summary>
-    public static async Task RestoreAsync(string directory, Stream checkpoint, CancellationToken cancellationToken)
+    public static async Task RestoreAsync(string directory, Stream checkpoint, CancellationToken cancellationToken, bool zeroPadding = false)
     {
         var full = Path.GetFullPath(directory);
         if (LmdbBackend.IsOpen(full)) throw new InvalidOperationException($"{full}: close the backend before restoring into it");
@@ -38,7 +37,7 @@ public static partial class KvBackends
             {
                 var batch = target.BeginBatch();
                 var pending = 0;
-                await foreach (var (bucket, key, value) in BackendCheckpoint.ReadAsync(checkpoint, target.MaxKeyBytes, cancellationToken).ConfigureAwait(false))
+                await foreach (var (bucket, key, value) in BackendCheckpoint.ReadAsync(checkpoint, target.MaxKeyBytes, cancellationToken, zeroPadding).ConfigureAwait(false))
                 {
                     batch.Put(bucket, key, value);
                     if (++pending < RestoreBatchPairs) continue;
@@ -49,14 +48,7 @@ public static partial class KvBackends
                 // Reached only when the end marker, the count and the CRC all matched.
                 batch.Commit();
             }
-            var stagedData = Path.Combine(staging, LmdbBackend.DataFile);
-            using (var f = new FileStream(stagedData, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
-            Native.FsyncDirectory(staging);
-            // The one step that switches databases: rename(2) replaces the old data file atomically.
-            File.Move(stagedData, Path.Combine(full, LmdbBackend.DataFile), overwrite: true);
-            // The old reader table describes the old file; LMDB rebuilds a missing one.
-            File.Delete(Path.Combine(full, LmdbBackend.LockFile));
-            Native.FsyncDirectory(full);
+            LmdbBackend.ReplaceDataFile(staging, full);
         }
         finally
         {

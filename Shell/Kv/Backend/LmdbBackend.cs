@@ -36,11 +36,17 @@ internal sealed class LmdbBackend : IKvBackend
 
     private static readonly HashSet<string> OpenDirectories = new(StringComparer.Ordinal);
 
+    /// <summary>The directory inside a backend's directory where defragmentation builds the compacted copy.</summary>
+    internal const string DefragStagingName = ".defrag";
+
     private readonly string _directory;
-    private readonly LightningEnvironment _env;
-    private readonly LightningDatabase[] _buckets;
+    // Replaced only by Defragment, with the write lock and the reader table's lock held and no reader open.
+    private LightningEnvironment _env;
+    private LightningDatabase[] _buckets;
     private readonly object _writeLock = new();
+    // Also the monitor that OpenReader and Defragment wait on.
     private readonly HashSet<Reader> _readers = [];
+    private bool _defragmenting;
     private bool _disposed;
 
     private LmdbBackend(string directory, LightningEnvironment env, LightningDatabase[] buckets)
@@ -68,19 +74,36 @@ internal sealed class LmdbBackend : IKvBackend
         {
             if (!OpenDirectories.Add(full)) throw new InvalidOperationException($"{full}: the key-value backend is already open in this process");
         }
-        LightningEnvironment? env = null;
         try
         {
             Directory.CreateDirectory(full);
-            // A restore that stopped before its rename left its staging directory; the old database is whole.
-            var staging = Path.Combine(full, KvBackends.RestoreStagingName);
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-            env = new LightningEnvironment(full, new EnvironmentConfiguration
+            // A restore or a defragmentation that stopped before its rename left its staging
+            // directory; the old database is whole.
+            foreach (var name in new[] { KvBackends.RestoreStagingName, DefragStagingName })
             {
-                MapSize = MapSizeBytes,
-                MaxDatabases = AllBuckets.Length,
-                MaxReaders = 1024,
-            });
+                var staging = Path.Combine(full, name);
+                if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            }
+            var (env, buckets) = OpenEnvironment(full);
+            return new LmdbBackend(full, env, buckets);
+        }
+        catch
+        {
+            lock (OpenDirectories) OpenDirectories.Remove(full);
+            throw;
+        }
+    }
+
+    private static (LightningEnvironment Env, LightningDatabase[] Buckets) OpenEnvironment(string full)
+    {
+        var env = new LightningEnvironment(full, new EnvironmentConfiguration
+        {
+            MapSize = MapSizeBytes,
+            MaxDatabases = AllBuckets.Length,
+            MaxReaders = 1024,
+        });
+        try
+        {
             try
             {
                 var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
@@ -107,12 +130,11 @@ internal sealed class LmdbBackend : IKvBackend
             // entry in its parent (member/kv in member/) likewise.
             Native.FsyncDirectory(full);
             if (Path.GetDirectoryName(full) is { } parent) Native.FsyncDirectory(parent);
-            return new LmdbBackend(full, env, buckets);
+            return (env, buckets);
         }
         catch
         {
-            env?.Dispose();
-            lock (OpenDirectories) OpenDirectories.Remove(full);
+            env.Dispose();
             throw;
         }
     }
@@ -149,10 +171,121 @@ internal sealed class LmdbBackend : IKvBackend
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The pages the buckets' B+trees and the main database take, and the two meta pages; the rest of
+    /// the file is free pages that LMDB reuses (and the free list itself).
+    /// </remarks>
+    public long SizeInUseBytes
+    {
+        get
+        {
+            lock (_readers)
+            {
+                while (_defragmenting) Monitor.Wait(_readers);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                var main = _env.EnvironmentStats;
+                long pages = 2 + main.BranchPages + main.LeafPages + main.OverflowPages;
+                using (var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly))
+                {
+                    foreach (var b in AllBuckets)
+                    {
+                        var stats = tx.GetStats(Db(b));
+                        pages += stats.BranchPages + stats.LeafPages + stats.OverflowPages;
+                    }
+                }
+                return pages * main.PageSize;
+            }
+        }
+    }
+
+    /// <summary>How long a defragmentation waits for open readers to end before it gives up.</summary>
+    public static readonly TimeSpan DefragmentReaderWait = TimeSpan.FromSeconds(10);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// LMDB's compacting copy (<c>mdb_env_copy2</c> with <c>MDB_CP_COMPACT</c>, which leaves free
+    /// pages out) into a staging directory, synced, then renamed over the data file, as a restore
+    /// does, and the environment reopened on it. Writes wait for the whole of it and new readers
+    /// from when it starts; readers already open are waited for (at most
+    /// <see cref="DefragmentReaderWait"/>, then it gives up and changes nothing), because LMDB's
+    /// environment cannot close under them.
+    /// </remarks>
+    public void Defragment() => Defragment(DefragmentReaderWait);
+
+    /// <summary><see cref="Defragment()"/> that waits at most <paramref name="readerWait"/> for open readers.</summary>
+    internal void Defragment(TimeSpan readerWait)
+    {
+        lock (_writeLock)
+        {
+            lock (_readers)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                _defragmenting = true;
+                try
+                {
+                    var deadline = DateTime.UtcNow + readerWait;
+                    while (_readers.Count > 0)
+                    {
+                        var left = deadline - DateTime.UtcNow;
+                        if (left <= TimeSpan.Zero || !Monitor.Wait(_readers, left) && _readers.Count > 0)
+                            throw new TimeoutException($"defragment: {_readers.Count} read transactions still open after {readerWait.TotalSeconds:0.#} s");
+                    }
+                    var staging = Path.Combine(_directory, DefragStagingName);
+                    if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+                    Directory.CreateDirectory(staging);
+                    try
+                    {
+                        _env.CopyTo(staging, compact: true).ThrowOnError();
+                        foreach (var db in _buckets) db?.Dispose();
+                        _env.Dispose();
+                        try
+                        {
+                            ReplaceDataFile(staging, _directory);
+                        }
+                        finally
+                        {
+                            // Before the rename the old file is in place, after it the new one: either
+                            // is whole, and the backend goes on with it.
+                            (_env, _buckets) = OpenEnvironment(_directory);
+                        }
+                    }
+                    finally
+                    {
+                        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+                    }
+                }
+                finally
+                {
+                    _defragmenting = false;
+                    Monitor.PulseAll(_readers);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Puts the data file built in <paramref name="staging"/> in place of <paramref name="directory"/>'s,
+    /// durably: the new file and its directory are synced, then one rename(2) replaces the old file, so
+    /// a crash leaves one database or the other, whole. The environment must be closed.
+    /// </summary>
+    internal static void ReplaceDataFile(string staging, string directory)
+    {
+        var stagedData = Path.Combine(staging, DataFile);
+        using (var f = new FileStream(stagedData, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
+        Raft.Shell.IO.Native.FsyncDirectory(staging);
+        File.Move(stagedData, Path.Combine(directory, DataFile), overwrite: true);
+        // The old reader table describes the old file; LMDB rebuilds a missing one.
+        File.Delete(Path.Combine(directory, LockFile));
+        Raft.Shell.IO.Native.FsyncDirectory(directory);
+    }
+
+    /// <inheritdoc />
     public IKvBackendReader OpenReader()
     {
         lock (_readers)
         {
+            // A defragmentation swaps the environment: new readers wait for the new one.
+            while (_defragmenting) Monitor.Wait(_readers);
             ObjectDisposedException.ThrowIf(_disposed, this);
             var reader = new Reader(this, _env.BeginTransaction(TransactionBeginFlags.ReadOnly));
             _readers.Add(reader);
@@ -173,11 +306,7 @@ internal sealed class LmdbBackend : IKvBackend
         // One read transaction: the copy is the state of one commit, and writers go on meanwhile
         // (LMDB keeps the pages this reader sees until it ends).
         using var reader = OpenReader();
-        var writer = new BackendCheckpoint.Writer(destination);
-        foreach (var bucket in AllBuckets)
-            foreach (var (key, value) in reader.Scan(bucket, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty))
-                await writer.AddAsync(bucket, key, value, cancellationToken).ConfigureAwait(false);
-        await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        await BackendCheckpoint.WriteAsync(reader, destination, cancellationToken).ConfigureAwait(false);
     }
 
     private void Apply(List<(KvBucket Bucket, byte[] Key, byte[]? Value)> changes)
@@ -345,7 +474,12 @@ internal sealed class LmdbBackend : IKvBackend
 
         public void Dispose()
         {
-            lock (backend._readers) backend._readers.Remove(this);
+            lock (backend._readers)
+            {
+                backend._readers.Remove(this);
+                // A defragmentation may be waiting for the last reader.
+                if (backend._defragmenting) Monitor.PulseAll(backend._readers);
+            }
             End();
         }
     }

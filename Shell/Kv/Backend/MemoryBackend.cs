@@ -42,6 +42,14 @@ public sealed class MemoryBackend : IKvBackend
     public long SizeBytes => Interlocked.Read(ref _size);
 
     /// <inheritdoc />
+    /// <remarks>All of it: memory holds no free pages.</remarks>
+    public long SizeInUseBytes => SizeBytes;
+
+    /// <inheritdoc />
+    /// <remarks>Nothing to do: deleted pairs are gone from the dictionaries already.</remarks>
+    public void Defragment() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <inheritdoc />
     /// <remarks>Every bucket's pairs as (bucket, key length, key, value length, value) records.</remarks>
     public async Task WriteCheckpointAsync(Stream destination, CancellationToken cancellationToken)
     {

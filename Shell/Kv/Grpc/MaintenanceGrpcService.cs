@@ -7,8 +7,8 @@ namespace Raft.Kv.Grpc;
 
 /// <summary>
 /// etcdserverpb.Maintenance over gRPC: Status (the gateway's answer), MoveLeader, Alarm (the
-/// gateway's alarm path), and Hash/HashKV over the MVCC store's history. Snapshot and Defragment are
-/// not served yet.
+/// gateway's alarm path), Hash/HashKV over the MVCC store's history, Snapshot and Defragment (the
+/// gateway's handlers).
 /// </summary>
 internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
 {
@@ -32,18 +32,11 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
         return Task.FromResult(response);
     }
 
-    /// <summary>etcd's MoveLeader: only the leader hands leadership over (etcdctl finds it first).</summary>
+    /// <summary>etcd's MoveLeader (<see cref="MaintenanceService.MoveLeaderAsync"/>, shared with the gateway).</summary>
     public override async Task<Pb.MoveLeaderResponse> MoveLeader(Pb.MoveLeaderRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
-        // Root only: handing leadership over changes the cluster as a member change does.
-        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
-        if (c.Node.Status.Leader != c.Node.MemberId) throw EtcdError.NotLeader.ToRpc();
-        var (_, error) = await c.ClusterAsync(async ct =>
-        {
-            await c.Node.TransferLeadershipAsync(request.TargetID, ct);
-            return true;
-        });
+        var error = await MaintenanceService.MoveLeaderAsync(c, request.TargetID);
         return error is null ? new Pb.MoveLeaderResponse { Header = GrpcConvert.Header(c.Header()) } : throw error.ToRpc();
     }
 
@@ -60,49 +53,43 @@ internal sealed class MaintenanceGrpcService : Pb.Maintenance.MaintenanceBase
         return answer;
     }
 
-    /// <summary>
-    /// etcd's HashKV: CRC-32C of the store's history up to a revision (0: the current one), as it is
-    /// in the backend (<see cref="MvccStore.HashKV"/>): equal on members at one revision.
-    /// </summary>
+    /// <summary>etcd's HashKV (<see cref="MaintenanceService.HashKVOf"/>, shared with the gateway).</summary>
     public override Task<Pb.HashKVResponse> HashKV(Pb.HashKVRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
-        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
-        try
-        {
-            var (hash, _, compacted) = c.Store.Store.HashKV(request.Revision);
-            return Task.FromResult(new Pb.HashKVResponse
-            {
-                Header = GrpcConvert.Header(c.Header(c.Store.Store.CurrentRevision)), Hash = hash, CompactRevision = compacted,
-            });
-        }
-        catch (MvccException ex)
-        {
-            throw EtcdError.From(ex.Error).ToRpc();
-        }
+        var (answer, error) = MaintenanceService.HashKVOf(c, request.Revision);
+        if (error is not null) throw error.ToRpc();
+        return Task.FromResult(new Pb.HashKVResponse { Header = GrpcConvert.Header(answer!.Header), Hash = answer.Hash, CompactRevision = answer.CompactRevision });
     }
 
-    /// <summary>Hash: etcd hashes its whole database file; here the store's history at the current revision, as HashKV.</summary>
+    /// <summary>etcd's Hash (<see cref="MaintenanceService.HashOf"/>, shared with the gateway).</summary>
     public override Task<Pb.HashResponse> Hash(Pb.HashRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
-        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
-        var (hash, revision, _) = c.Store.Store.HashKV(0);
-        return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(c.Header(revision)), Hash = hash });
+        var (answer, error) = MaintenanceService.HashOf(c);
+        if (error is not null) throw error.ToRpc();
+        return Task.FromResult(new Pb.HashResponse { Header = GrpcConvert.Header(answer!.Header), Hash = answer.Hash });
     }
 
-    // Root only, as etcd's authMaintenanceServer, before anything else is said.
-    public override Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context)
+    /// <summary>
+    /// etcd's Snapshot: the store's checkpoint in 32 KiB messages, then the SHA-256 trailer
+    /// (<see cref="MaintenanceSnapshot"/>, shared with the gateway).
+    /// </summary>
+    public override async Task Snapshot(Pb.SnapshotRequest request, IServerStreamWriter<Pb.SnapshotResponse> responseStream, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
         if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
-        throw GrpcConvert.Unimplemented("Snapshot (it comes with the MVCC store's snapshot file)");
+        await MaintenanceSnapshot.SendAsync(c.Store.Store, (remaining, blob, ct) =>
+            responseStream.WriteAsync(new Pb.SnapshotResponse { RemainingBytes = remaining, Blob = Google.Protobuf.ByteString.CopyFrom(blob.Span) }, ct),
+            context.CancellationToken);
     }
 
-    public override Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context)
+    /// <summary>etcd's Defragment of this member's store (<see cref="MaintenanceService.DefragmentAsync"/>).</summary>
+    public override async Task<Pb.DefragmentResponse> Defragment(Pb.DefragmentRequest request, ServerCallContext context)
     {
         var c = GatewayContext.Of(context.GetHttpContext());
-        if (Auth.AuthChecker.CheckAdmin(c.Store.Auth, c.Http) is { } denied) throw denied.ToRpc();
-        throw GrpcConvert.Unimplemented("Defragment (it comes with the MVCC store)");
+        if (await MaintenanceService.DefragmentAsync(c) is { } error) throw error.ToRpc();
+        // etcd answers with an empty message (no header).
+        return new Pb.DefragmentResponse();
     }
 }

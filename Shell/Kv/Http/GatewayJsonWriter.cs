@@ -273,6 +273,30 @@ public static partial class GatewayJsonWriter
         w.WriteEndObject();
     }
 
+    /// <summary>etcdserverpb.HashResponse (the hash a uint32, so a JSON number).</summary>
+    public static void Hash(Utf8JsonWriter w, ResponseHeader header, uint hash)
+    {
+        w.WriteStartObject();
+        WriteHeader(w, header);
+        if (hash != 0) w.WriteNumber("hash"u8, hash);
+        w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// etcdserverpb.SnapshotResponse as one message of the gateway's stream (wrapped in "result"):
+    /// no header, as etcd sends none.
+    /// </summary>
+    public static void SnapshotChunk(Utf8JsonWriter w, ulong remainingBytes, ReadOnlySpan<byte> blob)
+    {
+        w.WriteStartObject();
+        w.WritePropertyName("result"u8);
+        w.WriteStartObject();
+        WriteUInt(w, "remaining_bytes"u8, remainingBytes);
+        if (!blob.IsEmpty) w.WriteBase64String("blob"u8, blob);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
     /// <summary>The gateway's error body (grpc-gateway v1.16, as in etcd 3.5): error, code, message.</summary>
     public static void Error(Utf8JsonWriter w, EtcdError error)
     {

@@ -89,21 +89,25 @@ public static class KvApplier
             return invalid;
         }
         var path = new List<bool>();
+        object? answered = null;
         using (var read = store.Read())
         {
             ComparePath(read, request, path);
             var step = 0;
             if (CheckRanges(read, request, path, ref step, leaseExists) is { } error)
+                answered = error;
+            else if (!IsWrite(request))
             {
-                store.SetConsistentIndex(consistentIndex);
-                return error;
-            }
-            if (!IsWrite(request))
-            {
-                store.SetConsistentIndex(consistentIndex);
                 var at = 0;
-                return Run(read, null, request, path, ref at);
+                answered = Run(read, null, request, path, ref at);
             }
+        }
+        // Only once the read has ended: the store's batch lock is not taken while a backend view is
+        // held (a defragmentation holds the lock and waits for the views to end).
+        if (answered is not null)
+        {
+            store.SetConsistentIndex(consistentIndex);
+            return answered;
         }
         using var txn = store.Write(consistentIndex);
         var index = 0;

@@ -89,6 +89,37 @@ public sealed partial class MvccStore : IDisposable
     /// <summary>Bytes the backend takes (etcd's db size).</summary>
     public long SizeBytes => _backend.SizeBytes;
 
+    /// <summary>Bytes of <see cref="SizeBytes"/> in use (etcd's db size in use).</summary>
+    public long SizeInUseBytes => _backend.SizeInUseBytes;
+
+    /// <summary>
+    /// Commits the open batch and opens a backend view of it (etcd's backend Snapshot): every entry
+    /// applied up to <see cref="ConsistentIndex"/> now, whatever is applied while the view is read.
+    /// </summary>
+    public IKvBackendReader OpenCommittedView()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_batchLock)
+        {
+            CommitLocked();
+            return _backend.OpenReader();
+        }
+    }
+
+    /// <summary>
+    /// etcd's defrag: commits the open batch and has the backend rewrite itself without free space
+    /// (<see cref="IKvBackend.Defragment"/>). Applies wait for it, as etcd's do.
+    /// </summary>
+    public void Defragment()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_batchLock)
+        {
+            CommitLocked();
+            _backend.Defragment();
+        }
+    }
+
     /// <summary>Raised on the writer's thread after each write transaction that changed something (for watchers).</summary>
     public event Action<MvccChanges>? Changed;
 

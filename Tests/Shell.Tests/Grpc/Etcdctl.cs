@@ -35,19 +35,8 @@ internal static class Etcdctl
     /// <summary>Runs etcdctl with <paramref name="input"/> on its standard input (etcdctl txn reads its requests there).</summary>
     public static async Task<EtcdctlResult> RunWithInputAsync(IEnumerable<string> endpoints, string input, params string[] args)
     {
-        var psi = new ProcessStartInfo(Require())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.Environment["ETCDCTL_API"] = "3";
-        psi.ArgumentList.Add("--endpoints=" + string.Join(",", endpoints));
-        psi.ArgumentList.Add("--dial-timeout=5s");
-        psi.ArgumentList.Add("--command-timeout=20s");
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var commandLine = "etcdctl " + string.Join(" ", psi.ArgumentList);
+        var psi = StartInfo(endpoints, args);
+        var commandLine = CommandLine(psi);
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start etcdctl");
         await p.StandardInput.WriteAsync(input);
         p.StandardInput.Close();
@@ -66,6 +55,26 @@ internal static class Etcdctl
         return new EtcdctlResult(p.ExitCode, await stdout, await stderr, commandLine);
     }
 
+    /// <summary>etcdctl with the endpoints, etcd's API 3 and generous timeouts, every stream redirected.</summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> endpoints, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(Require())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        psi.Environment["ETCDCTL_API"] = "3";
+        psi.ArgumentList.Add("--endpoints=" + string.Join(",", endpoints));
+        psi.ArgumentList.Add("--dial-timeout=5s");
+        psi.ArgumentList.Add("--command-timeout=20s");
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
+    public static string CommandLine(ProcessStartInfo psi) => "etcdctl " + string.Join(" ", psi.ArgumentList);
+
     /// <summary>Runs and fails the test with everything etcdctl printed unless it exits 0.</summary>
     public static async Task<EtcdctlResult> OkAsync(IEnumerable<string> endpoints, params string[] args)
     {
@@ -73,6 +82,9 @@ internal static class Etcdctl
         Assert.True(r.Ok, r.ToString());
         return r;
     }
+
+    /// <summary>A 64-bit field of either JSON form (etcdctl's number, the gateway's string); 0 when left out.</summary>
+    public static long Int64(JsonNode? n) => n is null ? 0 : long.Parse(n.ToJsonString().Trim('"'), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A JSON answer in one comparable form: etcdctl prints Go's JSON of the message (64-bit numbers
