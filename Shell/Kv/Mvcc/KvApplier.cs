@@ -43,22 +43,23 @@ public static class KvApplier
     }
 
     /// <summary>A put (etcd's applierV3backend.Put) in <paramref name="txn"/>; the request must be valid.</summary>
-    /// <remarks>With ignore_lease the key keeps its lease; the caller has checked that the key and any lease exist.</remarks>
+    /// <remarks>With ignore_lease the key keeps its lease, with ignore_value its value; the caller has checked that the key and any lease exist.</remarks>
     public static PutResponse Put(MvccWriteTxn txn, PutRequest request)
     {
         KeyValue? prev = null;
-        if ((request.PrevKv || request.IgnoreLease) && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
+        if ((request.PrevKv || request.IgnoreLease || request.IgnoreValue) && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
         var lease = request.IgnoreLease ? prev?.Lease ?? 0 : request.Lease;
-        return new PutResponse(txn.Put(request.Key, request.Value, lease), request.PrevKv ? prev : null);
+        var value = request.IgnoreValue ? prev?.Value ?? default : request.Value;
+        return new PutResponse(txn.Put(request.Key, value, lease), request.PrevKv ? prev : null);
     }
 
     /// <summary>
     /// etcd's checkRequestPut: a put naming a lease <paramref name="leaseExists"/> does not know fails
-    /// with "requested lease not found", one with ignore_lease on a missing key with "key not found".
+    /// with "requested lease not found", one with ignore_lease or ignore_value on a missing key with "key not found".
     /// </summary>
     public static KvError? CheckPut(IMvccRead read, PutRequest put, Func<long, bool>? leaseExists)
     {
-        if (put.IgnoreLease && read.Range(put.Key, default, new RangeOptions(1, 0, true)).Count == 0) return Lease.LeaseErrors.KeyNotFound;
+        if ((put.IgnoreLease || put.IgnoreValue) && read.Range(put.Key, default, new RangeOptions(1, 0, true)).Count == 0) return Lease.LeaseErrors.KeyNotFound;
         if (put.Lease != 0 && leaseExists?.Invoke(put.Lease) != true) return Lease.LeaseErrors.NotFound;
         return null;
     }
@@ -182,7 +183,7 @@ public static class KvApplier
                         return e.Error;
                     }
                     break;
-                case PutRequest p when p.Lease != 0 || p.IgnoreLease:
+                case PutRequest p when p.Lease != 0 || p.IgnoreLease || p.IgnoreValue:
                     if (CheckPut(read, p, leaseExists) is { } putError) return putError;
                     break;
                 case TxnRequest nested:

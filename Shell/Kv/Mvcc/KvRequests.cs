@@ -5,17 +5,19 @@ public interface IKvRequest
 {
 }
 
-/// <summary>etcd's PutRequest (without ignore_value): store <see cref="Value"/> under <see cref="Key"/>.</summary>
+/// <summary>etcd's PutRequest: store <see cref="Value"/> under <see cref="Key"/>.</summary>
 /// <param name="Key">The key; must not be empty.</param>
 /// <param name="Value">The value (may be empty).</param>
 /// <param name="PrevKv">Return the pair as it was before the put.</param>
 /// <param name="Lease">The lease to attach the key to (0: none); it must exist when the put is applied.</param>
 /// <param name="IgnoreLease">Keep the key's current lease (the key must exist; <paramref name="Lease"/> must be 0).</param>
-public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Value, bool PrevKv = false, long Lease = 0, bool IgnoreLease = false) : IKvRequest
+/// <param name="IgnoreValue">Keep the key's current value (the key must exist; <paramref name="Value"/> must be empty).</param>
+public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Value, bool PrevKv = false, long Lease = 0, bool IgnoreLease = false, bool IgnoreValue = false) : IKvRequest
 {
     /// <summary>etcd's request check (v3rpc checkPutRequest): the error, or null when the request is valid.</summary>
     public KvError? Check() =>
         Key.IsEmpty ? KvError.EmptyKey
+        : IgnoreValue && !Value.IsEmpty ? new KvError(KvErrorKind.ValueProvided, "etcdserver: value is provided")
         : IgnoreLease && Lease != 0 ? new KvError(KvErrorKind.LeaseProvided, "etcdserver: lease is provided")
         : null;
 }
