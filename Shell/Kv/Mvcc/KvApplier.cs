@@ -93,8 +93,10 @@ public static class KvApplier
         using (var read = store.Read())
         {
             ComparePath(read, request, path);
-            var step = 0;
-            if (CheckRanges(read, request, path, ref step, leaseExists) is { } error)
+            // As etcd's Txn: every put of the path is checked before any range.
+            var (putStep, rangeStep) = (0, 0);
+            if ((CheckPath(read, request, path, ref putStep, leaseExists, puts: true) ??
+                 CheckPath(read, request, path, ref rangeStep, leaseExists, puts: false)) is { } error)
             {
                 store.SetConsistentIndex(consistentIndex);
                 return error;
@@ -166,14 +168,16 @@ public static class KvApplier
         }
     }
 
-    // etcd's checkRequests with checkRange: a range of the path at a compacted or future revision fails the txn.
-    private static KvError? CheckRanges(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists)
+    // etcd's checkRequests, with checkPut (puts: a missing lease, or a missing key under ignore_lease
+    // or ignore_value) or with checkRange (ranges at a compacted or future revision): the first
+    // failing request of the path fails the txn.
+    private static KvError? CheckPath(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists, bool puts)
     {
         foreach (var op in path[step++] ? t.Success : t.Failure)
         {
             switch (op)
             {
-                case RangeRequest r when r.Revision > 0:
+                case RangeRequest r when r.Revision > 0 && !puts:
                     try
                     {
                         read.Range(r.Key, r.RangeEnd, new RangeOptions(1, r.Revision, true));
@@ -183,11 +187,11 @@ public static class KvApplier
                         return e.Error;
                     }
                     break;
-                case PutRequest p when p.Lease != 0 || p.IgnoreLease || p.IgnoreValue:
+                case PutRequest p when puts && (p.Lease != 0 || p.IgnoreLease || p.IgnoreValue):
                     if (CheckPut(read, p, leaseExists) is { } putError) return putError;
                     break;
                 case TxnRequest nested:
-                    if (CheckRanges(read, nested, path, ref step, leaseExists) is { } error) return error;
+                    if (CheckPath(read, nested, path, ref step, leaseExists, puts) is { } error) return error;
                     break;
             }
         }

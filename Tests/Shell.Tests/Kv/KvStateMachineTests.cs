@@ -223,6 +223,16 @@ public class KvStateMachineTests
         Assert.Equal(3, sm.Store.CurrentRevision);
     }
 
+    // etcd's Txn checks every put of the taken path before any range (found by the differential test).
+    [Fact]
+    public void ATxnReportsAPutsMissingKeyBeforeARangeAtAFutureRevision()
+    {
+        var sm = new KvStateMachine();
+        Put(sm, "a", "1");
+        var txn = new TxnRequest([], [new RangeRequest(B("a"), Revision: 99), new PutRequest(B("b"), default, IgnoreValue: true)], []);
+        Assert.Equal(Raft.Kv.Lease.LeaseErrors.KeyNotFound, Apply(sm, KvCommandCodec.Encode(txn)));
+    }
+
     public static TheoryData<string, string> MalformedCommands => new()
     {
         { "", "no request" },
