@@ -134,7 +134,10 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
                 if (put.Check() is { } invalid) return Refuse(index, invalid);
                 // etcd's applierV3Capped: while NOSPACE is raised, writes are refused.
                 if (NoSpace) return Refuse(index, KvError.NoSpace);
-                if (put.Lease != 0 || put.IgnoreLease)
+                // etcd's Put looks the lease up before it reads the key ignore_value and ignore_lease
+                // need (a txn's checkRequestPut reads the key first).
+                if (put.Lease != 0 && !Lessor.Exists(put.Lease)) return Refuse(index, Lease.LeaseErrors.NotFound);
+                if (put.IgnoreLease || put.IgnoreValue)
                 {
                     KvError? missing;
                     // The view ends before Refuse takes the store's batch lock (see KvApplier.Txn).

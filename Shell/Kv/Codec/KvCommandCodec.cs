@@ -26,6 +26,7 @@ public static class KvCommandCodec
                 PrevKv = put.PrevKv,
                 Lease = put.Lease,
                 IgnoreLease = put.IgnoreLease,
+                IgnoreValue = put.IgnoreValue,
             },
         }.ToByteArray();
 
@@ -101,7 +102,7 @@ public static class KvCommandCodec
         },
         PutRequest p => new Pb.RequestOp
         {
-            RequestPut = new Pb.PutRequest { Key = UnsafeByteOperations.UnsafeWrap(p.Key), Value = UnsafeByteOperations.UnsafeWrap(p.Value), PrevKv = p.PrevKv, Lease = p.Lease, IgnoreLease = p.IgnoreLease },
+            RequestPut = new Pb.PutRequest { Key = UnsafeByteOperations.UnsafeWrap(p.Key), Value = UnsafeByteOperations.UnsafeWrap(p.Value), PrevKv = p.PrevKv, Lease = p.Lease, IgnoreLease = p.IgnoreLease, IgnoreValue = p.IgnoreValue },
         },
         DeleteRangeRequest d => new Pb.RequestOp
         {
@@ -172,11 +173,8 @@ public static class KvCommandCodec
         return KvError.Malformed("no request");
     }
 
-    private static object FromProto(Pb.PutRequest put) =>
-        // ignore_value asks for a feature this store lacks.
-        put.IgnoreValue
-            ? KvError.Malformed("bad put: ignore_value is not supported")
-            : new PutRequest(put.Key.Memory, put.Value.Memory, put.PrevKv, put.Lease, put.IgnoreLease);
+    private static PutRequest FromProto(Pb.PutRequest put) =>
+        new(put.Key.Memory, put.Value.Memory, put.PrevKv, put.Lease, put.IgnoreLease, put.IgnoreValue);
 
     private static DeleteRangeRequest FromProto(Pb.DeleteRangeRequest delete) => new(delete.Key.Memory, delete.RangeEnd.Memory, delete.PrevKv);
 

@@ -49,16 +49,12 @@ internal static class GrpcConvert
         return response;
     }
 
-    /// <summary>
-    /// The put as the store takes it, with its lease and ignore_lease (checked when applied);
-    /// ignore_value is not served yet.
-    /// </summary>
+    /// <summary>The put as the store takes it, with its lease, ignore_lease and ignore_value (checked when applied).</summary>
     public static Mvcc.PutRequest Put(Pb.PutRequest r)
     {
         // An empty key is refused first, by the shared handler, as etcd checks it first.
         if (r.Key.IsEmpty) return new Mvcc.PutRequest(r.Key.Memory, r.Value.Memory, r.PrevKv);
-        if (r.IgnoreValue) throw Unimplemented("a put with ignore_value");
-        return new Mvcc.PutRequest(r.Key.Memory, r.Value.Memory, r.PrevKv, r.Lease, r.IgnoreLease);
+        return new Mvcc.PutRequest(r.Key.Memory, r.Value.Memory, r.PrevKv, r.Lease, r.IgnoreLease, r.IgnoreValue);
     }
 
     public static Pb.PutResponse Put(ResponseHeader header, Mvcc.PutResponse r) => new()
@@ -78,29 +74,16 @@ internal static class GrpcConvert
 
     /// <summary>
     /// The txn as the store takes it, through the command codec's reading of the same message. Leases
-    /// of its puts are checked when applied; ignore_value is not served yet.
+    /// of its puts, and the keys of ignore_lease and ignore_value, are checked when applied.
     /// </summary>
     public static Mvcc.TxnRequest Txn(Pb.TxnRequest r)
     {
-        CheckPuts(r);
         return KvCommandCodec.FromProto(r) switch
         {
             Mvcc.TxnRequest txn => txn,
             Mvcc.KvError e => throw EtcdError.From(e).ToRpc(),
             var other => throw new InvalidOperationException($"the codec read a txn as {other.GetType().Name}"),
         };
-    }
-
-    private static void CheckPuts(Pb.TxnRequest r)
-    {
-        foreach (var op in r.Success.Concat(r.Failure))
-        {
-            if (op.RequestPut is { } put && !put.Key.IsEmpty)
-            {
-                if (put.IgnoreValue) throw Unimplemented("a put with ignore_value");
-            }
-            if (op.RequestTxn is { } nested) CheckPuts(nested);
-        }
     }
 
     public static Pb.TxnResponse Txn(ResponseHeader header, Mvcc.TxnResponse r)

@@ -101,7 +101,7 @@ public sealed record EtcdError(GrpcCode Code, string Message)
         KvErrorKind.FutureRevision or KvErrorKind.Compacted or KvErrorKind.LeaseTtlTooLarge => new(GrpcCode.OutOfRange, error.Message),
         KvErrorKind.LeaseNotFound => new(GrpcCode.NotFound, error.Message),
         KvErrorKind.LeaseExists => new(GrpcCode.FailedPrecondition, error.Message),
-        KvErrorKind.KeyNotFound or KvErrorKind.LeaseProvided => new(GrpcCode.InvalidArgument, error.Message),
+        KvErrorKind.KeyNotFound or KvErrorKind.LeaseProvided or KvErrorKind.ValueProvided => new(GrpcCode.InvalidArgument, error.Message),
         _ => new(GrpcCode.Unknown, error.Message),
     };
 }

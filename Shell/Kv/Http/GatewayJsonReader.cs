@@ -114,8 +114,7 @@ public static partial class GatewayJsonReader
         error ??= Bytes(f, 0, ref key) ?? Bytes(f, 1, ref value) ?? Int64(f, 2, ref lease)
             ?? Bool(f, 3, ref prevKv) ?? Bool(f, 4, ref ignoreValue) ?? Bool(f, 5, ref ignoreLease);
         if (error is not null) return error;
-        request = new PutRequest(key, value, prevKv, lease, ignoreLease);
-        if (ignoreValue) return new EtcdError(GrpcCode.Unimplemented, "ignore_value is not supported");
+        request = new PutRequest(key, value, prevKv, lease, ignoreLease, ignoreValue);
         return null;
     }
 

@@ -43,22 +43,23 @@ public static class KvApplier
     }
 
     /// <summary>A put (etcd's applierV3backend.Put) in <paramref name="txn"/>; the request must be valid.</summary>
-    /// <remarks>With ignore_lease the key keeps its lease; the caller has checked that the key and any lease exist.</remarks>
+    /// <remarks>With ignore_lease the key keeps its lease, with ignore_value its value; the caller has checked that the key and any lease exist.</remarks>
     public static PutResponse Put(MvccWriteTxn txn, PutRequest request)
     {
         KeyValue? prev = null;
-        if ((request.PrevKv || request.IgnoreLease) && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
+        if ((request.PrevKv || request.IgnoreLease || request.IgnoreValue) && txn.Range(request.Key, default).Kvs is [var kv]) prev = kv;
         var lease = request.IgnoreLease ? prev?.Lease ?? 0 : request.Lease;
-        return new PutResponse(txn.Put(request.Key, request.Value, lease), request.PrevKv ? prev : null);
+        var value = request.IgnoreValue ? prev?.Value ?? default : request.Value;
+        return new PutResponse(txn.Put(request.Key, value, lease), request.PrevKv ? prev : null);
     }
 
     /// <summary>
     /// etcd's checkRequestPut: a put naming a lease <paramref name="leaseExists"/> does not know fails
-    /// with "requested lease not found", one with ignore_lease on a missing key with "key not found".
+    /// with "requested lease not found", one with ignore_lease or ignore_value on a missing key with "key not found".
     /// </summary>
     public static KvError? CheckPut(IMvccRead read, PutRequest put, Func<long, bool>? leaseExists)
     {
-        if (put.IgnoreLease && read.Range(put.Key, default, new RangeOptions(1, 0, true)).Count == 0) return Lease.LeaseErrors.KeyNotFound;
+        if ((put.IgnoreLease || put.IgnoreValue) && read.Range(put.Key, default, new RangeOptions(1, 0, true)).Count == 0) return Lease.LeaseErrors.KeyNotFound;
         if (put.Lease != 0 && leaseExists?.Invoke(put.Lease) != true) return Lease.LeaseErrors.NotFound;
         return null;
     }
@@ -93,8 +94,10 @@ public static class KvApplier
         using (var read = store.Read())
         {
             ComparePath(read, request, path);
-            var step = 0;
-            if (CheckRanges(read, request, path, ref step, leaseExists) is { } error)
+            // As etcd's Txn: every put of the path is checked before any range.
+            var (putStep, rangeStep) = (0, 0);
+            if ((CheckPath(read, request, path, ref putStep, leaseExists, puts: true) ??
+                 CheckPath(read, request, path, ref rangeStep, leaseExists, puts: false)) is { } error)
                 answered = error;
             else if (!IsWrite(request))
             {
@@ -169,14 +172,16 @@ public static class KvApplier
         }
     }
 
-    // etcd's checkRequests with checkRange: a range of the path at a compacted or future revision fails the txn.
-    private static KvError? CheckRanges(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists)
+    // etcd's checkRequests, with checkPut (puts: a missing lease, or a missing key under ignore_lease
+    // or ignore_value) or with checkRange (ranges at a compacted or future revision): the first
+    // failing request of the path fails the txn.
+    private static KvError? CheckPath(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists, bool puts)
     {
         foreach (var op in path[step++] ? t.Success : t.Failure)
         {
             switch (op)
             {
-                case RangeRequest r when r.Revision > 0:
+                case RangeRequest r when r.Revision > 0 && !puts:
                     try
                     {
                         read.Range(r.Key, r.RangeEnd, new RangeOptions(1, r.Revision, true));
@@ -186,11 +191,11 @@ public static class KvApplier
                         return e.Error;
                     }
                     break;
-                case PutRequest p when p.Lease != 0 || p.IgnoreLease:
+                case PutRequest p when puts && (p.Lease != 0 || p.IgnoreLease || p.IgnoreValue):
                     if (CheckPut(read, p, leaseExists) is { } putError) return putError;
                     break;
                 case TxnRequest nested:
-                    if (CheckRanges(read, nested, path, ref step, leaseExists) is { } error) return error;
+                    if (CheckPath(read, nested, path, ref step, leaseExists, puts) is { } error) return error;
                     break;
             }
         }

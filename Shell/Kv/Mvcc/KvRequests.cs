@@ -5,17 +5,19 @@ public interface IKvRequest
 {
 }
 
-/// <summary>etcd's PutRequest (without ignore_value): store <see cref="Value"/> under <see cref="Key"/>.</summary>
+/// <summary>etcd's PutRequest: store <see cref="Value"/> under <see cref="Key"/>.</summary>
 /// <param name="Key">The key; must not be empty.</param>
 /// <param name="Value">The value (may be empty).</param>
 /// <param name="PrevKv">Return the pair as it was before the put.</param>
 /// <param name="Lease">The lease to attach the key to (0: none); it must exist when the put is applied.</param>
 /// <param name="IgnoreLease">Keep the key's current lease (the key must exist; <paramref name="Lease"/> must be 0).</param>
-public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Value, bool PrevKv = false, long Lease = 0, bool IgnoreLease = false) : IKvRequest
+/// <param name="IgnoreValue">Keep the key's current value (the key must exist; <paramref name="Value"/> must be empty).</param>
+public sealed record PutRequest(ReadOnlyMemory<byte> Key, ReadOnlyMemory<byte> Value, bool PrevKv = false, long Lease = 0, bool IgnoreLease = false, bool IgnoreValue = false) : IKvRequest
 {
     /// <summary>etcd's request check (v3rpc checkPutRequest): the error, or null when the request is valid.</summary>
     public KvError? Check() =>
         Key.IsEmpty ? KvError.EmptyKey
+        : IgnoreValue && !Value.IsEmpty ? new KvError(KvErrorKind.ValueProvided, "etcdserver: value is provided")
         : IgnoreLease && Lease != 0 ? new KvError(KvErrorKind.LeaseProvided, "etcdserver: lease is provided")
         : null;
 }
@@ -149,9 +151,16 @@ public sealed record TxnRequest(IReadOnlyList<Compare> Compares, IReadOnlyList<I
     /// checkIntervals): each request valid, no more than <paramref name="maxOps"/> per branch, and no
     /// key written twice in one branch path. The error, or null when valid.
     /// </summary>
-    public KvError? Check(int maxOps = 128)
+    public KvError? Check(int maxOps = 128) =>
+        CheckRequests(maxOps) ?? (CheckIntervals(Success) is null || CheckIntervals(Failure) is null ? KvError.DuplicateKey : null);
+
+    // etcd's checkTxnRequest: every request of the whole tree is checked before any duplicate write
+    // is looked for, and a nested txn may have only the operations its parent leaves (maxOps less the
+    // parent's largest list).
+    private KvError? CheckRequests(int maxOps)
     {
-        if (Compares.Count > maxOps || Success.Count > maxOps || Failure.Count > maxOps) return KvError.TooManyOps;
+        var ops = Math.Max(Compares.Count, Math.Max(Success.Count, Failure.Count));
+        if (ops > maxOps) return KvError.TooManyOps;
         foreach (var c in Compares)
         {
             if (c.Key.IsEmpty) return KvError.EmptyKey;
@@ -163,48 +172,57 @@ public sealed record TxnRequest(IReadOnlyList<Compare> Compares, IReadOnlyList<I
                 RangeRequest r => r.Check(),
                 PutRequest p => p.Check(),
                 DeleteRangeRequest d => d.Check(),
-                TxnRequest t => t.Check(maxOps),
+                TxnRequest t => t.CheckRequests(maxOps - ops),
                 _ => null,
             };
             if (invalid is not null) return invalid;
         }
-        return HasDuplicateWrites(Success) || HasDuplicateWrites(Failure) ? KvError.DuplicateKey : null;
+        return null;
     }
 
-    // etcd refuses a branch that puts a key twice, or puts a key it also deletes (checkIntervals),
-    // counting nested txns' branches with their parent's.
-    private static bool HasDuplicateWrites(IReadOnlyList<IKvRequest> ops)
+    /// <summary>The puts and deletes of one branch, as etcd's checkIntervals collects them.</summary>
+    private sealed record Writes(HashSet<string> Puts, List<(byte[] Begin, byte[] End)> Deletes)
     {
-        var puts = new HashSet<string>();
-        var deletes = new List<KeyRange>();
-        void Collect(IReadOnlyList<IKvRequest> list, bool[] duplicate)
-        {
-            foreach (var op in list)
-            {
-                switch (op)
-                {
-                    case PutRequest p:
-                        if (!puts.Add(Convert.ToHexString(p.Key.Span))) duplicate[0] = true;
-                        break;
-                    case DeleteRangeRequest d:
-                        deletes.Add(new KeyRange(d.Key, d.RangeEnd));
-                        break;
-                }
-            }
-        }
-        var dup = new bool[1];
-        Collect(ops, dup);
-        if (dup[0]) return true;
+        // etcd's interval tree: a point [k, k\0) meets [begin, end) when begin <= k < end. A delete's
+        // range_end that is not above its key (the from-key "\0" among them) makes an interval that
+        // meets no key, as in etcd's tree.
+        public bool Deleted(byte[] key) =>
+            Deletes.Any(d => d.End.Length == 0
+                ? key.AsSpan().SequenceEqual(d.Begin)
+                : d.Begin.AsSpan().SequenceCompareTo(key) <= 0 && key.AsSpan().SequenceCompareTo(d.End) < 0);
+    }
+
+    // etcd's checkIntervals (v3rpc/key.go), step by step: this branch's deletes first; then each
+    // nested txn's two branches, whose puts may not meet a put of an earlier nested txn (the same key
+    // put by both branches of one nested txn is fine, only one runs) nor a delete collected so far;
+    // then this branch's own puts against all of those. Null when a key is written twice.
+    private static Writes? CheckIntervals(IReadOnlyList<IKvRequest> ops)
+    {
+        var writes = new Writes([], []);
+        foreach (var op in ops)
+            if (op is DeleteRangeRequest d)
+                writes.Deletes.Add((d.Key.ToArray(), d.RangeEnd.ToArray()));
         foreach (var op in ops)
         {
-            if (op is TxnRequest t && (HasDuplicateWrites(t.Success) || HasDuplicateWrites(t.Failure))) return true;
+            if (op is not TxnRequest t)
+                continue;
+            if (CheckIntervals(t.Success) is not { } then || CheckIntervals(t.Failure) is not { } otherwise)
+                return null;
+            foreach (var k in then.Puts)
+                if (!writes.Puts.Add(k) || writes.Deleted(Convert.FromHexString(k)))
+                    return null;
+            foreach (var k in otherwise.Puts)
+                if ((writes.Puts.Contains(k) && !then.Puts.Contains(k)) || writes.Deleted(Convert.FromHexString(k)))
+                    return null;
+                else
+                    writes.Puts.Add(k);
+            writes.Deletes.AddRange(then.Deletes);
+            writes.Deletes.AddRange(otherwise.Deletes);
         }
-        foreach (var key in puts)
-        {
-            var bytes = Convert.FromHexString(key);
-            if (deletes.Any(d => d.Contains(bytes))) return true;
-        }
-        return false;
+        foreach (var op in ops)
+            if (op is PutRequest p && (!writes.Puts.Add(Convert.ToHexString(p.Key.Span)) || writes.Deleted(p.Key.ToArray())))
+                return null;
+        return writes;
     }
 }
 

@@ -73,6 +73,8 @@ public enum KvErrorKind
     KeyNotFound,
     /// <summary>A put with both a lease and ignore_lease ("etcdserver: lease is provided", InvalidArgument).</summary>
     LeaseProvided,
+    /// <summary>A put with both a value and ignore_value ("etcdserver: value is provided", InvalidArgument).</summary>
+    ValueProvided,
 }
 
 /// <summary>

@@ -42,6 +42,10 @@ public sealed partial class MvccStore : IDisposable
     private bool _dirty;
     private long _currentRevision = 1;
     private long _compactRevision;
+
+    // Whether any compaction happened: etcd starts at compaction revision -1, so a first compaction
+    // at revision 0 is accepted (and a second refused), which 0 alone cannot tell apart.
+    private bool _compacted;
     private ulong _consistentIndex;
     private ulong _committedConsistentIndex;
     private long _keyCount;
@@ -186,13 +190,14 @@ public sealed partial class MvccStore : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         lock (_batchLock)
         {
-            if (revision <= CompactRevision) throw new MvccException(KvError.Compacted);
+            if (revision < 0 || (revision <= CompactRevision && _compacted)) throw new MvccException(KvError.Compacted);
             if (revision > CurrentRevision) throw new MvccException(KvError.FutureRevision);
             HashSet<Revision> keep;
             _compactLock.EnterWriteLock();
             try
             {
                 Volatile.Write(ref _compactRevision, revision);
+                _compacted = true;
                 keep = _index.Compact(revision);
             }
             finally
@@ -479,7 +484,9 @@ public sealed partial class MvccStore : IDisposable
         using var reader = _backend.OpenReader();
         if (reader.Get(KvBucket.Meta, ConsistentIndexKey) is { Length: 8 } ci)
             _consistentIndex = _committedConsistentIndex = BinaryPrimitives.ReadUInt64BigEndian(ci);
-        _compactRevision = reader.Get(KvBucket.Meta, FinishedCompactKey) is { } finished ? Revision.FromKey(finished).Main : 0;
+        var finishedKey = reader.Get(KvBucket.Meta, FinishedCompactKey);
+        _compacted = finishedKey is not null;
+        _compactRevision = finishedKey is { } finished ? Revision.FromKey(finished).Main : 0;
         var scheduled = reader.Get(KvBucket.Meta, ScheduledCompactKey) is { } s ? Revision.FromKey(s).Main : 0;
         var current = 1L;
         long alive = 0;

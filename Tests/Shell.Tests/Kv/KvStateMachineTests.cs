@@ -204,6 +204,35 @@ public class KvStateMachineTests
         Assert.Equal(1, sm.Store.KeyCount);
     }
 
+    // etcd's ignore_value (sent by etcd's clients, found missing by the differential test against
+    // etcd 3.4): the key keeps its value, and must exist; a value beside it is refused.
+    [Fact]
+    public void APutWithIgnoreValueKeepsTheValueOfAKeyThatExists()
+    {
+        var sm = new KvStateMachine();
+        Put(sm, "a", "1");
+        // A put of "a" with ignore_value, as etcd encodes it.
+        var kept = Assert.IsType<PutResponse>(Apply(sm, Convert.FromHexString("22050A01612801")));
+        Assert.Equal(3, kept.Revision);
+        var a = sm.All().Pairs.Single();
+        Assert.Equal(("1", 2L, 3L), (S(a.Value), a.Version, a.ModRevision));
+        Assert.Equal(Raft.Kv.Lease.LeaseErrors.KeyNotFound, Apply(sm, KvCommandCodec.Encode(new PutRequest(B("b"), default, IgnoreValue: true))));
+        // A put (not a txn's) looks its lease up first, as etcd's: a missing lease beats a missing key.
+        Assert.Equal(Raft.Kv.Lease.LeaseErrors.NotFound, Apply(sm, KvCommandCodec.Encode(new PutRequest(B("b"), default, Lease: 0x999, IgnoreValue: true))));
+        Assert.Equal(KvErrorKind.ValueProvided, Assert.IsType<KvError>(Apply(sm, KvCommandCodec.Encode(new PutRequest(B("a"), B("2"), IgnoreValue: true)))).Kind);
+        Assert.Equal(3, sm.Store.CurrentRevision);
+    }
+
+    // etcd's Txn checks every put of the taken path before any range (found by the differential test).
+    [Fact]
+    public void ATxnReportsAPutsMissingKeyBeforeARangeAtAFutureRevision()
+    {
+        var sm = new KvStateMachine();
+        Put(sm, "a", "1");
+        var txn = new TxnRequest([], [new RangeRequest(B("a"), Revision: 99), new PutRequest(B("b"), default, IgnoreValue: true)], []);
+        Assert.Equal(Raft.Kv.Lease.LeaseErrors.KeyNotFound, Apply(sm, KvCommandCodec.Encode(txn)));
+    }
+
     public static TheoryData<string, string> MalformedCommands => new()
     {
         { "", "no request" },
@@ -216,7 +245,6 @@ public class KvStateMachineTests
         { "5A020801", "unsupported request" },               // a LeaseCheckpointRequest (field 11)
         { "22020A0122020A01", "bad protobuf" },
         { "22040A016118", "bad protobuf" },                  // lease field truncated
-        { "22050A01612801", "ignore_value is not supported" },
         { "22030A0161" + "2A030A0161", "more than one request" },
         { "0A00", "unsupported request" },                   // field 1 as bytes: not etcd's request id
     };

@@ -76,7 +76,8 @@ public class MvccStoreProperties(ITestOutputHelper output)
     {
         private readonly List<(long Rev, Op Change)> _log = [];
         public long Current { get; private set; } = 1;
-        private long _compacted;
+        // etcd's store starts at compaction revision -1: a first compaction at 0 is accepted.
+        private long _compacted = -1;
 
         private SortedDictionary<string, KeyValue> StateAt(long rev)
         {

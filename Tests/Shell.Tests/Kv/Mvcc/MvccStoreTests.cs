@@ -174,6 +174,24 @@ public class MvccStoreTests
         Assert.Equal(KvError.FutureRevision, Assert.Throws<MvccException>(() => store.Compact(7)).Error);
     }
 
+    // etcd's store starts at compaction revision -1: a first compaction at 0 is accepted, a second
+    // one refused, and so after a reopen (found by the differential test against etcd 3.4).
+    [Fact]
+    public void AFirstCompactionAtRevisionZeroIsAcceptedAndASecondRefused()
+    {
+        using var backend = new MemoryBackend();
+        var store = Open(backend);
+        Assert.Equal(KvError.Compacted, Assert.Throws<MvccException>(() => store.Compact(-1)).Error);
+        store.Compact(0);
+        Assert.Equal(0, store.CompactRevision);
+        Assert.Equal(KvError.Compacted, Assert.Throws<MvccException>(() => store.Compact(0)).Error);
+        store.Commit();
+        var reopened = Open(backend);
+        Assert.Equal(KvError.Compacted, Assert.Throws<MvccException>(() => reopened.Compact(0)).Error);
+        reopened.Compact(1);
+        Assert.Equal(1, reopened.CompactRevision);
+    }
+
     [Fact]
     public void RangeOptionsCountLimitAndTheCurrentRevisionInTheResult()
     {
