@@ -6,8 +6,10 @@
 # data directory's size and the member's resident memory after the load and after the restart.
 #
 #   bench/restart-read.sh [--keys 100000] [--only raft|etcd] [--dir PARENT] [--host 127.0.22.1]
-#                         [--port 23790] [--restarts 1] [--keep]
+#                         [--port 23790] [--restarts 1] [--keep] [--before PATH-TO-RAFT]
 #
+# --before also restarts another build of `raft serve` (an older commit's) on raft's data directory,
+# in each round beside this one (as "raft-before").
 # --keep leaves the loaded data directories in PARENT (KIND.KEYS.data) and a later run with the same
 # PARENT and --keys restarts from them without loading again.
 set -euo pipefail
@@ -19,6 +21,7 @@ host=127.0.22.1
 port=23790
 restarts=1
 keep=""
+before=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --keys) keys=$2; shift 2 ;;
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --port) port=$2; shift 2 ;;
     --restarts) restarts=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --before) before=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +48,7 @@ start() { # KIND DATADIR
   local flags=(--name m1 --data-dir "$2" --listen-client-urls "$client" --advertise-client-urls "$client"
     --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "m1=$peer" --snapshot-count 10000)
   if [ "$1" = raft ]; then "$raft" serve "${flags[@]}" --log-level error >"$work/$1.log" 2>&1 &
+  elif [ "$1" = raft-before ]; then "$before" serve "${flags[@]}" --log-level error >"$work/$1.log" 2>&1 &
   else etcd "${flags[@]}" --log-level error --quota-backend-bytes 8589934592 >"$work/$1.log" 2>&1 & fi
   pid=$!
 }
@@ -102,10 +107,12 @@ for kind in raft etcd; do
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
   fi
 done
-# The kinds alternate, so that a change in the machine's load touches both.
+[ -n "$before" ] && [ "${kinds[0]}" = raft ] && kinds=(raft raft-before "${kinds[@]:1}")
+# The kinds alternate, so that a change in the machine's load touches all.
 for round in $(seq "$restarts"); do
   for kind in "${kinds[@]}"; do
-    if [ -n "$keep" ]; then data=$parent/$kind.$keys.data; else data=$work/$kind.data; fi
+    dir_kind=${kind%-before}
+    if [ -n "$keep" ]; then data=$parent/$dir_kind.$keys.data; else data=$work/$dir_kind.data; fi
     start "$kind" "$data"
     t=$(first_read)
     c=$(cpu)
