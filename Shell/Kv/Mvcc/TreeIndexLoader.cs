@@ -14,11 +14,6 @@ internal sealed class TreeIndexLoader
     {
         public byte[] Entry;
         public Revision Revision;
-        // The key's first 8 bytes, big-endian and zero-padded: most comparisons of a sort end here,
-        // without a look into the entry (a cache miss each in a store of a million keys).
-        public ulong Prefix;
-        // The position in revision order, which breaks ties between a key's changes.
-        public int Position;
         public bool Tombstone;
     }
 
@@ -34,8 +29,7 @@ internal sealed class TreeIndexLoader
         var entry = KeyHistory.Restore(key, new Revision(tombstone ? 0 : createRevision, 0), revision, tombstone ? 0 : version);
         if (_count == _changes.Length) Array.Resize(ref _changes, _count * 2);
         if (_sorted && _count > 0 && KeyHistory.KeyOf(_changes[_count - 1].Entry).SequenceCompareTo(key) >= 0) _sorted = false;
-        _changes[_count] = new Change { Entry = entry, Revision = revision, Prefix = PrefixOf(key), Position = _count, Tombstone = tombstone };
-        _count++;
+        _changes[_count++] = new Change { Entry = entry, Revision = revision, Tombstone = tombstone };
     }
 
     /// <summary>Fills <paramref name="index"/> with what was added; returns how many keys are alive.</summary>
@@ -60,18 +54,19 @@ internal sealed class TreeIndexLoader
 
     private List<byte[]> Merge()
     {
+        var order = new int[_count];
+        for (var i = 0; i < _count; i++) order[i] = i;
         // Stable by key: a key's changes keep their revision order.
-        var changes = _changes.AsSpan(0, _count);
-        changes.Sort(new ByKeyThenPosition());
+        if (!_sorted) Array.Sort(order, new ByKeyThenPosition(_changes));
         var entries = new List<byte[]>(_count);
         for (var i = 0; i < _count;)
         {
-            var key = KeyHistory.KeyOf(changes[i].Entry);
+            var key = KeyHistory.KeyOf(_changes[order[i]].Entry);
             byte[]? entry = null;
             var j = i;
-            for (; j < _count && (j == i || KeyHistory.KeyOf(changes[j].Entry).SequenceEqual(key)); j++)
+            for (; j < _count && (j == i || KeyHistory.KeyOf(_changes[order[j]].Entry).SequenceEqual(key)); j++)
             {
-                var change = changes[j];
+                var change = _changes[order[j]];
                 // A tombstone of a key the index does not hold (its put compacted away) is skipped,
                 // as is one of a key already deleted: the same as applying them one at a time.
                 if (change.Tombstone) entry = entry is null ? null : KeyHistory.Tombstone(entry, change.Revision) ?? entry;
@@ -83,24 +78,12 @@ internal sealed class TreeIndexLoader
         return entries;
     }
 
-    private static ulong PrefixOf(ReadOnlySpan<byte> key)
+    private sealed class ByKeyThenPosition(Change[] changes) : IComparer<int>
     {
-        Span<byte> padded = stackalloc byte[8];
-        padded.Clear();
-        key[..Math.Min(8, key.Length)].CopyTo(padded);
-        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(padded);
-    }
-
-    private readonly struct ByKeyThenPosition : IComparer<Change>
-    {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public int Compare(Change a, Change b)
+        public int Compare(int a, int b)
         {
-            // Equal prefixes of keys shorter than 8 bytes (padded alike) still differ in length:
-            // the full comparison below settles them.
-            if (a.Prefix != b.Prefix) return a.Prefix < b.Prefix ? -1 : 1;
-            var c = KeyHistory.KeyOf(a.Entry).SequenceCompareTo(KeyHistory.KeyOf(b.Entry));
-            return c != 0 ? c : a.Position.CompareTo(b.Position);
+            var c = KeyHistory.KeyOf(changes[a].Entry).SequenceCompareTo(KeyHistory.KeyOf(changes[b].Entry));
+            return c != 0 ? c : a.CompareTo(b);
         }
     }
 }
