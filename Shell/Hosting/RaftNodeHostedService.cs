@@ -50,10 +50,9 @@ public sealed class RaftNodeHostedService : IHostedService, IAsyncDisposable
             Transport = _services.GetService<PeerTransportFactory>(),
             FetchCluster = _services.GetService<ClusterFetcher>(),
         };
-        var stateMachine = _services.GetRequiredService<IStateMachine>();
         try
         {
-            var node = await RaftNode.StartAsync(options, stateMachine, deps, cancellationToken).ConfigureAwait(false);
+            var node = await RaftNode.StartMakingStateMachineAsync(options, () => _services.GetRequiredService<IStateMachine>(), deps, cancellationToken).ConfigureAwait(false);
             _node.TrySetResult(node);
             _ = node.Stopped.ContinueWith(t =>
             {

@@ -40,7 +40,7 @@ internal static class NodeStart
 
     public static async Task<StartedMember> StartAsync(
         RaftNodeOptions o,
-        Raft.Interop.IStateMachine stateMachine,
+        Lazy<Raft.Interop.IStateMachine> machine,
         ClusterFetcher? fetchCluster,
         ILogger log,
         CancellationToken ct)
@@ -58,7 +58,9 @@ internal static class NodeStart
         o.ConfigureStorage?.Invoke(walOptions);
 
         if (NodeStorage.Exists(dataDir, walOptions))
-            return Restart(o, stateMachine, walOptions, log);
+            return Restart(o, machine, walOptions, log);
+        // Made only now: a persistent store checks for the WAL when it opens (KvBackends.OpenMember).
+        var stateMachine = machine.Value;
         // Its applied index would describe entries of a log this member no longer has.
         if (stateMachine is Raft.Interop.IPersistentStateMachine { DurableAppliedIndex: > 0 and var held })
             throw new NodeStartException($"the state machine holds applied index {held}, but {dataDir} holds no WAL: start it with an empty store, or with the data directory it belongs to");
@@ -186,17 +188,43 @@ internal static class NodeStart
     /// The seed's restartNode and restartAsStandaloneNode: WAL and newest valid snapshot; the state
     /// machine is restored from the snapshot and the committed entries after it are applied again.
     /// </summary>
-    private static StartedMember Restart(RaftNodeOptions o, Raft.Interop.IStateMachine stateMachine, WalOptions walOptions, ILogger log)
+    private static StartedMember Restart(RaftNodeOptions o, Lazy<Raft.Interop.IStateMachine> machine, WalOptions walOptions, ILogger log)
     {
         NodeStorage storage;
         RestartState state;
+        // The state machine is made (a large store's index rebuilt) while the WAL is read: the two
+        // are independent and were most of a restart one after the other. The WAL exists already,
+        // so the store's open keeps the store.
+        var opening = Task.Run(() => machine.Value);
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             (storage, state) = NodeStorage.Restart(o.EffectiveDataDir, walOptions);
+            log.LogInformation("read the WAL: {Entries} entries after the snapshot at {Index}, in {Elapsed:F0} ms",
+                state.Entries.Length, state.Snapshot.Metadata.Index, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception ex)
         {
+            // The store's open is not left running behind a failed start.
+            try
+            {
+                opening.GetAwaiter().GetResult();
+            }
+            catch (Exception openError)
+            {
+                log.LogWarning(openError, "the state machine failed to open too");
+            }
             throw new NodeStartException($"cannot read the data in {o.EffectiveDataDir}: {ex.Message}", ex);
+        }
+        Raft.Interop.IStateMachine stateMachine;
+        try
+        {
+            stateMachine = opening.GetAwaiter().GetResult();
+        }
+        catch
+        {
+            storage.Close();
+            throw;
         }
         try
         {

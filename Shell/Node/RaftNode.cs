@@ -113,18 +113,31 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
         RaftNodeOptions options,
         IStateMachine stateMachine,
         RaftNodeDependencies? dependencies = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        await StartMakingStateMachineAsync(options, () => stateMachine, dependencies, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// <see cref="StartAsync(RaftNodeOptions, IStateMachine, RaftNodeDependencies?, CancellationToken)"/>
+    /// with the state machine made by <paramref name="createStateMachine"/>: on a restart it runs
+    /// while the WAL is read (a persistent state machine opens its store then), else before anything.
+    /// </summary>
+    internal static async Task<RaftNode> StartMakingStateMachineAsync(
+        RaftNodeOptions options,
+        Func<IStateMachine> createStateMachine,
+        RaftNodeDependencies? dependencies,
+        CancellationToken cancellationToken)
     {
         var errors = options.Validate();
         if (errors.Count != 0)
             throw new ArgumentException("invalid raft node options:\n  " + string.Join("\n  ", errors), nameof(options));
         dependencies ??= new RaftNodeDependencies();
         var log = (dependencies.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Raft.Node");
-        var start = await NodeStart.StartAsync(options, stateMachine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(tls: options.PeerTls), log, cancellationToken).ConfigureAwait(false);
+        var machine = new Lazy<IStateMachine>(createStateMachine, LazyThreadSafetyMode.ExecutionAndPublication);
+        var start = await NodeStart.StartAsync(options, machine, dependencies.FetchCluster ?? PeerClusterFetcher.Create(tls: options.PeerTls), log, cancellationToken).ConfigureAwait(false);
         RaftNode node;
         try
         {
-            node = new RaftNode(options, start, stateMachine, dependencies);
+            node = new RaftNode(options, start, machine.Value, dependencies);
         }
         catch
         {

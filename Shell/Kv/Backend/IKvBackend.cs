@@ -48,7 +48,21 @@ public interface IKvBackendReader : IDisposable
     /// of the bucket. At most <paramref name="limit"/> pairs when limit &gt; 0.
     /// </summary>
     IEnumerable<KeyValuePair<byte[], byte[]>> Scan(KvBucket bucket, ReadOnlyMemory<byte> from, ReadOnlyMemory<byte> to, int limit = 0);
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> with every pair of the bucket in key order, until it returns
+    /// false. The spans are valid only during the call (a backend may hand out its own pages, so a
+    /// full scan copies nothing); the visitor must not use this reader.
+    /// </summary>
+    void Visit(KvBucket bucket, KvPairVisitor visit)
+    {
+        foreach (var (key, value) in Scan(bucket, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty))
+            if (!visit(key, value)) return;
+    }
 }
+
+/// <summary>Receives one pair of <see cref="IKvBackendReader.Visit"/>; returns false to stop.</summary>
+public delegate bool KvPairVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
 
 public interface IKvBackendBatch : IDisposable
 {

@@ -412,6 +412,25 @@ internal sealed class LmdbBackend : IKvBackend
             return Iterate(db, from, to, limit);
         }
 
+        // The pairs straight from LMDB's pages: the gate stays held for the whole walk.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void Visit(KvBucket bucket, KvPairVisitor visit)
+        {
+            var db = backend.Db(bucket);
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_ended, this);
+                using var cursor = tx.CreateCursor(db);
+                var (rc, k, v) = cursor.First();
+                while (rc == MDBResultCode.Success)
+                {
+                    if (!visit(k.AsSpan(), v.AsSpan())) return;
+                    (rc, k, v) = cursor.Next();
+                }
+                if (rc != MDBResultCode.NotFound) rc.ThrowOnError();
+            }
+        }
+
         private IEnumerable<KeyValuePair<byte[], byte[]>> Iterate(LightningDatabase db, ReadOnlyMemory<byte> from, ReadOnlyMemory<byte> to, int limit)
         {
             LightningCursor cursor;

@@ -27,6 +27,7 @@ public static class EtcdJsonApi
         Lease.LeaseGatewayService.Map(endpoints, services);
         Auth.AuthGateway.Map(endpoints, services);
         StatusEndpoints.Map(endpoints, services);
+        HealthChecks.Map(endpoints, services);
         Watch.WatchGateway.Map(endpoints, services);
         return endpoints;
     }

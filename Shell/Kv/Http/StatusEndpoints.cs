@@ -21,7 +21,8 @@ internal static class StatusEndpoints
     }
 
     /// <summary>
-    /// etcd 3.5's /health: unhealthy without a leader, else healthy when a linearizable read barrier
+    /// etcd 3.5's /health: unhealthy without a leader or before the member is ready (it has not yet
+    /// applied what it had applied before it stopped), else healthy when a linearizable read barrier
     /// completes within the request timeout; <c>?serializable=true</c> checks only this member.
     /// </summary>
     private static async Task Health(HttpContext http)
@@ -37,7 +38,13 @@ internal static class StatusEndpoints
         }
         var serializable = http.Request.Query["serializable"] == "true";
         string? reason = null;
-        if (!serializable && c.Node.Status.Leader == 0)
+        if (HealthChecks.NotReady(c) is { } notReady)
+        {
+            // etcd serves nothing before it is ready; say why at once (a member replaying its log
+            // may not know the leader yet either, but the replay is what it waits for).
+            reason = "RANGE ERROR:" + notReady;
+        }
+        else if (!serializable && c.Node.Status.Leader == 0)
         {
             reason = "RAFT NO LEADER";
         }

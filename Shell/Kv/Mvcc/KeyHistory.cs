@@ -33,8 +33,28 @@ internal static class KeyHistory
     public static byte[] Create(ReadOnlySpan<byte> key, Revision rev) => Encode(key, [new Generation(1, rev, [rev])]);
 
     /// <summary>A key as restored from the backend: one generation holding its newest revision (etcd's keyIndex.restore).</summary>
-    public static byte[] Restore(ReadOnlySpan<byte> key, Revision created, Revision modified, long version) =>
-        Encode(key, [new Generation(version, created, [modified])]);
+    /// <remarks>Encoded directly (the same bytes as <see cref="Encode"/>): a restart restores every key.</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static byte[] Restore(ReadOnlySpan<byte> key, Revision created, Revision modified, long version)
+    {
+        if (modified.Main < created.Main)
+            throw new InvalidOperationException($"revision {modified} before its generation's created revision {created} (broken invariant)");
+        var delta = (ulong)(modified.Main - created.Main);
+        var size = VarintSize((ulong)key.Length) + key.Length + 1 + VarintSize((ulong)version) +
+                   VarintSize((ulong)created.Main) + VarintSize((ulong)created.Sub) + VarintSize(delta) + VarintSize((ulong)modified.Sub);
+        var entry = new byte[size];
+        var pos = 0;
+        WriteVarint(entry, ref pos, (ulong)key.Length);
+        key.CopyTo(entry.AsSpan(pos));
+        pos += key.Length;
+        entry[pos++] = 1;
+        WriteVarint(entry, ref pos, (ulong)version);
+        WriteVarint(entry, ref pos, (ulong)created.Main);
+        WriteVarint(entry, ref pos, (ulong)created.Sub);
+        WriteVarint(entry, ref pos, delta);
+        WriteVarint(entry, ref pos, (ulong)modified.Sub);
+        return entry;
+    }
 
     /// <summary>The entry with <paramref name="rev"/> added to the current generation (a new one if the key is deleted).</summary>
     /// <exception cref="InvalidOperationException"><paramref name="rev"/> is not after the key's last revision.</exception>

@@ -489,21 +489,16 @@ public sealed partial class MvccStore : IDisposable
         _compactRevision = finishedKey is { } finished ? Revision.FromKey(finished).Main : 0;
         var scheduled = reader.Get(KvBucket.Meta, ScheduledCompactKey) is { } s ? Revision.FromKey(s).Main : 0;
         var current = 1L;
-        long alive = 0;
-        foreach (var (key, value) in reader.Scan(KvBucket.Key, ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty))
+        var loader = new TreeIndexLoader();
+        reader.Visit(KvBucket.Key, [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] (key, value) =>
         {
             var rev = Revision.FromKey(key);
             current = Math.Max(current, rev.Main);
-            var kv = Decode(value);
-            if (Revision.IsTombstoneKey(key))
-            {
-                if (_index.Tombstone(kv.Key.Span, rev)) alive--;
-                continue;
-            }
-            var existed = _index.Get(kv.Key.Span, rev.Main, out _, out _, out _);
-            _index.Restore(kv.Key.Span, new Revision(kv.CreateRevision, 0), rev, kv.Version);
-            if (!existed) alive++;
-        }
+            var name = KeyValueFields.Read(value, out var created, out var version);
+            loader.Add(name, rev, Revision.IsTombstoneKey(key), created, version);
+            return true;
+        });
+        var alive = loader.LoadInto(_index);
         Volatile.Write(ref _currentRevision, Math.Max(Math.Max(current, _compactRevision), Volatile.Read(ref _currentRevision)));
         Interlocked.Exchange(ref _keyCount, alive);
         return scheduled;

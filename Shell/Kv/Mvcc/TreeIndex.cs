@@ -182,6 +182,31 @@ internal sealed class TreeIndex
         return available;
     }
 
+    /// <summary>
+    /// Replaces the whole index with <paramref name="entries"/>, which must be in strictly increasing
+    /// key order (see <see cref="TreeIndexLoader"/>): full chunks built in one pass, no searches.
+    /// </summary>
+    public void LoadSorted(IReadOnlyList<byte[]> entries)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            _chunks.Clear();
+            for (var start = 0; start < entries.Count; start += MaxChunk)
+            {
+                var count = Math.Min(MaxChunk, entries.Count - start);
+                var items = new byte[count][];
+                for (var i = 0; i < count; i++) items[i] = entries[start + i];
+                _chunks.Add(new Chunk(items, count));
+            }
+            _count = entries.Count;
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
     /// <summary>Forgets every key.</summary>
     public void Clear()
     {
