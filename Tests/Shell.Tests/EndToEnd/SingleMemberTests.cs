@@ -93,6 +93,7 @@ public class SingleMemberTests(ITestOutputHelper output)
         var report = await CrashCyclesAsync(m, cycles: 20, stopAtFirstLoss: false);
 
         Assert.Empty(report.Lost);
+        Assert.Null(report.RefusedStart);
         Assert.Equal(20, report.Cycles);
         Assert.Equal(0, report.SelfCrashes);
         Assert.DoesNotContain("failpoint raftBeforeSave", m.Output);
@@ -108,21 +109,23 @@ public class SingleMemberTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         using var m = NewMember(dir);
-        m.Environment["RAFT_FAILPOINTS"] = "raftBeforeSave=panic";
+        // A slow disk (every save waits 100 ms first, as the chaos harness's slow-disk nemesis does
+        // with Core's planner, which loses nothing there): a planner that applies, and so answers,
+        // before the save leaves a window of acknowledged but unsaved puts at almost every SIGKILL.
+        // (With a panic at the first save instead, the answer had to win a race against the
+        // process's own exit; under a heavily loaded machine that took over 200 cycles.)
+        m.Environment["RAFT_FAILPOINTS"] = "raftBeforeSave=sleep(100)";
         m.Environment["RAFT_PLANNER"] = BrokenPlanners.Spec(nameof(BrokenPlanners.ApplyBeforeSave));
-        // Each cycle panics at its first save, so a put is lost only when its answer leaves the process
-        // between the apply and the panic, a race the process wins in about one cycle in twenty here.
-        // Cycles end at the first loss and are short (well under a second), so the budget is generous:
-        // a planner without the rule goes unnoticed only if 200 cycles in a row lose that race.
-        var report = await CrashCyclesAsync(m, cycles: 200, stopAtFirstLoss: true);
+        var report = await CrashCyclesAsync(m, cycles: 60, stopAtFirstLoss: true);
 
-        // The member panicked between apply and save, and a put it had acknowledged was gone after the restart.
-        Assert.Contains("failpoint raftBeforeSave: panic", m.Output);
-        Assert.True(report.SelfCrashes > 0);
-        Assert.NotEmpty(report.Lost);
+        // After a restart a put the member had acknowledged was gone; or its store had committed
+        // an entry the WAL never got, and it refused to start (the same apply before save, caught
+        // by the start's check instead of by the reader).
+        Assert.True(report.Lost.Count > 0 || report.RefusedStart is not null,
+            $"{report.Cycles} cycles of a planner without the overlap rule lost nothing");
     }
 
-    private sealed record CrashReport(int Cycles, int Acknowledged, int SelfCrashes, int CyclesKilledUnderLoad, IReadOnlyList<string> Lost);
+    private sealed record CrashReport(int Cycles, int Acknowledged, int SelfCrashes, int CyclesKilledUnderLoad, IReadOnlyList<string> Lost, string? RefusedStart);
 
     /// <summary>
     /// Starts the member, checks that every put acknowledged so far is there, puts from 8 clients
@@ -135,9 +138,19 @@ public class SingleMemberTests(ITestOutputHelper output)
         var random = TestSeed.NewRandom(output.WriteLine);
         int acknowledged = 0, selfCrashes = 0, underLoad = 0, cycle = 0;
         List<string> lost = [];
+        string? refused = null;
         for (; ; cycle++)
         {
-            await m.StartAsync();
+            m.Launch();
+            if (!await m.WaitStartedAsync(TimeSpan.FromSeconds(60)))
+            {
+                // A store ahead of its WAL: what apply before save leaves when the store's batch
+                // commits between them. Reported, not retried; any other failed start fails the test.
+                refused = m.Output.Split('\n').FirstOrDefault(l => l.Contains("past the last index", StringComparison.Ordinal));
+                Assert.True(refused is not null, $"{m.Name} did not start:\n{m.Output}");
+                output.WriteLine($"start {cycle + 1} refused: {refused}");
+                break;
+            }
             await WaitHealthyAsync(m);
             var present = await Wait.ForAsync("a range of every key", Generous, () => m.Client.PrefixAsync("k"), () => m.Output);
             lost = PutLoad.Lost(ledger, present);
@@ -161,6 +174,6 @@ public class SingleMemberTests(ITestOutputHelper output)
             output.WriteLine($"cycle {cycle + 1}: {load.Acknowledged} acknowledged, {load.Unanswered} unanswered{(crashedItself ? ", crashed by itself" : "")}");
         }
         m.Kill();
-        return new CrashReport(cycle, acknowledged, selfCrashes, underLoad, lost);
+        return new CrashReport(cycle, acknowledged, selfCrashes, underLoad, lost, refused);
     }
 }
