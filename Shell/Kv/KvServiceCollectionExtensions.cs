@@ -45,7 +45,7 @@ public static class KvServiceCollectionExtensions
         });
         // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch;
         // they follow the machine to a store installed from a checkpoint.
-        services.AddOptions<Watch.WatchOptions>();
+        services.AddOptions<Watch.WatchOptions>().Configure<IOptions<KvServiceOptions>>((w, kv) => w.MaxWatchesPerConnection = kv.Value.MaxWatchesPerConnection);
         services.TryAddSingleton(sp =>
         {
             var machine = sp.GetRequiredService<KvStateMachine>();
@@ -69,10 +69,13 @@ public static class KvServiceCollectionExtensions
             var names = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames;
             return sp.GetService<IMeterFactory>() is { } scope ? new PrometheusExporter(names, scope) : new PrometheusExporter(names);
         });
-        // etcd's gRPC receive limit: --max-request-bytes plus its allowance for the envelope.
+        // etcd's gRPC limits: receive --max-request-bytes plus its allowance for the envelope, send 2 GiB - 1.
         services.AddGrpc();
         services.AddOptions<GrpcServiceOptions>().Configure<IOptions<KvServiceOptions>>((grpc, kv) =>
-            grpc.MaxReceiveMessageSize = kv.Value.MaxRequestBytes + GatewayContext.GrpcOverheadBytes);
+        {
+            grpc.MaxReceiveMessageSize = kv.Value.EffectiveMaxRecvBytes;
+            grpc.MaxSendMessageSize = kv.Value.MaxSendBytes;
+        });
         return services;
     }
 

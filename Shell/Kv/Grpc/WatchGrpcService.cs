@@ -19,7 +19,7 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
     {
         var http = context.GetHttpContext();
         var c = GatewayContext.Of(http);
-        using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream();
+        using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream(http.Connection.Id);
         var ct = context.CancellationToken;
         var send = Task.Run(async () =>
         {
@@ -30,7 +30,11 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
         }, ct);
         try
         {
-            await foreach (var request in requestStream.ReadAllAsync(ct)) WatchResponses.Handle(stream, request);
+            await foreach (var request in requestStream.ReadAllAsync(ct))
+            {
+                await stream.WaitForControlRoomAsync(ct);
+                WatchResponses.Handle(stream, request);
+            }
             // As etcd's: the client closing its side ends nothing; the call ends when the client cancels it.
             await send;
         }

@@ -47,6 +47,7 @@ public static class KvClientListeners
         return builder.ConfigureKestrel(kestrel =>
         {
             var log = kestrel.ApplicationServices.GetService<ILoggerFactory>()?.CreateLogger("Raft.Kv.Tls") ?? NullLogger.Instance;
+            ClientPortLimits.Apply(kestrel);
             foreach (var (https, address, localhost, port) in urls)
             {
                 if (!https)
@@ -62,6 +63,8 @@ public static class KvClientListeners
                     };
                     var m = material;
                     listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    // Before the handshake: a connection past the limit costs no TLS work.
+                    ClientPortLimits.LimitConnections(listen);
                     listen.UseHttps(new TlsHandshakeCallbackOptions
                     {
                         HandshakeTimeout = TimeSpan.FromSeconds(10),
