@@ -45,7 +45,11 @@ public static class KvServiceCollectionExtensions
         });
         // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch;
         // they follow the machine to a store installed from a checkpoint.
-        services.AddOptions<Watch.WatchOptions>().Configure<IOptions<KvServiceOptions>>((w, kv) => w.MaxWatchesPerConnection = kv.Value.MaxWatchesPerConnection);
+        services.AddOptions<Watch.WatchOptions>().Configure<IOptions<KvServiceOptions>>((w, kv) =>
+        {
+            w.MaxWatchesPerConnection = kv.Value.MaxWatchesPerConnection;
+            w.MaxCatchUpBytes = Math.Min(w.MaxCatchUpBytes, Math.Max(1, kv.Value.MaxSendBytes / 4));
+        });
         services.TryAddSingleton(sp =>
         {
             var machine = sp.GetRequiredService<KvStateMachine>();
@@ -53,6 +57,7 @@ public static class KvServiceCollectionExtensions
                 sp.GetService<Microsoft.Extensions.Logging.ILogger<Watch.WatcherHub>>());
             machine.StoreReplaced += hub.Rebind;
             hub.Rebind(machine.Store);
+            sp.GetRequiredService<KvMetrics>().ObserveWatchers(hub);
             return hub;
         });
         // Idle unless a retention is configured.

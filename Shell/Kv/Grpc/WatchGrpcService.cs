@@ -20,12 +20,23 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
         var http = context.GetHttpContext();
         var c = GatewayContext.Of(http);
         using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream(http.Connection.Id);
-        var ct = context.CancellationToken;
+        // A send that fails (an answer past the send limit) ends the call with its status, as etcd's
+        // sendLoop ending ends the stream; the receive side stops with it.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        var ct = ended.Token;
         var send = Task.Run(async () =>
         {
-            await foreach (var batch in stream.ReadAllAsync(ct))
+            try
             {
-                foreach (var response in WatchResponses.Of(c, batch)) await responseStream.WriteAsync(response, ct);
+                await foreach (var batch in stream.ReadAllAsync(ct))
+                {
+                    foreach (var response in WatchResponses.Of(c, batch)) await responseStream.WriteAsync(response, ct);
+                }
+            }
+            catch (Exception) when (!ct.IsCancellationRequested)
+            {
+                await ended.CancelAsync();
+                throw;
             }
         }, ct);
         try
@@ -40,6 +51,9 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+            // The send loop may be the one that ended it: its failure is the call's status.
+            await Task.WhenAny(send);
+            if (send.IsFaulted && !context.CancellationToken.IsCancellationRequested) await send;
         }
         finally
         {

@@ -70,7 +70,7 @@ internal sealed class PrefaceRouter(ConnectionDelegate http1, Http2HandoffEndPoi
         {
             var pipeline = http2.Pipeline ?? throw new InvalidOperationException("broken invariant: the client port's HTTP/2 endpoint was not bound before its HTTP/1.1 endpoint");
             // Kestrel refuses etcdctl's URL-valued :authority; the rewriter makes it a host and port.
-            if (HpackAuthority.Huffman.Available) connection.Transport = Http2AuthorityRewriter.Wrap(connection.Transport);
+            if (HpackAuthority.Huffman.Available) connection.Transport = Http2AuthorityRewriter.Wrap(connection.Transport, firstBytesTimeout);
             await pipeline(connection);
             return;
         }

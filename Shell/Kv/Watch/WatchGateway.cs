@@ -19,7 +19,7 @@ namespace Raft.Kv.Watch;
 internal static class WatchGateway
 {
     private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithPreserveProtoFieldNames(true));
-    private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+    internal static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
     public static void Map(IEndpointRouteBuilder endpoints, SharedServices services) =>
         GatewayContext.MapGateway(endpoints, services, "/v3/watch", HandleAsync);
@@ -93,7 +93,7 @@ internal static class WatchGateway
         }
     }
 
-    private static bool TryTakeValue(ref ReadOnlySequence<byte> buffer, bool final, out string json)
+    internal static bool TryTakeValue(ref ReadOnlySequence<byte> buffer, bool final, out string json)
     {
         json = "";
         var r = new Utf8JsonReader(buffer, new JsonReaderOptions { AllowMultipleValues = true });

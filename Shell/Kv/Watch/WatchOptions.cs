@@ -21,6 +21,11 @@ public sealed class WatchOptions
     /// <summary>How often watchers created with progress_notify get an empty response (etcd: 10 minutes).</summary>
     public TimeSpan ProgressNotifyInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    // Most bytes of pairs one catch-up step reads (whole revisions, at least one): a watcher far
+    // behind gets several responses instead of one as large as 1,000 revisions, each within the send
+    // limit (AddKvService: a quarter of KvServiceOptions.MaxSendBytes, at most 1 MiB).
+    internal int MaxCatchUpBytes { get; set; } = 1024 * 1024;
+
     // KvServiceOptions.MaxWatchesPerConnection, copied here by AddKvService (one public knob).
     internal int MaxWatchesPerConnection { get; set; }
 

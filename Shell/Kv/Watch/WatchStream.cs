@@ -16,6 +16,7 @@ public sealed class WatchStream : IDisposable
     private readonly SemaphoreSlim _controlRead = new(0, 1);
     private int _queuedEvents;
     private int _queuedControl;
+    private int _queuedEventCount;
 
     internal WatchStream(WatcherHub hub, int capacity, int controlCapacity, ConnectionWatches? connection)
     {
@@ -81,6 +82,7 @@ public sealed class WatchStream : IDisposable
         if (Counted(batch))
         {
             Interlocked.Decrement(ref _queuedEvents);
+            Interlocked.Add(ref _queuedEventCount, -batch.Events.Count);
             return;
         }
         Interlocked.Decrement(ref _queuedControl);
@@ -102,6 +104,12 @@ public sealed class WatchStream : IDisposable
         _queue.Writer.TryComplete();
     }
 
+    /// <summary>Whether an event response would be taken now.</summary>
+    internal bool HasRoom => Volatile.Read(ref _queuedEvents) < _capacity;
+
+    /// <summary>Events in the queued responses not yet taken (for metrics).</summary>
+    internal int QueuedEventCount => Volatile.Read(ref _queuedEventCount);
+
     /// <summary>Control answers queued and not yet taken (for tests and metrics).</summary>
     internal int QueuedControl => Volatile.Read(ref _queuedControl);
 
@@ -115,8 +123,10 @@ public sealed class WatchStream : IDisposable
             Interlocked.Decrement(ref _queuedEvents);
             return false;
         }
+        Interlocked.Add(ref _queuedEventCount, batch.Events.Count);
         if (_queue.Writer.TryWrite(batch)) return true;
         Interlocked.Decrement(ref _queuedEvents);
+        Interlocked.Add(ref _queuedEventCount, -batch.Events.Count);
         // A closed stream takes nothing; saying it was taken keeps the watcher from catching up for nobody.
         return true;
     }

@@ -81,6 +81,12 @@ public sealed class WatcherHub : IDisposable
         get { lock (_lock) return _unsynced.Count; }
     }
 
+    /// <summary>Events queued on every stream and not yet taken by its sender (etcd's pending events).</summary>
+    public long PendingEvents
+    {
+        get { lock (_lock) return _streams.Sum(s => (long)s.QueuedEventCount); }
+    }
+
     /// <summary>How many watch streams are open now.</summary>
     public int StreamCount
     {
@@ -286,7 +292,9 @@ public sealed class WatcherHub : IDisposable
                 SendDeferredProgress(w.Stream);
                 progress = true;
             }
-            pending = _unsynced.Select(w => (w, w.NextRevision)).ToList();
+            // A watcher whose stream is full could take nothing: reading history for it is waste
+            // (the timer brings it back once its client reads).
+            pending = _unsynced.Where(w => w.Stream.HasRoom).Select(w => (w, w.NextRevision)).ToList();
         }
         if (pending.Count == 0) return progress;
         var from = pending.Min(p => p.Next);
@@ -294,7 +302,7 @@ public sealed class WatcherHub : IDisposable
         long upTo;
         try
         {
-            (history, upTo) = _store.ReadHistory(from, _options.MaxRevisionsPerSync);
+            (history, upTo) = _store.ReadHistory(from, _options.MaxRevisionsPerSync, _options.MaxCatchUpBytes);
         }
         catch (MvccException)
         {

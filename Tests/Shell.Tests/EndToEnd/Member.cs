@@ -14,13 +14,18 @@ internal sealed partial class Member : IDisposable
 {
     private readonly StringBuilder _earlierOutput = new();
 
-    public Member(string name, string dataDir, string token)
+    /// <param name="name">The member's name.</param>
+    /// <param name="dataDir">Its data directory.</param>
+    /// <param name="token">The cluster token.</param>
+    /// <param name="host">The loopback address of both its ports (127.0.0.1 unless a test has its own range).</param>
+    public Member(string name, string dataDir, string token, string host = "127.0.0.1")
     {
         Name = name;
         DataDir = dataDir;
         Token = token;
-        ClientUrl = NodeCluster.Url(NodeCluster.FreePort());
-        PeerUrl = NodeCluster.Url(NodeCluster.FreePort());
+        var address = System.Net.IPAddress.Parse(host);
+        ClientUrl = $"http://{host}:{NodeCluster.FreePort(address)}";
+        PeerUrl = $"http://{host}:{NodeCluster.FreePort(address)}";
         Client = new GatewayClient(ClientUrl);
     }
 

@@ -8,11 +8,21 @@ internal sealed class ProcessCluster : IDisposable
 {
     private readonly TempDir _dir = new();
     private readonly string[] _flags;
+    private readonly string _host;
 
     /// <param name="size">Members of the initial cluster (m1 .. m<paramref name="size"/>).</param>
     /// <param name="flags">Flags every member gets besides names, URLs and data.</param>
     public ProcessCluster(int size, params string[] flags)
+        : this("127.0.0.1", size, flags)
     {
+    }
+
+    /// <param name="host">The loopback address every member listens on.</param>
+    /// <param name="size">Members of the initial cluster (m1 .. m<paramref name="size"/>).</param>
+    /// <param name="flags">Flags every member gets besides names, URLs and data.</param>
+    public ProcessCluster(string host, int size, params string[] flags)
+    {
+        _host = host;
         _flags = flags;
         Token = "e2e-" + Guid.NewGuid().ToString("N")[..8];
         for (var i = 1; i <= size; i++)
@@ -36,7 +46,7 @@ internal sealed class ProcessCluster : IDisposable
     /// <summary>A member with this cluster's token and flags, not yet part of <see cref="Members"/>.</summary>
     public Member NewMember(string name)
     {
-        var m = new Member(name, _dir.Sub(name), Token);
+        var m = new Member(name, _dir.Sub(name), Token, _host);
         m.Flags.AddRange(_flags);
         return m;
     }

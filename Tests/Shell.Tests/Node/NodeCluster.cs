@@ -29,9 +29,12 @@ public sealed class NodeCluster : IAsyncDisposable
     public Dictionary<string, RaftNode> Nodes { get; } = new();
     public Dictionary<string, ListStateMachine> Machines { get; } = new();
 
-    public static int FreePort()
+    public static int FreePort() => FreePort(IPAddress.Loopback);
+
+    /// <summary>A port free on <paramref name="address"/> now.</summary>
+    public static int FreePort(IPAddress address)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
+        using var l = new TcpListener(address, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
