@@ -391,8 +391,7 @@ public sealed class ClientLimitsTests(LimitedMember server, ITestOutputHelper ou
         await server.NormalClientServesAsync("after a CONTINUATION flood");
     }
 
-    private static long RssKb(int pid) =>
-        File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:")).Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1])).Single();
+    private static long RssKb(int pid) => SlowWatcherTests.RssKb(pid);
 
     [Fact]
     public async Task WatchStreamsThatNeverReadAreLeftBehindWithBoundedQueuesWhileAReaderGetsEveryEvent()
