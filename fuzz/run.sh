@@ -3,7 +3,8 @@
 #   fuzz/run.sh TARGET [MINUTES]      e.g. fuzz/run.sh kv-command 10
 # Needs afl-fuzz (Debian: apt-get install afl++) and the sharpfuzz tool (installed here into
 # .fuzz-tools). Targets: wal snap peer-hello peer-frames raftpb-entry raftpb-snapshot
-# raftpb-confchange kv-command kv-snapshot gateway-json go-base64 peer-url cli-flags.
+# raftpb-confchange kv-command kv-snapshot grpc-requests gateway-json gateway-watch go-base64
+# peer-url client-url cli-flags.
 # Findings land in $OUT/default/crashes and hangs; replay one with `Raft.Fuzz TARGET < file`.
 set -euo pipefail
 target=${1:?usage: fuzz/run.sh TARGET [MINUTES]}

@@ -49,6 +49,13 @@ public static class ServeCommand
     private static readonly Option<string> AuthToken = Flag("--auth-token", "Specify auth token specific options (simple, or jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256,ttl=5m).", "simple");
     private static readonly Option<int> AuthTokenTtl = Flag("--auth-token-ttl", "The lifetime in seconds of the auth token.", 300);
     private static readonly Option<int> BcryptCost = Flag("--bcrypt-cost", "Specify bcrypt algorithm cost factor for auth password hashing.", Raft.Kv.Auth.AuthStore.DefaultBcryptCost);
+    private static readonly Raft.Kv.KvServiceOptions KvDefaults = new();
+    private static readonly Option<uint> MaxConcurrentStreams = Flag("--max-concurrent-streams", "Maximum concurrent streams that each client can open at a time (etcd's default is 4294967295).", (uint)KvDefaults.MaxConcurrentStreams);
+    private static readonly Option<int> MaxRecvBytes = Flag("--max-recv-bytes", "Maximum gRPC message size in bytes the server will receive (0: max-request-bytes + 512 KiB, as etcd).", 0);
+    private static readonly Option<int> MaxSendBytes = Flag("--max-send-bytes", "Maximum gRPC message size in bytes the server will send.", KvDefaults.MaxSendBytes);
+    private static readonly Option<int> MaxClientConnections = Flag("--max-client-connections", "Maximum client connections each client URL holds open at once (0 is unlimited).", KvDefaults.MaxClientConnections);
+    private static readonly Option<int> MaxWatchesPerConnection = Flag("--max-watches-per-connection", "Maximum watchers one client connection may hold (0 is unlimited).", KvDefaults.MaxWatchesPerConnection);
+    private static readonly Option<string> RequestHeaderTimeout = Flag("--request-header-timeout", "Maximum time a client may take to send a request's headers (e.g. '10s').", "10s");
     private static readonly Option<string> LogLevel = LogLevelFlag();
 
     private static Option<T> Flag<T>(string name, string description, T defaultValue) =>
@@ -79,7 +86,8 @@ public static class ServeCommand
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
             InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,
             MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, QuotaBackendBytes,
-            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, AuthToken, AuthTokenTtl, BcryptCost, LogLevel,
+            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, AuthToken, AuthTokenTtl, BcryptCost,
+            MaxConcurrentStreams, MaxRecvBytes, MaxSendBytes, MaxClientConnections, MaxWatchesPerConnection, RequestHeaderTimeout, LogLevel,
         };
         foreach (var tls in TlsFlags.All) command.Options.Add(tls);
         command.SetAction((result, ct) => RunAsync(result, ct));
@@ -123,7 +131,8 @@ public static class ServeCommand
 
     /// <summary>
     /// The key-value service's flags (etcd's <c>--quota-backend-bytes</c>, <c>--auto-compaction-mode</c>,
-    /// <c>--auto-compaction-retention</c>) as a configuration of its options, or the reasons they are unusable.
+    /// <c>--auto-compaction-retention</c>, <c>--max-concurrent-streams</c>, and the client port's other
+    /// limits) as a configuration of its options, or the reasons they are unusable.
     /// </summary>
     public static (Action<Raft.Kv.KvServiceOptions>? Configure, IReadOnlyList<string> Errors) KvOptions(ParseResult r)
     {
@@ -169,6 +178,7 @@ public static class ServeCommand
         var bcryptCost = r.GetValue(BcryptCost);
         // Go's bcrypt: MinCost 4, MaxCost 31.
         if (bcryptCost is < 4 or > 31) errors.Add($"{BcryptCost.Name} {bcryptCost}: must be 4 to 31");
+        var limits = ClientLimits(r, errors);
         if (errors.Count > 0) return (null, errors);
         return (kv =>
         {
@@ -180,7 +190,45 @@ public static class ServeCommand
             kv.AuthToken = authToken;
             kv.AuthTokenTtl = TimeSpan.FromSeconds(authTokenTtl);
             kv.BcryptCost = bcryptCost;
+            limits(kv);
         }, []);
+    }
+
+    // The client port's limits (etcd's --max-concurrent-streams, grpc-proxy's --max-recv-bytes and
+    // --max-send-bytes, and ours); problems go to errors.
+    private static Action<Raft.Kv.KvServiceOptions> ClientLimits(ParseResult r, List<string> errors)
+    {
+        // etcd's flag is a uint32; HTTP/2's setting is too, Kestrel's an int.
+        var streams = (int)Math.Min(int.MaxValue, r.GetValue(MaxConcurrentStreams));
+        if (streams < 1) errors.Add($"{MaxConcurrentStreams.Name} {streams}: must be at least 1");
+        var recv = r.GetValue(MaxRecvBytes);
+        if (recv < 0) errors.Add($"{MaxRecvBytes.Name} {recv}: must not be negative");
+        var send = r.GetValue(MaxSendBytes);
+        if (send < 1) errors.Add($"{MaxSendBytes.Name} {send}: must be positive");
+        var connections = r.GetValue(MaxClientConnections);
+        if (connections < 0) errors.Add($"{MaxClientConnections.Name} {connections}: must not be negative");
+        var watches = r.GetValue(MaxWatchesPerConnection);
+        if (watches < 0) errors.Add($"{MaxWatchesPerConnection.Name} {watches}: must not be negative");
+        var headerText = r.GetValue(RequestHeaderTimeout)!;
+        var header = TimeSpan.Zero;
+        try
+        {
+            header = Raft.Kv.Compaction.AutoCompactor.ParseDuration(headerText);
+            if (header <= TimeSpan.Zero) errors.Add($"{RequestHeaderTimeout.Name} {headerText}: must be positive");
+        }
+        catch (FormatException ex)
+        {
+            errors.Add($"{RequestHeaderTimeout.Name}: {ex.Message}");
+        }
+        return kv =>
+        {
+            kv.MaxConcurrentStreams = streams;
+            kv.MaxRecvBytes = recv;
+            kv.MaxSendBytes = send;
+            kv.MaxClientConnections = connections;
+            kv.MaxWatchesPerConnection = watches;
+            kv.RequestHeaderTimeout = header;
+        };
     }
 
     /// <summary>The node names options by their configuration keys (<c>Raft:InitialCluster</c>); the command names its flags.</summary>

@@ -18,6 +18,7 @@ public sealed class KvMetrics : IDisposable
     private readonly Counter<long> _healthSuccess;
     private readonly Counter<long> _healthFailures;
     private MvccStore? _store;
+    private Watch.WatcherHub? _hub;
     private readonly Counter<long> _txns;
 
     /// <summary>Creates the instruments on a meter from <paramref name="factory"/>, or on a meter of its own.</summary>
@@ -36,6 +37,14 @@ public sealed class KvMetrics : IDisposable
             description: "The current revision of store.");
         Meter.CreateObservableGauge("etcd_mvcc_db_total_size_in_use_in_bytes", () => Observe(s => s.SizeBytes),
             description: "Total size of the underlying database logically in use in bytes.");
+        Meter.CreateObservableGauge("etcd_debugging_mvcc_watcher_total", () => ObserveHub(h => h.SyncedCount + h.UnsyncedCount),
+            description: "Total number of watchers.");
+        Meter.CreateObservableGauge("etcd_debugging_mvcc_slow_watcher_total", () => ObserveHub(h => h.UnsyncedCount),
+            description: "Total number of unsynced slow watchers.");
+        Meter.CreateObservableGauge("etcd_debugging_mvcc_watch_stream_total", () => ObserveHub(h => h.StreamCount),
+            description: "Total number of watch streams.");
+        Meter.CreateObservableGauge("etcd_debugging_mvcc_pending_events_total", () => ObserveHub(h => h.PendingEvents),
+            description: "Total number of pending events to be sent.");
     }
 
     /// <summary>The meter holding every instrument above.</summary>
@@ -43,6 +52,12 @@ public sealed class KvMetrics : IDisposable
 
     private IEnumerable<Measurement<long>> Observe(Func<MvccStore, long> read) =>
         Volatile.Read(ref _store) is { } store ? [new Measurement<long>(read(store))] : [];
+
+    private IEnumerable<Measurement<long>> ObserveHub(Func<Watch.WatcherHub, long> read) =>
+        Volatile.Read(ref _hub) is { } hub ? [new Measurement<long>(read(hub))] : [];
+
+    /// <summary>Makes the watch gauges report <paramref name="hub"/>.</summary>
+    internal void ObserveWatchers(Watch.WatcherHub hub) => Volatile.Write(ref _hub, hub);
 
     /// <summary>Makes the store gauges report <paramref name="store"/>.</summary>
     internal void ObserveStore(MvccStore store) => Volatile.Write(ref _store, store);

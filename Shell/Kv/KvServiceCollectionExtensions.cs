@@ -54,7 +54,11 @@ public static class KvServiceCollectionExtensions
         });
         // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch;
         // they follow the machine to a store installed from a checkpoint.
-        services.AddOptions<Watch.WatchOptions>();
+        services.AddOptions<Watch.WatchOptions>().Configure<IOptions<KvServiceOptions>>((w, kv) =>
+        {
+            w.MaxWatchesPerConnection = kv.Value.MaxWatchesPerConnection;
+            w.MaxCatchUpBytes = Math.Min(w.MaxCatchUpBytes, Math.Max(1, kv.Value.MaxSendBytes / 4));
+        });
         services.TryAddSingleton(sp =>
         {
             var machine = sp.GetRequiredService<KvStateMachine>();
@@ -62,6 +66,7 @@ public static class KvServiceCollectionExtensions
                 sp.GetService<Microsoft.Extensions.Logging.ILogger<Watch.WatcherHub>>());
             machine.StoreReplaced += hub.Rebind;
             hub.Rebind(machine.Store);
+            sp.GetRequiredService<KvMetrics>().ObserveWatchers(hub);
             return hub;
         });
         // Idle unless a retention is configured.
@@ -78,10 +83,13 @@ public static class KvServiceCollectionExtensions
             var names = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value.MetricsMeterNames;
             return sp.GetService<IMeterFactory>() is { } scope ? new PrometheusExporter(names, scope) : new PrometheusExporter(names);
         });
-        // etcd's gRPC receive limit: --max-request-bytes plus its allowance for the envelope.
+        // etcd's gRPC limits: receive --max-request-bytes plus its allowance for the envelope, send 2 GiB - 1.
         services.AddGrpc();
         services.AddOptions<GrpcServiceOptions>().Configure<IOptions<KvServiceOptions>>((grpc, kv) =>
-            grpc.MaxReceiveMessageSize = kv.Value.MaxRequestBytes + GatewayContext.GrpcOverheadBytes);
+        {
+            grpc.MaxReceiveMessageSize = kv.Value.EffectiveMaxRecvBytes;
+            grpc.MaxSendMessageSize = kv.Value.MaxSendBytes;
+        });
         return services;
     }
 

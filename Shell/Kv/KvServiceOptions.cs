@@ -20,6 +20,54 @@ public sealed class KvServiceOptions
     /// </summary>
     public int MaxRequestBytes { get; set; } = 1536 * 1024;
 
+    /// <summary>
+    /// gRPC's receive limit on the client port (etcd's grpc-proxy <c>--max-recv-bytes</c>): a larger
+    /// message is refused with ResourceExhausted before it is decoded, and a gateway body that would
+    /// decode to more is refused unread. 0 (the default) means etcd's server limit,
+    /// <see cref="MaxRequestBytes"/> plus 512 KiB for the envelope (<see cref="EffectiveMaxRecvBytes"/>).
+    /// </summary>
+    public int MaxRecvBytes { get; set; }
+
+    /// <summary>The receive limit in force: <see cref="MaxRecvBytes"/>, or <see cref="MaxRequestBytes"/> + 512 KiB when it is 0.</summary>
+    public int EffectiveMaxRecvBytes => MaxRecvBytes > 0 ? MaxRecvBytes : (int)Math.Min(int.MaxValue, (long)MaxRequestBytes + Http.GatewayContext.GrpcOverheadBytes);
+
+    /// <summary>
+    /// gRPC's send limit (etcd's grpc-proxy <c>--max-send-bytes</c>): an answer larger than this fails
+    /// with ResourceExhausted instead of being sent. etcd's server sends up to 2 GiB - 1 (math.MaxInt32),
+    /// the default; a range over a large prefix can be that big, and clients bound what they take.
+    /// </summary>
+    public int MaxSendBytes { get; set; } = int.MaxValue;
+
+    /// <summary>
+    /// etcd's <c>--max-concurrent-streams</c>: HTTP/2 streams (gRPC calls) one client connection may
+    /// have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); a stream past it is reset with
+    /// REFUSED_STREAM, and well-behaved clients wait or open another connection instead. etcd leaves it
+    /// unlimited (2^32 - 1); 1,000 here, ten times Kestrel's default, so one connection cannot hold an
+    /// unbounded number of calls.
+    /// </summary>
+    public int MaxConcurrentStreams { get; set; } = 1000;
+
+    /// <summary>
+    /// Client connections each client port holds open at once (ours; etcd has no such flag). One more
+    /// is closed on accept and logged with this limit's name. 0: no limit.
+    /// </summary>
+    public int MaxClientConnections { get; set; } = 10_000;
+
+    /// <summary>
+    /// How long a client may take to send a request's headers (Kestrel's RequestHeadersTimeout; ours,
+    /// etcd has none): an HTTP/1.1 client still sending them is answered 408 and closed, an HTTP/2 one
+    /// that leaves a header block open is closed, and a connection that has not sent its first bytes
+    /// (HTTP/2's preface or a request line) by then is closed. Against slowloris clients.
+    /// </summary>
+    public TimeSpan RequestHeaderTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Most watchers one client connection may hold across its watch streams (ours; etcd has no such
+    /// limit). A create past it is refused as etcd refuses a create (created and cancelled, with a
+    /// reason naming the limit); the stream and its other watchers go on. 0: no limit.
+    /// </summary>
+    public int MaxWatchesPerConnection { get; set; } = 10_000;
+
     /// <summary>The server version that the maintenance status reports: the etcd API version this service speaks.</summary>
     public string Version { get; set; } = "3.5.0";
 

@@ -14,17 +14,18 @@ public static class EtcdGrpcApi
 {
     /// <summary>
     /// Maps the services. Needs <c>AddKvService</c> (which registers gRPC) and, for clients such as
-    /// etcdctl that speak cleartext HTTP/2, a client port from <c>UseEtcdClientUrls</c>.
+    /// etcdctl that speak cleartext HTTP/2, a client port from <c>UseEtcdClientUrls</c>. Every request
+    /// message is walked by its descriptor before Google.Protobuf parses it (<see cref="CheckedGrpcRequestStream"/>).
     /// </summary>
     public static IEndpointRouteBuilder MapEtcdGrpcApi(this IEndpointRouteBuilder endpoints)
     {
         var services = new SharedServices(endpoints.ServiceProvider);
-        endpoints.MapGrpcService<KvGrpcService>().WithMetadata(services);
-        endpoints.MapGrpcService<ClusterGrpcService>().WithMetadata(services);
-        endpoints.MapGrpcService<MaintenanceGrpcService>().WithMetadata(services);
-        endpoints.MapGrpcService<WatchGrpcService>().WithMetadata(services);
-        endpoints.MapGrpcService<LeaseGrpcService>().WithMetadata(services);
-        endpoints.MapGrpcService<AuthGrpcService>().WithMetadata(services);
+        endpoints.MapGrpcService<KvGrpcService>().WithMetadata(services).Add(GrpcRequestCheck.Apply);
+        endpoints.MapGrpcService<ClusterGrpcService>().WithMetadata(services).Add(GrpcRequestCheck.Apply);
+        endpoints.MapGrpcService<MaintenanceGrpcService>().WithMetadata(services).Add(GrpcRequestCheck.Apply);
+        endpoints.MapGrpcService<WatchGrpcService>().WithMetadata(services).Add(GrpcRequestCheck.Apply);
+        endpoints.MapGrpcService<LeaseGrpcService>().WithMetadata(services).Add(GrpcRequestCheck.Apply);
+        endpoints.MapGrpcService<AuthGrpcService>().WithMetadata(services).Add(GrpcRequestCheck.Apply);
         return endpoints;
     }
 }

@@ -22,8 +22,11 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
     {
         var http = context.GetHttpContext();
         var c = GatewayContext.Of(http);
-        using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream();
-        var ct = context.CancellationToken;
+        using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream(http.Connection.Id);
+        // A send that fails (an answer past the send limit) ends the call with its status, as etcd's
+        // sendLoop ending ends the stream; the receive side stops with it.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        var ct = ended.Token;
         // Responses are written without a flush each and flushed once the queue is empty (or every
         // FlushEvery responses): a flush per response made one HTTP/2 DATA frame and socket send per
         // watcher per event, about a fifth of the samples of a fan-out to 1,000 watchers. etcd's transport
@@ -32,36 +35,51 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
         context.WriteOptions = new WriteOptions(WriteFlags.BufferHint);
         var send = Task.Run(async () =>
         {
-            var unflushed = 0;
-            while (await stream.WaitToReadAsync(ct))
+            try
             {
-                while (stream.TryRead(out var batch))
+                var unflushed = 0;
+                while (await stream.WaitToReadAsync(ct))
                 {
-                    foreach (var response in WatchResponses.Of(c, batch))
+                    while (stream.TryRead(out var batch))
                     {
-                        await responseStream.WriteAsync(response, ct);
-                        if (++unflushed >= FlushEvery)
+                        foreach (var response in WatchResponses.Of(c, batch))
                         {
-                            await http.Response.BodyWriter.FlushAsync(ct);
-                            unflushed = 0;
+                            await responseStream.WriteAsync(response, ct);
+                            if (++unflushed >= FlushEvery)
+                            {
+                                await http.Response.BodyWriter.FlushAsync(ct);
+                                unflushed = 0;
+                            }
                         }
                     }
+                    if (unflushed > 0)
+                    {
+                        await http.Response.BodyWriter.FlushAsync(ct);
+                        unflushed = 0;
+                    }
                 }
-                if (unflushed > 0)
-                {
-                    await http.Response.BodyWriter.FlushAsync(ct);
-                    unflushed = 0;
-                }
+            }
+            catch (Exception) when (!ct.IsCancellationRequested)
+            {
+                await ended.CancelAsync();
+                throw;
             }
         }, ct);
         try
         {
-            await foreach (var request in requestStream.ReadAllAsync(ct)) WatchResponses.Handle(c, stream, request);
+            await foreach (var request in requestStream.ReadAllAsync(ct))
+            {
+                await stream.WaitForControlRoomAsync(ct);
+                WatchResponses.Handle(c, stream, request);
+            }
             // As etcd's: the client closing its side ends nothing; the call ends when the client cancels it.
             await send;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+            // The send loop may be the one that ended it: its failure is the call's status.
+            await Task.WhenAny(send);
+            if (send.IsFaulted && !context.CancellationToken.IsCancellationRequested) await send;
         }
         finally
         {

@@ -37,6 +37,7 @@ public static class ClientPortWebHostExtensions
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, Http2HandoffListenerFactory>()));
         builder.ConfigureKestrel(kestrel =>
         {
+            ClientPortLimits.Apply(kestrel);
             foreach (var endPoint in endPoints)
                 kestrel.ListenClientPort(endPoint);
         });
@@ -62,7 +63,9 @@ public static class ClientPortWebHostExtensions
         kestrel.Listen(endPoint, o =>
         {
             o.Protocols = HttpProtocols.Http1;
-            o.Use(next => new PrefaceRouter(next, handoff).OnConnectionAsync);
+            ClientPortLimits.LimitConnections(o);
+            // Read when the pipeline is built, after every ConfigureKestrel has run.
+            o.Use(next => new PrefaceRouter(next, handoff, kestrel.Limits.RequestHeadersTimeout).OnConnectionAsync);
         });
     }
 

@@ -24,21 +24,33 @@ internal sealed class Http2AuthorityRewriter
     // come, and Kestrel refuses the frame as it always would.
     private const int MaxFrame = 16 * 1024;
 
+    // A header block is held here until it ends: past this many bytes it goes on as it comes, and
+    // Kestrel refuses it by its own header size limit (32 KiB decoded), so a client that sends
+    // CONTINUATIONs without end cannot make it grow (the HTTP/2 CONTINUATION flood).
+    internal const int MaxHeaderBlock = 64 * 1024;
+
     private readonly PipeReader _source;
     private readonly PipeWriter _target;
+    private readonly TimeSpan _headerTimeout;
     private bool _passThrough;
+    // When the header block still being waited for began to arrive; Kestrel sees none of it before
+    // its end, so its own request header timeout cannot run: this one does.
+    private long? _blockSince;
 
-    private Http2AuthorityRewriter(PipeReader source, PipeWriter target)
+    private Http2AuthorityRewriter(PipeReader source, PipeWriter target, TimeSpan headerTimeout)
     {
         _source = source;
         _target = target;
+        _headerTimeout = headerTimeout;
     }
 
     /// <summary>The transport Kestrel reads through; the copying runs until either side ends.</summary>
-    public static IDuplexPipe Wrap(IDuplexPipe transport)
+    /// <param name="transport">The connection's socket side.</param>
+    /// <param name="headerTimeout">How long a header block may take to arrive whole; past it the connection is closed.</param>
+    public static IDuplexPipe Wrap(IDuplexPipe transport, TimeSpan headerTimeout)
     {
         var pipe = new Pipe(new PipeOptions(useSynchronizationContext: false));
-        var rewriter = new Http2AuthorityRewriter(transport.Input, pipe.Writer);
+        var rewriter = new Http2AuthorityRewriter(transport.Input, pipe.Writer, headerTimeout);
         _ = rewriter.PumpAsync();
         return new Duplex(pipe.Reader, transport.Output);
     }
@@ -52,9 +64,22 @@ internal sealed class Http2AuthorityRewriter
         {
             // The 24-byte client preface, already checked by the router.
             var prefaceLeft = PrefaceRouter.Preface.Length;
+            using var deadline = new CancellationTokenSource();
             while (true)
             {
-                var read = await _source.ReadAsync().ConfigureAwait(false);
+                if (_blockSince is { } since)
+                    deadline.CancelAfter(Math.Max(0, (int)(_headerTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(since)).TotalMilliseconds));
+                else
+                    deadline.CancelAfter(Timeout.Infinite);
+                ReadResult read;
+                try
+                {
+                    read = await _source.ReadAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+                {
+                    throw new TimeoutException($"an HTTP/2 header block took longer than the request header timeout ({_headerTimeout.TotalSeconds:0.###} s)");
+                }
                 var buffer = read.Buffer;
                 if (prefaceLeft > 0)
                 {
@@ -95,6 +120,8 @@ internal sealed class Http2AuthorityRewriter
         {
             if (_passThrough)
             {
+                // Kestrel sees what comes from here on, and times it itself.
+                _blockSince = null;
                 Copy(buffer);
                 return buffer.End;
             }
@@ -112,14 +139,15 @@ internal sealed class Http2AuthorityRewriter
                 continue;
             }
             // A HEADERS frame and its CONTINUATIONs, which RFC 9113 requires to follow it directly.
+            _blockSince ??= System.Diagnostics.Stopwatch.GetTimestamp();
             var total = (long)FrameHeaderLength + length;
             var lastFlags = flags;
             while ((lastFlags & EndHeaders) == 0)
             {
                 if (!TryFrameLength(buffer, total, out var next, out var nextType, out lastFlags)) return buffer.Start;
-                if (nextType != Continuation || next > MaxFrame)
+                if (nextType != Continuation || next > MaxFrame || total + FrameHeaderLength + next > MaxHeaderBlock)
                 {
-                    // Not what HTTP/2 allows: Kestrel says so.
+                    // Not what HTTP/2 allows, or larger than Kestrel takes: Kestrel says so.
                     _passThrough = true;
                     break;
                 }
@@ -127,6 +155,7 @@ internal sealed class Http2AuthorityRewriter
             }
             if (_passThrough) continue;
             if (buffer.Length < total) return buffer.Start;
+            _blockSince = null;
             var frames = buffer.Slice(0, total).ToArray();
             if (RewriteHeaders(frames, length, flags) is { } rewritten)
                 _target.Write(rewritten);

@@ -8,14 +8,14 @@ namespace Raft.Kv.Hosting;
 /// connection and passes it on to the HTTP/2 pipeline when they are HTTP/2's client preface, else to
 /// the HTTP/1.1 pipeline. See <see cref="ClientPortWebHostExtensions"/> for why.
 /// </summary>
-internal sealed class PrefaceRouter(ConnectionDelegate http1, Http2HandoffEndPoint http2)
+internal sealed class PrefaceRouter(ConnectionDelegate http1, Http2HandoffEndPoint http2, TimeSpan firstBytesTimeout)
 {
     /// <summary>RFC 9113 section 3.4: what a client that speaks HTTP/2 with prior knowledge sends first.</summary>
     internal static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
 
-    // A client that connects and says nothing gets no pipeline until it does; Kestrel's own request
-    // header timeout only starts once one runs, so this wait has its own bound (Kestrel's default).
-    private static readonly TimeSpan FirstBytesTimeout = TimeSpan.FromSeconds(30);
+    // A client that connects and says nothing, or sends the preface a byte at a time, gets no pipeline
+    // until it has; Kestrel's own request header timeout only starts once one runs, so this wait is
+    // bounded by the same timeout (KvServiceOptions.RequestHeaderTimeout).
 
     /// <summary>How the bytes read so far compare with the preface.</summary>
     internal enum Verdict
@@ -42,7 +42,7 @@ internal sealed class PrefaceRouter(ConnectionDelegate http1, Http2HandoffEndPoi
     {
         var input = connection.Transport.Input;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-        timeout.CancelAfter(FirstBytesTimeout);
+        timeout.CancelAfter(firstBytesTimeout);
         Verdict verdict;
         try
         {
@@ -70,7 +70,7 @@ internal sealed class PrefaceRouter(ConnectionDelegate http1, Http2HandoffEndPoi
         {
             var pipeline = http2.Pipeline ?? throw new InvalidOperationException("broken invariant: the client port's HTTP/2 endpoint was not bound before its HTTP/1.1 endpoint");
             // Kestrel refuses etcdctl's URL-valued :authority; the rewriter makes it a host and port.
-            if (HpackAuthority.Huffman.Available) connection.Transport = Http2AuthorityRewriter.Wrap(connection.Transport);
+            if (HpackAuthority.Huffman.Available) connection.Transport = Http2AuthorityRewriter.Wrap(connection.Transport, firstBytesTimeout);
             await pipeline(connection);
             return;
         }

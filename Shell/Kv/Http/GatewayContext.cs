@@ -78,7 +78,7 @@ internal sealed record GatewayContext(HttpContext Http, IRaftNode Node, KvStateM
     /// </summary>
     public async Task<(T? Request, EtcdError? Error)> ReadAsync<T>(BodyParser<T> parse)
     {
-        var receiveLimit = (long)Options.MaxRequestBytes + GrpcOverheadBytes;
+        long receiveLimit = Options.EffectiveMaxRecvBytes;
         var bodyLimit = receiveLimit * 4 / 3 + 64 * 1024;
         var reader = Http.Request.BodyReader;
         while (true)

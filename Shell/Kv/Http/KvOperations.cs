@@ -67,8 +67,8 @@ internal static class KvOperations
     {
         // etcd checks the marshalled request against --max-request-bytes; gRPC refuses far larger ones first.
         var requestSize = KvCommandCodec.RequestSize(command);
-        if (requestSize > c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes)
-            return (null, EtcdError.MessageLargerThanMax(requestSize, c.Options.MaxRequestBytes + GatewayContext.GrpcOverheadBytes));
+        if (requestSize > c.Options.EffectiveMaxRecvBytes)
+            return (null, EtcdError.MessageLargerThanMax(requestSize, c.Options.EffectiveMaxRecvBytes));
         if (command.Length > c.Options.MaxRequestBytes)
             return (null, EtcdError.RequestTooLarge);
         if (await QuotaExceededAsync(c, command) is { } full)

@@ -7,7 +7,7 @@ public sealed partial class MvccStore
     /// <summary>
     /// The changes of main revisions <paramref name="from"/> up to at most <paramref name="maxRevisions"/>
     /// revisions later, in revision order (etcd's watchableStore reads them from the Key bucket for
-    /// watchers that catch up). Commits the open batch first, as <see cref="HashKV"/> does, so the
+    /// watchers that catch up), stopping after the revision in which the pairs read reach <paramref name="maxBytes"/>. Commits the open batch first, as <see cref="HashKV"/> does, so the
     /// backend holds every change, tombstones included, up to the revision returned.
     /// </summary>
     /// <returns>The changes, and the newest revision they cover (the current one when the read reached it).</returns>
@@ -17,7 +17,7 @@ public sealed partial class MvccStore
     /// of a key in its transaction, are gone.
     /// </remarks>
     /// <exception cref="MvccException">A revision in the span is compacted away (before or during the read).</exception>
-    public (List<MvccChanges> Changes, long UpTo) ReadHistory(long from, int maxRevisions)
+    public (List<MvccChanges> Changes, long UpTo) ReadHistory(long from, int maxRevisions, long maxBytes = long.MaxValue)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         IKvBackendReader reader;
@@ -38,15 +38,24 @@ public sealed partial class MvccStore
             var end = new Revision(upTo + 1, 0).ToKey()[..8];
             List<MvccEvent>? events = null;
             long main = 0;
+            long bytes = 0;
             foreach (var (key, value) in reader.Scan(KvBucket.Key, start, end))
             {
                 var rev = Revision.FromKey(key);
                 if (rev.Main != main)
                 {
                     if (events is not null) changes.Add(new MvccChanges(main, events));
+                    // Whole revisions only: the budget is checked where one ends.
+                    if (bytes >= maxBytes)
+                    {
+                        events = null;
+                        upTo = main;
+                        break;
+                    }
                     events = new List<MvccEvent>(1);
                     main = rev.Main;
                 }
+                bytes += key.Length + value.Length;
                 var kv = Decode(value);
                 events!.Add(Revision.IsTombstoneKey(key)
                     ? new MvccEvent(MvccEventType.Delete, new KeyValue(kv.Key, 0, rev.Main, 0, default))

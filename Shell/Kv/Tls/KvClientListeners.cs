@@ -35,8 +35,7 @@ public static class KvClientListeners
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(tls);
-        var urls = listenClientUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(Parse).ToList();
+        var urls = ParseUrls(listenClientUrls);
         if (urls.Any(u => u.Https) && !tls.IsEnabled)
             throw new ArgumentException("an https:// client URL needs a client certificate (cert and key files, or auto TLS)", nameof(tls));
         TlsMaterial? material = null;
@@ -47,6 +46,7 @@ public static class KvClientListeners
         return builder.ConfigureKestrel(kestrel =>
         {
             var log = kestrel.ApplicationServices.GetService<ILoggerFactory>()?.CreateLogger("Raft.Kv.Tls") ?? NullLogger.Instance;
+            ClientPortLimits.Apply(kestrel);
             foreach (var (https, address, localhost, port) in urls)
             {
                 if (!https)
@@ -62,6 +62,8 @@ public static class KvClientListeners
                     };
                     var m = material;
                     listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    // Before the handshake: a connection past the limit costs no TLS work.
+                    ClientPortLimits.LimitConnections(listen);
                     listen.UseHttps(new TlsHandshakeCallbackOptions
                     {
                         HandshakeTimeout = TimeSpan.FromSeconds(10),
@@ -97,6 +99,10 @@ public static class KvClientListeners
             },
         };
     }
+
+    /// <summary>The URLs of <c>--listen-client-urls</c>; <see cref="ArgumentException"/> for one that is not usable.</summary>
+    internal static List<(bool Https, IPAddress Address, bool Localhost, int Port)> ParseUrls(string listenClientUrls) =>
+        listenClientUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Parse).ToList();
 
     private static (bool Https, IPAddress Address, bool Localhost, int Port) Parse(string url)
     {

@@ -19,7 +19,7 @@ namespace Raft.Kv.Watch;
 internal static class WatchGateway
 {
     private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithPreserveProtoFieldNames(true));
-    private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+    internal static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
     public static void Map(IEndpointRouteBuilder endpoints, SharedServices services) =>
         GatewayContext.MapGateway(endpoints, services, "/v3/watch", HandleAsync);
@@ -27,7 +27,7 @@ internal static class WatchGateway
     private static async Task HandleAsync(HttpContext http)
     {
         var c = GatewayContext.Of(http);
-        using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream();
+        using var stream = http.RequestServices.GetRequiredService<WatcherHub>().OpenStream(http.Connection.Id);
         var ct = http.RequestAborted;
         http.Response.StatusCode = StatusCodes.Status200OK;
         http.Response.ContentType = "application/json";
@@ -46,14 +46,15 @@ internal static class WatchGateway
         }, ct);
         try
         {
-            await ReadRequestsAsync(c, stream, ct);
+            // JSON carries bytes as base64 (4/3), as the other gateway bodies' limit allows.
+            await ReadRequestsAsync(c, stream, (int)Math.Min(int.MaxValue, (long)c.Options.EffectiveMaxRecvBytes * 4 / 3 + 64 * 1024), ct);
             // As etcd's gateway: the body ending ends nothing; the client closes the connection.
             await send;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
-        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or JsonException)
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or JsonException or InvalidDataException)
         {
             await http.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(
                 "{\"error\":{\"grpc_code\":3,\"http_code\":400,\"message\":" + JsonSerializer.Serialize(ex.Message) + ",\"http_status\":\"Bad Request\"}}\n"), CancellationToken.None);
@@ -72,7 +73,7 @@ internal static class WatchGateway
     }
 
     // Each complete JSON value of the body, as soon as it has arrived.
-    private static async Task ReadRequestsAsync(GatewayContext c, WatchStream stream, CancellationToken ct)
+    private static async Task ReadRequestsAsync(GatewayContext c, WatchStream stream, int bodyLimit, CancellationToken ct)
     {
         var reader = c.Http.Request.BodyReader;
         while (true)
@@ -80,13 +81,19 @@ internal static class WatchGateway
             var read = await reader.ReadAsync(ct);
             var buffer = read.Buffer;
             while (TryTakeValue(ref buffer, read.IsCompleted, out var json))
+            {
+                await stream.WaitForControlRoomAsync(ct);
                 WatchResponses.Handle(c, stream, Parser.Parse<Pb.WatchRequest>(json));
+            }
+            // One request that never ends is refused as gRPC refuses a message past its receive limit.
+            if (buffer.Length > bodyLimit)
+                throw new InvalidDataException($"grpc: received message larger than max ({buffer.Length} vs. {bodyLimit})");
             reader.AdvanceTo(buffer.Start, buffer.End);
             if (read.IsCompleted) return;
         }
     }
 
-    private static bool TryTakeValue(ref ReadOnlySequence<byte> buffer, bool final, out string json)
+    internal static bool TryTakeValue(ref ReadOnlySequence<byte> buffer, bool final, out string json)
     {
         json = "";
         var r = new Utf8JsonReader(buffer, new JsonReaderOptions { AllowMultipleValues = true });

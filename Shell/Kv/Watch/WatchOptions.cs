@@ -20,4 +20,19 @@ public sealed class WatchOptions
 
     /// <summary>How often watchers created with progress_notify get an empty response (etcd: 10 minutes).</summary>
     public TimeSpan ProgressNotifyInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    // Most bytes of pairs one catch-up step reads (whole revisions, at least one): a watcher far
+    // behind gets several responses instead of one as large as 1,000 revisions, each within the send
+    // limit (AddKvService: a quarter of KvServiceOptions.MaxSendBytes, at most 1 MiB).
+    internal int MaxCatchUpBytes { get; set; } = 1024 * 1024;
+
+    // KvServiceOptions.MaxWatchesPerConnection, copied here by AddKvService (one public knob).
+    internal int MaxWatchesPerConnection { get; set; }
+
+    /// <summary>
+    /// Most control answers (created, cancelled, progress) a stream holds unsent (etcd's
+    /// ctrlStreamBufLen, 16): past it the stream stops reading requests until its client reads, so a
+    /// client that sends creates and never reads holds at most this many answers.
+    /// </summary>
+    public int ControlBuffer { get; set; } = 16;
 }

@@ -12,13 +12,22 @@ public sealed class WatchStream : IDisposable
     private readonly WatcherHub _hub;
     private readonly Channel<WatchBatch> _queue = Channel.CreateUnbounded<WatchBatch>(new UnboundedChannelOptions { SingleReader = true });
     private readonly int _capacity;
+    private readonly int _controlCapacity;
+    private readonly SemaphoreSlim _controlRead = new(0, 1);
     private int _queuedEvents;
+    private int _queuedControl;
+    private int _queuedEventCount;
 
-    internal WatchStream(WatcherHub hub, int capacity)
+    internal WatchStream(WatcherHub hub, int capacity, int controlCapacity, ConnectionWatches? connection)
     {
         _hub = hub;
         _capacity = Math.Max(1, capacity);
+        _controlCapacity = Math.Max(1, controlCapacity);
+        Connection = connection;
     }
+
+    // The watchers of the client connection this stream is on (guarded by the hub's lock); null: not counted.
+    internal ConnectionWatches? Connection { get; }
 
     // Guarded by the hub's lock.
     internal Dictionary<long, Watcher> Watchers { get; } = new();
@@ -47,7 +56,7 @@ public sealed class WatchStream : IDisposable
     {
         await foreach (var batch in _queue.Reader.ReadAllAsync(ct))
         {
-            if (Counted(batch)) Interlocked.Decrement(ref _queuedEvents);
+            Taken(batch);
             yield return batch;
         }
     }
@@ -62,8 +71,38 @@ public sealed class WatchStream : IDisposable
     public bool TryRead(out WatchBatch batch)
     {
         if (!_queue.Reader.TryRead(out batch!)) return false;
-        if (Counted(batch)) Interlocked.Decrement(ref _queuedEvents);
+        Taken(batch);
         return true;
+    }
+
+    /// <summary>
+    /// Waits until the stream holds fewer than <see cref="WatchOptions.ControlBuffer"/> unsent control
+    /// answers (etcd's recvLoop blocks on its full ctrlStream the same way): call before handling a
+    /// client's request, so a client that never reads stops being read.
+    /// </summary>
+    public async Task WaitForControlRoomAsync(CancellationToken ct)
+    {
+        while (Volatile.Read(ref _queuedControl) >= _controlCapacity)
+            await _controlRead.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+    }
+
+    private void Taken(WatchBatch batch)
+    {
+        if (Counted(batch))
+        {
+            Interlocked.Decrement(ref _queuedEvents);
+            Interlocked.Add(ref _queuedEventCount, -batch.Events.Count);
+            return;
+        }
+        Interlocked.Decrement(ref _queuedControl);
+        try
+        {
+            if (_controlRead.CurrentCount == 0) _controlRead.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Another reader released it first: one wake-up is enough.
+        }
     }
 
     /// <inheritdoc />
@@ -73,6 +112,15 @@ public sealed class WatchStream : IDisposable
         _hub.Close(this);
         _queue.Writer.TryComplete();
     }
+
+    /// <summary>Whether an event response would be taken now.</summary>
+    internal bool HasRoom => Volatile.Read(ref _queuedEvents) < _capacity;
+
+    /// <summary>Events in the queued responses not yet taken (for metrics).</summary>
+    internal int QueuedEventCount => Volatile.Read(ref _queuedEventCount);
+
+    /// <summary>Control answers queued and not yet taken (for tests and metrics).</summary>
+    internal int QueuedControl => Volatile.Read(ref _queuedControl);
 
     private static bool Counted(WatchBatch b) => b.Kind == WatchBatchKind.Events || (b.Kind == WatchBatchKind.Progress && b.Watcher is not null);
 
@@ -84,11 +132,16 @@ public sealed class WatchStream : IDisposable
             Interlocked.Decrement(ref _queuedEvents);
             return false;
         }
+        Interlocked.Add(ref _queuedEventCount, batch.Events.Count);
         if (_queue.Writer.TryWrite(batch)) return true;
         Interlocked.Decrement(ref _queuedEvents);
+        Interlocked.Add(ref _queuedEventCount, -batch.Events.Count);
         // A closed stream takes nothing; saying it was taken keeps the watcher from catching up for nobody.
         return true;
     }
 
-    internal void QueueControl(WatchBatch batch) => _queue.Writer.TryWrite(batch);
+    internal void QueueControl(WatchBatch batch)
+    {
+        if (_queue.Writer.TryWrite(batch)) Interlocked.Increment(ref _queuedControl);
+    }
 }

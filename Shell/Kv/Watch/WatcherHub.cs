@@ -28,6 +28,7 @@ public sealed class WatcherHub : IDisposable
     private readonly HashSet<Watcher> _synced = new();
     private readonly HashSet<Watcher> _unsynced = new();
     private readonly HashSet<WatchStream> _streams = new();
+    private readonly Dictionary<string, ConnectionWatches> _connections = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _syncLoop;
@@ -80,12 +81,35 @@ public sealed class WatcherHub : IDisposable
         get { lock (_lock) return _unsynced.Count; }
     }
 
-    /// <summary>Opens a stream for one client; dispose it when the client goes.</summary>
-    public WatchStream OpenStream()
+    /// <summary>Events queued on every stream and not yet taken by its sender (etcd's pending events).</summary>
+    public long PendingEvents
     {
-        var stream = new WatchStream(this, _options.StreamBuffer);
-        lock (_lock) _streams.Add(stream);
-        return stream;
+        get { lock (_lock) return _streams.Sum(s => (long)s.QueuedEventCount); }
+    }
+
+    /// <summary>How many watch streams are open now.</summary>
+    public int StreamCount
+    {
+        get { lock (_lock) return _streams.Count; }
+    }
+
+    /// <summary>Opens a stream for one client; dispose it when the client goes.</summary>
+    /// <param name="connectionId">
+    /// The client connection it is on: its watchers count against <see cref="WatchOptions.MaxWatchesPerConnection"/>
+    /// together with those of the connection's other streams. Null: not counted.
+    /// </param>
+    public WatchStream OpenStream(string? connectionId = null)
+    {
+        lock (_lock)
+        {
+            ConnectionWatches? connection = null;
+            if (connectionId is not null && !_connections.TryGetValue(connectionId, out connection))
+                _connections[connectionId] = connection = new ConnectionWatches(connectionId);
+            if (connection is not null) connection.Streams++;
+            var stream = new WatchStream(this, _options.StreamBuffer, _options.ControlBuffer, connection);
+            _streams.Add(stream);
+            return stream;
+        }
     }
 
     // A create refused before it reached the hub (etcd's isWatchPermitted): created and canceled at once, with the client's id.
@@ -103,6 +127,8 @@ public sealed class WatcherHub : IDisposable
             string? refused = null;
             if (!end.IsEmpty && !openEnded && spec.Key.Span.SequenceCompareTo(end) >= 0) refused = "mvcc: watcher range is empty";
             else if (spec.WatchId > 0 && stream.Watchers.ContainsKey(spec.WatchId)) refused = "mvcc: duplicate watch ID provided on the WatchStream";
+            else if (_options.MaxWatchesPerConnection > 0 && stream.Connection is { } connection && connection.Watchers >= _options.MaxWatchesPerConnection)
+                refused = $"etcdserver: too many watches on this connection (max-watches-per-connection {_options.MaxWatchesPerConnection})";
             if (refused is not null)
             {
                 stream.QueueControl(new WatchBatch(WatchBatchKind.Created, null, -1, _lastNotified, [], CancelReason: refused));
@@ -121,6 +147,7 @@ public sealed class WatcherHub : IDisposable
             var start = spec.StartRevision;
             var watcher = new Watcher(stream, id, spec, start <= 0 ? _lastNotified + 1 : start);
             stream.Watchers[id] = watcher;
+            if (stream.Connection is not null) stream.Connection.Watchers++;
             stream.QueueControl(new WatchBatch(WatchBatchKind.Created, watcher, id, _lastNotified, []));
             if (watcher.NextRevision > _lastNotified)
             {
@@ -161,14 +188,15 @@ public sealed class WatcherHub : IDisposable
         lock (_lock)
         {
             foreach (var w in stream.Watchers.Values.ToList()) Remove(w);
-            _streams.Remove(stream);
+            if (_streams.Remove(stream) && stream.Connection is { } connection && --connection.Streams == 0)
+                _connections.Remove(connection.Id);
         }
     }
 
     private void Remove(Watcher w)
     {
         w.Canceled = true;
-        w.Stream.Watchers.Remove(w.Id);
+        if (w.Stream.Watchers.Remove(w.Id) && w.Stream.Connection is { } connection) connection.Watchers--;
         _synced.Remove(w);
         _unsynced.Remove(w);
     }
@@ -270,7 +298,9 @@ public sealed class WatcherHub : IDisposable
                 SendDeferredProgress(w.Stream);
                 progress = true;
             }
-            pending = _unsynced.Select(w => (w, w.NextRevision)).ToList();
+            // A watcher whose stream is full could take nothing: reading history for it is waste
+            // (the timer brings it back once its client reads).
+            pending = _unsynced.Where(w => w.Stream.HasRoom).Select(w => (w, w.NextRevision)).ToList();
         }
         if (pending.Count == 0) return progress;
         var from = pending.Min(p => p.Next);
@@ -278,7 +308,7 @@ public sealed class WatcherHub : IDisposable
         long upTo;
         try
         {
-            (history, upTo) = _store.ReadHistory(from, _options.MaxRevisionsPerSync);
+            (history, upTo) = _store.ReadHistory(from, _options.MaxRevisionsPerSync, _options.MaxCatchUpBytes);
         }
         catch (MvccException)
         {

@@ -37,7 +37,10 @@ internal static class FuzzTargets
         new("raftpb-confchange", ConfChangeSeeds, ConfChangeRead, typeof(WireFormatException)),
         new("kv-command", CommandSeeds, b => KvCommandCodec.Decode(b)),
         new("kv-snapshot", KvSnapshotSeeds, b => KvSnapshotCodec.Decode(b), typeof(InvalidDataException)),
+        new("grpc-requests", GrpcSeeds, GrpcRead, typeof(global::Grpc.Core.RpcException), typeof(Google.Protobuf.InvalidProtocolBufferException)),
         new("gateway-json", GatewaySeeds, GatewayRead),
+        new("gateway-watch", WatchBodySeeds, WatchBodyRead, typeof(Google.Protobuf.InvalidProtocolBufferException), typeof(Google.Protobuf.InvalidJsonException), typeof(System.Text.Json.JsonException)),
+        new("client-url", ClientUrlSeeds, ClientUrlRead, typeof(ArgumentException)),
         new("go-base64", Base64Seeds, b => GoBase64.Decode(b, out _)),
         new("peer-url", UrlSeeds, b => PeerUrl.Parse(Encoding.UTF8.GetString(b)), typeof(FormatException)),
         new("cli-flags", FlagSeeds, FlagsRead) { CiInputs = 300 },
@@ -213,6 +216,76 @@ internal static class FuzzTargets
         GatewayJsonReader.ReadEmpty(seq);
         GoJsonSyntax.FirstError(body, wholeInput: true);
     }
+
+    // etcd's client API: each input is one gRPC message body, read through the services' checked
+    // request stream and parsed as the request of every method, as Grpc.AspNetCore parses it.
+    private static readonly Google.Protobuf.Reflection.MessageDescriptor[] GrpcRequests =
+        [.. Raft.Kv.Proto.RpcReflection.Descriptor.Services.SelectMany(s => s.Methods).Select(m => m.InputType).Distinct()];
+
+    private static IReadOnlyList<byte[]> GrpcSeeds()
+    {
+        var txn = new Raft.Kv.Proto.TxnRequest();
+        txn.Compare.Add(new Raft.Kv.Proto.Compare { Key = Google.Protobuf.ByteString.CopyFromUtf8("a"), Target = Raft.Kv.Proto.Compare.Types.CompareTarget.Version, Version = 1 });
+        txn.Success.Add(new Raft.Kv.Proto.RequestOp { RequestPut = new Raft.Kv.Proto.PutRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("a"), Value = Google.Protobuf.ByteString.CopyFromUtf8("b") } });
+        txn.Failure.Add(new Raft.Kv.Proto.RequestOp { RequestRange = new Raft.Kv.Proto.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("a"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("z"), Limit = 10 } });
+        Google.Protobuf.IMessage[] messages =
+        [
+            txn,
+            new Raft.Kv.Proto.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("foo"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("fop"), Revision = 3, SortOrder = Raft.Kv.Proto.RangeRequest.Types.SortOrder.Descend },
+            new Raft.Kv.Proto.WatchRequest { CreateRequest = new Raft.Kv.Proto.WatchCreateRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("k"), StartRevision = 2, PrevKv = true, Filters = { Raft.Kv.Proto.WatchCreateRequest.Types.FilterType.Noput } } },
+            new Raft.Kv.Proto.LeaseGrantRequest { TTL = 10, ID = 7 },
+            new Raft.Kv.Proto.MemberAddRequest { PeerURLs = { "http://127.0.0.1:2380" }, IsLearner = true },
+            new Raft.Kv.Proto.AuthRoleGrantPermissionRequest { Name = "r", Perm = new Raft.Kv.Proto.Permission { Key = Google.Protobuf.ByteString.CopyFromUtf8("a"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("b") } },
+        ];
+        return [.. messages.Select(m => Google.Protobuf.MessageExtensions.ToByteArray(m))];
+    }
+
+    private static void GrpcRead(byte[] message)
+    {
+        // The body as the service reads it: through the checked stream, for the request its first byte picks.
+        var framed = new byte[5 + message.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(framed.AsSpan(1), message.Length);
+        message.CopyTo(framed, 5);
+        var picked = GrpcRequests[(message.Length == 0 ? 0 : message[0]) % GrpcRequests.Length];
+        using (var body = new Raft.Kv.Grpc.CheckedGrpcRequestStream(new MemoryStream(framed), picked, new KvServiceOptions().EffectiveMaxRecvBytes, gzip: false))
+            body.ReadExactly(new byte[framed.Length]);
+        // Every request message: the check, then Google.Protobuf's parser on what passes it.
+        foreach (var request in GrpcRequests)
+        {
+            if (Raft.Interop.Wire.ProtobufInput.Check(request, message) is not null) continue;
+            try
+            {
+                request.Parser.ParseFrom(message);
+            }
+            catch (Google.Protobuf.InvalidProtocolBufferException)
+            {
+            }
+        }
+    }
+
+    // /v3/watch: a body of JSON WatchRequests, cut into values as the gateway cuts them, each parsed.
+    private static IReadOnlyList<byte[]> WatchBodySeeds() =>
+    [
+        .. new[]
+        {
+            """{"create_request":{"key":"Zm9v","range_end":"Zm9w","start_revision":"2","prev_kv":true,"filters":["NOPUT"]}}""",
+            """{"create_request":{"key":"YQ=="}}{"progress_request":{}}{"cancel_request":{"watch_id":"0"}}""",
+        }.Select(Encoding.UTF8.GetBytes),
+    ];
+
+    private static void WatchBodyRead(byte[] body)
+    {
+        var buffer = new ReadOnlySequence<byte>(body);
+        while (Raft.Kv.Watch.WatchGateway.TryTakeValue(ref buffer, final: true, out var json))
+            Raft.Kv.Grpc.WatchResponses.Spec(Raft.Kv.Watch.WatchGateway.Parser.Parse<Raft.Kv.Proto.WatchRequest>(json).CreateRequest ?? new());
+    }
+
+    // --listen-client-urls, as the client port binds them.
+    private static IReadOnlyList<byte[]> ClientUrlSeeds() =>
+        [.. new[] { "http://127.0.0.1:2379", "https://localhost:2379,http://[::1]:12379", "http://0.0.0.0:2379" }.Select(Encoding.UTF8.GetBytes)];
+
+    private static void ClientUrlRead(byte[] b) =>
+        Raft.Kv.Tls.KvClientListeners.ParseUrls(Encoding.UTF8.GetString(b));
 
     private static IReadOnlyList<byte[]> Base64Seeds() =>
         [.. new[] { "Zm9vYmFy", "YQ==", "AAECAwQFBgcICQ==", "" }.Select(Encoding.ASCII.GetBytes)];

@@ -21,7 +21,8 @@ public class SlowWatcherTests(ITestOutputHelper output)
     private const int Streams = 10;
     private const int Puts = 300;
 
-    private static long RssKb(int pid) =>
+    /// <summary>A process's resident memory in KiB (/proc).</summary>
+    internal static long RssKb(int pid) =>
         File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmRSS:")).Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1])).Single();
 
     private static string Figures(List<double> ms)

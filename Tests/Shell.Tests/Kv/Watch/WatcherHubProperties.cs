@@ -108,6 +108,8 @@ public class WatcherHubProperties(ITestOutputHelper output)
         using var hub = new WatcherHub(store, new WatchOptions
         {
             StreamBuffer = random.Next(1, 3), SyncInterval = TimeSpan.FromMilliseconds(2), MaxRevisionsPerSync = random.Next(1, 6),
+            // A budget of one byte: every catch-up step stops after its first revision.
+            MaxCatchUpBytes = random.Next(2) == 0 ? 1 : 1 << 20,
         }) { DropRevisionWhenFull = broken };
         var model = new Dictionary<string, ModelKey>();
         var log = new List<Expected>();
