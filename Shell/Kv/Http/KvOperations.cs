@@ -73,6 +73,15 @@ internal static class KvOperations
             return (null, EtcdError.RequestTooLarge);
         if (await QuotaExceededAsync(c, command) is { } full)
             return (null, full);
+        return await ProposeStampedAsync<T>(c, command);
+    }
+
+    /// <summary>
+    /// Stamps a command with the caller (etcd's RequestHeader, checked again at apply), proposes it
+    /// and returns the applied result; the state machine's refusals come back as errors.
+    /// </summary>
+    internal static async Task<(T? Response, EtcdError? Error)> ProposeStampedAsync<T>(GatewayContext c, byte[] command) where T : class
+    {
         var (stamped, invalid) = AuthChecker.Stamp(c.Store.Auth, c.Http, command);
         if (invalid is not null) return (null, invalid);
         var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(stamped!, ct));
@@ -81,7 +90,7 @@ internal static class KvOperations
         if (error is not null) return (null, error);
         return result is T response
             ? (response, null)
-            : throw new InvalidOperationException($"the state machine answered a command with {result?.GetType().Name ?? "null"} (is the node running a KvStateMachine?)");
+            : throw new InvalidOperationException($"the state machine answered a {typeof(T).Name} command with {result?.GetType().Name ?? "null"} (is the node running a KvStateMachine?)");
     }
 
     // etcd's backendQuota.Available with the default 2 GiB: a write that would take the backend past

@@ -177,16 +177,6 @@ internal static class LeaseOperations
         new((GrpcCode)(e.TryGetProperty("code", out var code) ? code.GetInt32() : (int)GrpcCode.Unknown),
             e.TryGetProperty("message", out var m) ? m.GetString() ?? "" : "");
 
-    private static async Task<(T? Response, EtcdError? Error)> ProposeAsync<T>(GatewayContext c, byte[] command) where T : class
-    {
-        var (stamped, invalid) = Auth.AuthChecker.Stamp(c.Store.Auth, c.Http, command);
-        if (invalid is not null) return (null, invalid);
-        var (result, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(stamped!, ct));
-        if (error is null && result is KvError kvError) error = EtcdError.From(kvError);
-        if (error is null && result is EtcdError denied) error = denied;
-        if (error is not null) return (null, error);
-        return result is T response
-            ? (response, null)
-            : throw new InvalidOperationException($"the state machine answered a lease command with {result?.GetType().Name ?? "null"}");
-    }
+    private static Task<(T? Response, EtcdError? Error)> ProposeAsync<T>(GatewayContext c, byte[] command) where T : class =>
+        KvOperations.ProposeStampedAsync<T>(c, command);
 }
