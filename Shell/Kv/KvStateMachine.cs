@@ -69,6 +69,7 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
     internal void ReplaceStore(IKvBackend backend)
     {
         var old = Store;
+        BeginReplace();
         old.Dispose();
         var store = new MvccStore(backend, _options);
         Volatile.Write(ref _store, store);
@@ -78,6 +79,46 @@ public sealed partial class KvStateMachine : IStateMachine, ISnapshotCapture, ID
         StoreReplaced?.Invoke(store);
         _metrics?.ObserveStore(store);
         LoadAlarms();
+        Interlocked.Exchange(ref _replacing, null)?.TrySetResult();
+    }
+
+    private TaskCompletionSource? _replacing;
+
+    /// <summary>
+    /// Marks the store as being replaced, before the old one is disposed (a checkpoint's install
+    /// disposes it first, then takes seconds to load the new one): a read that finds the old store
+    /// disposed waits for <see cref="StoreReplacement"/> and reads again, instead of failing.
+    /// </summary>
+    internal void BeginReplace()
+    {
+        if (Volatile.Read(ref _replacing) is null)
+            Interlocked.CompareExchange(ref _replacing, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+    }
+
+    /// <summary>Completes once the store being replaced is in place; null when none is being replaced.</summary>
+    internal Task? StoreReplacement => Volatile.Read(ref _replacing)?.Task;
+
+    /// <summary>
+    /// A local read of the store through <paramref name="read"/>; if the store it found was disposed
+    /// by a replacement (a checkpoint being installed), waits for the new one through
+    /// <paramref name="wait"/> and reads again. A store disposed for good (the member stopping) still throws.
+    /// </summary>
+    internal async Task<(T? Result, TError? Error)> ReadAcrossReplacementAsync<T, TError>(Func<T> read, Func<Task, Task<TError?>> wait)
+        where T : class where TError : class
+    {
+        while (true)
+        {
+            var store = Store;
+            try
+            {
+                return (read(), null);
+            }
+            catch (ObjectDisposedException) when (StoreReplacement is not null || !ReferenceEquals(store, Store))
+            {
+                if (StoreReplacement is { } replaced && await wait(replaced) is { } error)
+                    return (null, error);
+            }
+        }
     }
 
     private readonly object _alarmLock = new();

@@ -61,6 +61,8 @@ internal sealed class PersistentKvStateMachine : IPersistentStateMachine
     /// </remarks>
     public void InstallCheckpoint(string path, ulong index)
     {
+        // Local reads wait for the new store rather than fail on the disposed one.
+        Machine.BeginReplace();
         Machine.Store.Dispose();
         using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
             KvBackends.RestoreAsync(_directory, file, CancellationToken.None).GetAwaiter().GetResult();

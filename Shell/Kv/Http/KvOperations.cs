@@ -27,7 +27,14 @@ internal static class KvOperations
                 return true;
             });
         if (error is not null) return (null, error);
-        var result = c.Store.Range(request);
+        // A lagging follower installing the leader's checkpoint has no store for a moment.
+        var (result, replacing) = await c.Store.ReadAcrossReplacementAsync<object, EtcdError>(() => c.Store.Range(request),
+            async replaced => (await c.ClusterAsync(async ct =>
+            {
+                await replaced.WaitAsync(ct);
+                return true;
+            })).Error);
+        if (replacing is not null) return (null, replacing);
         // etcd's doSerialize: an auth change while reading may have revoked the permission.
         if (caller is not null && caller.Revision != c.Store.Auth.Revision) return (null, AuthErrors.AuthOldRevision);
         return result switch
