@@ -108,15 +108,22 @@ internal static class LeaseOperations
                 }
                 if (!IsLeader(c) && LeaderUrl(c) is { } url)
                 {
-                    var forwarded = await ForwardAsync(c, url, "/v3/lease/timetolive", $"{{\"ID\":\"{id}\",\"keys\":{(keys ? "true" : "false")}}}", ct);
+                    // Only the remaining TTL comes from the leader; the keys (and the permission to
+                    // see them, checked above) are this member's, after a linearizable barrier:
+                    // every member's lessor holds the same keys, and a caller known only by its
+                    // client certificate has no token the leader could check again.
+                    var forwarded = await ForwardAsync(c, url, "/v3/lease/timetolive", $"{{\"ID\":\"{id}\",\"keys\":false}}", ct);
                     if (forwarded is { } doc)
                     {
+                        long ttl, granted;
                         using (doc)
                         {
                             var root = doc.RootElement;
-                            var list = root.TryGetProperty("keys", out var k) ? k.EnumerateArray().Select(e => e.GetBytesFromBase64()).ToList() : [];
-                            return new LeaseTimeToLive(id, ReadInt(root, "TTL"), ReadInt(root, "grantedTTL"), list);
+                            (ttl, granted) = (ReadInt(root, "TTL"), ReadInt(root, "grantedTTL"));
                         }
+                        if (ttl < 0 || !keys) return new LeaseTimeToLive(id, ttl, granted, []);
+                        await c.Node.ReadIndexAsync(ct);
+                        return new LeaseTimeToLive(id, ttl, granted, c.Store.Lessor.Keys(id) ?? []);
                     }
                 }
                 await Task.Delay(50, ct);

@@ -91,6 +91,15 @@ public class EtcdctlLeaseTests
         var leader = await EtcdctlSingleMemberTests.StartAsync(cluster);
         var follower = cluster.Members.First(x => x != leader);
 
+        // Time-to-live with keys through a follower: the TTL from the leader, the keys its own.
+        var held = LeaseId(await Etcdctl.OkAsync([follower.ClientUrl], "lease", "grant", "60"));
+        await Etcdctl.OkAsync([follower.ClientUrl], "put", "--lease=" + held, "held/1", "h");
+        var heldTtl = await Etcdctl.OkAsync([follower.ClientUrl], "lease", "timetolive", held, "--keys", "-w", "json");
+        Assert.Equal(60, heldTtl.Json["granted-ttl"]!.GetValue<long>());
+        Assert.InRange(heldTtl.Json["ttl"]!.GetValue<long>(), 1, 60);
+        Assert.Equal(["held/1"], heldTtl.Json["keys"]!.AsArray().Select(k => GatewayClient.Text(k!.GetValue<string>())));
+        await Etcdctl.OkAsync([follower.ClientUrl], "lease", "revoke", held);
+
         // Granted and used through a follower: it forwards keep-alives and time-to-live to the leader.
         var id = LeaseId(await Etcdctl.OkAsync([follower.ClientUrl], "lease", "grant", "3"));
         await Etcdctl.OkAsync([follower.ClientUrl], "put", "--lease=" + id, "gone/1", "a");
