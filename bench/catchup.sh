@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A lagging follower's catch-up by snapshot: three members of `raft serve` (and of etcd, the installed
-# `etcd`, started the same way) on 127.0.22.1-3; one follower is SIGKILLed, N keys (256-byte values,
+# `etcd`, started the same way) on NET.1-3 (--net, default 127.0.22); one follower is SIGKILLed, N keys (256-byte values,
 # txns of --batch puts, so that the leader's log is compacted past the follower: etcd 3.4 keeps 5,000
 # entries behind a snapshot) are written through the leader, and the follower is started again.
 # Prints the seconds from that start until the follower's serializable read answers the leader's
 # revision, the CPU seconds the follower used by then, and whether its log shows a received snapshot.
 #
 #   bench/catchup.sh [--keys 100000] [--batch 10] [--only raft|etcd] [--dir PARENT] [--port 23810] [--rounds 1]
+#                 [--net 127.0.22]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keys=100000
@@ -15,6 +16,7 @@ only=""
 parent=""
 port=23810
 rounds=1
+net=127.0.22
 while [ $# -gt 0 ]; do
   case "$1" in
     --keys) keys=$2; shift 2 ;;
@@ -23,9 +25,11 @@ while [ $# -gt 0 ]; do
     --dir) parent=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --net) net=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+export BENCH_NET=$net
 dotnet build Shell/Cli -c Release -v q -nologo >/dev/null
 raft=$PWD/Shell/Cli/bin/Release/net10.0/raft
 work=$(mktemp -d ${parent:+"$parent/"}catchup.XXXXXX)
@@ -33,8 +37,8 @@ pids=("" "" "")
 cleanup() { for p in "${pids[@]}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-client() { echo "http://127.0.22.$1:$port"; }
-peer() { echo "http://127.0.22.$1:$((port + 1))"; }
+client() { echo "http://$net.$1:$port"; }
+peer() { echo "http://$net.$1:$((port + 1))"; }
 
 start() { # KIND MEMBER(1-3) CLUSTER-STATE
   local i=$2 cluster="m1=$(peer 1),m2=$(peer 2),m3=$(peer 3)"
@@ -49,12 +53,12 @@ start() { # KIND MEMBER(1-3) CLUSTER-STATE
 # The member (1-3) that leads, by its /v3/maintenance/status.
 leader() {
   python3 - "$port" <<'PY'
-import http.client, json, sys, time
+import http.client, json, os, sys, time
 port = int(sys.argv[1]); deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
     for i in (1, 2, 3):
         try:
-            c = http.client.HTTPConnection(f"127.0.22.{i}", port, timeout=2)
+            c = http.client.HTTPConnection(f"{os.environ['BENCH_NET']}.{i}", port, timeout=2)
             c.request("POST", "/v3/maintenance/status", "{}"); s = json.loads(c.getresponse().read())
             if s.get("leader") and s["leader"] == s["header"]["member_id"]: print(i); sys.exit(0)
         except (OSError, ValueError, KeyError): pass
@@ -67,7 +71,7 @@ load() { # LEADER
   python3 - "$1" "$port" "$keys" "$batch" <<'PY'
 import base64, http.client, json, os, sys
 i, port, n, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-c = http.client.HTTPConnection(f"127.0.22.{i}", port, timeout=60)
+c = http.client.HTTPConnection(f"{os.environ['BENCH_NET']}.{i}", port, timeout=60)
 value = base64.b64encode(os.urandom(256)).decode()
 b64 = lambda s: base64.b64encode(s.encode()).decode()
 rev = 0
@@ -84,12 +88,12 @@ PY
 # Seconds from now until member I's serializable read answers revision REV or later.
 caught_up() { # I REV
   python3 - "$1" "$port" "$2" <<'PY'
-import http.client, json, sys, time
+import http.client, json, os, sys, time
 i, port, rev = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); t0 = time.monotonic()
 body = json.dumps({"key": "a2V5MDAwMDAwMDA=", "serializable": True})
 while True:
     try:
-        c = http.client.HTTPConnection(f"127.0.22.{i}", port, timeout=5)
+        c = http.client.HTTPConnection(f"{os.environ['BENCH_NET']}.{i}", port, timeout=5)
         c.request("POST", "/v3/kv/range", body); r = c.getresponse(); b = r.read()
         if r.status == 200 and int(json.loads(b)["header"]["revision"]) >= rev: break
     except (OSError, ValueError, KeyError): pass

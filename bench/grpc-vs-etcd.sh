@@ -5,8 +5,10 @@
 #
 #   bench/grpc-vs-etcd.sh [--tool PATH] [--members "1 3"] [--clients "1 16 128"] [--scale 1]
 #                         [--no-tls] [--no-watch] [--no-million] [--million-keys 1000000] [--dir PARENT]
+#                         [--net 127.0.21]
 #
-# The tool's path also comes from $ETCD_BENCHMARK. Every member listens on loopback 127.0.21.x only:
+# The tool's path also comes from $ETCD_BENCHMARK. Every member listens on loopback NET.x only (--net,
+# default 127.0.21):
 # etcd's members on 127.0.21.1-3, ours on 127.0.21.11-13, the TLS pair on 127.0.21.21 and .22, client
 # port 2379 and peer port 2380 as etcd's defaults. Data directories are fresh under a new temp
 # directory, removed at the end; every process started is SIGKILLed at the end.
@@ -30,6 +32,7 @@ watch=1
 million=1
 million_keys=1000000
 parent=${TMPDIR:-/tmp}
+net=127.0.21
 while [ $# -gt 0 ]; do
   case "$1" in
     --tool) tool=$2; shift 2 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
     --no-million) million=0; shift ;;
     --million-keys) million_keys=$2; shift 2 ;;
     --dir) parent=$2; shift 2 ;;
+    --net) net=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -79,7 +83,7 @@ make_certs() {
     -keyout "$c/ca-key.pem" -out "$c/ca.pem" -subj "/CN=bench CA" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$c/server-key.pem" -out "$c/server.csr" -subj "/CN=server" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.21.21,IP:127.0.21.22\nextendedKeyUsage=serverAuth,clientAuth\n' >"$c/server.ext"
+  printf 'subjectAltName=IP:%s.21,IP:%s.22\nextendedKeyUsage=serverAuth,clientAuth\n' "$net" "$net" >"$c/server.ext"
   openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca-key.pem" -CAcreateserial -days 2 \
     -extfile "$c/server.ext" -out "$c/server.pem" 2>/dev/null
 }
@@ -90,11 +94,11 @@ start_cluster() {
   local kind=$1 n=$2 first=$3 scheme=$4 i cluster="" name
   local token="grpc-vs-etcd-$kind-$n-$scheme-$RANDOM"
   for ((i = 0; i < n; i++)); do
-    cluster+="${cluster:+,}$kind$((first + i))=http://127.0.21.$((first + i)):2380"
+    cluster+="${cluster:+,}$kind$((first + i))=http://$net.$((first + i)):2380"
   done
   ENDPOINTS="" CLIENT_URLS=() MEMBER_PIDS=()
   for ((i = 0; i < n; i++)); do
-    local host=127.0.21.$((first + i))
+    local host=$net.$((first + i))
     local c="$scheme://$host:2379" p="http://$host:2380"
     name=$kind$((first + i))
     local -a args=(--name "$name" --data-dir "$dir/$name.data" --listen-client-urls "$c" --advertise-client-urls "$c"
@@ -123,12 +127,12 @@ start_cluster() {
 }
 
 # The tool's TLS flags for an endpoint list (the TLS pair's addresses, 127.0.21.21 and .22).
-tls_flags() { case "$1" in 127.0.21.2[12]:*) echo "--cacert $dir/certs/ca.pem" ;; esac; }
+tls_flags() { case "$1" in "$net".2[12]:*) echo "--cacert $dir/certs/ca.pem" ;; esac; }
 
 # seed_range_key ENDPOINTS: a 256-byte value under the key the range rows read.
 seed_range_key() {
   local -a flags=(--endpoints "http://${1%%,*}")
-  case "$1" in 127.0.21.2[12]:*) flags=(--endpoints "https://$1" --cacert "$dir/certs/ca.pem") ;; esac
+  case "$1" in "$net".2[12]:*) flags=(--endpoints "https://$1" --cacert "$dir/certs/ca.pem") ;; esac
   ETCDCTL_API=3 etcdctl "${flags[@]}" \
     put bench-range "$(head -c 256 /dev/zero | tr '\0' v)" >/dev/null
 }
