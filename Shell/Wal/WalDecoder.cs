@@ -8,7 +8,7 @@ namespace Raft.Shell.Wal;
 /// <summary>A segment file being read: its path, the open file and its length when opened.</summary>
 internal sealed record Segment(string Path, IDiskFile File, long Length);
 
-/// <summary>How a call to <see cref="WalDecoder.Next"/> ended.</summary>
+/// <summary>How a call to <see cref="WalDecoder.NextInPlace"/> ended.</summary>
 internal enum DecodeOutcome
 {
     /// <summary>A whole, verified record.</summary>
@@ -56,17 +56,6 @@ internal sealed class WalDecoder
 
     /// <summary>The segment being read (the last one once the end is reached).</summary>
     public Segment? CurrentSegment => segments.Count == 0 ? null : segments[Math.Min(current, segments.Count - 1)];
-
-    /// <summary>Reads the next record, copied out of the decoder's buffer.</summary>
-    /// <exception cref="WalException">Corruption: CrcMismatch or Corrupt, naming file and offset.</exception>
-    public DecodeOutcome Next(out WalRecord? record)
-    {
-        var outcome = NextInPlace(out var view);
-        record = outcome == DecodeOutcome.Record
-            ? new WalRecord(view.Type, view.Crc, view.HasData ? view.Data.ToArray() : null, view.File, view.Offset, view.Raw.ToArray())
-            : null;
-        return outcome;
-    }
 
     /// <summary>
     /// Reads the next record where it lies in the decoder's buffer (a restart reads hundreds of
