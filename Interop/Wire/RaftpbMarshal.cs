@@ -33,7 +33,8 @@ public static class RaftpbMarshal
 
     /// <summary>Decodes an Entry.</summary>
     /// <exception cref="WireFormatException">The bytes are not an Entry.</exception>
-    public static Core.Entry UnmarshalEntry(ReadOnlySpan<byte> data) => RaftpbConvert.ToCore(Parse(Proto.Entry.Parser, data, "Entry"));
+    public static Core.Entry UnmarshalEntry(ReadOnlySpan<byte> data) =>
+        EntryReader.TryRead(data, out var entry) ? entry : RaftpbConvert.ToCore(Parse(Proto.Entry.Parser, data, "Entry"));
 
     /// <summary>Decodes a HardState.</summary>
     /// <exception cref="WireFormatException">The bytes are not a HardState.</exception>

@@ -191,9 +191,8 @@ internal sealed class Wal : IDisposable
             var ents = new List<Entry>();
             var match = false;
             DecodeOutcome outcome;
-            while ((outcome = d.Next(out var rec)) == DecodeOutcome.Record)
+            while ((outcome = d.NextInPlace(out var rec)) == DecodeOutcome.Record)
             {
-                var data = rec!.Data ?? [];
                 switch (rec.Type)
                 {
                     case RecordType.Entry:
@@ -224,9 +223,9 @@ internal sealed class Wal : IDisposable
                         st = Decode(rec, RaftpbMarshal.UnmarshalHardState);
                         break;
                     case RecordType.Metadata:
-                        if (meta is not null && !meta.AsSpan().SequenceEqual(data))
+                        if (meta is not null && !meta.AsSpan().SequenceEqual(rec.Data))
                             throw new WalException(WalErrorKind.MetadataConflict, "conflicting metadata found", rec.File, rec.Offset);
-                        meta = data;
+                        meta ??= rec.Data.ToArray();
                         break;
                     case RecordType.Crc:
                         break;
@@ -272,11 +271,11 @@ internal sealed class Wal : IDisposable
         }
     }
 
-    private static T Decode<T>(WalRecord rec, Func<ReadOnlySpan<byte>, T> parse)
+    private static T Decode<T>(in RecordView rec, Func<ReadOnlySpan<byte>, T> parse)
     {
         try
         {
-            return parse(rec.Data ?? []);
+            return parse(rec.Data);
         }
         catch (WireFormatException ex)
         {

@@ -8,7 +8,7 @@ namespace Raft.Shell.Wal;
 /// <summary>A segment file being read: its path, the open file and its length when opened.</summary>
 internal sealed record Segment(string Path, IDiskFile File, long Length);
 
-/// <summary>How a call to <see cref="WalDecoder.Next"/> ended.</summary>
+/// <summary>How a call to <see cref="WalDecoder.NextInPlace"/> ended.</summary>
 internal enum DecodeOutcome
 {
     /// <summary>A whole, verified record.</summary>
@@ -57,11 +57,15 @@ internal sealed class WalDecoder
     /// <summary>The segment being read (the last one once the end is reached).</summary>
     public Segment? CurrentSegment => segments.Count == 0 ? null : segments[Math.Min(current, segments.Count - 1)];
 
-    /// <summary>Reads the next record.</summary>
+    /// <summary>
+    /// Reads the next record where it lies in the decoder's buffer (a restart reads hundreds of
+    /// megabytes of entries: each one copied out whole before its payload and then its data were
+    /// copied again was three copies of the log); <paramref name="record"/> is valid until the next call.
+    /// </summary>
     /// <exception cref="WalException">Corruption: CrcMismatch or Corrupt, naming file and offset.</exception>
-    public DecodeOutcome Next(out WalRecord? record)
+    public DecodeOutcome NextInPlace(out RecordView record)
     {
-        record = null;
+        record = default;
         while (current < segments.Count)
         {
             var seg = segments[current];
@@ -106,13 +110,13 @@ internal sealed class WalDecoder
                     $"frame of {recBytes} bytes runs past the end of the segment ({seg.Length} bytes)", seg.Path, off);
             }
 
-            var data = new byte[recBytes + padBytes];
-            if (ReadAt(seg, off + FrameSizeBytes, data) != data.Length)
+            var data = FrameBytes(seg, off + FrameSizeBytes, (int)(recBytes + padBytes));
+            if (data.Length != recBytes + padBytes)
                 throw new WalException(WalErrorKind.Corrupt, "short read inside the segment", seg.Path, off);
-            var raw = data.AsMemory(0, (int)recBytes);
-            if (!TryParseRecord(raw.Span, out var type, out var crc, out var payload, out var hasData))
+            var raw = data[..(int)recBytes];
+            if (!TryParseRecord(raw, out var type, out var crc, out var payload, out var hasData))
             {
-                if (IsTorn(seg, last, off, data)) return DecodeOutcome.Torn;
+                if (IsTorn(last, off, data)) return DecodeOutcome.Torn;
                 throw new WalException(WalErrorKind.Corrupt, "undecodable record", seg.Path, off);
             }
 
@@ -126,10 +130,10 @@ internal sealed class WalDecoder
             }
             else
             {
-                var next = Crc32C.Update(LastCrc, raw.Span[payload]);
+                var next = Crc32C.Update(LastCrc, raw[payload]);
                 if (next != crc)
                 {
-                    if (IsTorn(seg, last, off, data)) return DecodeOutcome.Torn;
+                    if (IsTorn(last, off, data)) return DecodeOutcome.Torn;
                     throw new WalException(WalErrorKind.CrcMismatch,
                         $"crc mismatch: record says {crc:x8}, data gives {next:x8}", seg.Path, off);
                 }
@@ -137,8 +141,7 @@ internal sealed class WalDecoder
             }
 
             LastOffset = frameEnd;
-            record = new WalRecord(type, crc, hasData ? raw.Span[payload].ToArray() : null,
-                seg.Path, off, raw);
+            record = new RecordView(type, crc, raw, hasData ? raw[payload] : default, hasData, seg.Path, off);
             return DecodeOutcome.Record;
         }
         return DecodeOutcome.End;
@@ -161,7 +164,7 @@ internal sealed class WalDecoder
     // written later, so they were not synced either (the page cache wrote them back first); the
     // tail from this record on is torn. Damage without an unwritten sector (flipped or garbage
     // bytes) is not something a lost write leaves behind, and stops the start.
-    private bool IsTorn(Segment seg, bool last, long off, byte[] data)
+    private static bool IsTorn(bool last, long off, ReadOnlySpan<byte> data)
     {
         if (!last) return false;
         var fileOff = off + FrameSizeBytes;
@@ -170,7 +173,7 @@ internal sealed class WalDecoder
         while (cur < data.Length && !anyZeroSector)
         {
             var chunk = (int)Math.Min(MinSectorSize - fileOff % MinSectorSize, data.Length - cur);
-            anyZeroSector = !data.AsSpan(cur, chunk).ContainsAnyExcept((byte)0);
+            anyZeroSector = !data.Slice(cur, chunk).ContainsAnyExcept((byte)0);
             fileOff += chunk;
             cur += chunk;
         }
@@ -317,10 +320,29 @@ internal sealed class WalDecoder
         return total;
     }
 
-    // Makes the window cover `offset` in `seg`; false at the end of the file.
-    private bool Fill(Segment seg, long offset)
+    // The `length` bytes at `offset` in `seg`: in the window when they fit in it (moving it to start
+    // at `offset` when they are not all in it yet), else in an array of their own; shorter when the
+    // file ends first.
+    private ReadOnlySpan<byte> FrameBytes(Segment seg, long offset, int length)
     {
-        if (windowFile == seg.File && offset >= windowStart && offset < windowStart + windowLength) return true;
+        if (length > window.Length)
+        {
+            var own = new byte[length];
+            return own.AsSpan(0, ReadAt(seg, offset, own));
+        }
+        if ((windowFile != seg.File || offset < windowStart || offset + length > windowStart + windowLength) && !Load(seg, offset))
+            return [];
+        var inWindow = (int)(offset - windowStart);
+        return window.AsSpan(inWindow, Math.Min(length, windowLength - inWindow));
+    }
+
+    // Makes the window cover `offset` in `seg`; false at the end of the file.
+    private bool Fill(Segment seg, long offset) =>
+        (windowFile == seg.File && offset >= windowStart && offset < windowStart + windowLength) || Load(seg, offset);
+
+    // Reads the window from `offset` in `seg` on; false at the end of the file.
+    private bool Load(Segment seg, long offset)
+    {
         var want = (int)Math.Min(window.Length, seg.Length - offset);
         if (want <= 0) return false;
         var got = 0;

@@ -20,9 +20,11 @@ internal static class WalInspect
         var snaps = new List<WalSnapshot>();
         var state = CoreAdapter.EmptyHardState;
         using var reader = WalReader.Open(fs, dir);
-        while (reader.TryRead(out var rec))
+        // Every record is read (the CRC chain is checked) but only snapshots and hard states are
+        // kept: in place, not copied out (a restart reads the whole log here before reading it again).
+        while (reader.TryReadInPlace(out var rec))
         {
-            if (rec!.Type == RecordType.Snapshot) snaps.Add(Parse(rec, WalSnapshot.Unmarshal));
+            if (rec.Type == RecordType.Snapshot) snaps.Add(Parse(rec, WalSnapshot.Unmarshal));
             else if (rec.Type == RecordType.State) state = Parse(rec, RaftpbMarshal.UnmarshalHardState);
         }
         return snaps.Where(s => s.Index <= state.Commit).ToArray();
@@ -64,11 +66,11 @@ internal static class WalInspect
         return removed;
     }
 
-    private static T Parse<T>(WalRecord rec, Func<ReadOnlySpan<byte>, T> parse)
+    private static T Parse<T>(in RecordView rec, Func<ReadOnlySpan<byte>, T> parse)
     {
         try
         {
-            return parse(rec.Data ?? []);
+            return parse(rec.Data);
         }
         catch (WireFormatException ex)
         {

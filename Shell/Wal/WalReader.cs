@@ -66,8 +66,21 @@ internal sealed class WalReader : IDisposable
     public bool TryRead(out WalRecord? record)
     {
         record = null;
+        if (!TryReadInPlace(out var view)) return false;
+        record = new WalRecord(view.Type, view.Crc, view.HasData ? view.Data.ToArray() : null, view.File, view.Offset, view.Raw.ToArray());
+        return true;
+    }
+
+    /// <summary>
+    /// The next record where it lies in the reader's buffer, valid until the next call (for a read
+    /// of the whole log that keeps little of it); false at the end (clean, or a torn tail).
+    /// </summary>
+    /// <exception cref="WalException">The WAL is corrupt.</exception>
+    public bool TryReadInPlace(out RecordView record)
+    {
+        record = default;
         if (done) return false;
-        switch (decoder.Next(out record))
+        switch (decoder.NextInPlace(out record))
         {
             case DecodeOutcome.Record:
                 return true;

@@ -43,7 +43,7 @@ internal static class WalRepair
         {
             while (true)
             {
-                switch (decoder.Next(out _))
+                switch (decoder.NextInPlace(out _))
                 {
                     case DecodeOutcome.Record:
                         continue;

@@ -36,16 +36,6 @@ public class TornTailTests
         return (data, frames);
     }
 
-    private static string Copy(string from, string to)
-    {
-        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
-            Directory.CreateDirectory(d.Replace(from, to));
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-            File.Copy(f, f.Replace(from, to));
-        return to;
-    }
-
     // What a restart must recover when exactly `kept` (the first records, in file order) survive.
     private static void AssertRecovered(RestartState st, IEnumerable<Frame> kept, string why)
     {

@@ -34,6 +34,17 @@ internal static class WalTestKit
         return list;
     }
 
+    /// <summary>Copies the directory <paramref name="from"/> to <paramref name="to"/>; returns <paramref name="to"/>.</summary>
+    public static string Copy(string from, string to)
+    {
+        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(d.Replace(from, to));
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(f, f.Replace(from, to));
+        return to;
+    }
+
     public static WalContents Reopen(string dir, WalSnapshot? snap = null, WalOptions? options = null)
     {
         using var w = Raft.Shell.Wal.Wal.Open(dir, snap ?? WalSnapshot.Empty, options);
