@@ -106,7 +106,7 @@ public sealed class WatcherHub : IDisposable
             if (connectionId is not null && !_connections.TryGetValue(connectionId, out connection))
                 _connections[connectionId] = connection = new ConnectionWatches(connectionId);
             if (connection is not null) connection.Streams++;
-            var stream = new WatchStream(this, _options.StreamBuffer, _options.ControlBuffer, connection);
+            var stream = new WatchStream(this, _options.StreamBuffer, _options.StreamBufferPerWatcher, _options.ControlBuffer, connection);
             _streams.Add(stream);
             return stream;
         }
@@ -222,11 +222,11 @@ public sealed class WatcherHub : IDisposable
             }
             _lastNotified = changes.Revision;
             if (_synced.Count == 0) return;
-            Dictionary<Watcher, List<MvccEvent>>? matched = null;
+            Dictionary<Watcher, IReadOnlyList<MvccEvent>>? matched = null;
             foreach (var w in _synced)
             {
                 if (changes.Revision < w.NextRevision) continue;
-                var events = w.Select(changes.Events, null);
+                var events = w.SelectShared(changes.Events);
                 if (events is not null) (matched ??= new()).Add(w, events);
             }
             if (matched is null) return;
