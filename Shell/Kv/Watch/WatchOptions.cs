@@ -12,15 +12,6 @@ public sealed class WatchOptions
     /// </summary>
     public int StreamBuffer { get; set; } = 128;
 
-    /// <summary>
-    /// Event responses a stream holds unsent per watcher of it, where that is more than
-    /// <see cref="StreamBuffer"/> (0: <see cref="StreamBuffer"/> alone, as etcd). With etcd's 128 alone, a
-    /// stream of 100 watchers of one key is full after two writes' events and its watchers fall out of
-    /// sync and read those events again from history, which cost a fan-out to 1,000 watchers (10 streams
-    /// of 100) a tenth of its time; etcd keeps such watchers' events in memory and retries them.
-    /// </summary>
-    public int StreamBufferPerWatcher { get; set; } = 4;
-
     /// <summary>How often unsynced watchers catch up from history (etcd's 100 ms sync loop).</summary>
     public TimeSpan SyncInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 

@@ -4,8 +4,7 @@ namespace Raft.Kv.Watch;
 
 /// <summary>
 /// One client's watch stream (etcd's watchStream): its watchers and the queue of responses to send, in
-/// order. Event responses are bounded (<see cref="WatchOptions.StreamBuffer"/>, or
-/// <see cref="WatchOptions.StreamBufferPerWatcher"/> per watcher when more); created, cancelled and
+/// order. Event responses are bounded (<see cref="WatchOptions.StreamBuffer"/>); created, cancelled and
 /// compacted answers always go in, so the client hears them.
 /// </summary>
 public sealed class WatchStream : IDisposable
@@ -13,18 +12,16 @@ public sealed class WatchStream : IDisposable
     private readonly WatcherHub _hub;
     private readonly Channel<WatchBatch> _queue = Channel.CreateUnbounded<WatchBatch>(new UnboundedChannelOptions { SingleReader = true });
     private readonly int _capacity;
-    private readonly int _perWatcher;
     private readonly int _controlCapacity;
     private readonly SemaphoreSlim _controlRead = new(0, 1);
     private int _queuedEvents;
     private int _queuedControl;
     private int _queuedEventCount;
 
-    internal WatchStream(WatcherHub hub, int capacity, int perWatcher, int controlCapacity, ConnectionWatches? connection)
+    internal WatchStream(WatcherHub hub, int capacity, int controlCapacity, ConnectionWatches? connection)
     {
         _hub = hub;
         _capacity = Math.Max(1, capacity);
-        _perWatcher = Math.Max(0, perWatcher);
         _controlCapacity = Math.Max(1, controlCapacity);
         Connection = connection;
     }
@@ -116,11 +113,8 @@ public sealed class WatchStream : IDisposable
         _queue.Writer.TryComplete();
     }
 
-    /// <summary>Whether an event response would be taken now (under the hub's lock).</summary>
-    internal bool HasRoom => Volatile.Read(ref _queuedEvents) < Capacity;
-
-    // Most event responses held unsent (under the hub's lock: it counts the watchers).
-    private int Capacity => Math.Max(_capacity, _perWatcher * Watchers.Count);
+    /// <summary>Whether an event response would be taken now.</summary>
+    internal bool HasRoom => Volatile.Read(ref _queuedEvents) < _capacity;
 
     /// <summary>Events in the queued responses not yet taken (for metrics).</summary>
     internal int QueuedEventCount => Volatile.Read(ref _queuedEventCount);
@@ -130,10 +124,10 @@ public sealed class WatchStream : IDisposable
 
     private static bool Counted(WatchBatch b) => b.Kind == WatchBatchKind.Events || (b.Kind == WatchBatchKind.Progress && b.Watcher is not null);
 
-    /// <summary>Queues an event response unless the stream holds its limit of them already (under the hub's lock).</summary>
+    /// <summary>Queues an event response unless the stream holds its limit of them already.</summary>
     internal bool TryQueueBounded(WatchBatch batch)
     {
-        if (Interlocked.Increment(ref _queuedEvents) > Capacity)
+        if (Interlocked.Increment(ref _queuedEvents) > _capacity)
         {
             Interlocked.Decrement(ref _queuedEvents);
             return false;

@@ -106,7 +106,7 @@ public sealed class WatcherHub : IDisposable
             if (connectionId is not null && !_connections.TryGetValue(connectionId, out connection))
                 _connections[connectionId] = connection = new ConnectionWatches(connectionId);
             if (connection is not null) connection.Streams++;
-            var stream = new WatchStream(this, _options.StreamBuffer, _options.StreamBufferPerWatcher, _options.ControlBuffer, connection);
+            var stream = new WatchStream(this, _options.StreamBuffer, _options.ControlBuffer, connection);
             _streams.Add(stream);
             return stream;
         }

@@ -107,7 +107,7 @@ public class WatcherHubProperties(ITestOutputHelper output)
         using var store = new MvccStore(KvBackends.InMemory(), new MvccStoreOptions { BatchInterval = TimeSpan.Zero, BatchLimit = random.Next(1, 20) });
         using var hub = new WatcherHub(store, new WatchOptions
         {
-            StreamBuffer = random.Next(1, 3), StreamBufferPerWatcher = random.Next(0, 2), SyncInterval = TimeSpan.FromMilliseconds(2), MaxRevisionsPerSync = random.Next(1, 6),
+            StreamBuffer = random.Next(1, 3), SyncInterval = TimeSpan.FromMilliseconds(2), MaxRevisionsPerSync = random.Next(1, 6),
             // A budget of one byte: every catch-up step stops after its first revision.
             MaxCatchUpBytes = random.Next(2) == 0 ? 1 : 1 << 20,
         }) { DropRevisionWhenFull = broken };
