@@ -38,10 +38,24 @@ internal sealed class WatchGrpcService : Pb.Watch.WatchBase
             try
             {
                 var unflushed = 0;
+                var frames = new WatchEventFrames();
+                var body = http.Response.BodyWriter;
+                var maxSend = c.Options.MaxSendBytes;
                 while (await stream.WaitToReadAsync(ct))
                 {
                     while (stream.TryRead(out var batch))
                     {
+                        // Event responses go into the body directly once gRPC's writer has started the
+                        // response (the created answer always comes first), without an await each.
+                        if (batch.Kind == WatchBatchKind.Events && http.Response.HasStarted && frames.TryWrite(c, batch, body, maxSend))
+                        {
+                            if (++unflushed >= FlushEvery)
+                            {
+                                await body.FlushAsync(ct);
+                                unflushed = 0;
+                            }
+                            continue;
+                        }
                         foreach (var response in WatchResponses.Of(c, batch))
                         {
                             await responseStream.WriteAsync(response, ct);
@@ -170,20 +184,28 @@ internal static class WatchResponses
                 yield return new Pb.WatchResponse { Header = GrpcConvert.Header(c.Header(b.Revision)), WatchId = b.WatchId };
                 break;
             case WatchBatchKind.Events:
-                var spec = b.Watcher!.Spec;
-                var events = new List<Pb.Event>(b.Events.Count);
-                foreach (var e in b.Events)
-                {
-                    if (e.Type == Mvcc.MvccEventType.Put ? spec.NoPut : spec.NoDelete) continue;
-                    var ev = new Pb.Event { Type = (Pb.Event.Types.EventType)(int)e.Type, Kv = GrpcConvert.KeyValue(e.Kv) };
-                    if (spec.PrevKv && !(e.Type == Mvcc.MvccEventType.Put && e.Kv.Version == 1)) ev.PrevKv = PrevKv(c, e.Kv);
-                    events.Add(ev);
-                }
+                var events = Events(c, b);
                 if (events.Count == 0) yield break;
                 var header = GrpcConvert.Header(c.Header(b.Revision));
-                foreach (var r in Fragments(header, b.WatchId, events, spec.Fragment ? c.Options.MaxRequestBytes : int.MaxValue)) yield return r;
+                var limit = b.Watcher!.Spec.Fragment ? c.Options.MaxRequestBytes : int.MaxValue;
+                foreach (var r in Fragments(header, b.WatchId, events, limit)) yield return r;
                 break;
         }
+    }
+
+    /// <summary>The events of an event batch as sent: filtered as the watcher asked, each with its previous pair when asked for.</summary>
+    public static List<Pb.Event> Events(GatewayContext c, WatchBatch b)
+    {
+        var spec = b.Watcher!.Spec;
+        var events = new List<Pb.Event>(b.Events.Count);
+        foreach (var e in b.Events)
+        {
+            if (e.Type == Mvcc.MvccEventType.Put ? spec.NoPut : spec.NoDelete) continue;
+            var ev = new Pb.Event { Type = (Pb.Event.Types.EventType)(int)e.Type, Kv = GrpcConvert.KeyValue(e.Kv) };
+            if (spec.PrevKv && !(e.Type == Mvcc.MvccEventType.Put && e.Kv.Version == 1)) ev.PrevKv = PrevKv(c, e.Kv);
+            events.Add(ev);
+        }
+        return events;
     }
 
     // The pair before the event (etcd reads the store at the revision before it); none once compacted.

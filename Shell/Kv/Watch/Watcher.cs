@@ -51,6 +51,23 @@ public sealed class Watcher
 
     internal bool Contains(ReadOnlySpan<byte> key) => _range.Contains(key);
 
+    /// <summary>
+    /// The events of <paramref name="changes"/> in its range, or null when none is: <paramref name="changes"/>
+    /// itself when all are, so the watchers of one key share one list (and the sender one encoding of it).
+    /// </summary>
+    internal IReadOnlyList<MvccEvent>? SelectShared(IReadOnlyList<MvccEvent> changes)
+    {
+        var all = true;
+        foreach (var e in changes)
+        {
+            if (Contains(e.Kv.Key.Span)) continue;
+            all = false;
+            break;
+        }
+        if (all) return changes.Count > 0 ? changes : null;
+        return Select(changes, null);
+    }
+
     /// <summary>The events of <paramref name="changes"/> in its range, or null when none is.</summary>
     internal List<MvccEvent>? Select(IReadOnlyList<MvccEvent> changes, List<MvccEvent>? into)
     {

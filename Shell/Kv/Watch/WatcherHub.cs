@@ -222,11 +222,11 @@ public sealed class WatcherHub : IDisposable
             }
             _lastNotified = changes.Revision;
             if (_synced.Count == 0) return;
-            Dictionary<Watcher, List<MvccEvent>>? matched = null;
+            Dictionary<Watcher, IReadOnlyList<MvccEvent>>? matched = null;
             foreach (var w in _synced)
             {
                 if (changes.Revision < w.NextRevision) continue;
-                var events = w.Select(changes.Events, null);
+                var events = w.SelectShared(changes.Events);
                 if (events is not null) (matched ??= new()).Add(w, events);
             }
             if (matched is null) return;
