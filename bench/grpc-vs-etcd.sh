@@ -15,11 +15,17 @@
 #
 # Prints, for 1 and 3 members, put (random keys of 16 bytes, 256-byte values), linearizable range and
 # serializable range (one key, 256-byte value) at each client count: requests/s, p50 and p99 of both
-# and ours/etcd. Then, on one member: the same rows over TLS beside plaintext (the cost of TLS); watch
+# and ours/etcd, and the CPU time per request of the server (utime+stime from /proc/PID/stat of every
+# member, summed) and of the tool (/usr/bin/time), for both. Under the table: the rate the tool's own
+# CPU per request allows any server at the largest client count (cores / tool CPU per request), next
+# to three times etcd's rate there. Then, on one member: the same rows over TLS beside plaintext (the cost of TLS); watch
 # fan-out (1,000 watchers of one key on 10 streams, events per second delivered); and the resident
 # memory and data directory size after a million puts of distinct keys with 256-byte values.
 # Each client has its own gRPC connection (--conns = --clients), aimed at the leader (--target-leader).
-# The rows of the two servers alternate, so a change in the machine's load hits both.
+# The rows of the two servers alternate, so a change in the machine's load hits both. Before the rows
+# both servers get the same warm-up: every op at 1 and at 16 clients (.NET's tiered JIT keeps
+# recompiling hot methods for a while; a put-only warm-up left a following 1-client round at twice its
+# CPU per put).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +60,7 @@ need etcd etcd-server
 need etcdctl etcd-client
 need curl curl
 need openssl openssl
+need /usr/bin/time time
 
 dotnet build Shell/Cli -c Release -v q -nologo >/dev/null
 raft=$PWD/Shell/Cli/bin/Release/net10.0/raft
@@ -64,6 +71,7 @@ tool_name="etcd's tools/benchmark v3.4.23 ($tool)"
 mkdir -p "$parent"
 dir=$(mktemp -d "$parent/grpc-vs-etcd.XXXXXX")
 pids=()
+declare -A MEMBERS_OF=()   # endpoint list -> its members' pids, for their CPU time
 stop_all() {
   local p
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -124,7 +132,16 @@ start_cluster() {
     curl -sf -m 2 "${cacert[@]}" "$u/health" >/dev/null 2>&1 ||
       { echo "$kind member at $u did not become healthy; log:" >&2; tail -20 "$dir"/*.log >&2; exit 1; }
   done
+  MEMBERS_OF[$ENDPOINTS]="${MEMBER_PIDS[*]}"
 }
+
+# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
+cpu_ticks() {
+  local p t=0
+  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
 
 # The tool's TLS flags for an endpoint list (the TLS pair's addresses, 127.0.21.21 and .22).
 tls_flags() { case "$1" in "$net".2[12]:*) echo "--cacert $dir/certs/ca.pem" ;; esac; }
@@ -137,18 +154,26 @@ seed_range_key() {
     put bench-range "$(head -c 256 /dev/zero | tr '\0' v)" >/dev/null
 }
 
-# run_tool ENDPOINTS OP CLIENTS: prints "rps p50_ms p99_ms errors".
+# run_tool ENDPOINTS OP CLIENTS [TOTAL]: prints "rps p50_ms p99_ms errors server_us tool_us", the
+# last two CPU time per request (server: all members of ENDPOINTS; tool: its user+system time).
 run_tool() {
-  local eps=$1 op=$2 c=$3 total
+  local eps=$1 op=$2 c=$3 total=${4:-}
   # Requests per row: a few seconds of each at the rates of this machine (2 shared cores).
-  total=$(awk -v c="$c" -v s="$scale" 'BEGIN { t = c == 1 ? 3000 : c <= 16 ? 30000 : 80000; printf "%d", t * s < c ? c : t * s }')
+  [ -n "$total" ] ||
+    total=$(awk -v c="$c" -v s="$scale" 'BEGIN { t = c == 1 ? 3000 : c <= 16 ? 30000 : 80000; printf "%d", t * s < c ? c : t * s }')
   local -a args=(--endpoints "$eps" --target-leader --clients "$c" --conns "$c" --precise $(tls_flags "$eps"))
   case "$op" in
     put) args+=(put --total "$total" --key-size 16 --val-size 256 --key-space-size 100000) ;;
     range-l) args+=(range bench-range --total "$total" --consistency l) ;;
     range-s) args+=(range bench-range --total "$total" --consistency s) ;;
   esac
-  "$tool" "${args[@]}" 2>&1 | parse_report
+  local -a members; read -r -a members <<<"${MEMBERS_OF[$eps]}"
+  local s0 s1
+  s0=$(cpu_ticks "${members[@]}")
+  /usr/bin/time -f "%U %S" -o "$dir/tool.time" "$tool" "${args[@]}" >"$dir/tool.out" 2>&1 || true
+  s1=$(cpu_ticks "${members[@]}")
+  echo "$(parse_report <"$dir/tool.out") $(awk -v a="$s0" -v b="$s1" -v hz="$hz" -v n="$total" \
+    '{ u = $1; s = $2 } END { printf "%.1f %.1f", (b - a) / hz * 1e6 / n, (u + s) * 1e6 / n }' "$dir/tool.time")"
 }
 
 # parse_report: the tool's summary -> "rps p50_ms p99_ms errors".
@@ -161,15 +186,17 @@ parse_report() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-row() { printf '%-7s %-8s %-7s | %9s %8s %8s | %9s %8s %8s | %s\n' "$@"; }
+row() { printf '%-7s %-8s %-7s | %9s %8s %8s %8s %8s | %9s %8s %8s %8s %8s | %s\n' "$@"; }
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); load average at start: $(load)"
 echo "etcd: $(etcd --version | head -1); ours: $(git rev-parse --short HEAD 2>/dev/null || echo '?'); load generator: $tool_name"
 echo "data under $dir ($(df -T "$dir" | awk 'NR==2 { print $2 }')); --snapshot-count 10000 for both; one gRPC connection per client"
+echo "srv us, tool us: CPU time (user+system) per request of the server (all members) and of the tool"
 echo
 [ "$tls" = 1 ] && make_certs
-declare -A tls_results=()
-row members op clients "etcd req/s" "p50 ms" "p99 ms" "ours req/s" "p50 ms" "p99 ms" "ours/etcd"
+declare -A tls_results=() bounds=()
+max_clients=$(tr ' ' '\n' <<<"$clients_list" | sort -n | tail -1)
+row members op clients "etcd req/s" "p50 ms" "p99 ms" "srv us" "tool us" "ours req/s" "p50 ms" "p99 ms" "srv us" "tool us" "ours/etcd"
 for n in $sizes; do
   start_cluster etcd "$n" 1 http; etcd_eps=$ENDPOINTS
   start_cluster raft "$n" 11 http; raft_eps=$ENDPOINTS
@@ -179,18 +206,25 @@ for n in $sizes; do
     start_cluster raft 1 22 https; raft_tls_eps=$ENDPOINTS
     with_tls=1
   fi
-  for eps in $etcd_eps $raft_eps ${etcd_tls_eps:-} ${raft_tls_eps:-}; do
-    seed_range_key "$eps"
-    # Warm-up: our JIT and both stores' first allocations.
-    run_tool "$eps" put 16 >/dev/null
+  for eps in $etcd_eps $raft_eps ${etcd_tls_eps:-} ${raft_tls_eps:-}; do seed_range_key "$eps"; done
+  # Warm-up, the same for both: every op at 1 and 16 clients (our tiered JIT's recompilations and
+  # both stores' first allocations), the servers alternating.
+  for op in put range-l range-s; do
+    for c in 1 16; do
+      for eps in $etcd_eps $raft_eps ${etcd_tls_eps:-} ${raft_tls_eps:-}; do
+        run_tool "$eps" "$op" "$c" $((c == 1 ? 2000 : 20000)) >/dev/null
+      done
+    done
   done
   for op in put range-l range-s; do
     for c in $clients_list; do
-      read -r e_rps e_p50 e_p99 e_err <<<"$(run_tool "$etcd_eps" "$op" "$c")"
-      read -r r_rps r_p50 r_p99 r_err <<<"$(run_tool "$raft_eps" "$op" "$c")"
-      row "$n" "$op" "$c" "$e_rps" "$e_p50" "$e_p99" "$r_rps" "$r_p50" "$r_p99" "$(ratio "$r_rps" "$e_rps")$([ "$e_err$r_err" = 00 ] || echo "  (errors: etcd $e_err, ours $r_err)")"
+      read -r e_rps e_p50 e_p99 e_err e_srv e_tool <<<"$(run_tool "$etcd_eps" "$op" "$c")"
+      read -r r_rps r_p50 r_p99 r_err r_srv r_tool <<<"$(run_tool "$raft_eps" "$op" "$c")"
+      row "$n" "$op" "$c" "$e_rps" "$e_p50" "$e_p99" "$e_srv" "$e_tool" "$r_rps" "$r_p50" "$r_p99" "$r_srv" "$r_tool" \
+        "$(ratio "$r_rps" "$e_rps")$([ "$e_err$r_err" = 00 ] || echo "  (errors: etcd $e_err, ours $r_err)")"
+      [ "$c" = "$max_clients" ] && bounds[$n/$op]="$e_rps $e_srv $e_tool $r_tool"
       if [ "$with_tls" = 1 ]; then
-        tls_results[$op/$c]="$e_rps $e_p99 $r_rps $r_p99 $(run_tool "$etcd_tls_eps" "$op" "$c") $(run_tool "$raft_tls_eps" "$op" "$c")"
+        tls_results[$op/$c]="$e_rps $e_p99 $e_srv $r_rps $r_p99 $r_srv $(run_tool "$etcd_tls_eps" "$op" "$c") $(run_tool "$raft_tls_eps" "$op" "$c")"
       fi
     done
   done
@@ -198,17 +232,35 @@ for n in $sizes; do
   unset etcd_tls_eps raft_tls_eps
 done
 echo "load average: $(load)"
+echo
+# The tool and the server share the machine's cores: with the tool at T µs of CPU per request, no
+# server can be driven past cores/T requests/s, even one that costs nothing; with etcd's own cost S
+# beside it, cores/(T+S) is what etcd could reach with the cores to itself.
+cores=$(nproc)
+echo "What the tool's own CPU allows at $max_clients clients on $cores cores, beside 3x etcd's rate:"
+printf '%-7s %-8s | %9s %9s | %10s %14s | %10s\n' members op "tool us" "etcd srv" "3x etcd" "cores/tool" "cores/(tool+etcd srv)"
+for n in $sizes; do
+  for op in put range-l range-s; do
+    [ -n "${bounds[$n/$op]:-}" ] || continue
+    read -r e_rps e_srv e_tool r_tool <<<"${bounds[$n/$op]}"
+    printf '%-7s %-8s | %9s %9s | %10.0f %14s | %10s\n' "$n" "$op" "$e_tool" "$e_srv" "$(awk -v r="$e_rps" 'BEGIN { print 3 * r }')" \
+      "$(awk -v c="$cores" -v t="$e_tool" 'BEGIN { if (t > 0) printf "%.0f", c * 1e6 / t; else print "-" }')" \
+      "$(awk -v c="$cores" -v t="$e_tool" -v s="$e_srv" 'BEGIN { if (t + s > 0) printf "%.0f", c * 1e6 / (t + s); else print "-" }')"
+  done
+done
+echo "(tool us: the tool's CPU per request in etcd's row; ours' row: see the table)"
 
 if [ "$tls" = 1 ]; then
   echo
   echo "TLS on the client port (1 member; server certificate, ECDSA P-256; plaintext measured in the same turn):"
-  printf '%-8s %-7s | %9s %9s %7s %8s | %9s %9s %7s %8s | %s\n' op clients "etcd" "etcd TLS" "cost" "TLS p99" "ours" "ours TLS" "cost" "TLS p99" "ours/etcd TLS"
+  echo "(srv us: server CPU per request, plaintext -> TLS)"
+  printf '%-8s %-7s | %9s %9s %7s %8s %13s | %9s %9s %7s %8s %13s | %s\n' op clients "etcd" "etcd TLS" "cost" "TLS p99" "srv us" "ours" "ours TLS" "cost" "TLS p99" "srv us" "ours/etcd TLS"
   for op in put range-l range-s; do
     for c in $clients_list; do
-      read -r e_rps e_p99 r_rps r_p99 et_rps et_p50 et_p99 et_err rt_rps rt_p50 rt_p99 rt_err <<<"${tls_results[$op/$c]}"
+      read -r e_rps e_p99 e_srv r_rps r_p99 r_srv et_rps et_p50 et_p99 et_err et_srv et_tool rt_rps rt_p50 rt_p99 rt_err rt_srv rt_tool <<<"${tls_results[$op/$c]}"
       cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.0f%%", (1 - b / a) * 100; else print "-" }'; }
-      printf '%-8s %-7s | %9s %9s %7s %8s | %9s %9s %7s %8s | %s\n' "$op" "$c" "$e_rps" "$et_rps" "$(cost "$e_rps" "$et_rps")" "$et_p99" \
-        "$r_rps" "$rt_rps" "$(cost "$r_rps" "$rt_rps")" "$rt_p99" "$(ratio "$rt_rps" "$et_rps")$([ "$et_err$rt_err" = 00 ] || echo "  (errors: etcd $et_err, ours $rt_err)")"
+      printf '%-8s %-7s | %9s %9s %7s %8s %13s | %9s %9s %7s %8s %13s | %s\n' "$op" "$c" "$e_rps" "$et_rps" "$(cost "$e_rps" "$et_rps")" "$et_p99" "$e_srv -> $et_srv" \
+        "$r_rps" "$rt_rps" "$(cost "$r_rps" "$rt_rps")" "$rt_p99" "$r_srv -> $rt_srv" "$(ratio "$rt_rps" "$et_rps")$([ "$et_err$rt_err" = 00 ] || echo "  (errors: etcd $et_err, ours $rt_err)")"
     done
   done
   echo "load average: $(load)"

@@ -10,6 +10,9 @@ namespace Raft.Kv.Auth;
 /// </summary>
 public static class AuthHeader
 {
+    // Tag of field 100, length-delimited (varint 802), and a length of 0.
+    private static ReadOnlySpan<byte> EmptyHeader => [0xA2, 0x06, 0x00];
+
     /// <summary>
     /// <paramref name="command"/> with a header for <paramref name="caller"/> appended (protobuf merges
     /// a field that follows the others). An entry a client asked for always has one (empty for no
@@ -17,6 +20,14 @@ public static class AuthHeader
     /// </summary>
     public static byte[] Append(byte[] command, AuthInfo? caller)
     {
+        if (caller is null)
+        {
+            // Field 100 holding an empty RequestHeader: every put has it while auth is off.
+            var plain = new byte[command.Length + EmptyHeader.Length];
+            command.CopyTo(plain, 0);
+            EmptyHeader.CopyTo(plain.AsSpan(command.Length));
+            return plain;
+        }
         var header = new Pb.RequestHeader { Username = caller?.User ?? "", AuthRevision = caller?.Revision ?? 0 };
         var size = header.CalculateSize();
         var result = new byte[command.Length + CodedOutputStream.ComputeTagSize(100) + CodedOutputStream.ComputeLengthSize(size) + size];

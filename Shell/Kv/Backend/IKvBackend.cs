@@ -67,6 +67,13 @@ public delegate bool KvPairVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> va
 public interface IKvBackendBatch : IDisposable
 {
     void Put(KvBucket bucket, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+    /// <summary>
+    /// <see cref="Put"/> of arrays the batch may keep instead of copying: the caller hands them over
+    /// and never changes them afterwards (the store's fresh revision key and encoded pair of each write).
+    /// </summary>
+    void PutOwned(KvBucket bucket, byte[] key, byte[] value) => Put(bucket, key, value);
+
     void Delete(KvBucket bucket, ReadOnlySpan<byte> key);
     /// <summary>Makes every change of the batch visible and durable at once (fsync before it returns).</summary>
     void Commit();

@@ -48,6 +48,13 @@ internal sealed class LmdbBackend : IKvBackend
     private readonly HashSet<Reader> _readers = [];
     private bool _defragmenting;
     private bool _disposed;
+    // The data file's size, read again only after a commit or a defragmentation changed the file: the
+    // quota check reads it on every write request, and a stat(2) with its FileInfo for each was a
+    // share of a put's cost. Bumped after every change; the cached size names the count it was read at.
+    private long _fileVersion;
+    private FileSize? _fileSize;
+
+    private sealed record FileSize(long Version, long Bytes);
 
     private LmdbBackend(string directory, LightningEnvironment env, LightningDatabase[] buckets)
     {
@@ -166,7 +173,12 @@ internal sealed class LmdbBackend : IKvBackend
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return new FileInfo(Path.Combine(_directory, DataFile)).Length;
+            var version = Interlocked.Read(ref _fileVersion);
+            if (Volatile.Read(ref _fileSize) is { } cached && cached.Version == version) return cached.Bytes;
+            // A commit during the stat bumps the count past this one, so the next read stats again.
+            var bytes = new FileInfo(Path.Combine(_directory, DataFile)).Length;
+            Volatile.Write(ref _fileSize, new FileSize(version, bytes));
+            return bytes;
         }
     }
 
@@ -256,6 +268,7 @@ internal sealed class LmdbBackend : IKvBackend
                 }
                 finally
                 {
+                    Interlocked.Increment(ref _fileVersion);
                     _defragmenting = false;
                     Monitor.PulseAll(_readers);
                 }
@@ -314,21 +327,29 @@ internal sealed class LmdbBackend : IKvBackend
         lock (_writeLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            using var tx = _env.BeginTransaction();
-            foreach (var (bucket, key, value) in changes)
+            try
             {
-                if (value is null)
+                using var tx = _env.BeginTransaction();
+                foreach (var (bucket, key, value) in changes)
                 {
-                    var rc = tx.Delete(Db(bucket), key);
-                    if (rc is not (MDBResultCode.Success or MDBResultCode.NotFound)) rc.ThrowOnError();
+                    if (value is null)
+                    {
+                        var rc = tx.Delete(Db(bucket), key);
+                        if (rc is not (MDBResultCode.Success or MDBResultCode.NotFound)) rc.ThrowOnError();
+                    }
+                    else
+                    {
+                        tx.Put(Db(bucket), key, value).ThrowOnError();
+                    }
                 }
-                else
-                {
-                    tx.Put(Db(bucket), key, value).ThrowOnError();
-                }
+                // Returns after LMDB's fsync of the data pages and then of the meta page.
+                tx.Commit().ThrowOnError();
             }
-            // Returns after LMDB's fsync of the data pages and then of the meta page.
-            tx.Commit().ThrowOnError();
+            finally
+            {
+                // Also after a failed commit: LMDB may have grown the file before it failed.
+                Interlocked.Increment(ref _fileVersion);
+            }
         }
     }
 
@@ -365,6 +386,13 @@ internal sealed class LmdbBackend : IKvBackend
             backend.CheckKey(key);
             backend.Db(bucket);
             Changes.Add((bucket, key.ToArray(), value.ToArray()));
+        }
+
+        public void PutOwned(KvBucket bucket, byte[] key, byte[] value)
+        {
+            backend.CheckKey(key);
+            backend.Db(bucket);
+            Changes.Add((bucket, key, value));
         }
 
         public void Delete(KvBucket bucket, ReadOnlySpan<byte> key)

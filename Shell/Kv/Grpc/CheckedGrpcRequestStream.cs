@@ -21,7 +21,10 @@ namespace Raft.Kv.Grpc;
 internal sealed class CheckedGrpcRequestStream(Stream inner, MessageDescriptor request, int maxMessageBytes, bool gzip) : Stream
 {
     private const int HeaderSize = 5;
-    private byte[] _buffer = new byte[16 * 1024];
+    // Sized for a small request (a put of a 256-byte value is under 300 bytes): one of these is made
+    // for every call, and a 16 KiB buffer was most of a put's allocation. A larger message grows it
+    // to its size once its prefix has arrived.
+    private byte[] _buffer = new byte[512];
     // [_start, _checkedEnd): checked bytes to hand out; [_checkedEnd, _end): read, not yet checked.
     private int _start;
     private int _checkedEnd;

@@ -156,11 +156,16 @@ internal sealed class Http2AuthorityRewriter
             if (_passThrough) continue;
             if (buffer.Length < total) return buffer.Start;
             _blockSince = null;
-            var frames = buffer.Slice(0, total).ToArray();
-            if (RewriteHeaders(frames, length, flags) is { } rewritten)
+            // Read in place when the block is in one segment (almost always: one request's headers are
+            // a few dozen bytes); a copy of every block was most of what this pump allocated.
+            var frames = buffer.Slice(0, total);
+            var rewritten = frames.IsSingleSegment
+                ? RewriteHeaders(frames.FirstSpan, length, flags)
+                : RewriteHeaders(frames.ToArray(), length, flags);
+            if (rewritten is not null)
                 _target.Write(rewritten);
             else
-                _target.Write(frames);
+                Copy(frames);
             buffer = buffer.Slice(total);
         }
     }
@@ -180,24 +185,35 @@ internal sealed class Http2AuthorityRewriter
     }
 
     /// <summary>The frames with the header block rewritten, or null when it needs no change.</summary>
-    private static byte[]? RewriteHeaders(byte[] frames, int firstLength, byte flags)
+    private static byte[]? RewriteHeaders(ReadOnlySpan<byte> frames, int firstLength, byte flags)
     {
-        var streamId = BinaryPrimitives.ReadUInt32BigEndian(frames.AsSpan(5, 4));
-        var payload = frames.AsSpan(FrameHeaderLength, firstLength);
+        var streamId = BinaryPrimitives.ReadUInt32BigEndian(frames.Slice(5, 4));
+        var payload = frames.Slice(FrameHeaderLength, firstLength);
         var padLength = (flags & Padded) != 0 ? payload[0] + 1 : 0;
-        var priority = (flags & Priority) != 0 ? payload.Slice(padLength == 0 ? 0 : 1, 5).ToArray() : [];
-        var fragmentStart = (padLength == 0 ? 0 : 1) + priority.Length;
+        var priorityLength = (flags & Priority) != 0 ? 5 : 0;
+        var fragmentStart = (padLength == 0 ? 0 : 1) + priorityLength;
         var fragmentEnd = firstLength - (padLength == 0 ? 0 : padLength - 1);
         if (fragmentEnd < fragmentStart) return null;
-        var block = new ArrayBufferWriter<byte>(frames.Length);
-        block.Write(payload[fragmentStart..fragmentEnd]);
-        for (var at = FrameHeaderLength + firstLength; at < frames.Length;)
+        byte[]? rewritten;
+        if (frames.Length == FrameHeaderLength + firstLength)
         {
-            var length = frames[at] << 16 | frames[at + 1] << 8 | frames[at + 2];
-            block.Write(frames.AsSpan(at + FrameHeaderLength, length));
-            at += FrameHeaderLength + length;
+            // One HEADERS frame: its fragment is the whole block.
+            rewritten = HpackAuthority.Rewrite(payload[fragmentStart..fragmentEnd]);
         }
-        if (HpackAuthority.Rewrite(block.WrittenSpan) is not { } rewritten) return null;
+        else
+        {
+            var block = new ArrayBufferWriter<byte>(frames.Length);
+            block.Write(payload[fragmentStart..fragmentEnd]);
+            for (var at = FrameHeaderLength + firstLength; at < frames.Length;)
+            {
+                var length = frames[at] << 16 | frames[at + 1] << 8 | frames[at + 2];
+                block.Write(frames.Slice(at + FrameHeaderLength, length));
+                at += FrameHeaderLength + length;
+            }
+            rewritten = HpackAuthority.Rewrite(block.WrittenSpan);
+        }
+        if (rewritten is null) return null;
+        var priority = payload.Slice(padLength == 0 ? 0 : 1, priorityLength);
 
         // One HEADERS frame (no padding; priority kept) and CONTINUATIONs as needed.
         var output = new ArrayBufferWriter<byte>(rewritten.Length + 64);

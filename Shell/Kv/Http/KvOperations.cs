@@ -109,10 +109,11 @@ internal static class KvOperations
     {
         var quota = c.Options.QuotaBackendBytes == 0 ? DefaultQuotaBytes : c.Options.QuotaBackendBytes;
         if (quota < 0) return null;
+        // The size first: decoding the command (a copy of its bytes) is needed only near the quota.
+        if (c.Store.Store.SizeBytes + command.Length + KvOverheadBytes < quota) return null;
         var decoded = KvCommandCodec.Decode(command);
         if (decoded is not (PutRequest or TxnRequest)) return null;
         if (decoded is TxnRequest t && !KvApplier.IsWrite(t)) return null;
-        if (c.Store.Store.SizeBytes + command.Length + KvOverheadBytes < quota) return null;
         var alarm = KvCommandCodec.Encode(new AlarmRequest(AlarmAction.Activate, c.Node.MemberId, AlarmType.NoSpace));
         var (_, error) = await c.ClusterAsync(ct => c.Node.ProposeAsync(alarm, ct));
         return error ?? EtcdError.From(KvError.NoSpace);

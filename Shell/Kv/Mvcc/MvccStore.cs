@@ -404,7 +404,8 @@ public sealed partial class MvccStore : IDisposable
 
     internal void WriteChange(Revision rev, bool tombstone, byte[] value, ConcurrentDictionary<Revision, byte[]> pending)
     {
-        _batch.Put(KvBucket.Key, rev.ToKey(tombstone), value);
+        // Both arrays are fresh and only read from here on (the value also by readers of _pending).
+        _batch.PutOwned(KvBucket.Key, rev.ToKey(tombstone), value);
         if (!tombstone) pending[rev] = value;
         _pendingChanges++;
         _dirty = true;

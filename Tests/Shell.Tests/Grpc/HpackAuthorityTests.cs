@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Text;
 using Raft.Kv.Hosting;
 
@@ -56,4 +57,61 @@ public class HpackAuthorityTests
         // A truncated block is left for Kestrel to refuse.
         Assert.Null(HpackAuthority.Rewrite([0x82, 0x41, 0x16, (byte)'h']));
     }
+    private static byte[] Frame(byte type, byte flags, uint stream, ReadOnlySpan<byte> payload) =>
+        [(byte)(payload.Length >> 16), (byte)(payload.Length >> 8), (byte)payload.Length, type, flags,
+            (byte)(stream >> 24), (byte)(stream >> 16), (byte)(stream >> 8), (byte)stream, .. payload];
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4096)]
+    public async Task ThePumpRewritesBlocksOfOneFrameOrSeveralAndPassesTheRestAsItCame(int chunk)
+    {
+        // Three requests: a URL authority in one HEADERS frame, the same split over HEADERS and a
+        // CONTINUATION, and a host authority (no change); a DATA frame between them. Written in
+        // chunks of `chunk` bytes; a DATA frame of 4,006 bytes puts the split block across the
+        // socket pipe's first 4 KiB segment, so a block is read in place or copied out of two.
+        var url = Ascii("http://127.0.0.1:23790");
+        byte[] block = [0x82, 0x41, (byte)url.Length, .. url];
+        byte[] rewrittenBlock = [0x82, 0x41, (byte)url.Length, .. HpackAuthority.HostOfUrl(url)!];
+        byte[] hostBlock = [0x82, 0x41, 0x0e, .. Ascii("127.0.0.1:2379")];
+        byte[] data = [0, 0, 0, 0, 3, 1, 2, 3];
+        const byte endHeaders = 0x4, endStream = 0x1;
+        byte[] input =
+        [
+            .. "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8,
+            .. Frame(1, endHeaders, 1, block),
+            .. Frame(0, endStream, 1, data),
+            .. Frame(0, 0, 7, new byte[4006]),
+            .. Frame(1, 0, 3, block.AsSpan(0, 5)), .. Frame(9, endHeaders, 3, block.AsSpan(5)),
+            .. Frame(1, endHeaders | endStream, 5, hostBlock),
+        ];
+        byte[] expected =
+        [
+            .. "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8,
+            .. Frame(1, endHeaders, 1, rewrittenBlock),
+            .. Frame(0, endStream, 1, data),
+            .. Frame(0, 0, 7, new byte[4006]),
+            .. Frame(1, endHeaders, 3, rewrittenBlock),
+            .. Frame(1, endHeaders | endStream, 5, hostBlock),
+        ];
+        var socket = new Pipe();
+        var wrapped = Http2AuthorityRewriter.Wrap(new Duplex(socket.Reader, new Pipe().Writer), TimeSpan.FromSeconds(30));
+        for (var at = 0; at < input.Length; at += chunk)
+        {
+            await socket.Writer.WriteAsync(input.AsMemory(at, Math.Min(chunk, input.Length - at)));
+        }
+        await socket.Writer.CompleteAsync();
+        var output = new List<byte>();
+        while (true)
+        {
+            var read = await wrapped.Input.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            foreach (var segment in read.Buffer) output.AddRange(segment.ToArray());
+            wrapped.Input.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted) break;
+        }
+        Assert.Equal(expected, output.ToArray());
+    }
+
+    private sealed record Duplex(PipeReader Input, PipeWriter Output) : IDuplexPipe;
 }

@@ -31,6 +31,20 @@ public class AuthApplyCheckTests
     private static int Count(KvStateMachine sm, string key) => sm.Store.Range(B(key), ReadOnlyMemory<byte>.Empty).Kvs.Count;
 
     [Fact]
+    public void The_header_of_no_caller_is_the_empty_header_a_caller_with_no_name_gets_and_decodes_as_one()
+    {
+        var command = KvCommandCodec.Encode(new PutRequest(B("foo/a"), B("1")));
+        var none = AuthHeader.Append(command, null);
+        Assert.Equal(AuthHeader.Append(command, new AuthInfo("", 0)), none);
+        Assert.Equal(command, none[..command.Length]);
+        var parsed = KvPb.InternalRaftRequest.Parser.ParseFrom(none);
+        Assert.NotNull(parsed.Header);
+        Assert.Equal("", parsed.Header.Username);
+        Assert.Equal(0UL, parsed.Header.AuthRevision);
+        Assert.Equal("foo/a", parsed.Put.Key.ToStringUtf8());
+    }
+
+    [Fact]
     public void A_put_checked_before_its_permission_was_revoked_is_refused_when_applied()
     {
         using var sm = AliceOnFoo();

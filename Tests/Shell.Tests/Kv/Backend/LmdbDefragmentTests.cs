@@ -22,6 +22,28 @@ public sealed class LmdbDefragmentTests
     }
 
     [Fact]
+    public void The_size_read_between_commits_is_the_data_file_s_size_after_each()
+    {
+        using var t = new TempDir();
+        using var backend = KvBackends.Open(t.Path);
+        var file = Path.Combine(t.Path, LmdbBackend.DataFile);
+        // Read twice with no commit between (the second from the cache), then after each commit that grows the file.
+        Assert.Equal(new FileInfo(file).Length, backend.SizeBytes);
+        Assert.Equal(new FileInfo(file).Length, backend.SizeBytes);
+        for (var round = 0; round < 3; round++)
+        {
+            var before = backend.SizeBytes;
+            using (var batch = backend.BeginBatch())
+            {
+                for (var i = 0; i < 200; i++) batch.Put(KvBucket.Key, Key(round * 1000 + i), new byte[8192]);
+                batch.Commit();
+            }
+            Assert.Equal(new FileInfo(file).Length, backend.SizeBytes);
+            Assert.True(backend.SizeBytes > before, $"round {round}: {backend.SizeBytes} bytes after 1.6 MB more, {before} before");
+        }
+    }
+
+    [Fact]
     public void Defragment_gives_back_the_space_of_deleted_pairs_and_keeps_the_rest()
     {
         using var t = new TempDir();
