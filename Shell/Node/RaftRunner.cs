@@ -47,6 +47,7 @@ internal sealed class RaftRunner
     private volatile RawNode _published;
     private PlannerState _plannerState = CoreAdapter.InitialPlannerState;
     private int _pendingMessages;
+    private int _waitingForNotify;
     private TimeSpan _nextTick;
     private Exception? _failure;
 
@@ -136,6 +137,19 @@ internal sealed class RaftRunner
 
     /// <summary>Wakes the loop (the apply loop took a notify signal).</summary>
     public void Wake() => _wake.Set();
+
+    /// <summary>
+    /// The apply loop took a notify signal: wakes the loop only if it waits for that slot (see
+    /// <see cref="PostNotify"/>). Otherwise the runner is busy or asleep until its next input, and a
+    /// wake-up per Ready would only cost a context switch on the core the others need.
+    /// </summary>
+    public void NotifyTaken()
+    {
+        // Read after the caller's interlocked take of the slot; PostNotify sets the flag before
+        // its interlocked post, so one of the two sees the other.
+        if (Volatile.Read(ref _waitingForNotify) != 0)
+            _wake.Set();
+    }
 
     // ------------------------------------------------------------------------------------------
     // The loop.
@@ -313,13 +327,23 @@ internal sealed class RaftRunner
     /// </summary>
     internal void PostNotify(NotifySlot notify)
     {
-        while (!notify.TryPost())
+        if (notify.TryPost())
+            return;
+        Volatile.Write(ref _waitingForNotify, 1);
+        try
         {
-            ServeApplySide();
-            _published = _rn;
-            _stop.Token.ThrowIfCancellationRequested();
-            _wake.Wait(_stop.Token);
-            _wake.Reset();
+            while (!notify.TryPost())
+            {
+                ServeApplySide();
+                _published = _rn;
+                _stop.Token.ThrowIfCancellationRequested();
+                _wake.Wait(_stop.Token);
+                _wake.Reset();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _waitingForNotify, 0);
         }
     }
 }
