@@ -50,6 +50,12 @@ internal sealed class StreamWriter : IAsyncDisposable
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full; nothing ever waits
+            // A message queued while the pump waits is written and flushed on the queuing thread (the
+            // runner's) instead of waking a pool thread to do it: a send is a non-blocking socket
+            // write, and each wake-up of a sleeping thread is a large part of a round trip between
+            // members at one client. While the pump is busy (a burst, or a flush the socket could not
+            // take at once) messages just queue, and it drains them as before.
+            AllowSynchronousContinuations = true,
         });
         run = Task.Run(() => RunAsync(stop.Token));
     }
