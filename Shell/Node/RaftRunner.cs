@@ -48,6 +48,7 @@ internal sealed class RaftRunner
     private PlannerState _plannerState = CoreAdapter.InitialPlannerState;
     private int _pendingMessages;
     private int _waitingForNotify;
+    private bool _wokeFromWait;
     private TimeSpan _nextTick;
     private Exception? _failure;
 
@@ -93,6 +94,14 @@ internal sealed class RaftRunner
     }
 
     public bool IsStopping => _stop.IsCancellationRequested;
+
+    /// <summary>
+    /// Whether the loop may write messages to idle peer connections itself (see
+    /// <see cref="Transport.InlineSend"/>): it woke from a wait for this round, so inputs come one at
+    /// a time, and none waits now. Under load the loop does not wait between rounds, and a pool
+    /// thread sends while it goes on. Read on the loop's thread only.
+    /// </summary>
+    internal bool MaySendInline => _wokeFromWait && _inbox.IsEmpty && _applySide.IsEmpty;
 
     // ------------------------------------------------------------------------------------------
     // Inputs (any thread).
@@ -169,11 +178,15 @@ internal sealed class RaftRunner
                 if (CoreAdapter.HasReady(_rn))
                     HandleReady();
                 _published = _rn;
+                _wokeFromWait = false;
                 if (!_inbox.IsEmpty || !_applySide.IsEmpty || CoreAdapter.HasReady(_rn))
                     continue;
                 var wait = _nextTick - _clock.Elapsed;
                 if (wait > TimeSpan.Zero)
+                {
                     _wake.Wait(wait);
+                    _wokeFromWait = true;
+                }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
