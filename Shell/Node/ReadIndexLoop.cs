@@ -36,6 +36,8 @@ internal sealed class ReadIndexLoop
     private TaskCompletionSource _notifier = NewNotifier();
     private Task _loop = Task.CompletedTask;
     private Task<ReadState>? _pendingRead;
+    // Readers since the current round began (an estimate of how many the next round releases).
+    private int _readers;
 
     public ReadIndexLoop(
         RaftRunner runner,
@@ -70,6 +72,7 @@ internal sealed class ReadIndexLoop
     public Task WaitAsync(CancellationToken ct)
     {
         var nr = Volatile.Read(ref _notifier);
+        Interlocked.Increment(ref _readers);
         _readWait.Writer.TryWrite(true);
         return nr.Task.WaitAsync(ct);
     }
@@ -94,9 +97,15 @@ internal sealed class ReadIndexLoop
         {
             await _readWait.Reader.ReadAsync(stop).ConfigureAwait(false);
             var nr = Interlocked.Exchange(ref _notifier, NewNotifier());
+            var readers = Interlocked.Exchange(ref _readers, 0);
             try
             {
                 var index = await RequestCurrentIndexAsync(stop).ConfigureAwait(false);
+                // The ReadState came on the runner's thread. Releasing one reader costs little
+                // there, but releasing many and starting the next round would hold up the runner
+                // under load: that goes to a pool thread, as before.
+                if (readers > 1 && !Thread.CurrentThread.IsThreadPoolThread)
+                    await Task.Yield();
                 await _applied.WaitAsync(index).WaitAsync(stop).ConfigureAwait(false);
                 nr.TrySetResult();
             }
