@@ -186,7 +186,7 @@ internal sealed class ApplyLoop : IApplyHandler
         if (_abort.IsCancellationRequested)
             return _notify.TryTakeNow();
         _notify.Take(_abort.Token);
-        _runner.Wake();
+        _runner.NotifyTaken();
         return true;
     }
 

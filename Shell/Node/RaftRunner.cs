@@ -47,6 +47,8 @@ internal sealed class RaftRunner
     private volatile RawNode _published;
     private PlannerState _plannerState = CoreAdapter.InitialPlannerState;
     private int _pendingMessages;
+    private int _waitingForNotify;
+    private bool _wokeFromWait;
     private TimeSpan _nextTick;
     private Exception? _failure;
 
@@ -93,6 +95,14 @@ internal sealed class RaftRunner
 
     public bool IsStopping => _stop.IsCancellationRequested;
 
+    /// <summary>
+    /// Whether the loop may write messages to idle peer connections itself (see
+    /// <see cref="Transport.InlineSend"/>): it woke from a wait for this round, so inputs come one at
+    /// a time, and none waits now. Under load the loop does not wait between rounds, and a pool
+    /// thread sends while it goes on. Read on the loop's thread only.
+    /// </summary>
+    internal bool MaySendInline => _wokeFromWait && _inbox.IsEmpty && _applySide.IsEmpty;
+
     // ------------------------------------------------------------------------------------------
     // Inputs (any thread).
 
@@ -137,6 +147,19 @@ internal sealed class RaftRunner
     /// <summary>Wakes the loop (the apply loop took a notify signal).</summary>
     public void Wake() => _wake.Set();
 
+    /// <summary>
+    /// The apply loop took a notify signal: wakes the loop only if it waits for that slot (see
+    /// <see cref="PostNotify"/>). Otherwise the runner is busy or asleep until its next input, and a
+    /// wake-up per Ready would only cost a context switch on the core the others need.
+    /// </summary>
+    public void NotifyTaken()
+    {
+        // Read after the caller's interlocked take of the slot; PostNotify sets the flag before
+        // its interlocked post, so one of the two sees the other.
+        if (Volatile.Read(ref _waitingForNotify) != 0)
+            _wake.Set();
+    }
+
     // ------------------------------------------------------------------------------------------
     // The loop.
 
@@ -155,11 +178,15 @@ internal sealed class RaftRunner
                 if (CoreAdapter.HasReady(_rn))
                     HandleReady();
                 _published = _rn;
+                _wokeFromWait = false;
                 if (!_inbox.IsEmpty || !_applySide.IsEmpty || CoreAdapter.HasReady(_rn))
                     continue;
                 var wait = _nextTick - _clock.Elapsed;
                 if (wait > TimeSpan.Zero)
+                {
                     _wake.Wait(wait);
+                    _wokeFromWait = true;
+                }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -313,13 +340,23 @@ internal sealed class RaftRunner
     /// </summary>
     internal void PostNotify(NotifySlot notify)
     {
-        while (!notify.TryPost())
+        if (notify.TryPost())
+            return;
+        Volatile.Write(ref _waitingForNotify, 1);
+        try
         {
-            ServeApplySide();
-            _published = _rn;
-            _stop.Token.ThrowIfCancellationRequested();
-            _wake.Wait(_stop.Token);
-            _wake.Reset();
+            while (!notify.TryPost())
+            {
+                ServeApplySide();
+                _published = _rn;
+                _stop.Token.ThrowIfCancellationRequested();
+                _wake.Wait(_stop.Token);
+                _wake.Reset();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _waitingForNotify, 0);
         }
     }
 }

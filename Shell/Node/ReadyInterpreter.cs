@@ -48,7 +48,19 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
 
     public void ProposalsCommitted(ulong commit) => settings.Metrics.SetCommitted(commit);
 
-    public void Send(Message[] messages) => settings.Transport.Send(messages);
+    public void Send(Message[] messages)
+    {
+        // The runner writes to idle peer connections itself while it is not under load.
+        Transport.InlineSend.Set(runner.MaySendInline);
+        try
+        {
+            settings.Transport.Send(messages);
+        }
+        finally
+        {
+            Transport.InlineSend.Set(false);
+        }
+    }
 
     public void SaveSnapshot(Snapshot snapshot) => settings.Storage.SaveSnap(snapshot);
 

@@ -38,6 +38,9 @@ internal sealed class StreamWriter : IAsyncDisposable
     private readonly Task run;
     private volatile int state = StateConnecting;
 
+    // The pump's wait for the queue to fill (see WaitForMessagesAsync); null while it is not waiting.
+    private TaskCompletionSource? idle;
+
     public StreamWriter(TransportContext ctx, ulong peerId, PeerStatus status, UrlPicker picker, PeerDialer dialer)
     {
         this.ctx = ctx;
@@ -65,7 +68,34 @@ internal sealed class StreamWriter : IAsyncDisposable
     public Enqueued TryEnqueue(Message m)
     {
         if (state == StateDown) return Enqueued.PeerDown;
-        return queue.Writer.TryWrite(m) ? Enqueued.Queued : Enqueued.Full;
+        if (!queue.Writer.TryWrite(m)) return Enqueued.Full;
+        WakePump(InlineSend.Allowed);
+        return Enqueued.Queued;
+    }
+
+    /// <summary>
+    /// Ends the pump's wait, if it waits: on this thread when <paramref name="inline"/> (see
+    /// <see cref="InlineSend"/>), on a pool thread otherwise. While the pump is busy (a burst, or a
+    /// flush the socket could not take at once) messages just queue, and it drains them.
+    /// </summary>
+    private void WakePump(bool inline)
+    {
+        var waiting = Interlocked.Exchange(ref idle, null);
+        if (waiting is null) return;
+        if (inline) waiting.TrySetResult();
+        else ThreadPool.UnsafeQueueUserWorkItem(static w => w.TrySetResult(), waiting, preferLocal: false);
+    }
+
+    /// <summary>Waits until a message is queued (or the connection fails: then throws).</summary>
+    private async Task WaitForMessagesAsync(CancellationToken token)
+    {
+        // Completed without RunContinuationsAsynchronously: whoever ends the wait chooses the thread.
+        var wait = new TaskCompletionSource();
+        Volatile.Write(ref idle, wait);
+        // A message queued before the wait was published woke nobody: look once more.
+        if (queue.Reader.TryPeek(out _) && Interlocked.CompareExchange(ref idle, null, wait) == wait) return;
+        using (token.UnsafeRegister(static w => ((TaskCompletionSource)w!).TrySetCanceled(), wait))
+            await wait.Task.ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -154,7 +184,7 @@ internal sealed class StreamWriter : IAsyncDisposable
                     if (unflushed >= FlushThreshold) unflushed = await FlushAsync(writer, conn, unflushed).ConfigureAwait(false);
                 }
                 if (unflushed > 0) unflushed = await FlushAsync(writer, conn, unflushed).ConfigureAwait(false);
-                await reader.WaitToReadAsync(conn.Token).ConfigureAwait(false);
+                await WaitForMessagesAsync(conn.Token).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
@@ -231,7 +261,7 @@ internal sealed class StreamWriter : IAsyncDisposable
                     conn.Fail($"write timed out after {writeTimeoutMs} ms");
                     return;
                 }
-                queue.Writer.TryWrite(LinkHeartbeat);
+                if (queue.Writer.TryWrite(LinkHeartbeat)) WakePump(inline: false);
             }
         }
         catch (OperationCanceledException)
