@@ -24,7 +24,8 @@ public sealed partial class KvStateMachine
             if (key.Length == 8 && value.Length == 8)
                 Lessor.Restore(BinaryPrimitives.ReadInt64BigEndian(key), BinaryPrimitives.ReadInt64BigEndian(value));
         }
-        AttachAll(All().Pairs);
+        // Runs right after the store opened, before anything was applied to it.
+        foreach (var (key, lease) in Store.TakeLoadedLeases()) Lessor.Attach(key, lease);
         Store.Changed += Lessor.Observe;
     }
 
