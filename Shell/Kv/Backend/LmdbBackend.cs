@@ -293,6 +293,12 @@ internal sealed class LmdbBackend : IKvBackend
         }
     }
 
+    /// <summary>
+    /// Unmaps the pages of <c>data.mdb</c> that reads have touched (see <see cref="MappedPages"/>):
+    /// they stay in the page cache, and the next read maps again only those it needs.
+    /// </summary>
+    public void ReleaseReadPages() => MappedPages.Release(Path.Combine(_directory, DataFile));
+
     /// <inheritdoc />
     public IKvBackendBatch BeginBatch()
     {

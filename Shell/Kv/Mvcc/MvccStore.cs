@@ -519,6 +519,9 @@ public sealed partial class MvccStore : IDisposable
         });
         var alive = loader.LoadInto(_index);
         _loadedLeases = leases.Count == 0 ? null : leases;
+        // The walk touched every page of the Key bucket, values and all; reads from now on need few
+        // of them, so the process need not keep them all mapped.
+        _backend.ReleaseReadPages();
         Volatile.Write(ref _currentRevision, Math.Max(Math.Max(current, _compactRevision), Volatile.Read(ref _currentRevision)));
         Interlocked.Exchange(ref _keyCount, alive);
         return scheduled;
