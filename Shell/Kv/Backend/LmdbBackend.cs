@@ -311,8 +311,10 @@ internal sealed class LmdbBackend : IKvBackend
     {
         // One read transaction: the copy is the state of one commit, and writers go on meanwhile
         // (LMDB keeps the pages this reader sees until it ends).
-        using var reader = OpenReader();
-        await BackendCheckpoint.WriteAsync(reader, destination, cancellationToken).ConfigureAwait(false);
+        using (var reader = OpenReader())
+            await BackendCheckpoint.WriteAsync(reader, destination, cancellationToken).ConfigureAwait(false);
+        // The copy read every page; the member's own reads need few of them.
+        ReleaseReadPages();
     }
 
     private void Apply(List<(KvBucket Bucket, byte[] Key, byte[]? Value)> changes)

@@ -305,6 +305,8 @@ public sealed partial class MvccStore : IDisposable
                 crc = Crc32C(crc, key);
                 crc = Crc32C(crc, value);
             }
+            // The hash read every pair up to the revision: their pages need not stay mapped.
+            _backend.ReleaseReadPages();
             return (~crc, revision, compacted);
         }
     }
