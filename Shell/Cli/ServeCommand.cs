@@ -315,6 +315,8 @@ public static class ServeCommand
             var node = app.Services.GetRequiredService<RaftNode>();
             // etcd's "received signal; shutting down": the host stops on these signals without saying which.
             var signalLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Raft.Serve");
+            // The member serves: what reading the WAL and the store left behind goes back to the kernel.
+            StartupHeapTrim.Run(signalLog);
             var signals = new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT }
                 .Select(s => PosixSignalRegistration.Create(s, c => signalLog.LogInformation("received signal {Signal}; shutting down", c.Signal)))
                 .ToList();

@@ -5,7 +5,7 @@ namespace Raft.Shell.IO;
 
 /// <summary>
 /// The few Linux system calls .NET does not expose: fdatasync, fallocate, open-file-description
-/// locks, fsync of a directory, and O_DIRECT files.
+/// locks, fsync of a directory, O_DIRECT files, and madvise.
 /// </summary>
 internal static partial class Native
 {
@@ -44,6 +44,11 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int madvise(nint addr, nuint length, int advice);
+
+    private const int MadvDontNeed = 4;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int openMode(string path, int flags, int mode);
@@ -130,6 +135,13 @@ internal static partial class Native
         if (errno is EAgain or EAcces) return false;
         throw Error("fcntl(F_OFD_SETLK)", path, errno);
     }
+
+    /// <summary>
+    /// madvise(MADV_DONTNEED) over [<paramref name="address"/>, +<paramref name="length"/>): the
+    /// process drops those pages. For a shared file mapping they stay in the page cache and a later
+    /// access maps them again; false when the kernel refused (the range is not mapped).
+    /// </summary>
+    public static bool DontNeed(nint address, long length) => madvise(address, (nuint)length, MadvDontNeed) == 0;
 
     /// <summary>fsyncs a directory so that renames, creations and removals in it are durable.</summary>
     public static void FsyncDirectory(string path)

@@ -58,7 +58,7 @@ internal static class ReopenFigures
                     var loader = new TreeIndexLoader();
                     reader.Visit(KvBucket.Key, (k, v) =>
                     {
-                        var name = KeyValueFields.Read(v, out var created, out var version);
+                        var name = KeyValueFields.Read(v, out var created, out var version, out _);
                         loader.Add(name, Revision.FromKey(k), Revision.IsTombstoneKey(k), created, version);
                         return true;
                     });

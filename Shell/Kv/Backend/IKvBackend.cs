@@ -19,6 +19,14 @@ public interface IKvBackend : IDisposable
     long SizeBytes { get; }
 
     /// <summary>
+    /// Gives back the process's memory that holds pages of the database read so far and not needed
+    /// again soon (after a walk of the whole database); a backend without such pages does nothing.
+    /// </summary>
+    void ReleaseReadPages()
+    {
+    }
+
+    /// <summary>
     /// Bytes of <see cref="SizeBytes"/> that hold data (etcd's db_size_in_use); the rest is free
     /// space left by deletions and compactions, which <see cref="Defragment"/> gives back.
     /// </summary>

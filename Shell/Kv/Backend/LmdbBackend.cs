@@ -306,6 +306,12 @@ internal sealed class LmdbBackend : IKvBackend
         }
     }
 
+    /// <summary>
+    /// Unmaps the pages of <c>data.mdb</c> that reads have touched (see <see cref="MappedPages"/>):
+    /// they stay in the page cache, and the next read maps again only those it needs.
+    /// </summary>
+    public void ReleaseReadPages() => MappedPages.Release(Path.Combine(_directory, DataFile));
+
     /// <inheritdoc />
     public IKvBackendBatch BeginBatch()
     {
@@ -318,8 +324,10 @@ internal sealed class LmdbBackend : IKvBackend
     {
         // One read transaction: the copy is the state of one commit, and writers go on meanwhile
         // (LMDB keeps the pages this reader sees until it ends).
-        using var reader = OpenReader();
-        await BackendCheckpoint.WriteAsync(reader, destination, cancellationToken).ConfigureAwait(false);
+        using (var reader = OpenReader())
+            await BackendCheckpoint.WriteAsync(reader, destination, cancellationToken).ConfigureAwait(false);
+        // The copy read every page; the member's own reads need few of them.
+        ReleaseReadPages();
     }
 
     private void Apply(List<(KvBucket Bucket, byte[] Key, byte[]? Value)> changes)

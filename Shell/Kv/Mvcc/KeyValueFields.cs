@@ -1,20 +1,20 @@
 namespace Raft.Kv.Mvcc;
 
 /// <summary>
-/// Reads the fields the index needs (key, create_revision, version) straight from an encoded
+/// Reads the fields the index and the lessor need (key, create_revision, version, lease) straight from an encoded
 /// mvccpb.KeyValue, without copying its value: rebuilding the index at open reads every pair of the
 /// store, and parsing each into a message copied the 256-byte values of a million keys for nothing.
 /// </summary>
 internal static class KeyValueFields
 {
-    /// <summary>The key, create revision and version of an encoded KeyValue.</summary>
+    /// <summary>The key, create revision, version and lease of an encoded KeyValue.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a well-formed KeyValue.</exception>
     // Runs a million times at a start, before tiered compilation would have optimized it.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static ReadOnlySpan<byte> Read(ReadOnlySpan<byte> message, out long createRevision, out long version)
+    public static ReadOnlySpan<byte> Read(ReadOnlySpan<byte> message, out long createRevision, out long version, out long lease)
     {
         ReadOnlySpan<byte> key = default;
-        createRevision = version = 0;
+        createRevision = version = lease = 0;
         var pos = 0;
         while (pos < message.Length)
         {
@@ -26,6 +26,7 @@ internal static class KeyValueFields
                     var v = (long)ReadVarint(message, ref pos);
                     if (field == 2) createRevision = v;
                     else if (field == 4) version = v;
+                    else if (field == 6) lease = v;
                     break;
                 case 1:
                     pos += 8;

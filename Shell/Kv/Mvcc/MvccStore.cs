@@ -49,6 +49,8 @@ public sealed partial class MvccStore : IDisposable
     private ulong _consistentIndex;
     private ulong _committedConsistentIndex;
     private long _keyCount;
+    // Set by Load, taken by TakeLoadedLeases.
+    private Dictionary<string, long>? _loadedLeases;
     private bool _disposed;
 
     /// <summary>
@@ -303,6 +305,8 @@ public sealed partial class MvccStore : IDisposable
                 crc = Crc32C(crc, key);
                 crc = Crc32C(crc, value);
             }
+            // The hash read every pair up to the revision: their pages need not stay mapped.
+            _backend.ReleaseReadPages();
             return (~crc, revision, compacted);
         }
     }
@@ -413,6 +417,17 @@ public sealed partial class MvccStore : IDisposable
 
     internal void AddKeys(long delta) => Interlocked.Add(ref _keyCount, delta);
 
+    /// <summary>
+    /// The keys alive when the store opened that carry a lease, with their lease, read on the walk
+    /// that rebuilt the index (etcd's restore attaches them then); handed out once, to the first
+    /// caller, so they are not kept. A range over every key for them read each value a second time.
+    /// </summary>
+    internal IEnumerable<(byte[] Key, long Lease)> TakeLoadedLeases()
+    {
+        var leases = Interlocked.Exchange(ref _loadedLeases, null);
+        return leases is null ? [] : leases.Select(p => (System.Text.Encoding.Latin1.GetBytes(p.Key), p.Value));
+    }
+
     /// <summary>Ends a write transaction: publishes its revision, commits when the batch is full, releases the batch.</summary>
     internal void EndWrite(ulong consistentIndex, long revision, IReadOnlyList<MvccEvent> changes)
     {
@@ -491,15 +506,25 @@ public sealed partial class MvccStore : IDisposable
         var scheduled = reader.Get(KvBucket.Meta, ScheduledCompactKey) is { } s ? Revision.FromKey(s).Main : 0;
         var current = 1L;
         var loader = new TreeIndexLoader();
+        // Each key's last lease, in revision order: the last change of a key decides (etcd's restore).
+        var leases = new Dictionary<string, long>(StringComparer.Ordinal);
         reader.Visit(KvBucket.Key, [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] (key, value) =>
         {
             var rev = Revision.FromKey(key);
             current = Math.Max(current, rev.Main);
-            var name = KeyValueFields.Read(value, out var created, out var version);
-            loader.Add(name, rev, Revision.IsTombstoneKey(key), created, version);
+            var name = KeyValueFields.Read(value, out var created, out var version, out var lease);
+            var tombstone = Revision.IsTombstoneKey(key);
+            loader.Add(name, rev, tombstone, created, version);
+            // A store without leases pays nothing here.
+            if (lease != 0 && !tombstone) leases[System.Text.Encoding.Latin1.GetString(name)] = lease;
+            else if (leases.Count > 0) leases.Remove(System.Text.Encoding.Latin1.GetString(name));
             return true;
         });
         var alive = loader.LoadInto(_index);
+        _loadedLeases = leases.Count == 0 ? null : leases;
+        // The walk touched every page of the Key bucket, values and all; reads from now on need few
+        // of them, so the process need not keep them all mapped.
+        _backend.ReleaseReadPages();
         Volatile.Write(ref _currentRevision, Math.Max(Math.Max(current, _compactRevision), Volatile.Read(ref _currentRevision)));
         Interlocked.Exchange(ref _keyCount, alive);
         return scheduled;
