@@ -5,7 +5,7 @@ namespace Raft.Shell.IO;
 
 /// <summary>
 /// The few Linux system calls .NET does not expose: fdatasync, fallocate, open-file-description
-/// locks, fsync of a directory, and O_DIRECT files.
+/// locks, fsync of a directory, hard links, and O_DIRECT files.
 /// </summary>
 internal static partial class Native
 {
@@ -44,6 +44,9 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int link(string existing, string created);
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int openMode(string path, int flags, int mode);
@@ -145,4 +148,10 @@ internal static partial class Native
             close(fd);
         }
     }
+
+    /// <summary>
+    /// Gives the file <paramref name="existing"/> a second name, <paramref name="created"/> (link(2)):
+    /// no data is copied. False where the file system cannot (another device, no hard links).
+    /// </summary>
+    public static bool TryHardLink(string existing, string created) => link(existing, created) == 0;
 }
