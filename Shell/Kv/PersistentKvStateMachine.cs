@@ -80,16 +80,19 @@ internal sealed class PersistentKvStateMachine : IPersistentStateMachine
         Machine.Store.Dispose();
         var held = KvBackends.InstallCheckpointFileAsync(_directory, path, index, CancellationToken.None).GetAwaiter().GetResult();
         var installed = Stopwatch.GetTimestamp();
-        Machine.ReplaceStore(KvBackends.Open(_directory));
+        var backend = KvBackends.Open(_directory);
+        var backendOpened = Stopwatch.GetTimestamp();
+        Machine.ReplaceStore(backend);
         var store = Machine.Store;
         var opened = Stopwatch.GetTimestamp();
         store.SetConsistentIndex(index);
         store.Commit();
         File.Delete(path);
         _log?.LogInformation(
-            "installed the checkpoint of {Bytes} bytes at index {Held} for snapshot {Index}: database in place in {Install:F0} ms, store opened ({Keys} keys) in {Open:F0} ms, total {Total:F0} ms",
-            bytes, held, index, Stopwatch.GetElapsedTime(started, installed).TotalMilliseconds, store.KeyCount,
-            Stopwatch.GetElapsedTime(installed, opened).TotalMilliseconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            "installed the checkpoint of {Bytes} bytes at index {Held} for snapshot {Index}: database in place in {Install:F0} ms, " +
+            "opened in {Backend:F0} ms, key index of {Keys} keys rebuilt in {Open:F0} ms, total {Total:F0} ms",
+            bytes, held, index, Stopwatch.GetElapsedTime(started, installed).TotalMilliseconds, Stopwatch.GetElapsedTime(installed, backendOpened).TotalMilliseconds,
+            store.KeyCount, Stopwatch.GetElapsedTime(backendOpened, opened).TotalMilliseconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
     private sealed class Checkpoint : IStateCheckpoint
