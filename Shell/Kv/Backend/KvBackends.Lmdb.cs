@@ -146,7 +146,7 @@ public static partial class KvBackends
             // LMDB 0.9 and 1.x write different formats and each refuses the other's file.
             throw new InvalidDataException(
                 $"the checkpoint is a database file of LMDB {w.Version} that this member's LMDB does not open: " +
-                "have the leader send key-value dumps instead (KvServiceOptions.FileCheckpoints = false), or run one LMDB build on every member", ex);
+                "have the leader send key-value dumps instead (raft serve --file-checkpoints=false, KvServiceOptions.FileCheckpoints), or run one LMDB build on every member", ex);
         }
         if (index > maxIndex)
             throw new InvalidDataException($"the checkpoint holds index {index}, past the snapshot at {maxIndex}");
