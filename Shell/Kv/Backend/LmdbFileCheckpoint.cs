@@ -100,25 +100,14 @@ internal static class LmdbFileCheckpoint
         {
             try
             {
-                _firstCount = ReadFull(_first);
+                // One read: any byte at all means the read transaction has begun.
+                _firstCount = _pipe.Read(_first);
             }
             catch
             {
                 End();
                 throw;
             }
-        }
-
-        private int ReadFull(Span<byte> buffer)
-        {
-            var filled = 0;
-            while (filled < buffer.Length)
-            {
-                var n = _pipe.Read(buffer[filled..]);
-                if (n == 0) break;
-                filled += n;
-            }
-            return filled;
         }
 
         /// <summary>Writes the copy and its trailer to <paramref name="destination"/>, then ends the copy.</summary>
