@@ -48,6 +48,7 @@ public static class ServeCommand
     private static readonly Option<string> AutoCompactionRetention = Flag("--auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.", "0");
     private static readonly Option<string> AuthToken = Flag("--auth-token", "Specify auth token specific options (simple, or jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256,ttl=5m).", "simple");
     private static readonly Option<int> AuthTokenTtl = Flag("--auth-token-ttl", "The lifetime in seconds of the auth token.", 300);
+    private static readonly Option<bool> FileCheckpoints = Flag("--file-checkpoints", "Send a lagging follower the database file (LMDB's compacted copy), which it renames into place; false sends the key-value dump, for members that run different LMDB builds.", true);
     private static readonly Option<int> BcryptCost = Flag("--bcrypt-cost", "Specify bcrypt algorithm cost factor for auth password hashing.", Raft.Kv.Auth.AuthStore.DefaultBcryptCost);
     private static readonly Raft.Kv.KvServiceOptions KvDefaults = new();
     private static readonly Option<uint> MaxConcurrentStreams = Flag("--max-concurrent-streams", "Maximum concurrent streams that each client can open at a time (etcd's default is 4294967295).", (uint)KvDefaults.MaxConcurrentStreams);
@@ -86,7 +87,7 @@ public static class ServeCommand
             Name, DataDir, ListenClientUrls, AdvertiseClientUrls, ListenPeerUrls, InitialAdvertisePeerUrls, InitialCluster,
             InitialClusterState, InitialClusterToken, ForceNewCluster, SnapshotCount, SnapshotCatchUpEntries, HeartbeatInterval, ElectionTimeout,
             MaxWals, MaxSnapshots, MaxRequestBytes, PreVote, StrictReconfigCheck, UnsafeNoFsync, QuotaBackendBytes,
-            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, AuthToken, AuthTokenTtl, BcryptCost,
+            BackendBatchInterval, BackendBatchLimit, AutoCompactionMode, AutoCompactionRetention, AuthToken, AuthTokenTtl, BcryptCost, FileCheckpoints,
             MaxConcurrentStreams, MaxRecvBytes, MaxSendBytes, MaxClientConnections, MaxWatchesPerConnection, RequestHeaderTimeout, LogLevel,
         };
         foreach (var tls in TlsFlags.All) command.Options.Add(tls);
@@ -179,6 +180,7 @@ public static class ServeCommand
         // Go's bcrypt: MinCost 4, MaxCost 31.
         if (bcryptCost is < 4 or > 31) errors.Add($"{BcryptCost.Name} {bcryptCost}: must be 4 to 31");
         var limits = ClientLimits(r, errors);
+        var fileCheckpoints = r.GetValue(FileCheckpoints);
         if (errors.Count > 0) return (null, errors);
         return (kv =>
         {
@@ -190,6 +192,7 @@ public static class ServeCommand
             kv.AuthToken = authToken;
             kv.AuthTokenTtl = TimeSpan.FromSeconds(authTokenTtl);
             kv.BcryptCost = bcryptCost;
+            kv.FileCheckpoints = fileCheckpoints;
             limits(kv);
         }, []);
     }

@@ -5,7 +5,7 @@ namespace Raft.Shell.IO;
 
 /// <summary>
 /// The few Linux system calls .NET does not expose: fdatasync, fallocate, open-file-description
-/// locks, fsync of a directory, O_DIRECT files, and madvise.
+/// locks, fsync of a directory, hard links, O_DIRECT files, and madvise.
 /// </summary>
 internal static partial class Native
 {
@@ -49,6 +49,9 @@ internal static partial class Native
     private static partial int madvise(nint addr, nuint length, int advice);
 
     private const int MadvDontNeed = 4;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int link(string existing, string created);
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int openMode(string path, int flags, int mode);
@@ -157,4 +160,10 @@ internal static partial class Native
             close(fd);
         }
     }
+
+    /// <summary>
+    /// Gives the file <paramref name="existing"/> a second name, <paramref name="created"/> (link(2)):
+    /// no data is copied. False where the file system cannot (another device, no hard links).
+    /// </summary>
+    public static bool TryHardLink(string existing, string created) => link(existing, created) == 0;
 }

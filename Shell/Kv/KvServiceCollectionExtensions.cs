@@ -50,7 +50,9 @@ public static class KvServiceCollectionExtensions
         {
             var machine = sp.GetRequiredService<KvStateMachine>();
             var dataDir = StoreDataDir(sp);
-            return dataDir is null ? machine : new PersistentKvStateMachine(machine, KvBackends.MemberStoreDirectory(dataDir));
+            var o = sp.GetRequiredService<IOptions<KvServiceOptions>>().Value;
+            return dataDir is null ? machine : new PersistentKvStateMachine(machine, KvBackends.MemberStoreDirectory(dataDir),
+                o.FileCheckpoints, sp.GetService<ILoggerFactory>()?.CreateLogger<PersistentKvStateMachine>());
         });
         // The watchers of the store's changes (etcd's watchableStore), for the Watch service and /v3/watch;
         // they follow the machine to a store installed from a checkpoint.

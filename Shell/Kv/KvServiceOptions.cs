@@ -103,6 +103,15 @@ public sealed class KvServiceOptions
     /// <summary>etcd's --backend-batch-limit: the most changes the store keeps in its open write transaction (10,000).</summary>
     public int BackendBatchLimit { get; set; } = 10_000;
 
+    /// <summary>
+    /// What this member sends a follower that lags behind its compacted log: LMDB's own compacted
+    /// copy of the database file, which the follower renames into place (true, the default), or
+    /// the logical key-value dump, which it loads pair by pair (false). The dump is for clusters
+    /// whose members run different LMDB builds (LMDB 1.x and 0.9 do not read each other's files);
+    /// a member installs either, whatever it sends.
+    /// </summary>
+    public bool FileCheckpoints { get; set; } = true;
+
     /// <summary>etcd's --bcrypt-cost: the cost of the password hashes (4 to 31; 10 as etcd).</summary>
     public int BcryptCost { get; set; } = Auth.AuthStore.DefaultBcryptCost;
 

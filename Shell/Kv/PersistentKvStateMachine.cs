@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
 using Raft.Interop;
 using Raft.Kv.Backend;
 
@@ -13,11 +15,19 @@ namespace Raft.Kv;
 internal sealed class PersistentKvStateMachine : IPersistentStateMachine
 {
     private readonly string _directory;
+    private readonly bool _fileCheckpoints;
+    private readonly ILogger? _log;
 
-    public PersistentKvStateMachine(KvStateMachine machine, string directory)
+    /// <param name="machine">The key-value machine.</param>
+    /// <param name="directory">The store's directory.</param>
+    /// <param name="fileCheckpoints">Send LMDB's file as the checkpoint (else the logical dump), see <see cref="KvServiceOptions.FileCheckpoints"/>.</param>
+    /// <param name="log">Where an install says how long its parts took.</param>
+    public PersistentKvStateMachine(KvStateMachine machine, string directory, bool fileCheckpoints = true, ILogger? log = null)
     {
         Machine = machine;
         _directory = directory;
+        _fileCheckpoints = fileCheckpoints;
+        _log = log;
         DurableAppliedIndex = machine.Store.CommittedConsistentIndex;
     }
 
@@ -50,29 +60,39 @@ internal sealed class PersistentKvStateMachine : IPersistentStateMachine
     {
         var store = Machine.Store;
         store.Commit();
-        return new Checkpoint(store.ConsistentIndex, store.Backend);
+        return new Checkpoint(store.ConsistentIndex, store.Backend, _fileCheckpoints);
     }
 
     /// <inheritdoc />
     /// <remarks>
-    /// <see cref="KvBackends.RestoreAsync"/> loads the received dump into a new database and renames
-    /// it over the store's (a crash leaves one or the other); the store is reopened on it and takes
-    /// <paramref name="index"/> as its consistent index when the dump's own is older.
+    /// <see cref="KvBackends.InstallCheckpointFileAsync"/> puts the received database file (or the
+    /// database loaded from a received dump) in place of the store's (a crash leaves one or the
+    /// other); the store is reopened on it and takes <paramref name="index"/> as its consistent
+    /// index when the checkpoint's own is older. The received file goes only once that is durable:
+    /// until then a restart installs it again.
     /// </remarks>
     public void InstallCheckpoint(string path, ulong index)
     {
+        var started = Stopwatch.GetTimestamp();
+        var bytes = new FileInfo(path).Length;
         // Local reads wait for the new store rather than fail on the disposed one.
         Machine.BeginReplace();
         Machine.Store.Dispose();
-        using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
-            KvBackends.RestoreAsync(_directory, file, CancellationToken.None).GetAwaiter().GetResult();
-        File.Delete(path);
-        Machine.ReplaceStore(KvBackends.Open(_directory));
+        var held = KvBackends.InstallCheckpointFileAsync(_directory, path, index, CancellationToken.None).GetAwaiter().GetResult();
+        var installed = Stopwatch.GetTimestamp();
+        var backend = KvBackends.Open(_directory);
+        var backendOpened = Stopwatch.GetTimestamp();
+        Machine.ReplaceStore(backend);
         var store = Machine.Store;
-        if (store.ConsistentIndex > index)
-            throw new InvalidDataException($"the checkpoint holds index {store.ConsistentIndex}, past the snapshot at {index}");
+        var opened = Stopwatch.GetTimestamp();
         store.SetConsistentIndex(index);
         store.Commit();
+        File.Delete(path);
+        _log?.LogInformation(
+            "installed the checkpoint of {Bytes} bytes at index {Held} for snapshot {Index}: database in place in {Install:F0} ms, " +
+            "opened in {Backend:F0} ms, key index of {Keys} keys rebuilt in {Open:F0} ms, total {Total:F0} ms",
+            bytes, held, index, Stopwatch.GetElapsedTime(started, installed).TotalMilliseconds, Stopwatch.GetElapsedTime(installed, backendOpened).TotalMilliseconds,
+            store.KeyCount, Stopwatch.GetElapsedTime(backendOpened, opened).TotalMilliseconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
     private sealed class Checkpoint : IStateCheckpoint
@@ -81,21 +101,28 @@ internal sealed class PersistentKvStateMachine : IPersistentStateMachine
         private readonly CancellationTokenSource _cancel = new();
         private readonly Task _writing;
 
-        public Checkpoint(ulong index, IKvBackend backend)
+        public Checkpoint(ulong index, IKvBackend backend, bool file)
         {
             Index = index;
             var sink = _pipe.Writer.AsStream();
             // The backend opens its read transaction synchronously, before its first await.
-            _writing = WriteAsync(backend, sink);
+            _writing = WriteAsync(backend, sink, file);
         }
 
         public ulong Index { get; }
 
-        private async Task WriteAsync(IKvBackend backend, Stream sink)
+        private static async Task WriteDumpAsync(IKvBackend backend, Stream sink, CancellationToken cancellationToken)
+        {
+            using var view = backend.OpenReader();
+            await BackendCheckpoint.WriteAsync(view, sink, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task WriteAsync(IKvBackend backend, Stream sink, bool file)
         {
             try
             {
-                await backend.WriteCheckpointAsync(sink, _cancel.Token).ConfigureAwait(false);
+                if (file) await backend.WriteCheckpointAsync(sink, _cancel.Token).ConfigureAwait(false);
+                else await WriteDumpAsync(backend, sink, _cancel.Token).ConfigureAwait(false);
                 await _pipe.Writer.CompleteAsync().ConfigureAwait(false);
             }
             catch (Exception ex)

@@ -10,6 +10,7 @@ namespace Raft.Tests.WalCrashChild;
 /// entries forever, printing <c>saved N</c> once the batch ending at index N is durable.
 /// <c>open DIR</c>: tries to open the storage and prints <c>opened</c> or <c>error KIND</c>.
 /// <c>kv DIR</c>: commits key-value backend batches forever (<see cref="KvCommitLoop"/>).
+/// <c>kv-install DIR CHECKPOINT...</c>: installs checkpoint files in turn forever (<see cref="KvInstallLoop"/>).
 /// <c>node DIR STORE PEER_URL COMMIT_EVERY PREFIX</c>: runs a one-member cluster over a
 /// file-backed persistent state machine in STORE and proposes PREFIX0, PREFIX1, ... forever,
 /// printing <c>acked NAME</c> once each is applied.
@@ -26,6 +27,8 @@ internal static class Program
         {
             case "kv":
                 return KvCommitLoop.Run(dir);
+            case "kv-install":
+                return KvInstallLoop.Run(dir, args[2..]);
             case "open":
                 try
                 {

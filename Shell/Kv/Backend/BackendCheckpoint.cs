@@ -15,6 +15,12 @@ internal static class BackendCheckpoint
 {
     private static readonly byte[] Magic = "RAFTKVC1"u8.ToArray();
 
+    /// <summary>True when <paramref name="head"/> starts with the dump's magic.</summary>
+    public static bool HasMagic(ReadOnlySpan<byte> head) => head.StartsWith(Magic);
+
+    /// <summary>Bytes of the magic at the start of a dump.</summary>
+    public static int MagicBytes => Magic.Length;
+
     /// <summary>The largest value a checkpoint may carry (a guard against a corrupt length).</summary>
     public const int MaxValueBytes = 1 << 30;
 
@@ -108,16 +114,16 @@ internal static class BackendCheckpoint
     /// Reads the pairs of a checkpoint in order; throws <see cref="InvalidDataException"/> on damage.
     /// With <paramref name="zeroPadding"/>, zero bytes may follow the CRC (a snapshot file pads the
     /// checkpoint to a multiple of 512 bytes, as etcdctl expects of a database file); any other
-    /// byte there is damage.
+    /// byte there is damage. With <paramref name="magicRead"/>, the caller has read the magic already.
     /// </summary>
     public static async IAsyncEnumerable<(KvBucket Bucket, byte[] Key, byte[] Value)> ReadAsync(
         Stream source, int maxKeyBytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken,
-        bool zeroPadding = false)
+        bool zeroPadding = false, bool magicRead = false)
     {
         var input = new BufferedStream(source, 1 << 20);
         uint crc = 0;
-        var magic = new byte[Magic.Length];
-        await ReadExactlyAsync(input, magic, cancellationToken).ConfigureAwait(false);
+        var magic = Magic.ToArray();
+        if (!magicRead) await ReadExactlyAsync(input, magic, cancellationToken).ConfigureAwait(false);
         if (!magic.AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("not a key-value checkpoint (bad magic)");
         crc = Crc32C.Update(crc, magic);
         var head = new byte[9];

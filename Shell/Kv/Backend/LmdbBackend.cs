@@ -320,12 +320,32 @@ internal sealed class LmdbBackend : IKvBackend
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// LMDB's own compacting copy of the file with a trailer (<see cref="LmdbFileCheckpoint"/>),
+    /// which a follower renames into place instead of loading pair by pair. The write lock is held
+    /// only until the copy's read transaction has begun (its first bytes), so the copy is the state
+    /// of the last commit and writers go on while it is streamed. A read view stays open for the
+    /// copy's whole length: a defragmentation waits for it, and closing the backend stops the copy
+    /// before the environment goes.
+    /// </remarks>
     public async Task WriteCheckpointAsync(Stream destination, CancellationToken cancellationToken)
     {
-        // One read transaction: the copy is the state of one commit, and writers go on meanwhile
-        // (LMDB keeps the pages this reader sees until it ends).
-        using (var reader = OpenReader())
-            await BackendCheckpoint.WriteAsync(reader, destination, cancellationToken).ConfigureAwait(false);
+        LmdbFileCheckpoint.Copy copy;
+        lock (_writeLock)
+        {
+            var reader = (Reader)OpenReader();
+            try
+            {
+                copy = LmdbFileCheckpoint.Start(_env, reader);
+            }
+            catch
+            {
+                reader.Dispose();
+                throw;
+            }
+            reader.OnEnd = copy.End;
+        }
+        await copy.WriteToAsync(destination, cancellationToken).ConfigureAwait(false);
         // The copy read every page; the member's own reads need few of them.
         ReleaseReadPages();
     }
@@ -428,6 +448,9 @@ internal sealed class LmdbBackend : IKvBackend
         private readonly object _gate = new();
         private bool _ended;
 
+        /// <summary>Runs when the view ends, before its transaction (a copy that uses the environment stops first).</summary>
+        public Action? OnEnd { get; set; }
+
         public byte[]? Get(KvBucket bucket, ReadOnlySpan<byte> key)
         {
             if (key.IsEmpty) return null;
@@ -523,6 +546,7 @@ internal sealed class LmdbBackend : IKvBackend
             {
                 if (_ended) return;
                 _ended = true;
+                OnEnd?.Invoke();
                 tx.Dispose();
             }
         }

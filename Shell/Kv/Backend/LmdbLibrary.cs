@@ -8,8 +8,9 @@ namespace Raft.Kv.Backend;
 /// Where LightningDB's native LMDB comes from. The package's own liblmdb.so (LMDB 1.0.1) needs
 /// glibc 2.38, which Debian 12 and Ubuntu 22.04 lack; there the distribution's liblmdb0 (LMDB 0.9,
 /// <c>apt-get install liblmdb0</c>) is loaded instead. The two write different file formats, and
-/// LMDB refuses a file of the other format on open (<see cref="LmdbBackend"/> says so in its error):
-/// checkpoints are a logical dump, so members may run either.
+/// LMDB refuses a file of the other format on open (<see cref="LmdbBackend"/> says so in its error).
+/// A checkpoint is LMDB's file by default (<see cref="LmdbFileCheckpoint"/>); members that run
+/// different builds exchange the logical dump instead (<see cref="KvServiceOptions.FileCheckpoints"/>).
 /// </summary>
 internal static class LmdbLibrary
 {
