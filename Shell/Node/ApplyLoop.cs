@@ -51,7 +51,9 @@ internal sealed class ApplyLoop : IApplyHandler
     private readonly MembershipApplier _membership;
     private readonly SnapshotScheduler _snapshots;
     private readonly FailpointSet? _failpoints;
-    private readonly ApplyQueue<ApplyItem> _queue = new();
+    // The loop's one wake-up, for its queue and every Ready's notify slot.
+    private readonly WakeEvent _wake = new();
+    private readonly ApplyQueue<ApplyItem> _queue;
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _thread;
@@ -78,6 +80,7 @@ internal sealed class ApplyLoop : IApplyHandler
         string dataDir)
     {
         _failpoints = failpoints;
+        _queue = new ApplyQueue<ApplyItem>(_wake);
         _sm = stateMachine;
         _persistent = stateMachine as IPersistentStateMachine;
         _durableAtStart = durableAtStart;
@@ -103,10 +106,16 @@ internal sealed class ApplyLoop : IApplyHandler
 
     public void Start() => _thread.Start();
 
-    /// <summary>Queues a Ready's committed entries and snapshot (the seed's applyc; never blocks).</summary>
+    /// <summary>
+    /// Queues a Ready's committed entries and snapshot (the seed's applyc; never blocks). The loop
+    /// starts on them at the next <see cref="Signal"/>.
+    /// </summary>
     public void Enqueue(ApplyItem item) =>
         // False when stopping: nothing more is applied.
-        _queue.TryAdd(item);
+        _queue.TryAddQuietly(item);
+
+    /// <summary>Wakes the loop for what <see cref="Enqueue"/> queued.</summary>
+    public void Signal() => _queue.Signal();
 
     /// <summary>A MsgSnap redirected by the planner; dropped when 16 are already waiting, as etcd does.</summary>
     public void OfferMsgSnap(Message m)
@@ -185,7 +194,7 @@ internal sealed class ApplyLoop : IApplyHandler
     {
         if (_abort.IsCancellationRequested)
             return _notify.TryTakeNow();
-        _notify.Take(_abort.Token);
+        _notify.Take(_wake, _abort.Token);
         _runner.NotifyTaken();
         return true;
     }

@@ -8,22 +8,43 @@ namespace Raft.Shell.Node;
 /// cluster often share few cores, and a thread that spins while it waits takes the CPU the thread it
 /// waits for needs.
 /// </summary>
-internal sealed class ApplyQueue<T>
+/// <param name="added">The reader's wake-up; the apply loop shares it with its notify waits.</param>
+internal sealed class ApplyQueue<T>(WakeEvent added)
 {
     private readonly ConcurrentQueue<T> _items = new();
-    private readonly ManualResetEventSlim _added = new(false, spinCount: 0);
+    private readonly WakeEvent _added = added;
     private volatile bool _completed;
     private volatile bool _woken;
 
-    /// <summary>Queues an item; false once <see cref="CompleteAdding"/> was called.</summary>
+    /// <summary>A queue with a wake-up of its own.</summary>
+    public ApplyQueue()
+        : this(new WakeEvent())
+    {
+    }
+
+    /// <summary>Queues an item and wakes the reader; false once <see cref="CompleteAdding"/> was called.</summary>
     public bool TryAdd(T item)
+    {
+        if (!TryAddQuietly(item))
+            return false;
+        _added.Set();
+        return true;
+    }
+
+    /// <summary>
+    /// Queues an item without waking the reader: the caller calls <see cref="Signal"/> soon, so that
+    /// several items and signals of one round cost the reader one wake-up.
+    /// </summary>
+    public bool TryAddQuietly(T item)
     {
         if (_completed)
             return false;
         _items.Enqueue(item);
-        _added.Set();
         return true;
     }
+
+    /// <summary>Wakes the reader for the items queued quietly.</summary>
+    public void Signal() => _added.Set();
 
     /// <summary>No more items will be added; the reader still gets those already queued.</summary>
     public void CompleteAdding()

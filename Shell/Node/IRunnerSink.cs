@@ -14,8 +14,14 @@ internal interface IRunnerSink
     /// <summary>The newest ReadState of a Ready (the seed's readStateC).</summary>
     void OnReadState(ReadState state);
 
-    /// <summary>Committed entries and snapshot for the apply loop (the seed's applyc).</summary>
+    /// <summary>
+    /// Committed entries and snapshot for the apply loop (the seed's applyc). The apply loop may
+    /// not look at them before the next <see cref="WakeApply"/>.
+    /// </summary>
     void OnApply(ApplyItem item);
+
+    /// <summary>Wakes the apply loop for the items handed to <see cref="OnApply"/>.</summary>
+    void WakeApply();
 
     /// <summary>The seed's updateCommittedIndex.</summary>
     void OnCommittedIndex(ulong index);

@@ -6,30 +6,40 @@ namespace Raft.Shell.Node;
 /// apply loop has taken the previous signal; that is how a follower waits for the apply loop after
 /// committing a conf change.
 /// </summary>
-/// <remarks>The apply loop blocks without spinning first: it waits for the runner, which needs the core.</remarks>
+/// <remarks>
+/// The apply loop blocks without spinning first: it waits for the runner, which needs the core. It
+/// waits on its own <see cref="WakeEvent"/>, which it leaves in the slot before it looks at the slot
+/// the last time: one event per thread rather than one per Ready.
+/// </remarks>
 internal sealed class NotifySlot
 {
-    private readonly ManualResetEventSlim _posted = new(false, spinCount: 0);
     private int _full;
+    private WakeEvent? _waiter;
 
     /// <summary>Puts a signal in the slot unless it is full. Only the runner posts.</summary>
     public bool TryPost()
     {
+        // Both the post and the waiter's announcement are full fences: one of the two sees the other.
         if (Interlocked.CompareExchange(ref _full, 1, 0) != 0)
             return false;
-        _posted.Set();
+        Volatile.Read(ref _waiter)?.Set();
         return true;
     }
 
-    /// <summary>Takes a signal, waiting for one (the apply loop's <c>&lt;-notifyc</c>).</summary>
-    public void Take(CancellationToken ct)
+    /// <summary>Takes a signal, waiting for one on <paramref name="wake"/> (the apply loop's <c>&lt;-notifyc</c>).</summary>
+    public void Take(WakeEvent wake, CancellationToken ct)
     {
-        // The slot's state decides; the event only wakes the reader. A wake-up for a signal already
-        // taken is cleared and the slot looked at again.
-        while (!TryTakeNow())
+        if (TryTakeNow())
+            return;
+        Interlocked.Exchange(ref _waiter, wake);
+        // The slot's state decides; the event only wakes the reader. A wake-up for something else
+        // (the queue shares the event) is cleared and the slot looked at again.
+        while (true)
         {
-            _posted.Wait(ct);
-            _posted.Reset();
+            wake.Reset();
+            if (TryTakeNow())
+                return;
+            wake.Wait(ct);
         }
     }
 

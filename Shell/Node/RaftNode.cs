@@ -380,6 +380,8 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
 
     void IRunnerSink.OnApply(ApplyItem item) => _apply.Enqueue(item);
 
+    void IRunnerSink.WakeApply() => _apply.Signal();
+
     void IRunnerSink.OnCommittedIndex(ulong index) => _leader.OnCommitted(index);
 
     void IRunnerSink.OnCommitSaved(ulong commit) => _savedCommit.Trigger(commit);

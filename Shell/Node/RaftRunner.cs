@@ -36,7 +36,7 @@ internal sealed class RaftRunner
     private readonly ConcurrentQueue<RunnerInput> _inbox = new();
     private readonly ConcurrentQueue<ApplySideRequest> _applySide = new();
     // No spinning before blocking: the threads that wake the runner need the core it would spin on.
-    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+    private readonly WakeEvent _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ProposeInput> _waitingForLeader = [];

@@ -13,6 +13,7 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
 {
     private Ready _ready = CoreAdapter.EmptyReady;
     private NotifySlot _notify = new();
+    private bool _applyWakePending;
 
     /// <summary>Runs <paramref name="plan"/>, made for <paramref name="rd"/>.</summary>
     public void Run(Ready rd, Plan plan)
@@ -20,10 +21,37 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
         _ready = rd;
         // The seed's notifyc for this Ready: the apply loop waits on it for the Ready's disk work.
         _notify = new NotifySlot();
-        CoreAdapter.Run(this, plan);
+        try
+        {
+            CoreAdapter.Run(this, plan);
+        }
+        finally
+        {
+            WakeApply();
+        }
     }
 
-    public void Failpoint(GofailSite site) => settings.Failpoints?.Hit(CoreAdapter.Failpoint(site));
+    // The apply loop is woken for a Ready's entries before the runner blocks (disk work, a full
+    // notify slot) or ends the Ready, not at once: woken at once, it took the core from the runner
+    // (2 shared cores), applied, and slept again on the notify the runner had not posted yet; one
+    // wake-up after the notify saves it a sleep per put on one member. The order of the effects is
+    // the planner's still; only the apply loop's start moves, and never past a wait.
+    private void WakeApply()
+    {
+        if (!_applyWakePending)
+            return;
+        _applyWakePending = false;
+        sink.WakeApply();
+    }
+
+    public void Failpoint(GofailSite site)
+    {
+        if (settings.Failpoints is not { } failpoints)
+            return;
+        // A failpoint may sleep or end the process: the apply loop has its work first, as without one.
+        WakeApply();
+        failpoints.Hit(CoreAdapter.Failpoint(site));
+    }
 
     public void UpdateSoftState(LeaderUpdate update) => sink.OnLeaderUpdate(update, CoreAdapter.Term(runner.Node));
 
@@ -34,10 +62,12 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
         if (committedIndex is { } ci)
             sink.OnCommittedIndex(ci);
         sink.OnApply(new ApplyItem(entries, snapshot, _notify));
+        _applyWakePending = true;
     }
 
     public void Save(HardState hardState, Entry[] entries, bool mustSync)
     {
+        WakeApply();
         var started = Stopwatch.GetTimestamp();
         settings.Storage.Save(hardState, entries, mustSync);
         if (mustSync)
@@ -62,16 +92,30 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
         }
     }
 
-    public void SaveSnapshot(Snapshot snapshot) => settings.Storage.SaveSnap(snapshot);
+    public void SaveSnapshot(Snapshot snapshot)
+    {
+        WakeApply();
+        settings.Storage.SaveSnap(snapshot);
+    }
 
     public void Sync()
     {
+        WakeApply();
         var started = Stopwatch.GetTimestamp();
         settings.Storage.Sync();
         settings.Metrics.WalFsync(Stopwatch.GetElapsedTime(started));
     }
 
-    public void NotifyPersisted() => runner.PostNotify(_notify);
+    public void NotifyPersisted()
+    {
+        // A fresh slot takes the post at once; the apply loop then finds it when woken.
+        if (!_notify.TryPost())
+        {
+            WakeApply();
+            runner.PostNotify(_notify);
+        }
+        WakeApply();
+    }
 
     public void ApplySnapshotToLog(Snapshot snapshot)
     {
@@ -85,7 +129,11 @@ internal sealed class ReadyInterpreter(RaftRunner runner, RunnerSettings setting
 
     // The slot holds one signal: the post waits until the apply loop took the notify, that is,
     // until it applied this Ready's entries.
-    public void WaitApplied() => runner.PostNotify(_notify);
+    public void WaitApplied()
+    {
+        WakeApply();
+        runner.PostNotify(_notify);
+    }
 
     public void RedirectSnapshot(Message message) => sink.OnRedirectSnapshot(message);
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Raft.Kv.Backend;
 
 namespace Raft.Kv.Mvcc;
@@ -11,7 +10,7 @@ public sealed class MvccReadTxn : IMvccRead, IDisposable
 {
     private readonly RevisionReader _reader;
 
-    internal MvccReadTxn(MvccStore store, long revision, ConcurrentDictionary<Revision, byte[]> pending, IKvBackendReader backend)
+    internal MvccReadTxn(MvccStore store, long revision, PendingPairs pending, IKvBackendReader backend)
     {
         Revision = revision;
         _reader = new RevisionReader(store, pending, backend);

@@ -32,11 +32,15 @@ public sealed partial class MvccStore : IDisposable
     private readonly TreeIndex _index = new();
     // Held by a write transaction from begin to end, and by commits: a commit never splits a transaction.
     private readonly object _batchLock = new();
+    // Held while a batch commits; taken after _batchLock when both are held. The periodic commit
+    // swaps the full batch for a new one under _batchLock and commits it under this lock only, so
+    // that writes go on during the backend's fsyncs; any other commit waits for it first.
+    private readonly object _commitLock = new();
     // Readers hold it shared while they look revisions up; compaction takes it to change the index.
     private readonly ReaderWriterLockSlim _compactLock = new(LockRecursionPolicy.NoRecursion);
     private readonly ITimer? _timer;
     private IKvBackendBatch _batch;
-    private ConcurrentDictionary<Revision, byte[]> _pending = new();
+    private PendingPairs _pending = PendingPairs.Empty();
     // Key changes in the open batch (the batch limit counts these), and whether it holds anything at all.
     private int _pendingChanges;
     private bool _dirty;
@@ -406,11 +410,11 @@ public sealed partial class MvccStore : IDisposable
         if (revision < CompactRevision) throw new MvccException(KvError.Compacted);
     }
 
-    internal void WriteChange(Revision rev, bool tombstone, byte[] value, ConcurrentDictionary<Revision, byte[]> pending)
+    internal void WriteChange(Revision rev, bool tombstone, byte[] value, PendingPairs pending)
     {
         // Both arrays are fresh and only read from here on (the value also by readers of _pending).
         _batch.PutOwned(KvBucket.Key, rev.ToKey(tombstone), value);
-        if (!tombstone) pending[rev] = value;
+        if (!tombstone) pending.Open[rev] = value;
         _pendingChanges++;
         _dirty = true;
     }
@@ -468,30 +472,70 @@ public sealed partial class MvccStore : IDisposable
         _dirty = true;
     }
 
+    /// <summary>
+    /// The periodic commit (etcd's backend commits every batch interval too, but holds its batch
+    /// lock through bbolt's commit and fsyncs; a put applied meanwhile waited up to milliseconds).
+    /// The full batch is swapped for a new one under the batch lock, and committed outside it: its
+    /// pairs stay readable in <see cref="PendingPairs.Committing"/> until the commit is done.
+    /// </summary>
     private void CommitIfPending()
     {
         if (_disposed) return;
+        IKvBackendBatch full;
+        ulong index;
+        ConcurrentDictionary<Revision, byte[]> open;
         lock (_batchLock)
         {
-            if (!_disposed) CommitLocked();
+            if (_disposed || !_dirty) return;
+            // Batches commit in order: an earlier one still committing ends first.
+            Monitor.Enter(_commitLock);
+            index = _consistentIndex;
+            full = SealLocked();
+            open = new ConcurrentDictionary<Revision, byte[]>();
+            Volatile.Write(ref _pending, new PendingPairs(open, _pending.Open));
+        }
+        try
+        {
+            full.Commit();
+            full.Dispose();
+            Volatile.Write(ref _committedConsistentIndex, index);
+            // Only now: a reader that took the buffer with the committing pairs finds them there,
+            // one that takes this one opens its backend view after the commit. Only swaps replace
+            // the buffer, and they wait for this lock, so the open pairs are still these.
+            Volatile.Write(ref _pending, new PendingPairs(open, null));
+        }
+        finally
+        {
+            Monitor.Exit(_commitLock);
         }
     }
 
     private void CommitLocked()
     {
-        if (!_dirty) return;
+        lock (_commitLock)
+        {
+            if (!_dirty) return;
+            var full = SealLocked();
+            full.Commit();
+            full.Dispose();
+            Volatile.Write(ref _committedConsistentIndex, _consistentIndex);
+            // Only now: a reader that took the old buffer finds the pairs there, one that takes the new
+            // buffer opens its backend view after this commit.
+            Volatile.Write(ref _pending, PendingPairs.Empty());
+        }
+    }
+
+    // Puts the applied index into the open batch and opens the next one; returns the full batch.
+    private IKvBackendBatch SealLocked()
+    {
         var index = new byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(index, _consistentIndex);
         _batch.Put(KvBucket.Meta, ConsistentIndexKey, index);
-        _batch.Commit();
-        _batch.Dispose();
+        var full = _batch;
         _batch = _backend.BeginBatch();
-        Volatile.Write(ref _committedConsistentIndex, _consistentIndex);
-        // Only now: a reader that took the old buffer finds the pairs there, one that takes the new
-        // buffer opens its backend view after this commit.
-        Volatile.Write(ref _pending, new ConcurrentDictionary<Revision, byte[]>());
         _pendingChanges = 0;
         _dirty = false;
+        return full;
     }
 
     // Rebuilds the index and the revisions from the committed backend (etcd's store.restore).

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Raft.Kv.Backend;
 
 namespace Raft.Kv.Mvcc;
@@ -12,12 +11,12 @@ public sealed class MvccWriteTxn : IMvccRead, IDisposable
 {
     private readonly MvccStore _store;
     private readonly ulong _consistentIndex;
-    private readonly ConcurrentDictionary<Revision, byte[]> _pending;
+    private readonly PendingPairs _pending;
     private readonly RevisionReader _reader;
     private readonly List<MvccEvent> _changes = new(4);
     private bool _ended;
 
-    internal MvccWriteTxn(MvccStore store, long revision, ulong consistentIndex, ConcurrentDictionary<Revision, byte[]> pending, IKvBackendReader backend)
+    internal MvccWriteTxn(MvccStore store, long revision, ulong consistentIndex, PendingPairs pending, IKvBackendReader backend)
     {
         _store = store;
         Revision = revision;

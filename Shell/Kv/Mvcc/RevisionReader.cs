@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Raft.Kv.Backend;
 
 namespace Raft.Kv.Mvcc;
@@ -7,7 +6,7 @@ namespace Raft.Kv.Mvcc;
 /// Reads pairs by revision for one transaction: from the buffer of uncommitted pairs taken at its
 /// start, else from the backend view opened after it, and ranges over the index (etcd's rangeKeys).
 /// </summary>
-internal sealed class RevisionReader(MvccStore store, ConcurrentDictionary<Revision, byte[]> pending, IKvBackendReader backend) : IDisposable
+internal sealed class RevisionReader(MvccStore store, PendingPairs pending, IKvBackendReader backend) : IDisposable
 {
     private readonly byte[] _key = new byte[Revision.KeyLength];
 

@@ -238,6 +238,66 @@ public class MvccStoreTests
         Assert.True(reads >= 200, $"{reads} reads");
     }
 
+    /// <summary>A backend whose batch commits wait at a gate while it is closed.</summary>
+    private sealed class GatedBackend(MemoryBackend inner) : IKvBackend
+    {
+        public ManualResetEventSlim Open { get; } = new(true);
+        public ManualResetEventSlim Waiting { get; } = new(false);
+        public IKvBackendReader OpenReader() => inner.OpenReader();
+        public IKvBackendBatch BeginBatch() => new Batch(this, inner.BeginBatch());
+        public long SizeBytes => inner.SizeBytes;
+        public long SizeInUseBytes => inner.SizeInUseBytes;
+        public void Defragment() => inner.Defragment();
+        public Task WriteCheckpointAsync(Stream destination, CancellationToken cancellationToken) => inner.WriteCheckpointAsync(destination, cancellationToken);
+        public void Dispose() => inner.Dispose();
+
+        private sealed class Batch(GatedBackend backend, IKvBackendBatch inner) : IKvBackendBatch
+        {
+            public void Put(KvBucket bucket, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => inner.Put(bucket, key, value);
+            public void Delete(KvBucket bucket, ReadOnlySpan<byte> key) => inner.Delete(bucket, key);
+            public void Commit()
+            {
+                backend.Waiting.Set();
+                backend.Open.Wait();
+                inner.Commit();
+            }
+            public void Dispose() => inner.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task ThePeriodicCommitLetsWritesGoOnAndKeepsItsPairsReadableUntilItIsDone()
+    {
+        using var memory = new MemoryBackend();
+        var backend = new GatedBackend(memory);
+        var time = new ManualTime();
+        using var store = new MvccStore(backend, new MvccStoreOptions { BatchInterval = TimeSpan.FromMilliseconds(100) }, time);
+        Put(store, 5, "a", "1");
+        backend.Open.Reset();
+        var commit = Task.Factory.StartNew(time.Fire, TaskCreationOptions.LongRunning);
+        Assert.True(backend.Waiting.Wait(TimeSpan.FromSeconds(20)));
+
+        // The batch with "a" is committing (held at the gate): a write does not wait for it, and
+        // readers find both pairs, neither of them in the backend yet.
+        var write = Task.Factory.StartNew(() => Put(store, 6, "b", "2"), TaskCreationOptions.LongRunning);
+        Assert.Equal(3, await write.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(["1", "2"], store.Range(B("a"), B("c")).Kvs.Select(kv => S(kv.Value)));
+        Assert.Empty(Committed(memory, KvBucket.Key));
+        Assert.Equal(0UL, store.CommittedConsistentIndex);
+
+        // A commit asked for meanwhile waits for the one in flight: batches commit in order.
+        var forced = Task.Factory.StartNew(store.Commit, TaskCreationOptions.LongRunning);
+        await Task.Delay(50);
+        Assert.False(forced.IsCompleted);
+        backend.Open.Set();
+        await commit.WaitAsync(TimeSpan.FromSeconds(20));
+        await forced.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(2, memory.Commits);
+        Assert.Equal(6UL, store.CommittedConsistentIndex);
+        Assert.Equal(2, Committed(memory, KvBucket.Key).Count);
+        Assert.Equal(["1", "2"], store.Range(B("a"), B("c")).Kvs.Select(kv => S(kv.Value)));
+    }
+
     [Fact]
     public void AKeysHistoryTakesFewBytes()
     {
