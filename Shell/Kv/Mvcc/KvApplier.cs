@@ -96,8 +96,9 @@ public static class KvApplier
             ComparePath(read, request, path);
             // As etcd's Txn: every put of the path is checked before any range.
             var (putStep, rangeStep) = (0, 0);
-            if ((CheckPath(read, request, path, ref putStep, leaseExists, puts: true) ??
-                 CheckPath(read, request, path, ref rangeStep, leaseExists, puts: false)) is { } error)
+            var deletedBefore = new List<KeyRange>();
+            if ((CheckPath(read, request, path, ref putStep, leaseExists, deletedBefore, puts: true) ??
+                 CheckPath(read, request, path, ref rangeStep, leaseExists, deletedBefore, puts: false)) is { } error)
                 answered = error;
             else if (!IsWrite(request))
             {
@@ -175,7 +176,14 @@ public static class KvApplier
     // etcd's checkRequests, with checkPut (puts: a missing lease, or a missing key under ignore_lease
     // or ignore_value) or with checkRange (ranges at a compacted or future revision): the first
     // failing request of the path fails the txn.
-    private static KvError? CheckPath(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists, bool puts)
+    //
+    // One check more than etcd's: a put with ignore_lease or ignore_value whose key a delete earlier
+    // in the path removes finds no key when it runs. etcd checks such a put against the store before
+    // the txn, so it passes, and then panics in the middle of the txn ("unexpected error during txn";
+    // its duplicate-key check misses the overlap when the delete's range is open-ended). Here the txn
+    // is refused with "key not found" before anything is written, on every member alike.
+    private static KvError? CheckPath(IMvccRead read, TxnRequest t, List<bool> path, ref int step, Func<long, bool>? leaseExists,
+        List<KeyRange> deletedBefore, bool puts)
     {
         foreach (var op in path[step++] ? t.Success : t.Failure)
         {
@@ -193,9 +201,13 @@ public static class KvApplier
                     break;
                 case PutRequest p when puts && (p.Lease != 0 || p.IgnoreLease || p.IgnoreValue):
                     if (CheckPut(read, p, leaseExists) is { } putError) return putError;
+                    if ((p.IgnoreLease || p.IgnoreValue) && deletedBefore.Exists(d => d.Contains(p.Key.Span))) return Lease.LeaseErrors.KeyNotFound;
+                    break;
+                case DeleteRangeRequest d when puts:
+                    deletedBefore.Add(new KeyRange(d.Key, d.RangeEnd));
                     break;
                 case TxnRequest nested:
-                    if (CheckPath(read, nested, path, ref step, leaseExists, puts) is { } error) return error;
+                    if (CheckPath(read, nested, path, ref step, leaseExists, deletedBefore, puts) is { } error) return error;
                     break;
             }
         }
