@@ -44,8 +44,10 @@ public class ClusterTests
         await c.StopAsync(down);
         for (var i = 0; i < 100; i++)
             await leader.ProposeAsync(Bytes($"c{i}"));
-        // The leader's log no longer holds what the follower lacks.
-        await SingleNodeTests.WaitUntil(() => leader.Status.SnapshotIndex > 20);
+        // The leader's log no longer holds what the follower lacks, and the leader has taken the last
+        // snapshot due (applied at most snapshotCount past it): a later one, taken while the follower
+        // installs this one, would compact past it again and send a second (right, but not this test).
+        await SingleNodeTests.WaitUntil(() => leader.Status.SnapshotIndex > 20 && leader.AppliedIndex <= leader.Status.SnapshotIndex + 20);
         await c.StartAsync(down);
         await c.ConvergedAsync(100);
         Assert.Equal(1, c.Machines[down].Restores);
