@@ -330,6 +330,9 @@ public sealed class RaftNode : IRaftNode, IAsyncDisposable, IRunnerSink, IApplyS
     /// <summary>Whether <paramref name="id"/> was removed from the cluster.</summary>
     public bool IsIdRemoved(ulong id) => _cluster.IsRemoved(id);
 
+    /// <summary>The peer transport this node sends through (tests wait on its peers' state).</summary>
+    internal IPeerTransport PeerTransport => _parts.Transport;
+
     /// <summary>Whether <paramref name="id"/> is a member of the applied membership (or of the initial one).</summary>
     public bool IsMember(ulong id) => _cluster.Member(id) is not null || _start.Peers.Any(p => p.Id == id);
 

@@ -162,6 +162,9 @@ public class ClusterTests
         await c.StartAllAsync();
         var leader = await c.LeaderAsync();
         var other = c.Nodes.Values.First(n => n != leader);
+        // A peer the leader has not reached yet counts as down, and a down member may be removed (as
+        // in etcd's mayRemoveMember): wait until the leader reaches every peer.
+        await SingleNodeTests.WaitUntil(() => c.Nodes.Values.Where(n => n != leader).All(n => leader.PeerTransport.ActiveSince(n.MemberId) is not null));
         var ex = await Assert.ThrowsAsync<RaftException>(() => leader.RemoveMemberAsync(other.MemberId));
         Assert.Equal(RaftErrorCode.Unhealthy, ex.Code);
         var add = await Assert.ThrowsAsync<RaftException>(() => leader.AddMemberAsync(["http://127.0.0.1:1"], isLearner: false));
