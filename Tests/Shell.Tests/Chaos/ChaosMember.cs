@@ -145,12 +145,7 @@ internal sealed class ChaosMember : IDisposable
     }
 
     /// <summary>A free port on <paramref name="address"/> (bound, then released).</summary>
-    private static int FreePort(string address)
-    {
-        using var l = new TcpListener(IPAddress.Parse(address), 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort(string address) => FreePorts.On(address);
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);

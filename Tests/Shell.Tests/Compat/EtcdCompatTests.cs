@@ -22,12 +22,7 @@ public class EtcdCompatTests
 {
     private const int Keys = 1000;
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort() => FreePorts.OnLoopback();
 
     private static async Task RunEtcd(string dataDir, Func<HttpClient, Task> work)
     {

@@ -111,12 +111,7 @@ internal sealed class DiffServer : IDisposable
         }
     }
 
-    private static int FreePort(string address)
-    {
-        using var l = new TcpListener(IPAddress.Parse(address), 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort(string address) => FreePorts.On(address);
 
     public void Dispose()
     {

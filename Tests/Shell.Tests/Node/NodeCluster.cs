@@ -32,12 +32,7 @@ public sealed class NodeCluster : IAsyncDisposable
     public static int FreePort() => FreePort("127.0.0.1");
 
     /// <summary>A port free on <paramref name="address"/> (bound, then released).</summary>
-    public static int FreePort(string address)
-    {
-        using var l = new TcpListener(IPAddress.Parse(address), 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    public static int FreePort(string address) => FreePorts.On(address);
 
     public static string Url(int port) => $"http://127.0.0.1:{port}";
 

@@ -15,12 +15,7 @@ namespace Raft.Shell.Tests.Node;
 /// </summary>
 public class PersistentCrashTests(ITestOutputHelper output)
 {
-    private static int FreePort(IPAddress address)
-    {
-        using var l = new TcpListener(address, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort(IPAddress address) => FreePorts.On(address.ToString());
 
     [Fact]
     public async Task AfterSigkillTheStoreHoldsEveryAcknowledgedCommandOnceAndInOrder()

@@ -131,12 +131,7 @@ public sealed class SamplesTests(PackedSamples packed, ITestOutputHelper log) : 
         Assert.Contains("local-cluster", help);
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort() => FreePorts.OnLoopback();
 
     /// <summary>A sample program run as <c>dotnet sample.dll</c>, its standard output read line by line.</summary>
     private sealed class SampleProcess : IDisposable

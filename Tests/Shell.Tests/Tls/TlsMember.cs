@@ -106,12 +106,7 @@ internal sealed partial class TlsMember : IDisposable
     }
 
     /// <summary>A port free on <paramref name="address"/> (bound, then released).</summary>
-    public static int FreePort(string address)
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Parse(address), 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
+    public static int FreePort(string address) => FreePorts.On(address);
 
     private (string, string) Copy(string root, string from, string role)
     {

@@ -65,12 +65,7 @@ internal sealed class TestNode : IAsyncDisposable
             0, Pb.emptySnapshot, false, 0, []);
 
     /// <summary>A port nothing listens on (bound, then released).</summary>
-    public static int FreePort()
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
+    public static int FreePort() => FreePorts.OnLoopback();
 
     /// <summary>Polls until <paramref name="condition"/> holds, failing after the timeout.</summary>
     public static async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null)
