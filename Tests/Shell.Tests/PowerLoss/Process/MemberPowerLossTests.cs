@@ -39,7 +39,7 @@ public class MemberPowerLossTests(ITestOutputHelper output)
         var run = await CutCyclesAsync(m, Cycles, stopAtFirstLoss: false, replayCheck: true);
         AssertNothingLost(run);
         Assert.Empty(run.ReplayMismatches);
-        Assert.Equal(Cycles, run.ReplayChecks);
+        Assert.Equal(run.Cuts.Count, run.ReplayChecks);
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public class MemberPowerLossTests(ITestOutputHelper output)
     {
         Assert.Empty(run.Lost);
         Assert.Empty(run.StartFailures);
-        Assert.Equal(Cycles, run.Cuts.Count);
+        Assert.InRange(run.Cuts.Count, Cycles, Cycles + 3);
         // The cuts took something away: writes that no sync had covered were undone.
         Assert.True(run.Cuts.Sum(c => c.UnsyncedWrites) > 0, "no cut found anything unsynced");
         Assert.True(run.Acknowledged >= Cycles * 5, $"only {run.Acknowledged} puts acknowledged");
@@ -140,7 +140,11 @@ public class MemberPowerLossTests(ITestOutputHelper output)
                 run.Lost.AddRange(lost);
                 output.WriteLine($"start {cycle + 1}: {lost.Count} acknowledged puts lost, e.g. {string.Join(", ", lost.Take(5))}");
             }
-            if (cycle == cycles || (stopAtFirstLoss && lost.Count > 0))
+            // Up to 3 cycles more while no cut has found anything unsynced (rare: a loaded machine's
+            // cuts can all fall just after a sync), so that the check below of the cuts' sharpness
+            // holds on what was cut, not on luck.
+            var cutSomething = run.Cuts.Any(c => c.UnsyncedWrites > 0);
+            if ((cycle >= cycles && (stopAtFirstLoss || cutSomething || cycle >= cycles + 3)) || (stopAtFirstLoss && lost.Count > 0))
             {
                 m.Kill();
                 break;
