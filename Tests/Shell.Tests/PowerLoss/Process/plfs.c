@@ -14,6 +14,10 @@
  * undoing its removal can bring it back. Writes through a shared writable mapping are not seen
  * (the MVCC store's LMDB never maps its data file writable: no MDB_WRITEMAP).
  *
+ * PLFS_SYNC_DELAY_US, when set, makes each sync of a file under PLFS_ROOT wait that long before it
+ * starts, as a slow disk would: on a fast disk a kill seldom falls between a write and the sync
+ * that covers it, and the cuts then have little to take away.
+ *
  * .NET's P/Invokes find libc's functions with dlsym on libc's handle, which an LD_PRELOAD library
  * does not interpose, so dlsym is interposed too and hands out this library's versions.
  *
@@ -72,6 +76,7 @@ static char root[PATH_MAX];
 static size_t rootlen;
 static char trash[PATH_MAX - 32]; /* room for "/<number>" */
 static int logfd = -1;
+static useconds_t sync_delay_us;
 static uint64_t seq;
 static unsigned long trashn;
 
@@ -118,6 +123,8 @@ static void init(void)
     REAL(rmdir); REAL(link); REAL(linkat);
     const char *r = getenv("PLFS_ROOT"), *l = getenv("PLFS_LOG"), *t = getenv("PLFS_TRASH");
     if (!r || !l || !t || !*r || !*l || !*t) return;
+    const char *d = getenv("PLFS_SYNC_DELAY_US");
+    if (d && *d) sync_delay_us = (useconds_t)strtoul(d, NULL, 10);
     snprintf(root, sizeof root, "%s", r);
     rootlen = strlen(root);
     while (rootlen > 1 && root[rootlen - 1] == '/') root[--rootlen] = 0;
@@ -456,6 +463,7 @@ static void synced(struct fdinfo *f, uint64_t upto)
     if (!f) return call;                 \
     struct fdinfo copy = *f;             \
     uint64_t upto = mark();              \
+    if (sync_delay_us) usleep(sync_delay_us); \
     int rc = call;                       \
     int saved = errno;                   \
     if (rc == 0) synced(&copy, upto);    \
