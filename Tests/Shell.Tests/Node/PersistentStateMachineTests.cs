@@ -56,7 +56,10 @@ public class PersistentStateMachineTests(ITestOutputHelper output)
             await node.ProposeAsync(Bytes(cmd));
         await SingleNodeTests.WaitUntil(() => node.Status.SnapshotIndex >= 30);
         var snapshotIndex = node.Status.SnapshotIndex;
-        Assert.True(sm.Persists >= 3, $"{sm.Persists} persists for snapshots up to {snapshotIndex}");
+        // The first snapshot came at about index 11 (proposals are applied one at a time), so the one
+        // at 30 or more is another. More may be folded into fewer: a snapshot due while one is
+        // still being taken waits for it, and then covers everything applied meanwhile.
+        Assert.True(sm.Persists >= 2, $"{sm.Persists} persists for snapshots up to {snapshotIndex}");
         // The store was durable at the snapshot before the raft loop had it.
         Assert.True(FileStateMachine.Load(sm.StorePath).Applied >= snapshotIndex);
         var snapDir = NodeStorage.SnapDir(c.DataDir("m1"));
