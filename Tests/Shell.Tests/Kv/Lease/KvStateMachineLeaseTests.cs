@@ -95,59 +95,45 @@ public class KvStateMachineLeaseTests
     [Fact]
     public void AReopenedStoreHasItsLeasesAndTheirKeys()
     {
-        var dir = Directory.CreateTempSubdirectory("lease-reopen-");
-        try
+        using var dir = new TempDir();
+        using (var sm = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.Path)))
         {
-            using (var sm = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.FullName)))
-            {
-                Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(4, 30)));
-                Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(6, 30)));
-                Put(sm, "k", 4);
-                Put(sm, "m", 6);
-                Apply(sm, KvCommandCodec.Encode(new LeaseRevokeRequest(6)));
-            }
-            using var reopened = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.FullName));
-            Assert.Equal([(4L, 30L)], reopened.Lessor.Snapshot());
-            Assert.Equal([B("k")], reopened.Lessor.Keys(4)!);
-            Apply(reopened, KvCommandCodec.Encode(new LeaseRevokeRequest(4)));
-            Assert.Empty(Keys(reopened));
+            Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(4, 30)));
+            Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(6, 30)));
+            Put(sm, "k", 4);
+            Put(sm, "m", 6);
+            Apply(sm, KvCommandCodec.Encode(new LeaseRevokeRequest(6)));
         }
-        finally
-        {
-            dir.Delete(true);
-        }
+        using var reopened = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.Path));
+        Assert.Equal([(4L, 30L)], reopened.Lessor.Snapshot());
+        Assert.Equal([B("k")], reopened.Lessor.Keys(4)!);
+        Apply(reopened, KvCommandCodec.Encode(new LeaseRevokeRequest(4)));
+        Assert.Empty(Keys(reopened));
     }
 
     [Fact]
     public void AReopenedStoreAttachesEachKeyToTheLeaseOfItsLastChange()
     {
-        var dir = Directory.CreateTempSubdirectory("lease-reopen-");
-        try
+        using var dir = new TempDir();
+        using (var sm = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.Path)))
         {
-            using (var sm = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.FullName)))
-            {
-                Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(4, 30)));
-                Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(6, 30)));
-                Put(sm, "a", 4);
-                Put(sm, "a", 6); // moved to another lease
-                Put(sm, "b", 4);
-                Put(sm, "b"); // put again without a lease
-                Put(sm, "c", 4);
-                Apply(sm, KvCommandCodec.Encode(new DeleteRangeRequest(B("c")))); // deleted
-                Put(sm, "d", 6);
-                Apply(sm, KvCommandCodec.Encode(new DeleteRangeRequest(B("d"))));
-                Put(sm, "d", 4); // created again under another lease
-                Put(sm, "e", 6);
-            }
-            using var reopened = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.FullName));
-            Assert.Equal([B("d")], reopened.Lessor.Keys(4)!);
-            Assert.Equal([B("a"), B("e")], reopened.Lessor.Keys(6)!.OrderBy(k => Encoding.UTF8.GetString(k)));
-            Apply(reopened, KvCommandCodec.Encode(new LeaseRevokeRequest(6)));
-            Assert.Equal(["b", "d"], Keys(reopened));
+            Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(4, 30)));
+            Apply(sm, KvCommandCodec.Encode(new LeaseGrantRequest(6, 30)));
+            Put(sm, "a", 4);
+            Put(sm, "a", 6); // moved to another lease
+            Put(sm, "b", 4);
+            Put(sm, "b"); // put again without a lease
+            Put(sm, "c", 4);
+            Apply(sm, KvCommandCodec.Encode(new DeleteRangeRequest(B("c")))); // deleted
+            Put(sm, "d", 6);
+            Apply(sm, KvCommandCodec.Encode(new DeleteRangeRequest(B("d"))));
+            Put(sm, "d", 4); // created again under another lease
+            Put(sm, "e", 6);
         }
-        finally
-        {
-            dir.Delete(true);
-        }
+        using var reopened = new KvStateMachine(backend: Raft.Kv.Backend.KvBackends.Open(dir.Path));
+        Assert.Equal([B("d")], reopened.Lessor.Keys(4)!);
+        Assert.Equal([B("a"), B("e")], reopened.Lessor.Keys(6)!.OrderBy(k => Encoding.UTF8.GetString(k)));
+        Apply(reopened, KvCommandCodec.Encode(new LeaseRevokeRequest(6)));
+        Assert.Equal(["b", "d"], Keys(reopened));
     }
 }
